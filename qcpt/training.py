@@ -1,0 +1,190 @@
+"""The one training loop: a thin layer over Hugging Face ``Trainer``.
+
+Pre-training schemas and the fine-tuning bi-encoder are all ``torch.nn.Module`` s whose ``forward``
+returns a dict with ``loss`` (the scalar to optimise) and ``components`` (a dict of named scalar
+tensors, e.g. ``{"mlm": ..., "contrastive": ...}``). :class:`LossModuleTrainer` optimises ``loss`` and
+logs each component; :class:`JsonLogCallback` writes the history as JSON beside the model;
+:func:`run_training` adds resume-from-last-checkpoint, so a killed job that is rerun continues.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from .io import write_json
+
+log = logging.getLogger(__name__)
+
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder in ``directory`` (one with trainer state), if any."""
+    d = Path(directory)
+    if not d.is_dir():
+        return None
+    found = []
+    for child in d.iterdir():
+        m = _CHECKPOINT_RE.match(child.name)
+        if m and (child / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), child))
+    return max(found)[1] if found else None
+
+
+class LossModuleTrainer(Trainer):
+    """``Trainer`` whose model returns ``{"loss", "components"}``; components are logged per step."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._component_sums: dict[str, float] = defaultdict(float)
+        self._component_count = 0
+        self._samples_since_log = 0
+        self._time_of_last_log = time.perf_counter()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        if self.model.training:
+            for name, value in outputs.get("components", {}).items():
+                self._component_sums[name] += float(value.detach())
+            self._component_count += 1
+            first = next(iter(inputs.values()))
+            if isinstance(first, torch.Tensor):
+                self._samples_since_log += int(first.shape[0])
+        loss = outputs["loss"]
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self._component_count and "loss" in logs:
+            for name, total in self._component_sums.items():
+                logs[f"loss_{name}"] = round(total / self._component_count, 6)
+            now = time.perf_counter()
+            # Samples seen by this process; times world size for the global rate.
+            world = max(self.args.world_size, 1)
+            logs["samples_per_second"] = round(
+                self._samples_since_log * world / max(now - self._time_of_last_log, 1e-9), 3
+            )
+            self._component_sums.clear()
+            self._component_count = 0
+            self._samples_since_log = 0
+            self._time_of_last_log = now
+        super().log(logs, start_time)
+
+
+class JsonLogCallback(TrainerCallback):
+    """Write the training history (every ``Trainer.log`` call) to a JSON file, atomically."""
+
+    def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None):
+        self.path = Path(path)
+        self.meta = dict(meta or {})
+        self.history: list[dict[str, Any]] = []
+        if self.path.is_file():  # resumed run: keep what the killed run already logged
+            try:
+                self.history = json.loads(self.path.read_text())["history"]
+            except (json.JSONDecodeError, KeyError):
+                self.history = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and state.global_step:
+            self.meta.setdefault("resumed_from_steps", []).append(state.global_step)
+            log.info("resumed from step %d", state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        self.history = [h for h in self.history if h.get("step", -1) < state.global_step or "loss" not in logs]
+        self.history.append({"step": state.global_step, "epoch": state.epoch, **logs})
+        self._flush(state)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self._flush(state)
+
+    def _flush(self, state) -> None:
+        write_json(self.path, {**self.meta, "max_steps": state.max_steps, "history": self.history})
+
+
+def training_arguments(
+    output_dir: str | os.PathLike,
+    *,
+    learning_rate: float,
+    per_device_batch_size: int,
+    max_steps: int = -1,
+    num_train_epochs: float = 1.0,
+    warmup_ratio: float = 0.0,
+    weight_decay: float = 0.0,
+    lr_scheduler_type: str = "linear",
+    save_steps: int = 500,
+    logging_steps: int = 10,
+    seed: int = 42,
+    gradient_accumulation_steps: int = 1,
+    bf16: bool | None = None,
+    dataloader_num_workers: int = 0,
+    **extra: Any,
+) -> TrainingArguments:
+    """TrainingArguments with the project's defaults: no hub, no external loggers, checkpoints kept
+    for resuming, bf16 on GPUs that support it, and ``remove_unused_columns`` off (our collators
+    produce exactly what the loss modules take)."""
+    if bf16 is None:
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    total = max_steps if max_steps and max_steps > 0 else None
+    warmup_steps = int(round(warmup_ratio * total)) if total else 0
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        learning_rate=learning_rate,
+        per_device_train_batch_size=per_device_batch_size,
+        max_steps=max_steps,
+        num_train_epochs=num_train_epochs,
+        warmup_steps=warmup_steps,
+        weight_decay=weight_decay,
+        lr_scheduler_type=lr_scheduler_type,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,
+        logging_steps=logging_steps,
+        logging_first_step=True,
+        seed=seed,
+        data_seed=seed,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        bf16=bf16,
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=dataloader_num_workers,
+        dataloader_drop_last=True,
+        disable_tqdm=False,
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+    kwargs.update(extra)
+    return TrainingArguments(**kwargs)
+
+
+def run_training(trainer: Trainer, checkpoint_dir: str | os.PathLike) -> int:
+    """Train, resuming from the newest checkpoint in ``checkpoint_dir`` if a killed run left one.
+
+    Returns the step training resumed from (0 for a fresh start)."""
+    resume = last_checkpoint(checkpoint_dir)
+    start = 0
+    if resume is not None:
+        start = int(_CHECKPOINT_RE.match(resume.name).group(1))
+        log.info("resuming from %s (step %d)", resume, start)
+        print(f"[qcpt] resuming from checkpoint {resume} at step {start}", flush=True)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return start
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def save_metadata(path: str | os.PathLike, **fields: Any) -> None:
+    write_json(path, fields)

@@ -1,0 +1,294 @@
+# Helpers for the rule files (config, path builders, job parameters); no rules are defined here.
+# Rules only wire files; the logic lives in the qcpt package (imported from the repository root).
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+
+from qcpt import config as qconfig  # noqa: E402
+
+try:
+    qconfig.validate(config)
+except qconfig.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+R = config["results"]
+CORPUS = config["corpus"]["name"]
+METRICS_TARGETS = qconfig.metrics_targets(config)
+PY = "python"
+# Scripts are found next to the Snakefile, so `--directory` can point anywhere; quoted for paths
+# with spaces.
+S = shlex.quote(str(Path(workflow.basedir) / "scripts"))
+
+
+def as_json(obj):
+    """Parameters travel to scripts as one JSON object; Snakemake reruns a job when they change."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def repo_path(p):
+    """Config paths are relative to the working directory, or absolute."""
+    return str(p)
+
+
+def res(family, key, default):
+    """Resources per family of rules from config['resources'] (cluster profiles set these)."""
+    table = config.get("resources", {})
+    return table.get(family, {}).get(key, table.get("default", {}).get(key, default))
+
+
+def family_resources(family, mem_mb=4000, runtime=60, gpu=0):
+    """Resources of a rule family from config['resources'], with local defaults. ``family`` may be a
+    function of the wildcards (generation jobs take the vLLM family's GPUs when their backend is vllm).
+    GPU options are set only where a GPU is asked for, so CPU rules never carry them to SLURM."""
+    pick = family if callable(family) else (lambda wc: family)
+    out = dict(
+        mem_mb=lambda wc, attempt: res(pick(wc), "mem_mb", mem_mb) * attempt,
+        runtime=lambda wc: res(pick(wc), "runtime", runtime),
+        cpus_per_task=lambda wc, threads: res(pick(wc), "cpus_per_task", threads),
+        gpu=lambda wc: res(pick(wc), "gpu", gpu),
+    )
+    for key in ("gpu_model", "slurm_partition", "qos", "constraint"):
+        if any(key in spec for spec in config.get("resources", {}).values()):
+            out[key] = lambda wc, key=key: res(pick(wc), key, "") if key != "gpu_model" or res(pick(wc), "gpu", gpu) else ""
+    return out
+
+
+def script(name, python=PY):
+    """The command that runs one of scripts/ (rules pass it as a param, so provenance sees it)."""
+    return f"{python} {S}/{name}.py"
+
+
+def launcher(family, name):
+    """`python script`, or `torchrun` over the rule's GPUs for multi-GPU families."""
+    gpus = res(family, "gpu", 0)
+    if gpus > 1:
+        return f"torchrun --standalone --nproc_per_node={gpus} {S}/{name}.py"
+    return script(name)
+
+
+def encoder_init_path():
+    init = config["encoder"]["init"]
+    if init == "embedded":
+        return f"{R}/corpus/{CORPUS}/embedded-encoder"
+    return init
+
+
+def encoder_init_input():
+    """The initial encoder as an input when the workflow builds it, else nothing."""
+    return [encoder_init_path()] if config["encoder"]["init"] == "embedded" else []
+
+
+def encoder_model_dir(tag):
+    """The folder (or model spec) of an encoder tag."""
+    if tag == "base":
+        return encoder_init_path()
+    if tag.startswith("ext/"):
+        return config["external_encoders"][tag[4:]]["model"]
+    _, corpus, schema, context = tag.split("/")
+    return f"{R}/pretrain/{corpus}/{schema}/{context}/model"
+
+
+def encoder_model_input(tag):
+    path = encoder_model_dir(tag)
+    return [path] if tag != "base" and not tag.startswith("ext/") else encoder_init_input()
+
+
+def model_dir(modelkey):
+    dataset, encoder, stage = qconfig.parse_model_key(modelkey)
+    if dataset == "zeroshot":
+        return encoder_model_dir(encoder)
+    return f"{R}/finetune/{dataset}/{encoder}/{stage}/model"
+
+
+def model_input(modelkey):
+    dataset, encoder, _ = qconfig.parse_model_key(modelkey)
+    return encoder_model_input(encoder) if dataset == "zeroshot" else [model_dir(modelkey)]
+
+
+def encode_params(modelkey, max_len=None):
+    """Pooling for external encoders comes from config; trained ones carry qcpt_pooling.json."""
+    dataset, encoder, _ = qconfig.parse_model_key(modelkey)
+    params = {}
+    if encoder.startswith("ext/") and dataset == "zeroshot":
+        spec = config["external_encoders"][encoder[4:]]
+        params = {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
+    return params
+
+
+TOPIC_SETS = qconfig.topic_sets(config)
+
+
+# ---- bm25 ----
+
+
+def bm25_search_params(wc):
+    spec = TOPIC_SETS[wc.topicset]
+    bm25 = config["collections"][spec["collection"]].get("bm25", {})
+    train = wc.topicset.startswith("train-")
+    depth = config["finetune"].get("negatives", {}).get("bm25_depth", 200) if train else spec.get("depth", 1000)
+    return as_json({**bm25, "depth": depth, "threads": 2, "tag": "bm25"})
+
+# ---- evaluate ----
+
+
+def collection_of_topicset(topicset):
+    return TOPIC_SETS[topicset]["collection"]
+
+
+def encode_shard_paths(collection, modelkey):
+    n = config["collections"][collection].get("encode_shards", 1)
+    return [f"{R}/encode/{collection}/{modelkey}/shard-{i}-of-{n}.npz" for i in range(n)]
+
+
+def search_depth(topicset):
+    if topicset.startswith("train-"):
+        return config["finetune"].get("negatives", {}).get("mined_depth", 200)
+    return TOPIC_SETS[topicset].get("depth", 1000)
+
+
+def evaluate_run(wc):
+    if wc.system == "bm25":
+        return f"{R}/bm25/{wc.evalset}.trec"
+    return f"{R}/eval/{wc.evalset}/{wc.system}/run.trec"
+
+
+def evaluate_params(wc):
+    spec = config["evalsets"][wc.evalset]
+    return as_json(
+        {
+            "measures": spec.get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]),
+            "relevance_level": spec.get("relevance_level", 1),
+            "cell": {"evalset": wc.evalset, "system": wc.system},
+        }
+    )
+
+# ---- finetune ----
+
+
+def finetune_collection(wc):
+    return f"{R}/data/{config['finetune']['datasets'][wc.dataset]['collection']}/collection.jsonl"
+
+
+def finetune_train_data(wc):
+    if wc.stage == "retriever1":
+        return f"{R}/finetune/{wc.dataset}/bm25-negatives.jsonl"
+    return f"{R}/finetune/{wc.dataset}/{wc.encoder}/mined-negatives.jsonl"
+
+# ---- pretrain ----
+
+
+def schema_init(schema):
+    """A schema may start from its own encoder (coCondenser starts from Condenser, not BERT)."""
+    return config["pretrain"].get("schemas", {}).get(schema, {}).get("init")
+
+
+def pretrain_context(wc):
+    return qconfig.parse_context(wc.context)
+
+
+def pretrain_inputs(wc):
+    ctx = pretrain_context(wc)
+    inputs = {"passages": f"{R}/corpus/{wc.corpus}/passages.jsonl"}
+    if ctx.kind in ("query", "mixed", "curriculum"):
+        inputs["queries"] = f"{R}/corpus/{wc.corpus}/queries/{ctx.generator}/c{ctx.count}-n{ctx.amount}.tsv"
+    if ctx.kind == "curriculum":
+        inputs["init"] = f"{R}/pretrain/{wc.corpus}/{wc.schema}/stage1-f{ctx.fraction:g}/model"
+    else:
+        inputs["init"] = [] if schema_init(wc.schema) else encoder_init_input()
+    return inputs
+
+
+def pretrain_params(wc):
+    ctx = pretrain_context(wc)
+    params = dict(config["pretrain"].get("schemas", {}).get(wc.schema, {}))
+    params.pop("init", None)
+    params.setdefault("seed", config.get("seed", 42))
+    params["schema"] = wc.schema
+    total = params.get("max_steps")
+    if ctx.kind in ("stage1", "curriculum") and not total:
+        raise WorkflowError(f"pretrain.schemas.{wc.schema}.max_steps is needed for curriculum cells")
+    if ctx.kind == "stage1":
+        params.update(context="span", max_steps=round(total * ctx.fraction), lr_scheduler="cosine")
+    elif ctx.kind == "curriculum":
+        params.update(
+            context="query", max_steps=total - round(total * ctx.fraction),
+            lr_scheduler="constant", warmup_ratio=0.0,
+        )
+    else:
+        params["context"] = ctx.kind
+    return as_json(params)
+
+
+def pretrain_init(wc, input):
+    if pretrain_context(wc).kind == "curriculum":
+        return input.init
+    return schema_init(wc.schema) or encoder_init_path()
+
+# ---- querygen ----
+
+
+SHARD_SIZE = config["querygen"]["shard_size"]
+
+
+def generator_spec(gen):
+    spec = {k: v for k, v in config["generators"][gen].items() if k not in ("python", "train")}
+    spec["name"] = gen
+    spec["model"] = generator_model_path(gen)
+    spec.setdefault("seed", config.get("seed", 42))
+    return spec
+
+
+def generator_env(wc):
+    backend = config["generators"][wc.gen]["backend"]
+    return "../envs/vllm.yaml" if backend == "vllm" else "../envs/train.yaml"
+
+
+def generator_family(wc):
+    return "generate_vllm" if config["generators"][wc.gen]["backend"] == "vllm" else "generate"
+
+
+def generator_model_path(gen):
+    model = config["generators"][gen]["model"]
+    if model == "embedded-doc2query" or model.startswith("gguf:"):
+        return f"{R}/generators/{gen}/model"
+    return model
+
+
+def generator_model_input(wc):
+    model = config["generators"][wc.gen]["model"]
+    return [generator_model_path(wc.gen)] if model == "embedded-doc2query" or model.startswith("gguf:") else []
+
+
+def doc2query_inputs(gen):
+    if config["generators"][gen]["model"] != "embedded-doc2query":
+        return {}
+    ds_name = next(iter(config["finetune"]["datasets"]))
+    ds = config["finetune"]["datasets"][ds_name]
+    return dict(
+        collection=f"{R}/data/{ds['collection']}/collection.jsonl",
+        topics=f"{R}/topics/train-{ds_name}.tsv",
+        qrels=f"{R}/topics/train-{ds_name}.qrels",
+        tokenizer=encoder_init_input(),
+    )
+
+
+def generator_prepare_command(gen, input, output):
+    spec = config["generators"][gen]
+    q = shlex.quote
+    if spec["model"] == "embedded-doc2query":
+        train_log = f"{R}/logs/generators/{gen}.train_log.json"
+        return (
+            f"{PY} {S}/train_doc2query.py --collection {q(input.collection)} --topics {q(input.topics)}"
+            f" --qrels {q(input.qrels)} --tokenizer {q(encoder_init_path())} --out {q(output[0])}"
+            f" --log {q(train_log)} --params {q(as_json(spec.get('train', {})))}"
+        )
+    return f"{PY} {S}/prepare_gguf_model.py --source {q(spec['model'][5:])} --out {q(output[0])}"
+
+
+def query_shards(wc):
+    n = qconfig.shards_for_amount(config, wc.amount)
+    return [f"{R}/corpus/{wc.corpus}/queries/{wc.gen}/shards/shard-{i:05d}.tsv" for i in range(n)]

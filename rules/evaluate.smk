@@ -1,0 +1,70 @@
+# Dense evaluation: encode a collection in shards with a model, FAISS search per topic set (TREC
+# run), metrics JSON per run; BM25 runs are scored by the same rule.
+
+
+rule encode:
+    input:
+        collection=f"{R}/data/{{collection}}/collection.jsonl",
+        model=lambda wc: model_input(wc.modelkey),
+    output:
+        f"{R}/encode/{{collection}}/{{modelkey}}/shard-{{shard}}-of-{{nshards}}.npz",
+    log:
+        f"{R}/logs/encode/{{collection}}/{{modelkey}}/shard-{{shard}}-of-{{nshards}}.log",
+    wildcard_constraints:
+        nshards=r"\d+",
+    params:
+        script=script("encode"),
+        model=lambda wc: model_dir(wc.modelkey),
+        json=lambda wc: as_json(encode_params(wc.modelkey)),
+    threads: 2
+    resources:
+        **family_resources("encode", mem_mb=8000, runtime=240),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --collection {input.collection:q}"
+        " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
+        " --params {params.json:q} 2> {log:q}"
+
+
+rule search:
+    input:
+        shards=lambda wc: encode_shard_paths(collection_of_topicset(wc.topicset), wc.modelkey),
+        topics=f"{R}/topics/{{topicset}}.tsv",
+        model=lambda wc: model_input(wc.modelkey),
+    output:
+        f"{R}/eval/{{topicset}}/{{modelkey}}/run.trec",
+    log:
+        f"{R}/logs/eval/{{topicset}}/{{modelkey}}/search.log",
+    params:
+        script=script("search"),
+        model=lambda wc: model_dir(wc.modelkey),
+        json=lambda wc: as_json({**encode_params(wc.modelkey), "depth": search_depth(wc.topicset)}),
+    threads: 2
+    resources:
+        **family_resources("encode", mem_mb=8000, runtime=240),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --shards {input.shards:q}"
+        " --topics {input.topics:q} --out {output:q} --params {params.json:q} 2> {log:q}"
+
+
+rule evaluate:
+    input:
+        run=evaluate_run,
+        qrels=f"{R}/topics/{{evalset}}.qrels",
+    output:
+        f"{R}/eval/{{evalset}}/{{system}}/metrics.json",
+    log:
+        f"{R}/logs/eval/{{evalset}}/{{system}}/evaluate.log",
+    wildcard_constraints:
+        system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
+    params:
+        script=script("evaluate"),
+        json=evaluate_params,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "{params.script} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
+        " --params {params.json:q} 2> {log:q}"

@@ -1,0 +1,55 @@
+# Fine-tuning (Tevatron recipe): retriever 1 on BM25 negatives, negatives mined with retriever 1,
+# retriever 2 restarting from the same pre-trained encoder on the mined negatives.
+
+
+rule finetune:
+    input:
+        train=finetune_train_data,
+        collection=finetune_collection,
+        init=lambda wc: encoder_model_input(wc.encoder),
+    output:
+        model=directory(f"{R}/finetune/{{dataset}}/{{encoder}}/{{stage}}/model"),
+        log=f"{R}/finetune/{{dataset}}/{{encoder}}/{{stage}}/train_log.json",
+    log:
+        f"{R}/logs/finetune/{{dataset}}/{{encoder}}/{{stage}}.log",
+    params:
+        init=lambda wc: encoder_model_dir(wc.encoder),
+        json=as_json({"seed": config.get("seed", 42), **config["finetune"].get("params", {})}),
+        checkpoints=f"{R}/finetune/{{dataset}}/{{encoder}}/{{stage}}/checkpoints",
+        launch=launcher("finetune", "finetune"),
+    threads: 2
+    resources:
+        **family_resources("finetune", mem_mb=8000, runtime=600),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
+        " --collection {input.collection:q} --init {params.init:q} --out {output.model:q}"
+        " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} 2> {log:q}"
+
+
+rule mine_negatives:
+    input:
+        run=f"{R}/eval/train-{{dataset}}/{{dataset}}/{{encoder}}/retriever1/run.trec",
+        topics=f"{R}/topics/train-{{dataset}}.tsv",
+        qrels=f"{R}/topics/train-{{dataset}}.qrels",
+        bm25=lambda wc: [f"{R}/finetune/{wc.dataset}/bm25-negatives.jsonl"]
+        if config["finetune"].get("negatives", {}).get("merge_bm25") else [],
+    output:
+        f"{R}/finetune/{{dataset}}/{{encoder}}/mined-negatives.jsonl",
+    log:
+        f"{R}/logs/finetune/{{dataset}}/{{encoder}}/mine_negatives.log",
+    params:
+        script=script("make_train_data"),
+        json=lambda wc, input: as_json(
+            {
+                "depth": config["finetune"].get("negatives", {}).get("mined_depth", 200),
+                "keep": config["finetune"].get("negatives", {}).get("mined_keep", 128),
+                "merge_with": input.bm25[0] if input.bm25 else None,
+            }
+        ),
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "{params.script} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
+        " --out {output:q} --params {params.json:q} 2> {log:q}"

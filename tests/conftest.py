@@ -1,0 +1,84 @@
+"""Shared test helpers: the repository root, the reference data folder, Snakemake dry runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test where the reference data is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"reference data not present: {path} (only the project's dev machines have it)")
+    return path
+
+
+def snakemake(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+_STATS_ROW = re.compile(r"^(\w+)\s+(\d+)$")
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from a dry run's "Job stats" table (empty when nothing is to be done)."""
+    counts: dict[str, int] = {}
+    in_table = False
+    for line in output.splitlines():
+        if line.startswith("Job stats:"):
+            in_table, counts = True, {}
+            continue
+        if in_table:
+            m = _STATS_ROW.match(line.strip())
+            if m and m.group(1) != "total":
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total"):
+                in_table = False
+    return counts
+
+
+def dry_run(*args: str, cwd: Path = ROOT) -> dict[str, int]:
+    proc = snakemake("-n", "--cores", "2", *args, cwd=cwd)
+    return job_counts(proc.stdout + proc.stderr)
+
+
+def fake_inputs(config_path: Path, workdir: Path) -> None:
+    """Create empty stand-ins for every external input a preset names, under ``workdir``, so a dry
+    run can expand the full grid without the (large) real data."""
+    cfg = yaml.safe_load(config_path.read_text())
+
+    def touch(rel: str, is_dir: bool = False) -> None:
+        p = workdir / rel
+        if is_dir:
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.touch()
+
+    touch(cfg["corpus"]["source"], cfg["corpus"].get("format") == "beir")
+    for spec in cfg["collections"].values():
+        touch(spec["source"], spec.get("format") == "beir")
+    for spec in [*cfg["evalsets"].values(), *cfg["finetune"]["datasets"].values()]:
+        touch(spec["topics"])
+        touch(spec["qrels"])
+    for spec in cfg["generators"].values():
+        model = spec["model"]
+        if model.startswith("data/"):
+            touch(model, True)

@@ -1,0 +1,126 @@
+"""The DAG: every stage is declared, cells build only their ancestors, presets expand to their grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, dry_run, fake_inputs, snakemake
+from qcpt import config as qconfig
+
+STAGE_RULES = {
+    "documents", "train_punkt", "build_encoder", "passages", "passage_order", "prepare_generator",
+    "generate_queries", "select_queries", "pretrain", "prepare_collection", "prepare_topics",
+    "bm25_index", "bm25_search", "bm25_negatives", "finetune", "mine_negatives", "encode", "search",
+    "evaluate", "summary", "all",
+}
+
+
+def test_demo_dry_run_lists_every_stage():
+    counts = dry_run()
+    assert STAGE_RULES <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
+    # 3 schemas x {span, query, mixed} + query C=1 + curriculum (stage 1 + stage 2)
+    assert counts["pretrain"] == 12
+    assert counts["generate_queries"] == 5 + 1  # d2q: 300 passages / 64 per shard; smollm2: 64 passages
+
+
+def test_one_metrics_file_builds_only_its_ancestors():
+    target = "results/eval/demo-test/zeroshot/pt/demo/contrastive/span/metrics.json"
+    counts = dry_run(target)
+    assert counts == {
+        "documents": 1, "train_punkt": 1, "build_encoder": 1, "passages": 1, "pretrain": 1,
+        "prepare_collection": 1, "prepare_topics": 1, "encode": 2, "search": 1, "evaluate": 1,
+    }
+
+
+def test_one_finetuned_cell_builds_its_chain_only():
+    target = "results/eval/demo-test/demo/pt/demo/cotmae/query-d2q-c5-nall/retriever2/metrics.json"
+    counts = dry_run(target)
+    assert counts["pretrain"] == 1 and counts["finetune"] == 2 and counts["mine_negatives"] == 1
+    assert counts["generate_queries"] == 5 and counts["select_queries"] == 1
+    assert "summary" not in counts and "prepare_generator" in counts
+
+
+def _preset_dry_run(tmp_path: Path, preset: str, *targets: str) -> dict[str, int]:
+    config_path = ROOT / "configs" / f"{preset}.yaml"
+    fake_inputs(config_path, tmp_path)
+    return dry_run("--configfile", str(config_path), "--directory", str(tmp_path), *targets, cwd=tmp_path)
+
+
+def test_query_as_context_grid(tmp_path):
+    counts = _preset_dry_run(tmp_path, "query-as-context")
+    cells = 2 * (1 + 4 + 1)  # {coCondenser, CoT-MAE} x {span, query C in 1/5/10/20, mixed C=5}
+    encoders = cells + 1  # + BERT-base without pre-training
+    assert counts["pretrain"] == cells
+    assert counts["generate_queries"] == 89  # ceil(8,841,823 / 100,000)
+    assert counts["select_queries"] == 4
+    assert counts["finetune"] == 2 * encoders and counts["mine_negatives"] == encoders
+    beir = 14
+    assert counts["evaluate"] == 3 + encoders * 2 * 3 + 4 * beir
+    assert counts["encode"] == encoders * 2 * 8 + 4 * beir * 4
+    assert counts["search"] == encoders * 2 * 3 + 4 * beir + encoders  # + train-query mining runs
+    assert counts["prepare_topics"] == 3 + beir + 1
+
+
+def test_llm_expansion_grid(tmp_path):
+    counts = _preset_dry_run(tmp_path, "llm-expansion")
+    amounts = 7
+    cells = 2 * (1 + 3 + amounts)  # {contrastive, bottleneck} x {span, 3 LLMs, curriculum amounts}
+    assert counts["pretrain"] == cells + 2  # + one shared stage 1 per schema
+    assert counts["generate_queries"] == 3 * 89
+    assert counts["select_queries"] == 3 + (amounts - 1)
+    encoders = cells + 1
+    assert counts["finetune"] == 2 * encoders and counts["mine_negatives"] == encoders
+    assert counts["evaluate"] == 3 + (4 + amounts) * 3 + 4 * 14 + encoders * 3
+
+
+def test_curriculum_amount_uses_a_prefix_of_shards(tmp_path):
+    target = "results/llm-expansion/corpus/msmarco_doc/queries/alpaca_13b/c10-n400000.tsv"
+    counts = _preset_dry_run(tmp_path, "llm-expansion", target)
+    assert counts["generate_queries"] == 4 and counts["select_queries"] == 1
+
+
+def _demo_config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_unknown_key_is_named():
+    cfg = _demo_config()
+    cfg["pretrain"]["grid"][0]["shcema"] = ["contrastive"]
+    with pytest.raises(qconfig.ConfigError, match=r"pretrain\.grid\.0.*shcema"):
+        qconfig.validate(cfg)
+
+
+def test_wrong_type_is_named():
+    cfg = _demo_config()
+    cfg["querygen"]["shard_size"] = "many"
+    with pytest.raises(qconfig.ConfigError, match=r"querygen\.shard_size"):
+        qconfig.validate(cfg)
+
+
+def test_dangling_reference_is_named():
+    cfg = _demo_config()
+    cfg["evalsets"]["demo-test"]["collection"] = "nope"
+    with pytest.raises(qconfig.ConfigError, match=r"evalsets\.demo-test\.collection.*'nope'"):
+        qconfig.validate(cfg)
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    cfg = _demo_config()
+    cfg["passages"]["max_tokenz"] = 144
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "passages" in proc.stderr + proc.stdout and "max_tokenz" in proc.stderr + proc.stdout
+    assert "invalid configuration" in proc.stderr + proc.stdout
+
+
+def test_context_tags_round_trip():
+    for tag in ["span", "query-d2q-c5-nall", "mixed-alpaca_7b-c10-n50000",
+                "curriculum-f0.75-alpaca_13b-c10-n400000", "stage1-f0.75"]:
+        assert qconfig.parse_context(tag).tag == tag
+    with pytest.raises(qconfig.ConfigError):
+        qconfig.parse_context("query-c5")
