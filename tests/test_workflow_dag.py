@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, dry_run, fake_inputs, snakemake
+
 from qcpt import config as qconfig
 
 STAGE_RULES = {

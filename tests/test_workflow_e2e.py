@@ -1,0 +1,102 @@
+"""The workflow for real, on a trimmed demo grid: builds every kind of artifact, reruns exactly what
+changed, and refuses a malformed corpus without writing anything downstream."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, dry_run, snakemake
+
+
+def tiny_config(tmp_path: Path, documents: Path | None = None) -> Path:
+    """The demo config with a small grid and few steps, writing under tmp_path."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    if documents is not None:
+        cfg["corpus"]["source"] = str(documents)
+        cfg["collections"]["demo"]["source"] = str(documents)
+    cfg["generators"] = {"d2q": {**cfg["generators"]["d2q"], "pool_size": 3, "train": {"max_steps": 20}}}
+    cfg["querygen"]["shard_size"] = 256
+    for params in cfg["pretrain"]["schemas"].values():
+        params.update(max_steps=4, save_steps=2, batch_size=8)
+    cfg["pretrain"]["grid"] = [
+        {"schema": ["contrastive"], "context": ["span"]},
+        {"schema": ["contrastive"], "context": ["query"], "generator": ["d2q"], "count": [2]},
+    ]
+    cfg["collections"]["demo"]["encode_shards"] = 1
+    cfg["finetune"]["params"].update(num_train_epochs=1, train_n_passages=4)
+    cfg["evaluation"] = {
+        "bm25": ["demo-test"],
+        "zeroshot": {"encoders": ["all"], "evalsets": ["demo-test"]},
+        "finetuned": {"datasets": ["demo"], "encoders": ["pt/demo/contrastive/query-d2q-c2-nall"],
+                      "stages": ["retriever1", "retriever2"], "evalsets": ["demo-test"]},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    documents = tmp / "documents.jsonl"
+    shutil.copy(ROOT / "qcpt/data/demo/documents.jsonl", documents)
+    cfg = tiny_config(tmp, documents)
+    snakemake("--cores", "2", "--configfile", str(cfg), timeout=1200)
+    return tmp, cfg, documents
+
+
+def test_every_kind_of_artifact_is_built(built):
+    tmp, _, _ = built
+    r = tmp / "results"
+    passages = [json.loads(line) for line in (r / "corpus/demo/passages.jsonl").read_text().splitlines()]
+    assert passages and all(p["n_tokens"] <= 144 for p in passages)
+    queries = (r / "corpus/demo/queries/d2q/c2-nall.tsv").read_text().splitlines()
+    assert queries and all(len(line.split("\t")) == 2 for line in queries)
+    for model in ["pretrain/demo/contrastive/span/model", "pretrain/demo/contrastive/query-d2q-c2-nall/model",
+                  "finetune/demo/pt/demo/contrastive/query-d2q-c2-nall/retriever2/model"]:
+        assert (r / model / "config.json").is_file(), model
+    assert (r / "data/demo/bm25-index").is_dir()
+    assert (r / "finetune/demo/bm25-negatives.jsonl").stat().st_size > 0
+    assert (r / "finetune/demo/pt/demo/contrastive/query-d2q-c2-nall/mined-negatives.jsonl").stat().st_size > 0
+    run = (r / "eval/demo-test/bm25/run.trec").read_text().splitlines()
+    assert run and len(run[0].split()) == 6
+    metrics = json.loads((r / "eval/demo-test/bm25/metrics.json").read_text())
+    assert set(metrics["measures"]) >= {"MRR@10", "R@50", "R@1000", "nDCG@10"}
+    assert 0.2 < metrics["measures"]["nDCG@10"] <= 1.0  # BM25 on the demo: good, not perfect
+    assert "| demo-test | bm25 |" in (r / "summary.md").read_text()
+    assert list((r / "logs").rglob("*.log"))
+
+
+def test_nothing_changed_runs_nothing(built):
+    _, cfg, _ = built
+    assert dry_run("--configfile", str(cfg)) == {}
+
+
+def test_touching_the_corpus_reruns_everything_downstream(built):
+    _, cfg, documents = built
+    stat = documents.stat()
+    os.utime(documents, (stat.st_atime, stat.st_mtime + 10))
+    counts = dry_run("--configfile", str(cfg))
+    assert counts["documents"] == 1 and counts["prepare_collection"] == 1
+    for rule in ["passages", "pretrain", "generate_queries", "bm25_index", "finetune", "evaluate", "summary"]:
+        assert counts.get(rule), f"{rule} not rerun after touching the corpus"
+
+
+def test_malformed_corpus_fails_with_location_and_writes_nothing(tmp_path):
+    documents = tmp_path / "documents.jsonl"
+    lines = (ROOT / "qcpt/data/demo/documents.jsonl").read_text().splitlines()[:20]
+    lines[6] = '{"id": "d9999", "title": "x", "text": ""}'
+    documents.write_text("\n".join(lines) + "\n")
+    cfg = tiny_config(tmp_path, documents)
+    proc = snakemake("--cores", "1", "--configfile", str(cfg), "--keep-going", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/corpus/demo/documents.log").read_text()
+    assert str(documents) in log and "line 7" in log and "text" in log
+    assert not (tmp_path / "results/corpus/demo/documents.jsonl").exists()
+    assert not (tmp_path / "results/corpus/demo/passages.jsonl").exists()
