@@ -14,7 +14,6 @@ fragments (and back), so the Snakefile's targets, the rules' wildcards and the r
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +22,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from .querygen import sharding
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 STAGES = ("retriever1", "retriever2")
@@ -232,14 +233,10 @@ def query_sets(config: dict[str, Any]) -> list[tuple[str, int, int | str]]:
     return out
 
 
-def num_shards(num_items: int, shard_size: int) -> int:
-    return math.ceil(num_items / shard_size)
-
-
 def shards_for_amount(config: dict[str, Any], amount: int | str) -> int:
+    """Generation shards a query set of ``amount`` passages (or ``"all"``) reads: a prefix."""
     total = config["corpus"]["num_passages"]
-    n = total if amount == "all" else int(amount)
-    return num_shards(n, config["querygen"]["shard_size"])
+    return sharding.shards_for_amount(total if amount == "all" else int(amount), config["querygen"]["shard_size"])
 
 
 def topic_sets(config: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -62,7 +62,8 @@ rule generate_queries:
 
 rule select_queries:
     input:
-        query_shards,
+        shards=query_shards,
+        order=rules.passage_order.output,
     output:
         tsv=f"{R}/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.tsv",
         stats=f"{R}/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.stats.json",
@@ -77,5 +78,5 @@ rule select_queries:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "{params.script} --shards {input:q} --count {wildcards.qcount}"
+        "{params.script} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
         " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q} 2> {log:q}"
