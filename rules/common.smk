@@ -66,7 +66,7 @@ def launcher(family, name):
     """`python script`, or `torchrun` over the rule's GPUs for multi-GPU families."""
     gpus = res(family, "gpu", 0)
     if gpus > 1:
-        return f"torchrun --standalone --nproc_per_node={gpus} {S}/{name}.py"
+        return f"torchrun --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
     return script(name)
 
 

@@ -1,0 +1,14 @@
+"""Pre-training dense-retrieval encoders with passage or generated-query contexts.
+
+Modules, in the order data flows through them:
+
+- :mod:`.arguments` — ``--params`` → :class:`PretrainParams` (paper defaults per schema);
+- :mod:`.data` — passages and generated-query pools → ``(passage, context)`` examples;
+- :mod:`.masking` / :mod:`.collator` — tokenisation, whole-word MLM masking, padding;
+- :mod:`.schemas` — one loss module per schema (``contrastive``, ``cotmae``, ``bottleneck``) and the
+  registry that builds them;
+- :mod:`.heads` — saving the heads beside the encoder for the curriculum's second stage;
+- :mod:`.driver` — ``main(argv)``, the single entry point (``scripts/pretrain.py``), on one process
+  or under ``torchrun``;
+- :mod:`.tiny` — a tiny WordPiece tokenizer and BERT for tests and smoke runs.
+"""

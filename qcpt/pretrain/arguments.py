@@ -1,0 +1,174 @@
+"""Pre-training hyper-parameters: ``--params JSON`` → :class:`PretrainParams`.
+
+Defaults are the papers' settings. Settings that differ between schemas (learning rate, batch size,
+steps, MLM rate, what a ``span`` context is, decoder depth) default to ``None`` and are filled from
+:data:`SCHEMA_DEFAULTS` for the chosen schema, so a config only states what it changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from transformers import SchedulerType
+
+SCHEMAS = ("contrastive", "cotmae", "bottleneck")
+CONTEXTS = ("span", "query", "mixed")
+
+# Per-schema paper values. Batch sizes are per device: the papers' global batch divided by their GPU
+# count (coCondenser 2048 on 8 GPUs, bottleneck 2048 on 8, CoT-MAE 16k on 16).
+SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
+    # coCondenser: lr 1e-4, 120k steps, whole-word MLM 15%, context = another span of the document.
+    "contrastive": dict(learning_rate=1e-4, batch_size=256, max_steps=120_000, mlm_probability=0.15,
+                        span_source="other", decoder_layers=0),
+    # CoT-MAE (as run in query-as-context): lr 4e-4, 50k steps, encoder MLM 30%; one-layer decoder
+    # (the "shallow decoder"; we use 1 layer, the smallest that the paper's description allows).
+    "cotmae": dict(learning_rate=4e-4, batch_size=1024, max_steps=50_000, mlm_probability=0.30,
+                   span_source="other", decoder_layers=1),
+    # Bottlenecked query generation: lr 3e-4, 80k steps, MLM 30%, a single GPT-2-style block. Its
+    # coarse-grained ("span") context is the passage itself (LLM-expansion paper, "Curriculum
+    # Learning": "we use the coarse-grained context as the passage itself in the bottlenecked
+    # generation pre-training").
+    "bottleneck": dict(learning_rate=3e-4, batch_size=256, max_steps=80_000, mlm_probability=0.30,
+                       span_source="self", decoder_layers=1),
+}
+
+SCHEDULERS = tuple(s.value for s in SchedulerType if s.value != "reduce_lr_on_plateau")
+
+
+@dataclass
+class PretrainParams:
+    """All knobs of one pre-training run (see docs in the field comments)."""
+
+    schema: str = "contrastive"            # contrastive | cotmae | bottleneck
+    context: str = "span"                  # span | query | mixed
+    learning_rate: float | None = None     # per schema (1e-4 / 4e-4 / 3e-4)
+    batch_size: int | None = None          # per device; the contrastive batch is this × processes
+    max_steps: int | None = None           # per schema (120k / 50k / 80k)
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    lr_scheduler: str = "linear"           # any transformers SchedulerType; curriculum: cosine, constant
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    max_len: int = 144                     # passage (and span context) length in tokens, with [CLS]/[SEP]
+    query_max_len: int = 32                # generated-query context length
+    use_title: bool = False                # prepend the passage title to its text
+    mlm_probability: float | None = None   # encoder MLM rate: 0.15 contrastive, 0.30 cotmae/bottleneck
+    context_mlm_probability: float = 0.45  # CoT-MAE decoder-side mask rate of the context
+    whole_word_mask: bool = True           # mask all WordPiece pieces of a word together
+    span_source: str | None = None         # "other" passage of the document, or the passage "self"
+    mixed_query_probability: float = 0.5   # mixed context: P(query) per example, else span
+    temperature: float = 1.0               # contrastive softmax temperature
+    contrastive_negatives: str = "contexts"  # "contexts": passage vs all contexts (LLM-expansion eq. 8);
+    #                                          "all": every other passage and context (coCondenser code)
+    grad_cache_chunk: int | None = None    # contrastive only: encode this many sequences at a time
+    condenser_layers: int = 2              # contrastive: Condenser head depth
+    condenser_skip_layer: int | None = None  # contrastive: encoder layer read by the head; None = L // 2
+    decoder_layers: int | None = None      # cotmae / bottleneck decoder depth (1 / 1)
+    window: int = 3                        # bottleneck: previous tokens each decoder position sees
+    init_heads: str | None = None          # heads file (or folder holding one) of a previous stage
+    save_steps: int = 500
+    logging_steps: int = 10
+    dataloader_num_workers: int = 0
+    bf16: bool | None = None               # None: on when the GPU supports it
+    ddp_backend: str | None = None         # None: nccl on GPUs, gloo on CPU (torchrun)
+
+    def __post_init__(self) -> None:
+        if self.schema not in SCHEMAS:
+            raise ValueError(f"params.schema: {self.schema!r} is not one of {', '.join(SCHEMAS)}")
+        for key, value in SCHEMA_DEFAULTS[self.schema].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        self._check_types()
+        self._check_values()
+
+    # ------------------------------------------------------------------ validation
+
+    def _check_types(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            kind = str(field.type)
+            if value is None:
+                if "None" not in kind:
+                    raise ValueError(f"params.{field.name}: must not be null")
+                continue
+            if kind.startswith("int"):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"params.{field.name}: expected an integer, got {value!r}")
+            elif kind.startswith("float"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"params.{field.name}: expected a number, got {value!r}")
+                setattr(self, field.name, float(value))
+            elif kind.startswith("bool"):
+                if not isinstance(value, bool):
+                    raise ValueError(f"params.{field.name}: expected true/false, got {value!r}")
+            elif kind.startswith("str") and not isinstance(value, str):
+                raise ValueError(f"params.{field.name}: expected a string, got {value!r}")
+
+    def _check_values(self) -> None:
+        def positive(name: str) -> None:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"params.{name}: must be > 0, got {getattr(self, name)!r}")
+
+        def rate(name: str, *, allow_zero: bool = False) -> None:
+            value = getattr(self, name)
+            if not ((0.0 <= value if allow_zero else 0.0 < value) and value <= 1.0):
+                raise ValueError(f"params.{name}: must be in {'[0' if allow_zero else '(0'}, 1], got {value!r}")
+
+        if self.context not in CONTEXTS:
+            raise ValueError(f"params.context: {self.context!r} is not one of {', '.join(CONTEXTS)}")
+        if self.span_source not in ("other", "self"):
+            raise ValueError(f"params.span_source: {self.span_source!r} is not 'other' or 'self'")
+        if self.lr_scheduler not in SCHEDULERS:
+            raise ValueError(f"params.lr_scheduler: {self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+        if self.contrastive_negatives not in ("contexts", "all"):
+            raise ValueError(f"params.contrastive_negatives: {self.contrastive_negatives!r} is not 'contexts' or 'all'")
+        for name in ("learning_rate", "batch_size", "max_steps", "gradient_accumulation_steps", "max_len",
+                     "query_max_len", "temperature", "save_steps", "logging_steps", "condenser_layers", "window"):
+            positive(name)
+        for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "dataloader_num_workers", "decoder_layers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"params.{name}: must be >= 0, got {getattr(self, name)!r}")
+        if self.warmup_ratio > 1:
+            raise ValueError(f"params.warmup_ratio: must be <= 1, got {self.warmup_ratio!r}")
+        rate("mlm_probability")
+        rate("context_mlm_probability")
+        rate("mixed_query_probability", allow_zero=True)
+        if self.max_len < 3 or self.query_max_len < 3:
+            raise ValueError("params.max_len and params.query_max_len must be >= 3 ([CLS], a token, [SEP])")
+        if self.schema in ("cotmae", "bottleneck") and self.decoder_layers < 1:
+            raise ValueError(f"params.decoder_layers: the {self.schema} schema needs >= 1 decoder layer")
+        if self.grad_cache_chunk is not None:
+            if self.schema != "contrastive":
+                raise ValueError("params.grad_cache_chunk: gradient caching applies to the contrastive schema only")
+            positive("grad_cache_chunk")
+        if self.condenser_skip_layer is not None:
+            positive("condenser_skip_layer")
+        if self.ddp_backend not in (None, "nccl", "gloo", "mpi"):
+            raise ValueError(f"params.ddp_backend: {self.ddp_backend!r} is not nccl, gloo or mpi")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_params(text: str | dict[str, Any] | None) -> PretrainParams:
+    """Parse ``--params`` (a JSON object, or an already-decoded dict); unknown keys are errors."""
+    if text is None:
+        raw: Any = {}
+    elif isinstance(text, dict):
+        raw = dict(text)
+    else:
+        try:
+            raw = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--params: bad JSON ({err.msg}, column {err.colno})") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"--params must be a JSON object, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(PretrainParams)}
+    for key in raw:
+        if key not in known:
+            raise ValueError(f"--params: unknown key {key!r} (known: {', '.join(sorted(known))})")
+    return PretrainParams(**raw)

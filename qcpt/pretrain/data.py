@@ -1,0 +1,185 @@
+"""Pre-training examples: a passage and its context.
+
+Contexts (``params.context``):
+
+- ``span``: with ``span_source="other"`` another passage of the same document, drawn at random for
+  every epoch (coCondenser's two spans of one document). A document cut into a single passage has no
+  other span, so its passage is paired with itself: the two copies still differ, because each side
+  is masked independently (and dropout differs). With ``span_source="self"`` (the bottleneck
+  schema's default, after the LLM-expansion paper) the context is the passage itself.
+- ``query``: one generated query drawn at random, every epoch, from the passage's pool in the
+  queries TSV. Passages without queries are left out of the dataset (and counted).
+- ``mixed``: per example, a query with probability ``mixed_query_probability`` (0.5), else a span;
+  only passages with queries take part, so both kinds are always available.
+
+Randomness is a pure function of ``(seed, epoch, index)``: an example's context and its masks (the
+collator uses the ``seed`` each example carries) are the same whichever worker builds it and
+whether or not the run was resumed. The epoch comes from :meth:`PretrainDataset.set_epoch`, which
+the driver calls at the start of every epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from ..io import InputError, read_jsonl, read_tsv, require_str
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Passages:
+    """The passages file in memory: parallel lists plus each document's passage indices."""
+
+    ids: list[str] = field(default_factory=list)
+    doc_ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    by_doc: dict[str, list[int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def load_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passages:
+    """Read ``passages.jsonl`` (``{"id", "doc_id", "title", "text", ...}``); duplicate ids and
+    missing fields are :class:`InputError` s naming the line."""
+    out = Passages()
+    seen: dict[str, int] = {}
+    by_doc: dict[str, list[int]] = defaultdict(list)
+    for line, row in tqdm(read_jsonl(path), desc="passages", unit=" passages", mininterval=5, leave=False):
+        pid = require_str(path, line, row, "id")
+        doc_id = require_str(path, line, row, "doc_id")
+        text = require_str(path, line, row, "text")
+        if pid in seen:
+            raise InputError(path, line, "id", f"duplicate passage id {pid!r} (first on line {seen[pid]})")
+        seen[pid] = line
+        if use_title:
+            title = row.get("title") or ""
+            if not isinstance(title, str):
+                raise InputError(path, line, "title", f"expected a string, got {type(title).__name__}")
+            text = f"{title.strip()} {text}" if title.strip() else text
+        by_doc[doc_id].append(len(out.ids))
+        out.ids.append(pid)
+        out.doc_ids.append(doc_id)
+        out.texts.append(text)
+    if not out.ids:
+        raise InputError(path, None, None, "no passages")
+    out.by_doc = dict(by_doc)
+    return out
+
+
+def load_queries(path: str | os.PathLike, passages: Passages) -> tuple[list[list[str]], dict[str, int]]:
+    """Read a generated-queries TSV (``passage_id<TAB>query``, no header) into one pool per passage
+    (aligned with ``passages``). A passage id absent from the passages file is an InputError (the
+    two files do not belong together); blank queries are skipped and counted."""
+    index = {pid: i for i, pid in enumerate(passages.ids)}
+    pools: list[list[str]] = [[] for _ in range(len(passages))]
+    rows = blank = 0
+    for line, row in tqdm(read_tsv(path, ["passage_id", "query"], header=False), desc="queries",
+                          unit=" queries", mininterval=5, leave=False):
+        pid = row["passage_id"].strip()
+        if pid not in index:
+            raise InputError(path, line, "passage_id", f"passage {pid!r} is not in the passages file")
+        query = row["query"].strip()
+        if not query:
+            blank += 1
+            continue
+        pools[index[pid]].append(query)
+        rows += 1
+    if blank:
+        log.warning("%s: skipped %d blank queries", path, blank)
+    if rows == 0:
+        raise InputError(path, None, None, "no queries")
+    return pools, {"query_rows": rows, "blank_queries_skipped": blank}
+
+
+def example_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for one example in one epoch (independent streams via SeedSequence)."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class PretrainDataset(Dataset):
+    """Map-style dataset of ``{"passage", "context", "context_kind", "seed"}`` examples."""
+
+    def __init__(
+        self,
+        passages: Passages,
+        *,
+        context: str,
+        queries: list[list[str]] | None = None,
+        span_source: str = "other",
+        mixed_query_probability: float = 0.5,
+        seed: int = 42,
+    ):
+        if context in ("query", "mixed") and queries is None:
+            raise ValueError(f"context {context!r} needs generated queries (--queries)")
+        if span_source not in ("other", "self"):
+            raise ValueError(f"span_source {span_source!r} is not 'other' or 'self'")
+        self.passages = passages
+        self.context = context
+        self.queries = queries
+        self.span_source = span_source
+        self.mixed_query_probability = mixed_query_probability
+        self.seed = seed
+        self.epoch = 0
+        if context == "span":
+            self.indices = np.arange(len(passages), dtype=np.int64)
+        else:
+            self.indices = np.array([i for i, pool in enumerate(queries) if pool], dtype=np.int64)
+        if len(self.indices) == 0:
+            raise ValueError("no passage has a generated query: nothing to pre-train on")
+        single = sum(1 for members in passages.by_doc.values() if len(members) == 1)
+        self.stats: dict[str, Any] = {
+            "passages": len(passages),
+            "examples": int(len(self.indices)),
+            "passages_without_queries_skipped": int(len(passages) - len(self.indices)),
+            "documents": len(passages.by_doc),
+            "single_passage_documents": single,
+            "context": context,
+            "span_source": span_source,
+        }
+        if self.stats["passages_without_queries_skipped"]:
+            log.info("%d of %d passages have no generated query and are skipped",
+                     self.stats["passages_without_queries_skipped"], len(passages))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def _span(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
+        if self.span_source == "self":
+            return self.passages.texts[passage], "self"
+        members = self.passages.by_doc[self.passages.doc_ids[passage]]
+        if len(members) == 1:
+            return self.passages.texts[passage], "span"
+        pick = int(rng.integers(len(members) - 1))
+        others = [m for m in members if m != passage]
+        return self.passages.texts[others[pick]], "span"
+
+    def _query(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
+        pool = self.queries[passage]
+        return pool[int(rng.integers(len(pool)))], "query"
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        passage = int(self.indices[index])
+        seed = example_seed(self.seed, self.epoch, index)
+        rng = np.random.default_rng([seed, 0])
+        if self.context == "span":
+            text, kind = self._span(passage, rng)
+        elif self.context == "query":
+            text, kind = self._query(passage, rng)
+        elif rng.random() < self.mixed_query_probability:
+            text, kind = self._query(passage, rng)
+        else:
+            text, kind = self._span(passage, rng)
+        return {"passage": self.passages.texts[passage], "context": text, "context_kind": kind, "seed": seed}

@@ -1,0 +1,225 @@
+"""``scripts/pretrain.py``: pre-train an encoder with one schema and one kind of context.
+
+    pretrain.py --passages passages.jsonl [--queries queries.tsv] --init DIR --out DIR
+                --checkpoints DIR --log train_log.json --params '{"schema": "contrastive", ...}'
+
+- ``--init``: the starting encoder (a folder, ``package:<module>/<path>``, or a hub name where the
+  hub is reachable). Its tokenizer is used. A ``BertForMaskedLM``-style checkpoint also gives the
+  MLM head; a folder written by a previous run of this script also gives the other heads
+  (``pretrain_heads.safetensors``) when schema and head architecture match: that is how stage 2 of
+  the curriculum continues stage 1.
+- ``--out``: written atomically once training ends — the encoder (``BertModel.save_pretrained``:
+  ``AutoModel`` loads it), its tokenizer, the heads file and ``qcpt_pretrain.json`` (parameters,
+  data counts, provenance).
+- ``--checkpoints``: Trainer checkpoints; a rerun of a killed job resumes from the newest one.
+- ``--log``: the training-log JSON of docs/artifacts.md (``history``, ``resumed_from_steps``),
+  plus ``world_size``, ``global_batch_size`` and, for the contrastive schema, the measured
+  ``contrastive_negatives`` per anchor.
+- ``--params``: :class:`qcpt.pretrain.arguments.PretrainParams` as JSON.
+
+The same command runs under ``torchrun --nproc_per_node N``: Trainer handles DDP (gloo on CPU), and
+the contrastive loss takes its negatives from all processes' batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer, TrainerCallback, set_seed
+
+from ..io import atomic_dir, write_json
+from ..models import resolve_model_path
+from ..training import (
+    JsonLogCallback,
+    LossModuleTrainer,
+    last_checkpoint,
+    run_training,
+    training_arguments,
+)
+from .arguments import PretrainParams, parse_params
+from .collator import PretrainCollator
+from .data import PretrainDataset, load_passages, load_queries
+from .heads import HEADS_FILE, load_heads, save_heads
+from .schemas import build_model, load_encoder
+
+log = logging.getLogger("qcpt.pretrain")
+
+PARAMS_RECORD = "qcpt_pretrain_params.json"  # in --checkpoints: what the checkpoints were trained with
+OUTPUT_RECORD = "qcpt_pretrain.json"         # in --out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pretrain.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passages", required=True, help="passages.jsonl")
+    parser.add_argument("--queries", help="generated queries TSV (needed by the query and mixed contexts)")
+    parser.add_argument("--init", required=True, help="initial encoder: folder, package:<module>/<path> or hub name")
+    parser.add_argument("--out", required=True, help="output folder (encoder, tokenizer, heads)")
+    parser.add_argument("--checkpoints", required=True, help="checkpoint folder (resumed from when present)")
+    parser.add_argument("--log", required=True, help="training log JSON")
+    parser.add_argument("--params", default="{}", help="JSON object of PretrainParams")
+    return parser
+
+
+class _EpochCallback(TrainerCallback):
+    """Tell the dataset which epoch starts, so contexts are redrawn every epoch. ``state.epoch`` is
+    whole at an epoch's start, and ``epochs done + fraction`` when resuming mid-epoch."""
+
+    def __init__(self, dataset: PretrainDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(math.floor((state.epoch or 0.0) + 1e-9))
+
+
+class _RunInfoCallback(TrainerCallback):
+    """Copy what the run measured (negatives per contrastive anchor) into the training log."""
+
+    def __init__(self, model: Any, log_callback: JsonLogCallback):
+        self.model = model
+        self.log_callback = log_callback
+
+    def on_step_end(self, args, state, control, **kwargs):
+        negatives = getattr(self.model, "last_negatives", 0)
+        if negatives:
+            self.log_callback.meta["contrastive_negatives"] = int(negatives)
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _record_params(checkpoints: Path, params: PretrainParams, is_main: bool) -> None:
+    """Keep the params beside the checkpoints; warn when a resumed run was started with others."""
+    record = checkpoints / PARAMS_RECORD
+    current = params.to_dict()
+    if record.is_file() and last_checkpoint(checkpoints) is not None:
+        previous = json.loads(record.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+        if changed:
+            log.warning("resuming checkpoints trained with different params: %s", ", ".join(changed))
+    if is_main:
+        write_json(record, current)
+
+
+def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
+                  world: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "schema": params.schema,
+        "context": params.context,
+        "params": params.to_dict(),
+        "init": args.init,
+        "passages": str(args.passages),
+        "queries": str(args.queries) if args.queries else None,
+        "data": dataset.stats,
+        "world_size": world,
+        "per_device_batch_size": params.batch_size,
+        "global_batch_size": params.batch_size * world * params.gradient_accumulation_steps,
+        "resumed_from_steps": [],
+    }
+    # A job killed more than once: keep the earlier resume points the old log recorded.
+    log_path = Path(args.log)
+    if log_path.is_file() and last_checkpoint(args.checkpoints) is not None:
+        try:
+            meta["resumed_from_steps"] = list(json.loads(log_path.read_text())["resumed_from_steps"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    params = parse_params(args.params)
+    if params.context in ("query", "mixed") and not args.queries:
+        raise ValueError(f"context {params.context!r} needs --queries")
+    if params.context == "span" and args.queries:
+        log.info("context is 'span': --queries %s is not used", args.queries)
+    world = _world_size()
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    checkpoints = Path(args.checkpoints)
+
+    set_seed(params.seed)  # the heads' initialisation is part of the run's determinism
+    init_dir = resolve_model_path(args.init)
+    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+
+    passages = load_passages(args.passages, use_title=params.use_title)
+    queries = None
+    query_stats: dict[str, Any] = {}
+    if params.context != "span":
+        queries, query_stats = load_queries(args.queries, passages)
+    dataset = PretrainDataset(passages, context=params.context, queries=queries, span_source=params.span_source,
+                              mixed_query_probability=params.mixed_query_probability, seed=params.seed)
+    dataset.stats.update(query_stats)
+    needed = params.batch_size * world
+    if len(dataset) < needed:
+        raise ValueError(f"{len(dataset)} training examples cannot fill one batch of {params.batch_size} × "
+                         f"{world} processes (batches are full: the contrastive loss needs equal shards)")
+
+    encoder = load_encoder(init_dir)
+    if len(tokenizer) > encoder.config.vocab_size:
+        raise ValueError(f"{init_dir}: tokenizer has {len(tokenizer)} tokens, the encoder only "
+                         f"{encoder.config.vocab_size} embeddings")
+    model = build_model(encoder, params)
+    mlm_head_from_init = Path(init_dir).is_dir() and model.mlm_head.load_from_checkpoint(init_dir)
+    heads_from = None
+    if params.init_heads:
+        load_heads(model, params.init_heads, required=True)
+        heads_from = params.init_heads
+    elif Path(init_dir).is_dir() and (Path(init_dir) / HEADS_FILE).is_file():
+        if load_heads(model, init_dir, required=False):
+            heads_from = str(Path(init_dir) / HEADS_FILE)
+
+    collator = PretrainCollator(
+        tokenizer, schema=params.schema, max_len=params.max_len, query_max_len=params.query_max_len,
+        mlm_probability=params.mlm_probability, context_mlm_probability=params.context_mlm_probability,
+        whole_word_mask=params.whole_word_mask,
+    )
+    extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm}
+    backend = params.ddp_backend or ("gloo" if world > 1 and not torch.cuda.is_available() else None)
+    if backend:
+        extra["ddp_backend"] = backend
+    training_args = training_arguments(
+        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=params.batch_size,
+        max_steps=params.max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
+        lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
+        seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
+        dataloader_num_workers=params.dataloader_num_workers, **extra,
+    )
+    _record_params(checkpoints, params, is_main)
+    meta = _initial_meta(params, args, dataset, world)
+    meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init))
+    json_log = JsonLogCallback(args.log, meta)
+    trainer = LossModuleTrainer(
+        model=model, args=training_args, train_dataset=dataset, data_collator=collator,
+        callbacks=[_EpochCallback(dataset), _RunInfoCallback(model, json_log), json_log],
+    )
+    json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun (DDP)
+    log.info("pre-training %s with %s contexts: %d examples, %d steps, batch %d × %d processes",
+             params.schema, params.context, len(dataset), params.max_steps, params.batch_size, world)
+    start = run_training(trainer, checkpoints)
+
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        record = {**json_log.meta, "started_at_step": start, "final_step": trainer.state.global_step}
+        with atomic_dir(args.out) as tmp:
+            model.encoder.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            save_heads(model, tmp)
+            write_json(Path(tmp) / OUTPUT_RECORD, record)
+        log.info("encoder written to %s", args.out)
+    trainer.accelerator.wait_for_everyone()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Bottlenecked query generation: encoder MLM + a windowed causal decoder that writes the context.
+
+- Encoder: the passage, MLM-corrupted at 30% (whole-word), MLM loss on its masked tokens.
+- Decoder: ``decoder_layers`` (1) GPT-2-style blocks (pre-LayerNorm self-attention and GELU MLP,
+  residuals, a final LayerNorm). Its input sequence is
+
+      position 0:        the encoder's last-layer [CLS] vector of the passage (the bottleneck)
+      positions 1..n:    embeddings of the context tokens after [CLS] (q_1 … q_m, [SEP]), from the
+                         encoder's embedding layer (shared word, position and type embeddings)
+
+  Position ``i`` predicts context token ``i + 1`` (causal LM; position 0 predicts q_1), so the
+  decoder generates the whole context q_1 … q_m [SEP]. The output projection is the shared word
+  embedding matrix (plus a bias).
+- Attention (:func:`window_attention_mask`): position ``i`` may attend to position 0 (the [CLS]
+  vector) and to positions ``max(1, i - window) … i`` — itself and its ``window`` (3) previous
+  tokens — and to nothing else; padding is never attended. With a short window the decoder cannot
+  read the context it is writing, only the bottleneck, so the [CLS] vector must carry it.
+
+L = L_mlm + L_decoder_clm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertConfig, BertModel
+from transformers.activations import ACT2FN
+
+from ..masking import IGNORE_INDEX
+from .common import PretrainModel, init_weights, masked_lm_sums, mean_from_sums
+
+
+def window_attention_mask(length: int, window: int, device: torch.device | None = None) -> torch.Tensor:
+    """[length, length] boolean matrix, True where query position i may attend key position j:
+    ``j == 0`` or ``max(1, i - window) <= j <= i``."""
+    i = torch.arange(length, device=device)[:, None]
+    j = torch.arange(length, device=device)[None, :]
+    return (j == 0) | ((j <= i) & (j >= (i - window).clamp(min=1)))
+
+
+class CausalWindowBlock(nn.Module):
+    """One GPT-2 block (pre-LN attention and MLP with residuals) taking an explicit boolean mask."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        hidden, heads = config.hidden_size, config.num_attention_heads
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not a multiple of {heads} attention heads")
+        self.heads = heads
+        self.ln_1 = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.attn_out = nn.Linear(hidden, hidden)
+        self.ln_2 = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
+        self.fc = nn.Linear(hidden, config.intermediate_size)
+        self.proj = nn.Linear(config.intermediate_size, hidden)
+        act = config.hidden_act
+        self.activation = ACT2FN[act] if isinstance(act, str) else act
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """``x`` [B, L, H]; ``allowed`` [B, 1, L, L] boolean (True = may attend)."""
+        b, length, hidden = x.shape
+        q, k, v = self.qkv(self.ln_1(x)).split(hidden, dim=-1)
+        q, k, v = (t.view(b, length, self.heads, hidden // self.heads).transpose(1, 2) for t in (q, k, v))
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, dropout_p=self.attention_dropout if self.training else 0.0
+        )
+        x = x + self.dropout(self.attn_out(attended.transpose(1, 2).reshape(b, length, hidden)))
+        return x + self.dropout(self.proj(self.activation(self.fc(self.ln_2(x)))))
+
+
+class BottleneckModel(PretrainModel):
+    schema = "bottleneck"
+
+    def __init__(self, encoder: BertModel, *, decoder_layers: int = 1, window: int = 3):
+        super().__init__(encoder)
+        config = encoder.config
+        self.window = window
+        self.decoder = nn.ModuleList(CausalWindowBlock(config) for _ in range(decoder_layers))
+        self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        init_weights(self.decoder, config.initializer_range)
+
+    def head_config(self) -> dict[str, Any]:
+        return {"decoder_layers": len(self.decoder), "window": self.window}
+
+    def decoder_mask(self, context_attention_mask: torch.Tensor) -> torch.Tensor:
+        """[B, 1, L, L]: the window pattern, minus padded keys."""
+        length = context_attention_mask.shape[1]
+        pattern = window_attention_mask(length, self.window, context_attention_mask.device)
+        return (pattern[None, :, :] & context_attention_mask.bool()[:, None, :])[:, None]
+
+    def forward(
+        self,
+        passage_input_ids: torch.Tensor,
+        passage_attention_mask: torch.Tensor,
+        passage_labels: torch.Tensor,
+        context_input_ids: torch.Tensor,
+        context_attention_mask: torch.Tensor,
+        context_labels: torch.Tensor,
+    ) -> dict[str, Any]:
+        embedding = self.embedding_weight()
+        last = self.encoder(input_ids=passage_input_ids, attention_mask=passage_attention_mask).last_hidden_state
+        mlm = mean_from_sums(*masked_lm_sums(last, passage_labels, self.mlm_head, embedding))
+        hidden = torch.cat([last[:, :1], self.encoder.embeddings(input_ids=context_input_ids)[:, 1:]], dim=1)
+        allowed = self.decoder_mask(context_attention_mask)
+        for block in self.decoder:
+            hidden = block(hidden, allowed)
+        selected = context_labels != IGNORE_INDEX
+        logits = F.linear(self.decoder_norm(hidden[selected]), embedding, self.decoder_bias).float()
+        clm = F.cross_entropy(logits, context_labels[selected])
+        loss = mlm + clm
+        return {"loss": loss, "components": {"mlm": mlm.detach(), "decoder_clm": clm.detach()}}
+

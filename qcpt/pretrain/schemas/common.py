@@ -1,0 +1,163 @@
+"""Pieces every schema shares: the BERT encoder, its MLM head, the loss bookkeeping.
+
+Parameter sharing is done by *calling* shared modules, never by registering one module twice: the
+MLM head's output projection reads the encoder's word-embedding matrix at call time. So the loss
+module's ``state_dict`` has no aliased tensors, and the Trainer's plain-safetensors checkpoints of
+it (it is not a ``PreTrainedModel``) save and resume cleanly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertConfig, BertModel
+from transformers.activations import ACT2FN
+
+from ..masking import IGNORE_INDEX
+
+log = logging.getLogger(__name__)
+
+ENCODER_PREFIX = "encoder."
+
+
+def load_encoder(path: str | os.PathLike) -> BertModel:
+    """The BERT encoder of a Hugging Face folder (a ``BertModel`` or any ``Bert*`` checkpoint; the
+    pooler is left out: retrieval uses the [CLS] vector)."""
+    model = BertModel.from_pretrained(str(path), add_pooling_layer=False)
+    if model.config.model_type != "bert":
+        raise ValueError(f"{path}: pre-training supports BERT encoders, not {model.config.model_type!r}")
+    return model
+
+
+def head_config(encoder_config: BertConfig) -> BertConfig:
+    """Config of extra BERT layers (Condenser head, CoT-MAE decoder): the encoder's sizes, an
+    encoder-style (bidirectional, no cross-attention) layer, eager attention so an explicit additive
+    mask is honoured as given."""
+    config = copy.deepcopy(encoder_config)
+    config.is_decoder = False
+    config.add_cross_attention = False
+    config._attn_implementation = "eager"
+    return config
+
+
+def init_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialisation (normal(0, std) weights, zero biases, unit LayerNorm) for new heads."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, mean=0.0, std=std)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, L] 1/0 padding mask → [B, 1, 1, L] additive mask (0 keep, dtype-min drop)."""
+    keep = attention_mask[:, None, None, :].to(dtype)
+    return (1.0 - keep) * torch.finfo(dtype).min
+
+
+class MLMHead(nn.Module):
+    """BERT's MLM prediction head (dense → activation → LayerNorm → tied projection + bias); the
+    projection matrix is the encoder's word embeddings, passed in at call time."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        act = config.hidden_act
+        self.activation = ACT2FN[act] if isinstance(act, str) else act
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor, embedding_weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.layer_norm(self.activation(self.dense(hidden))), embedding_weight, self.bias)
+
+    # Names of the same tensors in transformers' BertForMaskedLM / BertForPreTraining checkpoints.
+    CHECKPOINT_KEYS = {
+        "dense.weight": ("cls.predictions.transform.dense.weight",),
+        "dense.bias": ("cls.predictions.transform.dense.bias",),
+        "layer_norm.weight": ("cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.gamma"),
+        "layer_norm.bias": ("cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.beta"),
+        "bias": ("cls.predictions.bias", "cls.predictions.decoder.bias"),
+    }
+
+    def load_from_checkpoint(self, folder: str | os.PathLike) -> bool:
+        """Take the MLM head of a ``BertForMaskedLM``-style checkpoint when the folder has one (BERT
+        and Condenser releases do); returns whether it did. A bare ``BertModel`` keeps the fresh head."""
+        weights = Path(folder) / "model.safetensors"
+        if not weights.is_file():
+            return False
+        from safetensors import safe_open
+
+        found: dict[str, torch.Tensor] = {}
+        with safe_open(str(weights), framework="pt") as handle:
+            keys = set(handle.keys())
+            for name, candidates in self.CHECKPOINT_KEYS.items():
+                for key in candidates:
+                    if key in keys:
+                        found[name] = handle.get_tensor(key)
+                        break
+        if len(found) != len(self.CHECKPOINT_KEYS):
+            return False
+        self.load_state_dict(found)
+        log.info("MLM head initialised from %s", weights)
+        return True
+
+
+def masked_lm_sums(
+    hidden: torch.Tensor, labels: torch.Tensor, head: MLMHead, embedding_weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of cross-entropies over labelled positions, and their count. Only those positions are
+    projected to the vocabulary (the expensive part), as Condenser's code does."""
+    selected = labels != IGNORE_INDEX
+    count = selected.sum()
+    if not bool(selected.any()):
+        # Keep the graph connected (DDP expects every parameter to receive a gradient).
+        return (hidden.sum() * 0.0 + head.bias.sum() * 0.0), count
+    logits = head(hidden[selected], embedding_weight).float()
+    return F.cross_entropy(logits, labels[selected], reduction="sum"), count
+
+
+def mean_from_sums(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    return total / count.clamp(min=1).to(total.dtype)
+
+
+class PretrainModel(nn.Module):
+    """Base of the loss modules: ``encoder`` (the BERT kept after pre-training), ``mlm_head``, and
+    schema-specific heads. ``forward`` returns ``{"loss", "components"}`` (see qcpt.training)."""
+
+    schema: str = ""
+
+    def __init__(self, encoder: BertModel):
+        super().__init__()
+        self.encoder = encoder
+        self.mlm_head = MLMHead(encoder.config)
+        init_weights(self.mlm_head, encoder.config.initializer_range)
+
+    def embedding_weight(self) -> torch.Tensor:
+        return self.encoder.get_input_embeddings().weight
+
+    def head_config(self) -> dict[str, Any]:
+        """Architecture of the heads (saved beside them; a mismatch refuses to load them)."""
+        return {}
+
+    def head_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(ENCODER_PREFIX)}
+
+    def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = set(self.head_state_dict())
+        missing, unexpected = expected - set(state), set(state) - expected
+        if missing or unexpected:
+            raise ValueError(f"heads do not fit the {self.schema} model: missing {sorted(missing)}, "
+                             f"unexpected {sorted(unexpected)}")
+        self.load_state_dict(state, strict=False)
