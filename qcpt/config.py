@@ -233,10 +233,16 @@ def query_sets(config: dict[str, Any]) -> list[tuple[str, int, int | str]]:
     return out
 
 
-def shards_for_amount(config: dict[str, Any], amount: int | str) -> int:
+def shard_size(config: dict[str, Any], generator: str) -> int:
+    """Passages per generation shard: the generator's own ``shard_size`` (LLMs are slower than
+    docT5query, so they may want smaller jobs) or ``querygen.shard_size``."""
+    return config["generators"][generator].get("shard_size", config["querygen"]["shard_size"])
+
+
+def shards_for_amount(config: dict[str, Any], generator: str, amount: int | str) -> int:
     """Generation shards a query set of ``amount`` passages (or ``"all"``) reads: a prefix."""
     total = config["corpus"]["num_passages"]
-    return sharding.shards_for_amount(total if amount == "all" else int(amount), config["querygen"]["shard_size"])
+    return sharding.shards_for_amount(total if amount == "all" else int(amount), shard_size(config, generator))
 
 
 def topic_sets(config: dict[str, Any]) -> dict[str, dict[str, str]]:

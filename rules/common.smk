@@ -231,11 +231,11 @@ def pretrain_init(wc, input):
 # ---- querygen ----
 
 
-SHARD_SIZE = config["querygen"]["shard_size"]
 
 
 def generator_spec(gen):
-    spec = {k: v for k, v in config["generators"][gen].items() if k not in ("python", "train")}
+    # Workflow-level keys (interpreter, demo training, sharding) are not generation settings.
+    spec = {k: v for k, v in config["generators"][gen].items() if k not in ("python", "train", "shard_size")}
     spec["name"] = gen
     spec["model"] = generator_model_path(gen)
     spec.setdefault("seed", config.get("seed", 42))
@@ -290,5 +290,5 @@ def generator_prepare_command(gen, input, output):
 
 
 def query_shards(wc):
-    n = qconfig.shards_for_amount(config, wc.amount)
+    n = qconfig.shards_for_amount(config, wc.gen, wc.amount)
     return [f"{R}/corpus/{wc.corpus}/queries/{wc.gen}/shards/shard-{i:05d}.tsv" for i in range(n)]

@@ -49,7 +49,7 @@ rule generate_queries:
     params:
         python=lambda wc: script("generate_queries", config["generators"][wc.gen].get("python", PY)),
         spec=lambda wc: as_json(generator_spec(wc.gen)),
-        shard_size=SHARD_SIZE,
+        shard_size=lambda wc: qconfig.shard_size(config, wc.gen),
     resources:
         **family_resources(generator_family, mem_mb=8000, runtime=240),
     conda:
