@@ -18,26 +18,31 @@ STAGE_RULES = {
 }
 
 
-def test_demo_dry_run_lists_every_stage():
-    counts = dry_run()
+def _demo_dry_run(tmp_path: Path, *targets: str) -> dict[str, int]:
+    """A dry run of the demo writing (in principle) under tmp_path, so built files don't interfere."""
+    results = tmp_path / "results"
+    return dry_run(*(str(results / t) for t in targets), "--config", f"results={results}")
+
+
+def test_demo_dry_run_lists_every_stage(tmp_path):
+    counts = _demo_dry_run(tmp_path)
     assert STAGE_RULES <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
     # 3 schemas x {span, query, mixed} + query C=1 + curriculum (stage 1 + stage 2)
     assert counts["pretrain"] == 12
     assert counts["generate_queries"] == 5 + 1  # d2q: 300 passages / 64 per shard; smollm2: 16 passages in 16-passage shards
 
 
-def test_one_metrics_file_builds_only_its_ancestors():
-    target = "results/eval/demo-test/zeroshot/pt/demo/contrastive/span/metrics.json"
-    counts = dry_run(target)
+def test_one_metrics_file_builds_only_its_ancestors(tmp_path):
+    counts = _demo_dry_run(tmp_path, "eval/demo-test/zeroshot/pt/demo/contrastive/span/metrics.json")
     assert counts == {
         "documents": 1, "train_punkt": 1, "build_encoder": 1, "passages": 1, "pretrain": 1,
         "prepare_collection": 1, "prepare_topics": 1, "encode": 2, "search": 1, "evaluate": 1,
     }
 
 
-def test_one_finetuned_cell_builds_its_chain_only():
-    target = "results/eval/demo-test/demo/pt/demo/cotmae/query-d2q-c5-nall/retriever2/metrics.json"
-    counts = dry_run(target)
+def test_one_finetuned_cell_builds_its_chain_only(tmp_path):
+    target = "eval/demo-test/demo/pt/demo/cotmae/query-d2q-c5-nall/retriever2/metrics.json"
+    counts = _demo_dry_run(tmp_path, target)
     assert counts["pretrain"] == 1 and counts["finetune"] == 2 and counts["mine_negatives"] == 1
     assert counts["generate_queries"] == 5 and counts["select_queries"] == 1
     assert "summary" not in counts and "prepare_generator" in counts
