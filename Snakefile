@@ -46,4 +46,5 @@ rule all:
     input:
         METRICS_TARGETS,
         f"{R}/summary.md",
+        REPORT_TARGETS,
     default_target: True

@@ -11,6 +11,8 @@ rule prepare_collection:
     params:
         script=script("prepare_collection"),
         fmt=lambda wc: config["collections"][wc.collection].get("format", "auto"),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:
@@ -26,6 +28,8 @@ rule prepare_topics:
         qrels=f"{R}/topics/{{topicset}}.qrels",
     log:
         f"{R}/logs/topics/{{topicset}}.log",
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     params:
@@ -86,6 +90,8 @@ rule bm25_negatives:
     params:
         script=script("make_train_data"),
         json=as_json({"depth": config["finetune"].get("negatives", {}).get("bm25_depth", 200), "keep": None}),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:

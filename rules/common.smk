@@ -1,6 +1,7 @@
 # Helpers for the rule files (config, path builders, job parameters); no rules are defined here.
 # Rules only wire files; the logic lives in the qcpt package (imported from the repository root).
 
+import hashlib
 import json
 import shlex
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from qcpt import config as qconfig  # noqa: E402
+from qcpt import report as qreport  # noqa: E402
 
 try:
     qconfig.validate(config)
@@ -24,6 +26,13 @@ PY = "python"
 S = shlex.quote(str(Path(workflow.basedir) / "scripts"))
 
 
+def checkpoint_dir(run_dir, params_json):
+    """Where a training job keeps resumable checkpoints: keyed by its parameters, so a rerun with the
+    same parameters resumes and a rerun with changed ones starts afresh (never mixes the two)."""
+    digest = hashlib.sha256(params_json.encode()).hexdigest()[:12]
+    return f"{run_dir}/checkpoints/{digest}"
+
+
 def as_json(obj):
     """Parameters travel to scripts as one JSON object; Snakemake reruns a job when they change."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
@@ -35,7 +44,8 @@ def repo_path(p):
 
 
 def res(family, key, default):
-    """Resources per family of rules from config['resources'] (cluster profiles set these)."""
+    """Resources per family of rules from config['resources'] (cluster profiles set these): the
+    family's own row, else the `default` row, else ``default``."""
     table = config.get("resources", {})
     return table.get(family, {}).get(key, table.get("default", {}).get(key, default))
 
@@ -43,17 +53,46 @@ def res(family, key, default):
 def family_resources(family, mem_mb=4000, runtime=60, gpu=0):
     """Resources of a rule family from config['resources'], with local defaults. ``family`` may be a
     function of the wildcards (generation jobs take the vLLM family's GPUs when their backend is vllm).
-    GPU options are set only where a GPU is asked for, so CPU rules never carry them to SLURM."""
-    pick = family if callable(family) else (lambda wc: family)
-    out = dict(
-        mem_mb=lambda wc, attempt: res(pick(wc), "mem_mb", mem_mb) * attempt,
-        runtime=lambda wc: res(pick(wc), "runtime", runtime),
-        cpus_per_task=lambda wc, threads: res(pick(wc), "cpus_per_task", threads),
-        gpu=lambda wc: res(pick(wc), "gpu", gpu),
-    )
-    for key in ("gpu_model", "slurm_partition", "qos", "constraint"):
-        if any(key in spec for spec in config.get("resources", {}).values()):
-            out[key] = lambda wc, key=key: res(pick(wc), key, "") if key != "gpu_model" or res(pick(wc), "gpu", gpu) else ""
+
+    GPU options exist only where the family asks for GPUs, and unset string options are absent:
+    the SLURM plugin sends `--qos=''` / `-C ''` for an empty string and `--gpus=<model>:1` for a
+    gpu_model without a count. For a fixed family an unset key is left out of the rule (the
+    profile's default-resources then apply); for a family chosen per job the key is a function that
+    returns None where the job's family and the `default` row leave it unset, and Snakemake drops
+    None-valued resources from the job."""
+    # String options the plugin turns into sbatch flags: gpu_model -> --gpus=<model>:<n>,
+    # slurm_partition -> -p, qos -> --qos, constraint -> -C.
+    optional_keys = ("gpu_model", "slurm_partition", "qos", "constraint")
+    table = config.get("resources", {})
+
+    def pick(wc):
+        return family(wc) if callable(family) else family
+
+    def gpus_of(fam):
+        return res(fam, "gpu", gpu)
+
+    def option(fam, key):
+        if key == "gpu_model" and not gpus_of(fam):
+            return None
+        return res(fam, key, None) or None
+
+    out = {}
+    if callable(family):
+        out["gpu"] = lambda wc: gpus_of(pick(wc)) or None
+        for key in optional_keys:
+            if any(key in spec for spec in table.values()):
+                out[key] = lambda wc, key=key: option(pick(wc), key)
+    else:
+        if gpus_of(family):
+            out["gpu"] = gpus_of(family)
+        for key in optional_keys:
+            if option(family, key) is not None:
+                out[key] = option(family, key)
+    # A retry (the profile's `retries`) gets more memory; the runtime stays, since the long GPU jobs
+    # resume from their last checkpoint.
+    out["mem_mb"] = lambda wc, attempt: res(pick(wc), "mem_mb", mem_mb) * attempt
+    out["runtime"] = lambda wc: res(pick(wc), "runtime", runtime)
+    out["cpus_per_task"] = lambda wc, threads: res(pick(wc), "cpus_per_task", threads)
     return out
 
 
@@ -63,11 +102,22 @@ def script(name, python=PY):
 
 
 def launcher(family, name):
-    """`python script`, or `torchrun` over the rule's GPUs for multi-GPU families."""
-    gpus = res(family, "gpu", 0)
-    if gpus > 1:
-        return f"torchrun --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
-    return script(name)
+    """`python script`, or `torchrun` with one process per GPU for multi-GPU jobs.
+
+    The process count is the job's own `gpu` resource, i.e. the number the SLURM plugin puts into
+    `--gpus` (and the jobstep into `srun --gpus`), after `--set-resources` overrides and local
+    `--resources gpu=N` limits; ``family`` names the resource row the rule draws that count from
+    (see family_resources). It is a param, so a changed GPU count (which changes the global batch:
+    batch sizes are per device) reruns the job."""
+
+    def launch(wildcards, resources):
+        gpus = resources.get("gpu", 0) or 0
+        if gpus > 1:
+            return f"torchrun --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
+        return script(name)
+
+    launch.__name__ = f"launch_{family}"
+    return launch
 
 
 def encoder_init_path():
@@ -169,6 +219,10 @@ def evaluate_params(wc):
 # ---- finetune ----
 
 
+def finetune_params():
+    return as_json({"seed": config.get("seed", 42), **config["finetune"].get("params", {})})
+
+
 def finetune_collection(wc):
     return f"{R}/data/{config['finetune']['datasets'][wc.dataset]['collection']}/collection.jsonl"
 
@@ -235,7 +289,7 @@ def pretrain_init(wc, input):
 
 def generator_spec(gen):
     # Workflow-level keys (interpreter, demo training, sharding) are not generation settings.
-    spec = {k: v for k, v in config["generators"][gen].items() if k not in ("python", "train", "shard_size")}
+    spec = {k: v for k, v in config["generators"][gen].items() if k not in ("python", "train", "shard_size", "resource_family")}
     spec["name"] = gen
     spec["model"] = generator_model_path(gen)
     spec.setdefault("seed", config.get("seed", 42))
@@ -248,7 +302,10 @@ def generator_env(wc):
 
 
 def generator_family(wc):
-    return "generate_vllm" if config["generators"][wc.gen]["backend"] == "vllm" else "generate"
+    """A generator's row of `resources:`: its own `resource_family` (e.g. a 13B model with tensor
+    parallelism over 2 GPUs), else by backend."""
+    spec = config["generators"][wc.gen]
+    return spec.get("resource_family") or ("generate_vllm" if spec["backend"] == "vllm" else "generate")
 
 
 def generator_model_path(gen):
@@ -292,3 +349,28 @@ def generator_prepare_command(gen, input, output):
 def query_shards(wc):
     n = qconfig.shards_for_amount(config, wc.gen, wc.amount)
     return [f"{R}/corpus/{wc.corpus}/queries/{wc.gen}/shards/shard-{i:05d}.tsv" for i in range(n)]
+
+
+# ---- report ----
+
+# The files the report writes are known when the DAG is built (config report.tables, default: the
+# demo set); its inputs are the metrics files its tables need that this config also builds, so every
+# input has a producer. Cells outside the grid show as missing in the tables, they never fail the job.
+REPORT_DIR = f"{R}/report"
+REPORT_ENTRIES = qreport.report_entries(config)
+REPORT_INPUTS = qreport.metrics_inputs(config)
+REPORT_TARGETS = [f"{REPORT_DIR}/{e['file']}" for e in REPORT_ENTRIES] + [f"{REPORT_DIR}/index.md"]
+
+
+def report_output(entry):
+    """CSV tables and PNG figures go into `snakemake --report report.html`, one category per paper."""
+    path = f"{REPORT_DIR}/{entry['file']}"
+    if not entry["file"].endswith((".csv", ".png")):
+        return path
+    return report(
+        path,
+        caption=f"../qcpt/report/captions/{entry['kind']}.rst",
+        category=entry["paper"],
+        subcategory=entry["title"],
+        labels={"artifact": entry["artifact"], "file": entry["file"]},
+    )

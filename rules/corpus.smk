@@ -11,6 +11,8 @@ rule documents:
     params:
         script=script("prepare_documents"),
         fmt=config["corpus"].get("format", "auto"),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:
@@ -27,6 +29,8 @@ rule train_punkt:
     params:
         script=script("train_punkt"),
         json=as_json(config.get("punkt", {})),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:
@@ -43,6 +47,8 @@ rule build_encoder:
     params:
         script=script("build_encoder"),
         json=as_json(config["encoder"].get("embedded", {})),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/train.yaml"
     shell:
@@ -62,6 +68,8 @@ rule passages:
         script=script("make_passages"),
         tokenizer=lambda wc, input: input.tokenizer or encoder_init_path(),
         json=as_json(config.get("passages", {})),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/train.yaml"
     shell:

@@ -63,6 +63,8 @@ rule evaluate:
     params:
         script=script("evaluate"),
         json=evaluate_params,
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:

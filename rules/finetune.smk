@@ -14,8 +14,10 @@ rule finetune:
         f"{R}/logs/finetune/{{dataset}}/{{encoder}}/{{stage}}.log",
     params:
         init=lambda wc: encoder_model_dir(wc.encoder),
-        json=as_json({"seed": config.get("seed", 42), **config["finetune"].get("params", {})}),
-        checkpoints=f"{R}/finetune/{{dataset}}/{{encoder}}/{{stage}}/checkpoints",
+        json=finetune_params(),
+        checkpoints=lambda wc: checkpoint_dir(
+            f"{R}/finetune/{wc.dataset}/{wc.encoder}/{wc.stage}", finetune_params()
+        ),
         launch=launcher("finetune", "finetune"),
     threads: 2
     resources:
@@ -48,6 +50,8 @@ rule mine_negatives:
                 "merge_with": input.bm25[0] if input.bm25 else None,
             }
         ),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:

@@ -17,7 +17,9 @@ rule pretrain:
         json=pretrain_params,
         init=pretrain_init,
         queries=lambda wc, input: f"--queries {input.queries}" if "queries" in input.keys() else "",
-        checkpoints=f"{R}/pretrain/{{corpus}}/{{schema}}/{{context}}/checkpoints",
+        checkpoints=lambda wc: checkpoint_dir(
+            f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}", pretrain_params(wc)
+        ),
         launch=launcher("pretrain", "pretrain"),
     threads: 2
     resources:

@@ -12,6 +12,8 @@ rule passage_order:
     params:
         script=script("passage_order"),
         json=as_json({"seed": config["querygen"].get("order_seed", 42)}),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:
@@ -75,6 +77,8 @@ rule select_queries:
             {"amount": None if wc.amount == "all" else int(wc.amount),
              "expected_passages": config["corpus"]["num_passages"] if wc.amount == "all" else None}
         ),
+    resources:
+        **family_resources("default"),
     conda:
         "../envs/cpu.yaml"
     shell:

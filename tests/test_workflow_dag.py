@@ -14,7 +14,7 @@ STAGE_RULES = {
     "documents", "train_punkt", "build_encoder", "passages", "passage_order", "prepare_generator",
     "generate_queries", "select_queries", "pretrain", "prepare_collection", "prepare_topics",
     "bm25_index", "bm25_search", "bm25_negatives", "finetune", "mine_negatives", "encode", "search",
-    "evaluate", "summary", "all",
+    "evaluate", "summary", "report", "all",
 }
 
 

@@ -64,7 +64,7 @@ def test_every_kind_of_artifact_is_built(built):
     assert (r / "data/demo/bm25-index").is_dir()
     assert (r / "finetune/demo/bm25-negatives.jsonl").stat().st_size > 0
     assert (r / "finetune/demo/pt/demo/contrastive/query-d2q-c2-nall/mined-negatives.jsonl").stat().st_size > 0
-    run = (r / "eval/demo-test/bm25/run.trec").read_text().splitlines()
+    run = (r / "bm25/demo-test.trec").read_text().splitlines()
     assert run and len(run[0].split()) == 6
     metrics = json.loads((r / "eval/demo-test/bm25/metrics.json").read_text())
     assert set(metrics["measures"]) >= {"MRR@10", "R@50", "R@1000", "nDCG@10"}

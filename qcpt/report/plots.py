@@ -1,0 +1,127 @@
+"""PNG plots (matplotlib, Agg backend): curriculum curves and per-cell bars. Written atomically."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_path
+from .spec import BarFigure, CurveFigure
+
+PAPER_GREY = "0.45"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on cluster nodes; must precede importing pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def amount_label(amount: int) -> str:
+    """50000 -> 50k, 100000 -> 0.1M, 8841823 -> 8.8M (the paper's tick labels)."""
+    if amount < 1000:
+        return str(amount)
+    if amount < 100_000:
+        return f"{amount / 1000:g}k"
+    return f"{round(amount / 1e6, 1):g}M"
+
+
+def _save(fig: Any, path: str | Path, dpi: int) -> None:
+    plt = _pyplot()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+def curve_png(
+    path: str | Path,
+    figure: CurveFigure,
+    values: dict[tuple[int, str], float | None],
+    dpi: int = 150,
+) -> None:
+    """One panel per (evalset, measure): ours against the amount of query-expanded passages (log x),
+    our span baseline and the paper's baseline as dashed lines. ``values[(panel, system)]`` is on
+    the figure's scale; missing points are left out."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(figure.panels), figsize=(5.2 * len(figure.panels), 3.8), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    all_amounts = sorted({a for line in figure.lines for a, _ in line.points})
+    for i, (ax, panel) in enumerate(zip(axes[0], figure.panels, strict=True)):
+        drawn = False
+        for j, line in enumerate(figure.lines):
+            pts = [(a, values.get((i, s))) for a, s in line.points]
+            pts = [(a, v) for a, v in pts if v is not None]
+            if pts:
+                ax.plot([a for a, _ in pts], [v for _, v in pts], marker="o", color=colors[j % len(colors)],
+                        label=f"ours: {line.label}")
+                drawn = True
+        base = values.get((i, figure.baseline_system)) if figure.baseline_system else None
+        if base is not None:
+            ax.axhline(base, linestyle="--", color=colors[0], alpha=0.7, label="ours: span baseline")
+            drawn = True
+        if panel.paper_baseline is not None:
+            ax.axhline(panel.paper_baseline, linestyle="--", color=PAPER_GREY, label=figure.paper_baseline_source)
+        if not drawn:
+            ax.text(0.5, 0.5, "no results of ours yet", transform=ax.transAxes, ha="center", va="center",
+                    color=PAPER_GREY)
+        if all_amounts:
+            ax.set_xscale("log")
+            ax.set_xticks(all_amounts)
+            ax.set_xticklabels([amount_label(a) for a in all_amounts], rotation=45, fontsize=8)
+            ax.minorticks_off()
+            pad = math.sqrt(all_amounts[-1] / all_amounts[0]) ** 0.08 if all_amounts[0] > 0 else 1.0
+            ax.set_xlim(all_amounts[0] / pad, all_amounts[-1] * pad)
+        ax.set_xlabel("passages with generated queries (curriculum stage 2)")
+        ax.set_ylabel(panel.label)
+        ax.set_title(panel.label, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(figure.title, fontsize=11)
+    fig.tight_layout()
+    _save(fig, path, dpi)
+
+
+def bars_png(
+    path: str | Path,
+    figure: BarFigure,
+    values: dict[str, float | None],
+    dpi: int = 150,
+) -> None:
+    """Horizontal grouped bars: one group per encoder, one bar per setting; BM25 as a dashed line.
+    ``values[system]`` is on the figure's scale."""
+    plt = _pyplot()
+    n = max(1, len(figure.bars))
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.45 * n * max(1, len(figure.settings)) ** 0.5))
+    height = 0.8 / max(1, len(figure.settings))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn = False
+    for k, setting in enumerate(figure.settings):
+        ys, xs = [], []
+        for i, (_, by_setting) in enumerate(figure.bars):
+            value = values.get(by_setting.get(setting, ""))
+            if value is not None:
+                ys.append(i + (k - (len(figure.settings) - 1) / 2) * height)
+                xs.append(value)
+        if xs:
+            ax.barh(ys, xs, height=height * 0.95, color=colors[k % len(colors)], label=setting)
+            drawn = True
+    if figure.reference is not None and values.get(figure.reference[1]) is not None:
+        ax.axvline(values[figure.reference[1]], linestyle="--", color=PAPER_GREY, label=figure.reference[0])
+        drawn = True
+    ax.set_yticks(range(len(figure.bars)))
+    ax.set_yticklabels([label for label, _ in figure.bars], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(figure.measure)
+    ax.set_title(figure.title, fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no results of ours yet", transform=ax.transAxes, ha="center", va="center",
+                color=PAPER_GREY)
+    fig.tight_layout()
+    _save(fig, path, dpi)
