@@ -251,3 +251,41 @@ def topic_sets(config: dict[str, Any]) -> dict[str, dict[str, str]]:
     for name, spec in config["finetune"]["datasets"].items():
         sets[f"train-{name}"] = spec
     return sets
+
+
+def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, Any]:
+    """Everything in the config that shaped one metrics file: the evaluation set, and for a dense
+    model its pre-training cell (schema settings, context, generator) and fine-tuning settings.
+    Recorded in the metrics JSON's provenance, so a number can be traced without the config."""
+    cell: dict[str, Any] = {"evalset": evalset, "evalset_spec": config["evalsets"][evalset], "system": system}
+    collection = config["evalsets"][evalset]["collection"]
+    if system == "bm25":
+        cell["bm25"] = config["collections"][collection].get("bm25", {})
+        return cell
+    dataset, encoder, stage = parse_model_key(system)
+    cell.update(encoder=encoder, stage=stage or "zeroshot")
+    if dataset != "zeroshot":
+        cell["finetune"] = {
+            "dataset": dataset,
+            "spec": config["finetune"]["datasets"][dataset],
+            "params": config["finetune"].get("params", {}),
+            "negatives": config["finetune"].get("negatives", {}),
+        }
+    if encoder == "base":
+        cell["init"] = config["encoder"]
+    elif encoder.startswith("ext/"):
+        cell["external"] = config["external_encoders"][encoder[4:]]
+    else:
+        _, corpus, schema, context = encoder.split("/")
+        ctx = parse_context(context)
+        cell["pretrain"] = {
+            "corpus": config["corpus"],
+            "schema": schema,
+            "context": context,
+            "params": config["pretrain"].get("schemas", {}).get(schema, {}),
+            "passages": config.get("passages", {}),
+            "encoder": config["encoder"],
+        }
+        if ctx.generator:
+            cell["pretrain"]["generator"] = config["generators"][ctx.generator]
+    return cell

@@ -212,9 +212,10 @@ def evaluate_params(wc):
         {
             "measures": spec.get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]),
             "relevance_level": spec.get("relevance_level", 1),
-            "cell": {"evalset": wc.evalset, "system": wc.system},
+            "cell": qconfig.cell_config(config, wc.evalset, wc.system),
         }
     )
+
 
 # ---- finetune ----
 

@@ -78,6 +78,18 @@ def test_nothing_changed_runs_nothing(built):
     assert dry_run("--configfile", str(cfg)) == {}
 
 
+def test_changing_one_cells_parameter_reruns_only_that_cell(built):
+    tmp, cfg, _ = built
+    changed = yaml.safe_load(cfg.read_text())
+    changed["pretrain"]["schemas"]["contrastive"]["learning_rate"] = 5.0e-4
+    path = tmp / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    target = tmp / "results/eval/demo-test/zeroshot/pt/demo/contrastive/span/metrics.json"
+    assert dry_run(str(target), "--configfile", str(path)) == {
+        "pretrain": 1, "encode": 1, "search": 1, "evaluate": 1,
+    }
+
+
 def test_touching_the_corpus_reruns_everything_downstream(built):
     _, cfg, documents = built
     stat = documents.stat()
