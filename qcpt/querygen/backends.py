@@ -149,6 +149,11 @@ class VLLMBackend(Backend):
         )
         if spec.max_model_len is not None:
             kwargs["max_model_len"] = spec.max_model_len
+        if _vllm_on_cpu() and not {"enable_chunked_prefill", "max_num_batched_tokens"} & set(spec.engine_args):
+            # vLLM's CPU worker crashes ("CPU Generator does not use offset", vllm 0.32) when a
+            # request with its own seed has its prompt prefilled in chunks, which happens as soon
+            # as a batch's prompts exceed the step's token budget (4096): prefill whole prompts.
+            kwargs["enable_chunked_prefill"] = False
         kwargs.update(spec.engine_args)
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
@@ -178,6 +183,14 @@ class VLLMBackend(Backend):
                 for c in request.outputs
             ])
         return samples
+
+
+def _vllm_on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:  # pragma: no cover - older vLLM layouts
+        return False
+    return bool(current_platform.is_cpu())
 
 
 def _refuse_encoder_decoder(path: str) -> None:

@@ -1,0 +1,97 @@
+"""``encode.py``: encode shard I of N of a collection → ``.npz`` ``{ids, embeddings}``.
+
+    encode.py --model DIR --collection C --shard I --num-shards N --out shard.npz --params '{...}'
+
+Shard I holds rows ``[⌊n·I/N⌋, ⌊n·(I+1)/N⌋)`` of the collection (contiguous, in file order), encoded
+as ``title + " " + text`` up to ``max_len`` tokens. Pooling and normalisation default to what the
+model folder declares (:func:`qcpt.retrieval.encoding.resolve_settings`). Batches group passages of
+similar length (``length_sorted``) so little padding is computed; the log reports passages/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..io import InputError, atomic_path
+from .data import iter_collection, passage_text
+from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
+from .params import limit_torch_threads, parse_params, setup_logging
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EncodeParams:
+    pooling: str | None = None      # None: from the model folder (qcpt_pooling.json / sentence-transformers), else cls
+    normalize: bool | None = None   # None: likewise, else False
+    max_len: int | None = None      # passage tokens; None: likewise, else 144
+    batch_size: int = 64
+    length_sorted: bool = True
+    amp: bool = False               # float16 autocast on CUDA
+
+    def validate(self) -> None:
+        if (self.max_len is not None and self.max_len < 2) or self.batch_size < 1:
+            raise ValueError(f"max_len must be ≥ 2 and batch_size ≥ 1, got {self.max_len}, {self.batch_size}")
+
+
+def shard_bounds(n: int, shard: int, num_shards: int) -> tuple[int, int]:
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
+    return n * shard // num_shards, n * (shard + 1) // num_shards
+
+
+def save_shard(path: str | os.PathLike, ids: list[str], embeddings: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: np.savez adds no ".npz"
+        np.savez(handle, ids=np.array(ids, dtype=str), embeddings=embeddings.astype(np.float32, copy=False))
+
+
+def load_shard(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ids, embeddings = [str(x) for x in data["ids"]], np.asarray(data["embeddings"], dtype=np.float32)
+    except (KeyError, ValueError, OSError) as err:
+        raise InputError(path, None, None, f"not an encoded shard with 'ids' and 'embeddings' ({err})") from err
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(ids):
+        raise InputError(path, None, "embeddings", f"shape {embeddings.shape} does not match {len(ids)} ids")
+    return ids, embeddings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="encode.py", description="Encode one shard of a collection → .npz.")
+    parser.add_argument("--model", required=True, help="encoder folder or package:<module>/<path>")
+    parser.add_argument("--collection", required=True)
+    parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--num-shards", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--params", default="{}", help="JSON: pooling, normalize, max_len, batch_size, length_sorted, amp")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging()
+    limit_torch_threads()
+    params = parse_params(EncodeParams, args.params)
+    try:
+        n = sum(1 for _ in iter_collection(args.collection))
+        lo, hi = shard_bounds(n, args.shard, args.num_shards)
+        rows = [p for i, p in enumerate(iter_collection(args.collection)) if lo <= i < hi]
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    device = default_device()
+    model, tokenizer, folder = load_encoder(args.model, device)
+    settings = resolve_settings(folder, pooling=params.pooling, normalize=params.normalize, p_max_len=params.max_len)
+    log.info("shard %d/%d: rows %d..%d of %d, on %s", args.shard, args.num_shards, lo, hi, n, device)
+    clock = Throughput()
+    embeddings = encode_texts(model, tokenizer, [passage_text(p.title, p.text) for p in rows],
+                              max_len=settings.p_max_len, batch_size=params.batch_size, pooling=settings.pooling,
+                              normalize=settings.normalize, length_sorted=params.length_sorted, amp=params.amp,
+                              progress=not args.no_progress, desc=f"encoding shard {args.shard}")
+    elapsed, rate = clock.rate(len(rows))
+    save_shard(args.out, [p.docid for p in rows], embeddings)
+    log.info("encoded %d passages in %.1f s (%.1f passages/s), dim %d → %s", len(rows), elapsed, rate,
+             embeddings.shape[1], args.out)
+    return 0

@@ -1,0 +1,192 @@
+"""``evaluate.py``: score a TREC run against qrels → metrics JSON (docs/artifacts.md).
+
+Measures are named as in the papers (``MRR@10``, ``R@50``, ``R@1000``, ``nDCG@10``) or in any
+ir-measures syntax (``P@10``, ``AP``, ``RR(rel=2)@10`` ...). ``relevance_level`` is the minimum grade
+that counts as relevant for *binary* measures (RR, R, P, AP ...), like ``trec_eval -l``: 2 for TREC DL
+passage. nDCG always uses the graded judgments.
+
+Computation goes through ir-measures with the pytrec_eval backend (pytrec-eval-terrier, i.e.
+trec_eval's code). trec_eval has no RR cutoff, so ``RR@k`` is trec_eval's ``recip_rank`` on the run
+truncated to its top k per query (the definition of MS MARCO's MRR@10). A measure pytrec_eval cannot
+compute falls back to ir-measures' default providers; the provenance records which was used.
+
+Ties: before scoring, each query's results are re-sorted by ``(-score, docid)`` and handed to the
+evaluator with strictly decreasing scores, so ties are broken by docid ascending whatever tool wrote
+the run (trec_eval itself would break them by docid descending).
+
+Queries: per-query values cover the queries that have judgments. A judged query missing from the
+run scores 0 on every measure (``missing_as_zero``, like ``trec_eval -c``); run queries without
+judgments are ignored. Both counts are logged and recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import ir_measures
+
+from ..io import InputError, sha256_file, write_json
+from .data import load_qrels
+from .params import parse_params, setup_logging
+from .runs import ranked_docids, read_run
+
+log = logging.getLogger(__name__)
+
+ALIASES = {"MRR": "RR"}  # paper names → ir-measures names
+
+
+@dataclass
+class EvaluateParams:
+    measures: list[str] = field(default_factory=lambda: ["MRR@10", "R@50", "R@1000", "nDCG@10"])
+    relevance_level: int = 1
+    missing_as_zero: bool = True
+    cell: dict[str, Any] | None = None  # free-form: which cell of the grid this is (provenance only)
+
+    def validate(self) -> None:
+        if not self.measures or not all(isinstance(m, str) and m.strip() for m in self.measures):
+            raise ValueError("measures must be a non-empty list of measure names")
+        if len(set(self.measures)) != len(self.measures):
+            raise ValueError(f"measures are listed twice: {self.measures}")
+        if not isinstance(self.relevance_level, int) or self.relevance_level < 1:
+            raise ValueError(f"relevance_level must be an integer ≥ 1, got {self.relevance_level!r}")
+
+
+def to_ir_measure(name: str, relevance_level: int = 1):
+    """``"MRR@10"`` → ``RR@10`` (``RR(rel=2)@10`` at relevance level 2); nDCG keeps graded gains."""
+    text = name.strip()
+    for alias, real in ALIASES.items():
+        if text == alias or text.startswith((alias + "@", alias + "(")):
+            text = real + text[len(alias):]
+    try:
+        measure = ir_measures.parse_measure(text)
+    except (ValueError, NameError, SyntaxError) as err:
+        raise ValueError(f"unknown measure {name!r} ({err})") from err
+    if relevance_level != 1 and "rel" in measure.SUPPORTED_PARAMS and "rel" not in measure.params:
+        measure = measure(rel=relevance_level)
+    return measure
+
+
+def _truncate(run: Mapping[str, Mapping[str, float]], depth: int) -> dict[str, dict[str, float]]:
+    return {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[:depth]) for q, docs in run.items()}
+
+
+def _without_cutoff(measure):
+    """The same measure with no cutoff, or None when it has none."""
+    if "cutoff" not in measure.params:
+        return None
+    rest = {k: v for k, v in measure.params.items() if k != "cutoff"}
+    base = ir_measures.parse_measure(measure.NAME)
+    return base(**rest) if rest else base
+
+
+def compute_per_query(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]],
+                      measures: Sequence) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """``({str(measure): {qid: value}}, {str(measure): how it was computed})`` for the queries that
+    are both judged and in ``run`` (whose scores must already encode the intended order)."""
+    backend = ir_measures.pytrec_eval
+    values: dict[str, dict[str, float]] = {str(m): {} for m in measures}
+    how: dict[str, str] = {}
+    direct = [m for m in measures if backend.supports(m)]
+    if direct:
+        for metric in backend.evaluator(direct, qrels).iter_calc(run):
+            values[str(metric.measure)][metric.query_id] = float(metric.value)
+        how.update({str(m): "pytrec_eval" for m in direct})
+    for m in measures:
+        if m in direct:
+            continue
+        whole = _without_cutoff(m)
+        if m.NAME == "RR" and whole is not None and backend.supports(whole):
+            for metric in backend.evaluator([whole], qrels).iter_calc(_truncate(run, m["cutoff"])):
+                values[str(m)][metric.query_id] = float(metric.value)
+            how[str(m)] = f"pytrec_eval {whole} on the run truncated to depth {m['cutoff']}"
+        else:
+            for metric in ir_measures.iter_calc([m], qrels, run):
+                values[str(m)][metric.query_id] = float(metric.value)
+            how[str(m)] = "ir_measures default providers"
+    return values, how
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def evaluate(run_path: str | os.PathLike, qrels_path: str | os.PathLike, params: EvaluateParams) -> dict[str, Any]:
+    """The metrics document of docs/artifacts.md."""
+    measures = [to_ir_measure(name, params.relevance_level) for name in params.measures]
+    raw_run = read_run(run_path)
+    qrels = load_qrels(qrels_path)
+    # Our tie-breaking, made explicit to the evaluator: strictly decreasing scores in our order.
+    run = {qid: {docid: float(len(entries) - i) for i, docid in enumerate(ranked_docids(entries))}
+           for qid, entries in raw_run.items()}
+    judged = [q for q in qrels]
+    in_both = [q for q in judged if q in run]
+    missing = [q for q in judged if q not in run]
+    unjudged = sum(1 for q in run if q not in qrels)
+    if not in_both:
+        raise InputError(run_path, None, None, f"has no query in common with the qrels {qrels_path}")
+    if missing:
+        log.warning("%d judged queries are missing from the run%s", len(missing),
+                    " (they score 0)" if params.missing_as_zero else " (ignored)")
+    if unjudged:
+        log.info("%d run queries have no judgments and are ignored", unjudged)
+    values, how = compute_per_query({q: run[q] for q in in_both}, {q: qrels[q] for q in in_both}, measures)
+    counted = in_both + (missing if params.missing_as_zero else [])
+    per_query: dict[str, dict[str, float]] = {}
+    summary: dict[str, float] = {}
+    for name, measure in zip(params.measures, measures, strict=True):
+        computed = values[str(measure)]
+        per_q = {q: computed.get(q, 0.0) for q in counted}
+        if any(math.isnan(v) for v in per_q.values()):
+            raise RuntimeError(f"{name}: NaN per-query values (a judged query with no relevant document?)")
+        per_query[name] = per_q
+        summary[name] = sum(per_q.values()) / len(per_q)
+    return {
+        "measures": summary,
+        "per_query": per_query,
+        "num_queries": len(counted),
+        "run": str(run_path),
+        "qrels": str(qrels_path),
+        "provenance": {
+            "run_sha256": sha256_file(run_path),
+            "qrels_sha256": sha256_file(qrels_path),
+            "params": asdict(params),
+            "ir_measures": {name: str(m) for name, m in zip(params.measures, measures, strict=True)},
+            "computed_with": {name: how[str(m)] for name, m in zip(params.measures, measures, strict=True)},
+            "tie_breaking": "per query by score descending, then docid ascending",
+            "judged_queries": len(judged),
+            "judged_queries_missing_from_run": len(missing),
+            "run_queries_without_judgments": unjudged,
+            "versions": {p: _package_version(p) for p in ("ir-measures", "pytrec-eval-terrier")},
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evaluate.py", description="Score a TREC run → metrics JSON.")
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--qrels", required=True)
+    parser.add_argument("--out", required=True, help="metrics JSON")
+    parser.add_argument("--params", default="{}",
+                        help='JSON: measures (e.g. ["MRR@10","nDCG@10"]), relevance_level, missing_as_zero, cell')
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = parse_params(EvaluateParams, args.params)
+    try:
+        metrics = evaluate(args.run, args.qrels, params)
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    write_json(args.out, metrics)
+    log.info("%s over %d queries: %s", args.run, metrics["num_queries"],
+             ", ".join(f"{k}={v:.4f}" for k, v in metrics["measures"].items()))
+    return 0

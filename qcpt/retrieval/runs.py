@@ -1,0 +1,114 @@
+"""TREC run files: ``qid Q0 docid rank score tag``, per query by score descending, ties by docid.
+
+Scores are float32 values (Lucene and FAISS both score in float32). They are written in the
+shortest decimal form that reads back to the same float32 (``str(numpy.float32(x))``), and ranks are
+assigned after sorting by ``(-float32 score, docid)``: two documents tie in the file exactly when they
+tied in the search, and the order in the file is the order any reader re-sorting by
+``(-score, docid)`` gets back. (trec_eval breaks ties by docid *descending*; :mod:`.evaluate`
+therefore scores our order, not trec_eval's.)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..io import InputError, atomic_open, open_text
+
+Hit = tuple[str, float]  # (docid, score)
+
+
+def float32(score: float) -> float:
+    return float(np.float32(score))
+
+
+def format_score(score: float) -> str:
+    """Shortest decimal text that reads back to the same float32."""
+    if not math.isfinite(score):
+        raise ValueError(f"score {score!r} is not finite")
+    return str(np.float32(score))
+
+
+def sort_hits(hits: Iterable[Hit]) -> list[Hit]:
+    """Hits by float32 score descending, ties by docid ascending (deterministic, tool-independent)."""
+    as_float32 = [(docid, float32(score)) for docid, score in hits]
+    return sorted(as_float32, key=lambda hit: (-hit[1], hit[0]))
+
+
+def write_run(path: str | os.PathLike, results: Mapping[str, Sequence[Hit]], tag: str,
+              depth: int | None = None) -> int:
+    """Write ``{qid: hits}`` (queries in mapping order) atomically; returns the number of lines."""
+    if not tag or any(c.isspace() for c in tag):
+        raise ValueError(f"run tag {tag!r} must be a non-empty word without whitespace")
+    n = 0
+    with atomic_open(path) as handle:
+        for qid, hits in results.items():
+            ranked = sort_hits(hits)
+            if depth is not None:
+                ranked = ranked[:depth]
+            seen: set[str] = set()
+            for rank, (docid, score) in enumerate(ranked, start=1):
+                if docid in seen:
+                    raise ValueError(f"query {qid!r}: document {docid!r} retrieved twice")
+                seen.add(docid)
+                handle.write(f"{qid} Q0 {docid} {rank} {format_score(score)} {tag}\n")
+                n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    docid: str
+    rank: int
+    score: float
+    line: int
+
+
+def read_run(path: str | os.PathLike) -> dict[str, list[RunEntry]]:
+    """Read and validate a run; ``{qid: entries in file order}`` with queries in file order.
+
+    Each line must have 6 whitespace-separated columns, an integer rank and a finite numeric score;
+    a document listed twice for one query is an error (trec_eval would count it twice)."""
+    run: dict[str, list[RunEntry]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    with open_text(path) as handle:
+        lineno = 0
+        try:
+            for lineno, raw in enumerate(handle, start=1):  # noqa: B007 - used in the except
+                line = raw.strip()
+                if not line:
+                    continue
+                parts = line.split()
+                if len(parts) != 6:
+                    raise InputError(path, lineno, None,
+                                     f"expected 6 columns (qid Q0 docid rank score tag), found {len(parts)}")
+                qid, _, docid, rank_text, score_text, _ = parts
+                try:
+                    rank = int(rank_text)
+                except ValueError:
+                    raise InputError(path, lineno, "rank", f"not an integer: {rank_text!r}") from None
+                try:
+                    score = float(score_text)
+                except ValueError:
+                    raise InputError(path, lineno, "score", f"not a number: {score_text!r}") from None
+                if not math.isfinite(score):
+                    raise InputError(path, lineno, "score", f"not finite: {score_text!r}")
+                if (qid, docid) in seen:
+                    raise InputError(path, lineno, "docid",
+                                     f"document {docid!r} listed twice for query {qid!r} (first on line {seen[qid, docid]})")
+                seen[qid, docid] = lineno
+                run.setdefault(qid, []).append(RunEntry(docid, rank, score, lineno))
+        except UnicodeDecodeError as err:
+            raise InputError(path, lineno + 1, None, f"not valid UTF-8 ({err.reason})") from err
+    if not run:
+        raise InputError(path, None, None, "holds no results")
+    return run
+
+
+def ranked_docids(entries: Sequence[RunEntry]) -> list[str]:
+    """The docids of one query, re-sorted by (-score, docid) whatever tool wrote the run."""
+    return [e.docid for e in sorted(entries, key=lambda e: (-e.score, e.docid))]

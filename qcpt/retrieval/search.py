@@ -1,0 +1,153 @@
+"""``search.py``: encode topics, exhaustive inner-product search over encoded shards → TREC run.
+
+    search.py --model DIR --shards S... --topics T --out run.trec --params '{...}'
+
+The shards (``encode.py``) are concatenated in the given order into a FAISS ``IndexFlatIP`` (on all
+GPUs via ``faiss.index_cpu_to_all_gpus`` when this faiss has GPU support and CUDA is available,
+else on the CPU). Queries are encoded with the model's pooling (same resolution as ``encode.py``) up
+to ``q_max_len`` tokens (default: what the model folder declares — 32 for our fine-tuned models,
+``max_seq_length`` for sentence-transformers models — else 32). Each query gets the top ``depth`` documents (capped at the collection
+size) by score, ties broken by docid: where a tie crosses the depth boundary the search is widened
+until the tie group is complete, so which tied documents make the cut does not depend on FAISS.
+Nothing is excluded. The log reports queries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..io import InputError
+from .data import load_topics
+from .encode import load_shard
+from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
+from .params import limit_torch_threads, parse_params, setup_logging
+from .runs import float32, sort_hits, write_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchParams:
+    pooling: str | None = None
+    normalize: bool | None = None
+    max_len: int | None = None      # passage length the shards were encoded with (accepted for the log only)
+    q_max_len: int | None = None    # None: the model folder's declaration, else 32
+    depth: int = 1000
+    batch_size: int = 128           # query encoding batch
+    search_batch: int = 4096        # queries per FAISS call
+    tag: str = "dense"
+    amp: bool = False
+
+    def validate(self) -> None:
+        if self.depth < 1 or (self.q_max_len is not None and self.q_max_len < 2) or self.batch_size < 1 \
+                or self.search_batch < 1:
+            raise ValueError("depth, batch_size and search_batch must be ≥ 1 and q_max_len ≥ 2")
+
+
+def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarray]:
+    ids: list[str] = []
+    parts: list[np.ndarray] = []
+    first: dict[str, str] = {}
+    for path in paths:
+        shard_ids, emb = load_shard(path)
+        if parts and emb.shape[1] != parts[0].shape[1]:
+            raise InputError(path, None, "embeddings", f"dimension {emb.shape[1]} differs from {parts[0].shape[1]} of {paths[0]}")
+        for docid in shard_ids:
+            if docid in first:
+                raise InputError(path, None, "ids", f"docid {docid!r} is also in {first[docid]}")
+            first[docid] = str(path)
+        ids += shard_ids
+        parts.append(emb)
+    if not ids:
+        raise InputError(paths[0], None, None, "the shards hold no passages")
+    return ids, np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
+
+
+def build_index(embeddings: np.ndarray):
+    """``IndexFlatIP`` over ``embeddings``, moved to all GPUs where faiss and CUDA allow."""
+    import faiss
+
+    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if threads.isdigit() and int(threads) > 0:
+        faiss.omp_set_num_threads(int(threads))
+    index = faiss.IndexFlatIP(embeddings.shape[1])
+    where = "CPU"
+    if hasattr(faiss, "index_cpu_to_all_gpus") and hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
+        import torch
+
+        if torch.cuda.is_available():
+            index = faiss.index_cpu_to_all_gpus(index)
+            where = f"{faiss.get_num_gpus()} GPU(s)"
+    index.add(embeddings)
+    log.info("FAISS IndexFlatIP over %d × %d vectors on %s", embeddings.shape[0], embeddings.shape[1], where)
+    return index
+
+
+def search_exact(index, queries: np.ndarray, ids: Sequence[str], depth: int,
+                 batch: int = 4096) -> list[list[tuple[str, float]]]:
+    """Top ``depth`` per query by (score desc, docid asc), widening the search where a tie
+    straddles the cut."""
+    total = index.ntotal
+    depth = min(depth, total)
+    results: list[list[tuple[str, float]]] = []
+    for lo in range(0, len(queries), batch):
+        block = queries[lo: lo + batch]
+        k = min(depth + 1, total)
+        scores, rows = index.search(block, k)
+        for qi in range(len(block)):
+            q_scores, q_rows, q_k = scores[qi], rows[qi], k
+            # Widen while the last retrieved score still ties with the depth-th one.
+            while q_k < total and depth < q_k and float32(q_scores[q_k - 1]) == float32(q_scores[depth - 1]):
+                q_k = min(total, q_k * 2)
+                wide_scores, wide_rows = index.search(block[qi: qi + 1], q_k)
+                q_scores, q_rows = wide_scores[0], wide_rows[0]
+            hits = [(ids[r], float(s)) for s, r in zip(q_scores, q_rows, strict=True) if r >= 0]
+            results.append(sort_hits(hits)[:depth])
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="search.py", description="Dense retrieval: FAISS flat IP → TREC run.")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--shards", required=True, nargs="+")
+    parser.add_argument("--topics", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--params", default="{}",
+                        help="JSON: pooling, normalize, max_len, q_max_len, depth, batch_size, search_batch, tag, amp")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging()
+    limit_torch_threads()
+    params = parse_params(SearchParams, args.params)
+    try:
+        topics = load_topics(args.topics)
+        ids, embeddings = load_shards(args.shards)
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    device = default_device()
+    model, tokenizer, folder = load_encoder(args.model, device)
+    settings = resolve_settings(folder, pooling=params.pooling, normalize=params.normalize,
+                                p_max_len=params.max_len, q_max_len=params.q_max_len)
+    clock = Throughput()
+    qids = list(topics)
+    q_emb = encode_texts(model, tokenizer, [topics[q] for q in qids], max_len=settings.q_max_len,
+                         batch_size=params.batch_size, pooling=settings.pooling, normalize=settings.normalize,
+                         amp=params.amp, progress=not args.no_progress, desc="encoding queries")
+    if q_emb.shape[1] != embeddings.shape[1]:
+        raise ValueError(f"query vectors have dimension {q_emb.shape[1]}, passages {embeddings.shape[1]}: "
+                         "shards were encoded with another model")
+    index = build_index(embeddings)
+    hits = search_exact(index, q_emb, ids, params.depth, params.search_batch)
+    elapsed, rate = clock.rate(len(qids))
+    lines = write_run(args.out, dict(zip(qids, hits, strict=True)), params.tag)
+    log.info("%d queries (encoding + search) in %.1f s (%.1f queries/s) over %d passages "
+             "(passages encoded with max_len %d); wrote %d lines to %s",
+             len(qids), elapsed, rate, len(ids), settings.p_max_len, lines, args.out)
+    return 0

@@ -1,0 +1,115 @@
+"""``make_train_data.py``: a run + topics + qrels → Tevatron training JSONL (hard negatives).
+
+    make_train_data.py --run R --topics T --qrels Q --out train.jsonl --params '{...}'
+
+For each topic (in topic-file order) with at least one positive (judgment ≥ ``min_relevance``):
+negatives are the run's top ``depth`` documents (re-sorted by score, ties by docid) minus the
+positives, the first ``keep`` of them kept (``null``: all). This serves both recipes:
+
+- BM25 negatives for retriever 1: a BM25 run, ``{"depth": 200, "keep": null}``;
+- mined negatives for retriever 2: retriever 1's run, ``{"depth": 200, "keep": 128}``; with
+  ``merge_with`` (another training JSONL, e.g. the BM25 one) that file's negatives for the same query
+  are appended after them, without duplicates or positives ("BM25 + mined").
+
+Topics without a positive are skipped, and so are topics left with no negative; both are counted in
+the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass
+
+from ..io import InputError, read_jsonl, require_str, write_jsonl
+from .data import load_qrels, load_topics
+from .params import parse_params, setup_logging
+from .runs import ranked_docids, read_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainDataParams:
+    depth: int = 200
+    keep: int | None = None
+    min_relevance: int = 1
+    merge_with: str | None = None
+
+    def validate(self) -> None:
+        if self.depth < 1:
+            raise ValueError(f"depth must be ≥ 1, got {self.depth}")
+        if self.keep is not None and self.keep < 1:
+            raise ValueError(f"keep must be ≥ 1 or null, got {self.keep}")
+        if self.min_relevance < 1:
+            raise ValueError(f"min_relevance must be ≥ 1, got {self.min_relevance}")
+
+
+def read_negatives(path: str | os.PathLike) -> dict[str, list[str]]:
+    """``{query_id: negative_document_ids}`` of a training JSONL (for ``merge_with``)."""
+    out: dict[str, list[str]] = {}
+    for lineno, obj in read_jsonl(path):
+        qid = require_str(path, lineno, obj, "query_id")
+        negatives = obj.get("negative_document_ids")
+        if not isinstance(negatives, list):
+            raise InputError(path, lineno, "negative_document_ids", "expected a list of document ids")
+        out[qid] = [str(d) for d in negatives]
+    return out
+
+
+def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams) -> tuple[list[dict], dict[str, int]]:
+    topics = load_topics(topics_path)
+    qrels = load_qrels(qrels_path)
+    run = read_run(run_path)
+    merged = read_negatives(params.merge_with) if params.merge_with else {}
+    rows: list[dict] = []
+    stats = {"topics": len(topics), "written": 0, "skipped_no_positive": 0, "skipped_no_negative": 0,
+             "topics_not_in_run": 0, "merged_negatives_added": 0}
+    for qid, query in topics.items():
+        positives = [d for d, rel in qrels.get(qid, {}).items() if rel >= params.min_relevance]
+        if not positives:
+            stats["skipped_no_positive"] += 1
+            continue
+        if qid not in run:
+            stats["topics_not_in_run"] += 1
+        pos = set(positives)
+        negatives = [d for d in ranked_docids(run.get(qid, []))[: params.depth] if d not in pos]
+        if params.keep is not None:
+            negatives = negatives[: params.keep]
+        if qid in merged:
+            present = set(negatives)
+            extra = [d for d in dict.fromkeys(merged[qid]) if d not in present and d not in pos]
+            negatives += extra
+            stats["merged_negatives_added"] += len(extra)
+        if not negatives:
+            stats["skipped_no_negative"] += 1
+            continue
+        rows.append({"query_id": qid, "query": query, "positive_document_ids": positives,
+                     "negative_document_ids": negatives})
+    stats["written"] = len(rows)
+    if not rows:
+        raise InputError(run_path, None, None, f"no training query could be built from it ({stats})")
+    return rows, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make_train_data.py", description="Run + qrels → Tevatron training JSONL.")
+    parser.add_argument("--run", required=True, help="TREC run (BM25 or retriever 1)")
+    parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
+    parser.add_argument("--qrels", required=True, help="TREC qrels")
+    parser.add_argument("--out", required=True, help="training JSONL")
+    parser.add_argument("--params", default="{}", help="JSON: depth, keep, min_relevance, merge_with")
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = parse_params(TrainDataParams, args.params)
+    try:
+        rows, stats = build_train_data(args.run, args.topics, args.qrels, params)
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    write_jsonl(args.out, rows)
+    negs = [len(r["negative_document_ids"]) for r in rows]
+    log.info("wrote %d training queries to %s (negatives per query: min %d, mean %.1f, max %d); %s",
+             len(rows), args.out, min(negs), sum(negs) / len(negs), max(negs), stats)
+    return 0

@@ -1,0 +1,224 @@
+"""Run files, evaluation (checked against hand-written formulas) and training-data construction."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from qcpt.io import InputError
+from qcpt.retrieval import evaluate as ev
+from qcpt.retrieval import train_data
+from qcpt.retrieval.runs import format_score, ranked_docids, read_run, sort_hits, write_run
+
+# --------------------------------------------------------------------------- run files
+
+
+def test_write_run_sorts_by_score_then_docid(tmp_path: Path):
+    path = tmp_path / "run.trec"
+    write_run(path, {"q2": [("b", 1.0), ("c", 3.0), ("a", 1.0)], "q1": [("z", 0.5), ("y", 0.5), ("x", 0.7)]}, "t")
+    lines = [line.split() for line in path.read_text().splitlines()]
+    assert [(q, d, r) for q, _, d, r, _, _ in lines] == [
+        ("q2", "c", "1"), ("q2", "a", "2"), ("q2", "b", "3"),  # query order kept; tie a/b by docid
+        ("q1", "x", "1"), ("q1", "y", "2"), ("q1", "z", "3"),
+    ]
+    assert {tag for *_, tag in lines} == {"t"}
+
+
+def test_write_run_is_deterministic_whatever_the_input_order(tmp_path: Path):
+    hits = [(f"d{i % 7}", float(i // 7)) for i in range(21)]
+    hits = list({d: s for d, s in hits}.items())
+    write_run(tmp_path / "a", {"q": hits}, "t")
+    write_run(tmp_path / "b", {"q": list(reversed(hits))}, "t")
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_scores_round_trip_as_float32_so_ties_stay_ties(tmp_path: Path):
+    # Two float64 values that are the same float32: they tie in the file and are ordered by docid.
+    a, b = 0.1234567891, 0.1234567892
+    assert format_score(a) == format_score(b)
+    assert [d for d, _ in sort_hits([("n2", a), ("n1", b)])] == ["n1", "n2"]
+    # Distinct float32 values stay distinct and ordered when read back.
+    write_run(tmp_path / "r", {"q": [("lo", 1.0000001), ("hi", 1.0000002)]}, "t")
+    entries = read_run(tmp_path / "r")["q"]
+    assert [e.docid for e in entries] == ["hi", "lo"] and entries[0].score > entries[1].score
+
+
+def test_write_run_depth_cuts_after_tie_breaking(tmp_path: Path):
+    write_run(tmp_path / "r", {"q": [("c", 1.0), ("b", 1.0), ("a", 1.0)]}, "t", depth=2)
+    assert [e.docid for e in read_run(tmp_path / "r")["q"]] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "fragment"),
+    [
+        ("q1 Q0 d1 1 2.5", None, "6 columns"),
+        ("q1 Q0 d1 one 2.5 t", "rank", "not an integer"),
+        ("q1 Q0 d1 1 high t", "score", "not a number"),
+        ("q1 Q0 d1 1 nan t", "score", "not finite"),
+    ],
+)
+def test_malformed_run_line_is_a_located_input_error(tmp_path: Path, line, field, fragment):
+    path = tmp_path / "bad.trec"
+    path.write_text("q1 Q0 d0 1 3.0 t\n" + line + "\n")
+    with pytest.raises(InputError) as info:
+        read_run(path)
+    err = info.value
+    assert err.path == str(path) and err.line == 2 and err.field == field and fragment in str(err)
+
+
+def test_duplicate_document_in_run_is_an_error(tmp_path: Path):
+    path = tmp_path / "dup.trec"
+    path.write_text("q1 Q0 d0 1 3.0 t\nq1 Q0 d0 2 2.0 t\n")
+    with pytest.raises(InputError, match="listed twice") as info:
+        read_run(path)
+    assert info.value.line == 2 and info.value.field == "docid"
+
+
+def test_ranked_docids_resorts_whatever_the_file_order(tmp_path: Path):
+    path = tmp_path / "r.trec"
+    path.write_text("q Q0 b 1 1.0 x\nq Q0 c 2 2.0 x\nq Q0 a 3 1.0 x\n")
+    assert ranked_docids(read_run(path)["q"]) == ["c", "a", "b"]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _hand_rr(ranking, rels, k, level):
+    for i, d in enumerate(ranking[:k], start=1):
+        if rels.get(d, 0) >= level:
+            return 1.0 / i
+    return 0.0
+
+
+def _hand_recall(ranking, rels, k, level):
+    relevant = {d for d, r in rels.items() if r >= level}
+    return len(relevant & set(ranking[:k])) / len(relevant)
+
+
+def _hand_ndcg(ranking, rels, k):
+    dcg = sum(rels.get(d, 0) / math.log2(i + 1) for i, d in enumerate(ranking[:k], start=1))
+    ideal = sorted(rels.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 1) for i, g in enumerate(ideal, start=1))
+    return dcg / idcg
+
+
+QRELS = {
+    "q1": {"d1": 2, "d3": 1, "d7": 2},
+    "q2": {"d2": 1, "d9": 0},
+    "q3": {"d4": 1},          # not in the run: scores 0
+}
+# Ties on purpose: q1's d3/d5 tie (d3 must come first), q2's d2/d8 tie (d2 first).
+RUN = {
+    "q1": [("d5", 4.0), ("d3", 4.0), ("d1", 3.0), ("d8", 2.0), ("d7", 1.0)],
+    "q2": [("d8", 5.0), ("d2", 5.0), ("d9", 4.0)],
+    "q9": [("d1", 1.0)],      # no judgments: ignored
+}
+
+
+def _write_toy(tmp_path: Path) -> tuple[Path, Path]:
+    qrels = tmp_path / "qrels.trec"
+    qrels.write_text("".join(f"{q} 0 {d} {r}\n" for q, docs in QRELS.items() for d, r in docs.items()))
+    run = tmp_path / "run.trec"
+    # Written in a scrambled order with arbitrary ranks: evaluation must re-sort by (-score, docid).
+    lines = [f"{q} Q0 {d} {i} {s} t\n" for q, hits in RUN.items() for i, (d, s) in enumerate(reversed(hits))]
+    run.write_text("".join(lines))
+    return run, qrels
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_evaluate_agrees_with_hand_computation(tmp_path: Path, level):
+    run, qrels = _write_toy(tmp_path)
+    params = ev.EvaluateParams(measures=["MRR@10", "R@2", "R@1000", "nDCG@10", "MRR@1"], relevance_level=level)
+    metrics = ev.evaluate(run, qrels, params)
+    rankings = {q: [d for d, _ in sorted(h, key=lambda x: (-x[1], x[0]))] for q, h in RUN.items()}
+    expected = {}
+    for q in QRELS:
+        ranking, rels = rankings.get(q, []), QRELS[q]
+        has_rel = any(r >= level for r in rels.values())
+        expected.setdefault("MRR@10", {})[q] = _hand_rr(ranking, rels, 10, level)
+        expected.setdefault("MRR@1", {})[q] = _hand_rr(ranking, rels, 1, level)
+        expected.setdefault("R@2", {})[q] = _hand_recall(ranking, rels, 2, level) if has_rel else 0.0
+        expected.setdefault("R@1000", {})[q] = _hand_recall(ranking, rels, 1000, level) if has_rel else 0.0
+        expected.setdefault("nDCG@10", {})[q] = _hand_ndcg(ranking, rels, 10)
+    for name, per_q in expected.items():
+        assert metrics["per_query"][name] == pytest.approx(per_q, abs=1e-9), name
+        assert metrics["measures"][name] == pytest.approx(sum(per_q.values()) / 3, abs=1e-9), name
+    assert metrics["num_queries"] == 3
+    assert metrics["provenance"]["judged_queries_missing_from_run"] == 1
+    assert metrics["provenance"]["run_queries_without_judgments"] == 1
+    # Tie-breaking is what decides these: d3 (rel 1) before d5 at rank 1, d2 before d8 in q2.
+    if level == 1:
+        assert metrics["per_query"]["MRR@1"] == {"q1": 1.0, "q2": 1.0, "q3": 0.0}
+
+
+def test_relevance_level_applies_to_binary_measures_only(tmp_path: Path):
+    run, qrels = _write_toy(tmp_path)
+    one = ev.evaluate(run, qrels, ev.EvaluateParams(measures=["MRR@10", "nDCG@10"], relevance_level=1))
+    two = ev.evaluate(run, qrels, ev.EvaluateParams(measures=["MRR@10", "nDCG@10"], relevance_level=2))
+    assert one["per_query"]["MRR@10"]["q1"] == 1.0 and two["per_query"]["MRR@10"]["q1"] == pytest.approx(1 / 3)
+    assert one["per_query"]["nDCG@10"] == two["per_query"]["nDCG@10"]
+    assert two["provenance"]["ir_measures"]["MRR@10"] == "RR(rel=2)@10"
+
+
+def test_evaluate_cli_writes_metrics_json(tmp_path: Path):
+    run, qrels = _write_toy(tmp_path)
+    out = tmp_path / "m.json"
+    assert ev.main(["--run", str(run), "--qrels", str(qrels), "--out", str(out),
+                    "--params", json.dumps({"measures": ["nDCG@10"], "cell": {"evalset": "toy"}})]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"measures", "per_query", "num_queries", "run", "qrels", "provenance"}
+    assert set(doc["per_query"]["nDCG@10"]) == {"q1", "q2", "q3"}
+    with pytest.raises(ValueError, match="unknown key 'measure'"):
+        ev.main(["--run", str(run), "--qrels", str(qrels), "--out", str(out), "--params", '{"measure": []}'])
+    with pytest.raises(ValueError, match="unknown measure"):
+        ev.evaluate(run, qrels, ev.EvaluateParams(measures=["Bogus@3"]))
+
+
+# --------------------------------------------------------------------------- training data
+
+
+def _train_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("q1\tfirst query\nq2\tsecond query\nq3\tno positive\n")
+    qrels = tmp_path / "qrels.trec"
+    qrels.write_text("q1 0 p1 1\nq1 0 p2 2\nq2 0 p3 1\nq3 0 x 0\n")
+    run = tmp_path / "run.trec"
+    hits = {"q1": ["n1", "p1", "n2", "n3", "p2", "n4", "n5"], "q2": ["n9", "n8", "p3"], "q3": ["n1"]}
+    run.write_text("".join(f"{q} Q0 {d} {i + 1} {10 - i} t\n" for q, ds in hits.items() for i, d in enumerate(ds)))
+    return run, topics, qrels
+
+
+def test_make_train_data_excludes_positives_and_applies_depth_and_keep(tmp_path: Path):
+    run, topics, qrels = _train_inputs(tmp_path)
+    rows, stats = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(depth=6, keep=3))
+    assert [r["query_id"] for r in rows] == ["q1", "q2"]
+    assert rows[0]["positive_document_ids"] == ["p1", "p2"]
+    # top 6 = n1 p1 n2 n3 p2 n4 → minus positives → n1 n2 n3 n4 → keep 3
+    assert rows[0]["negative_document_ids"] == ["n1", "n2", "n3"]
+    assert rows[1]["negative_document_ids"] == ["n9", "n8"]
+    assert stats["skipped_no_positive"] == 1
+    all_rows, _ = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(depth=200))
+    assert all_rows[0]["negative_document_ids"] == ["n1", "n2", "n3", "n4", "n5"]
+    strict, stats = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(min_relevance=2))
+    assert [r["query_id"] for r in strict] == ["q1"] and strict[0]["positive_document_ids"] == ["p2"]
+    assert "p1" in strict[0]["negative_document_ids"]  # a grade-1 document is a negative at min_relevance 2
+
+
+def test_make_train_data_merge_appends_deduplicated_negatives(tmp_path: Path):
+    run, topics, qrels = _train_inputs(tmp_path)
+    other = tmp_path / "bm25.jsonl"
+    other.write_text(json.dumps({"query_id": "q1", "query": "first query", "positive_document_ids": ["p1"],
+                                 "negative_document_ids": ["n2", "b1", "p2", "b2", "b1"]}) + "\n")
+    out = tmp_path / "train.jsonl"
+    params = {"depth": 3, "keep": 2, "merge_with": str(other)}
+    assert train_data.main(["--run", str(run), "--topics", str(topics), "--qrels", str(qrels), "--out", str(out),
+                            "--params", json.dumps(params)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert set(rows[0]) == {"query_id", "query", "positive_document_ids", "negative_document_ids"}
+    assert rows[0]["negative_document_ids"] == ["n1", "n2", "b1", "b2"]
+    with pytest.raises(ValueError, match="unknown key 'deep'"):
+        train_data.main(["--run", str(run), "--topics", str(topics), "--qrels", str(qrels), "--out", str(out),
+                         "--params", '{"deep": 3}'])
