@@ -136,8 +136,11 @@ def training_arguments(
     produce exactly what the loss modules take)."""
     if bf16 is None:
         bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    total = max_steps if max_steps and max_steps > 0 else None
-    warmup_steps = int(round(warmup_ratio * total)) if total else 0
+    # transformers 5 reads a float in [0, 1) as a fraction of the total steps, which it knows
+    # whether training is bounded by max_steps or by epochs.
+    if not 0 <= warmup_ratio < 1:
+        raise ValueError(f"warmup_ratio must be in [0, 1), got {warmup_ratio}")
+    warmup_steps: float = float(warmup_ratio)
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         learning_rate=learning_rate,
