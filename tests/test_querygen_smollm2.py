@@ -44,6 +44,7 @@ def test_prepared_folder_is_plain_safetensors(smollm2):
     assert json.loads((smollm2 / "qcpt_source.json").read_text())["gguf_file"].endswith(".gguf")
 
 
+@pytest.mark.slow  # 25 s on an idle machine, minutes on a loaded one; the tiny HF models cover the path
 def test_smollm2_generates_queries(smollm2, tmp_path):
     passages = tmp_path / "passages.jsonl"
     passages.write_text("".join(json.dumps({"id": f"p{i}", "doc_id": f"d{i}", "title": "", "text": t, "n_tokens": 50}) + "\n"

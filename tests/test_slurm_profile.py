@@ -91,8 +91,9 @@ LLM_FAMILIES = {
     ("generate_queries", "alpaca_7b"): "generate_vllm",  # vllm backend
     ("generate_queries", "tk_instruct_3b"): "generate",  # hf-seq2seq backend
     ("bm25_index", ""): "bm25",
-    ("prepare_topics", ""): None,
-    ("documents", ""): None,
+    # CPU rules draw on the config's `default` row of resources
+    ("prepare_topics", ""): "default",
+    ("documents", ""): "default",
 }
 
 
