@@ -29,7 +29,7 @@ def test_demo_dry_run_lists_every_stage(tmp_path):
     assert STAGE_RULES <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
     # 3 schemas x {span, query, mixed} + query C=1 + curriculum (stage 1 + stage 2)
     assert counts["pretrain"] == 12
-    assert counts["generate_queries"] == 5 + 1  # d2q: 300 passages / 64 per shard; smollm2: 16 passages in 16-passage shards
+    assert counts["generate_queries"] == 5 + 2  # d2q: 300 passages / 64 per shard; smollm2: 32 passages / 16
 
 
 def test_one_metrics_file_builds_only_its_ancestors(tmp_path):

@@ -132,8 +132,8 @@ class PretrainParams:
         for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "dataloader_num_workers", "decoder_layers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"params.{name}: must be >= 0, got {getattr(self, name)!r}")
-        if self.warmup_ratio > 1:
-            raise ValueError(f"params.warmup_ratio: must be <= 1, got {self.warmup_ratio!r}")
+        if self.warmup_ratio >= 1:  # qcpt.training passes it on as a fraction in [0, 1)
+            raise ValueError(f"params.warmup_ratio: must be < 1, got {self.warmup_ratio!r}")
         rate("mlm_probability")
         rate("context_mlm_probability")
         rate("mixed_query_probability", allow_zero=True)
