@@ -27,8 +27,9 @@ def _demo_dry_run(tmp_path: Path, *targets: str) -> dict[str, int]:
 def test_demo_dry_run_lists_every_stage(tmp_path):
     counts = _demo_dry_run(tmp_path)
     assert STAGE_RULES <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
-    # 3 schemas x {span, query, mixed} + query C=1 + curriculum (stage 1 + stage 2)
-    assert counts["pretrain"] == 12
+    # 3 schemas x {span, query, mixed} + query C=1 + curriculum (one stage 1, stage 2 for C = 1 and 5)
+    assert counts["pretrain"] == 13
+    assert counts["select_queries"] == 4  # two generators x two query counts
     assert counts["generate_queries"] == 5 + 2  # d2q: 300 passages / 64 per shard; smollm2: 32 passages / 16
 
 
