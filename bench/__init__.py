@@ -1,0 +1,1 @@
+"""Throughput benchmarks of the workflow's stages (``python bench/run.py``; see bench/README.md)."""

