@@ -16,7 +16,6 @@ written atomically, so on an error nothing appears under the output name.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -24,11 +23,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 from .io import InputError, atomic_open, open_text, read_jsonl, read_tsv, require_str
+from .params import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -37,38 +36,9 @@ ID_FIELDS = ("id", "_id", "docid")
 TEXT_FIELDS = ("text", "contents")
 BEIR_CORPUS_NAMES = ("corpus.jsonl", "corpus.jsonl.gz")
 
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def parse_params(cls: type[T], text: str | dict[str, Any] | None) -> T:
-    """``--params`` JSON (or a dict) → dataclass ``cls``; an unknown key is a ValueError naming it."""
-    if text is None:
-        raw: Any = {}
-    elif isinstance(text, dict):
-        raw = dict(text)
-    else:
-        try:
-            raw = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--params: bad JSON ({err.msg}, column {err.colno})") from err
-    if not isinstance(raw, dict):
-        raise ValueError(f"--params must be a JSON object, got {type(raw).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key in raw:
-        if key not in known:
-            raise ValueError(
-                f"--params: unknown key {key!r} for {cls.__name__} (known: {', '.join(sorted(known))})"
-            )
-    return cls(**raw)
-
-
-def setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def one_line(text: str) -> str:

@@ -24,9 +24,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .corpus import one_line, parse_params, setup_logging
+from .corpus import one_line
 from .io import InputError, atomic_open, read_jsonl, require_str
 from .models import resolve_model_path
+from .params import parse_params, setup_logging
 from .textmodels import load_punkt
 
 log = logging.getLogger(__name__)

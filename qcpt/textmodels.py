@@ -26,8 +26,8 @@ from pathlib import Path
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 from tqdm import tqdm
 
-from .corpus import parse_params, setup_logging
 from .io import InputError, atomic_dir, atomic_path, read_jsonl, require_str
+from .params import parse_params, setup_logging
 
 log = logging.getLogger(__name__)
 

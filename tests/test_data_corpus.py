@@ -12,13 +12,13 @@ import pytest
 
 from qcpt.corpus import (
     detect_format,
-    parse_params,
     prepare_collection,
     prepare_documents,
     prepare_topics,
     read_qrels,
 )
 from qcpt.io import InputError
+from qcpt.params import parse_params
 from qcpt.passages import PassageParams
 
 ROOT = Path(__file__).resolve().parents[1]

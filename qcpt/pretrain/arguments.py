@@ -8,11 +8,12 @@ steps, MLM rate, what a ``span`` context is, decoder depth) default to ``None`` 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from transformers import SchedulerType
+
+from ..params import parse_params as parse_dataclass
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 CONTEXTS = ("span", "query", "mixed")
@@ -156,19 +157,4 @@ class PretrainParams:
 
 def parse_params(text: str | dict[str, Any] | None) -> PretrainParams:
     """Parse ``--params`` (a JSON object, or an already-decoded dict); unknown keys are errors."""
-    if text is None:
-        raw: Any = {}
-    elif isinstance(text, dict):
-        raw = dict(text)
-    else:
-        try:
-            raw = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--params: bad JSON ({err.msg}, column {err.colno})") from err
-    if not isinstance(raw, dict):
-        raise ValueError(f"--params must be a JSON object, got {type(raw).__name__}")
-    known = {f.name for f in dataclasses.fields(PretrainParams)}
-    for key in raw:
-        if key not in known:
-            raise ValueError(f"--params: unknown key {key!r} (known: {', '.join(sorted(known))})")
-    return PretrainParams(**raw)
+    return parse_dataclass(PretrainParams, text)
