@@ -16,7 +16,7 @@ rule prepare_collection:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "{params.script} --source {input:q} --format {params.fmt} --out {output:q} 2> {log:q}"
+        "{params.script} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_topics:
@@ -36,7 +36,7 @@ rule prepare_topics:
         script=script("prepare_topics"),
     shell:
         "{params.script} --topics {input.topics:q} --qrels {input.qrels:q}"
-        " --out-topics {output.topics:q} --out-qrels {output.qrels:q} 2> {log:q}"
+        " --out-topics {output.topics:q} --out-qrels {output.qrels:q} > {log:q} 2>&1"
 
 
 rule bm25_index:
@@ -54,7 +54,7 @@ rule bm25_index:
     params:
         script=script("bm25_index"),
     shell:
-        "{params.script} --collection {input:q} --out {output:q} --threads {threads} 2> {log:q}"
+        "{params.script} --collection {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule bm25_search:
@@ -75,7 +75,7 @@ rule bm25_search:
         "../envs/pyserini.yaml"
     shell:
         "{params.script} --index {input.index:q} --topics {input.topics:q} --out {output:q}"
-        " --params {params.json:q} 2> {log:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
 
 
 rule bm25_negatives:
@@ -96,4 +96,4 @@ rule bm25_negatives:
         "../envs/cpu.yaml"
     shell:
         "{params.script} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
-        " --out {output:q} --params {params.json:q} 2> {log:q}"
+        " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

@@ -16,7 +16,7 @@ rule documents:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "{params.script} --source {input:q} --format {params.fmt} --out {output:q} 2> {log:q}"
+        "{params.script} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_punkt:
@@ -34,7 +34,7 @@ rule train_punkt:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} 2> {log:q}"
+        "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule build_encoder:
@@ -52,7 +52,7 @@ rule build_encoder:
     conda:
         "../envs/train.yaml"
     shell:
-        "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} 2> {log:q}"
+        "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule passages:
@@ -74,4 +74,4 @@ rule passages:
         "../envs/train.yaml"
     shell:
         "{params.script} --documents {input.documents:q} --punkt {input.punkt:q}"
-        " --tokenizer {params.tokenizer:q} --out {output:q} --params {params.json:q} 2> {log:q}"
+        " --tokenizer {params.tokenizer:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"

@@ -24,7 +24,7 @@ rule encode:
     shell:
         "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --collection {input.collection:q}"
         " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
-        " --params {params.json:q} 2> {log:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
 
 
 rule search:
@@ -47,7 +47,7 @@ rule search:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --shards {input.shards:q}"
-        " --topics {input.topics:q} --out {output:q} --params {params.json:q} 2> {log:q}"
+        " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -69,4 +69,4 @@ rule evaluate:
         "../envs/cpu.yaml"
     shell:
         "{params.script} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
-        " --params {params.json:q} 2> {log:q}"
+        " --params {params.json:q} > {log:q} 2>&1"

@@ -27,7 +27,7 @@ rule finetune:
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
         " --collection {input.collection:q} --init {params.init:q} --out {output.model:q}"
-        " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} 2> {log:q}"
+        " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule mine_negatives:
@@ -56,4 +56,4 @@ rule mine_negatives:
         "../envs/cpu.yaml"
     shell:
         "{params.script} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
-        " --out {output:q} --params {params.json:q} 2> {log:q}"
+        " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

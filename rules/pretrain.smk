@@ -29,4 +29,4 @@ rule pretrain:
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
         " {params.queries} --init {params.init:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
-        " --log {output.log:q} --params {params.json:q} 2> {log:q}"
+        " --log {output.log:q} --params {params.json:q} > {log:q} 2>&1"

@@ -17,7 +17,7 @@ rule passage_order:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "{params.script} --passages {input:q} --out {output:q} --params {params.json:q} 2> {log:q}"
+        "{params.script} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule prepare_generator:
@@ -35,7 +35,7 @@ rule prepare_generator:
     conda:
         "../envs/train.yaml"
     shell:
-        "{params.cmd} 2> {log:q}"
+        "{params.cmd} > {log:q} 2>&1"
 
 
 rule generate_queries:
@@ -59,7 +59,7 @@ rule generate_queries:
     shell:
         "{params.python} --passages {input.passages:q} --order {input.order:q}"
         " --shard {wildcards.shard} --shard-size {params.shard_size} --generator {params.spec:q}"
-        " --out {output.tsv:q} --stats {output.stats:q} 2> {log:q}"
+        " --out {output.tsv:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 
 rule select_queries:
@@ -83,4 +83,4 @@ rule select_queries:
         "../envs/cpu.yaml"
     shell:
         "{params.script} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
-        " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q} 2> {log:q}"
+        " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q} > {log:q} 2>&1"

@@ -18,7 +18,7 @@ rule summary:
         "../envs/cpu.yaml"
     shell:
         "{params.script} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}"
-        " --out-csv {output.csv:q} 2> {log:q}"
+        " --out-csv {output.csv:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -38,4 +38,4 @@ rule report:
     conda:
         "../envs/cpu.yaml"
     shell:
-        "{params.script} --config-json {params.config:q} --out {params.out:q} --metrics {input:q} 2> {log:q}"
+        "{params.script} --config-json {params.config:q} --out {params.out:q} --metrics {input:q} > {log:q} 2>&1"
