@@ -92,8 +92,7 @@ def test_changing_one_cells_parameter_reruns_only_that_cell(built):
 
 def test_touching_the_corpus_reruns_everything_downstream(built):
     _, cfg, documents = built
-    stat = documents.stat()
-    os.utime(documents, (stat.st_atime, stat.st_mtime + 10))
+    os.utime(documents, None)  # now: newer than every output built from it
     counts = dry_run("--configfile", str(cfg))
     assert counts["documents"] == 1 and counts["prepare_collection"] == 1
     for rule in ["passages", "pretrain", "generate_queries", "bm25_index", "finetune", "evaluate", "summary"]:
