@@ -16,7 +16,7 @@ rule pretrain:
     params:
         json=pretrain_params,
         init=pretrain_init,
-        queries=lambda wc, input: f"--queries {input.queries}" if "queries" in input.keys() else "",
+        queries=lambda wc, input: "--queries " + shlex.quote(input.queries) if "queries" in input.keys() else "",
         checkpoints=lambda wc: checkpoint_dir(
             f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}", pretrain_params(wc)
         ),

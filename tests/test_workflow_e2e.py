@@ -90,9 +90,11 @@ def test_changing_one_cells_parameter_reruns_only_that_cell(built):
     }
 
 
-def test_touching_the_corpus_reruns_everything_downstream(built):
+@pytest.mark.slow  # to be confirmed in the default suite: see the issue 2 note
+def test_changing_the_corpus_reruns_everything_downstream(built):
     _, cfg, documents = built
-    os.utime(documents, None)  # now: newer than every output built from it
+    with documents.open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "d9998", "title": "Added", "text": "A document added after the build."}\n')
     counts = dry_run("--configfile", str(cfg))
     assert counts["documents"] == 1 and counts["prepare_collection"] == 1
     for rule in ["passages", "pretrain", "generate_queries", "bm25_index", "finetune", "evaluate", "summary"]:
