@@ -4,7 +4,6 @@ changed, and refuses a malformed corpus without writing anything downstream."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
