@@ -47,4 +47,5 @@ rule all:
         METRICS_TARGETS,
         f"{R}/summary.md",
         REPORT_TARGETS,
+        EXPECTED_TARGETS,
     default_target: True

@@ -27,6 +27,7 @@ from .querygen import sharding
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 STAGES = ("retriever1", "retriever2")
+DEFAULT_MEASURES = ("MRR@10", "R@50", "R@1000", "nDCG@10")  # an evalset without `measures:`
 
 CONTEXT_RE = re.compile(
     r"^(?:(?P<span>span)"
@@ -158,6 +159,23 @@ def _check_references(config: dict[str, Any]) -> None:
                         f"config key 'evaluation.{section}.encoders': unknown encoder {tag!r}; "
                         f"known: {', '.join(sorted(known))}"
                     )
+
+
+    targets = set(metrics_targets(config))
+    for key, scores in config.get("expected", {}).get("scores", {}).items():
+        if f"{config['results']}/eval/{key}/metrics.json" not in targets:
+            raise ConfigError(f"config key 'expected.scores.{key}': not a metrics file this config builds "
+                              f"(keys are '<evalset>/<system>' of the evaluation section, e.g. "
+                              f"'{next(iter(config['evalsets']))}/bm25')")
+        evalset = key.split("/")[0]
+        for measure in scores:
+            if measure not in evalset_measures(config, evalset):
+                raise ConfigError(f"config key 'expected.scores.{key}.{measure}': evalset {evalset!r} does not "
+                                  f"compute {measure} (its measures: {', '.join(evalset_measures(config, evalset))})")
+
+
+def evalset_measures(config: dict[str, Any], evalset: str) -> list[str]:
+    return list(config["evalsets"][evalset].get("measures", DEFAULT_MEASURES))
 
 
 def evaluation_blocks(config: dict[str, Any], section: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from qcpt import config as qconfig  # noqa: E402
+from qcpt import expected as qexpected  # noqa: E402
 from qcpt import report as qreport  # noqa: E402
 
 try:
@@ -20,6 +21,8 @@ except qconfig.ConfigError as err:
 R = config["results"]
 CORPUS = config["corpus"]["name"]
 METRICS_TARGETS = qconfig.metrics_targets(config)
+EXPECTED = qexpected.expected_scores(config)
+EXPECTED_TARGETS = [f"{R}/reproduction.md"] if EXPECTED else []
 PY = "python"
 # Scripts are found next to the Snakefile, so `--directory` can point anywhere; quoted for paths
 # with spaces.
@@ -210,7 +213,7 @@ def evaluate_params(wc):
     spec = config["evalsets"][wc.evalset]
     return as_json(
         {
-            "measures": spec.get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]),
+            "measures": qconfig.evalset_measures(config, wc.evalset),
             "relevance_level": spec.get("relevance_level", 1),
             "cell": qconfig.cell_config(config, wc.evalset, wc.system),
         }

@@ -1,5 +1,6 @@
-# Reports: a summary table of every metrics file the config asks for, and the papers' tables and
-# figures (ours beside theirs) from the metrics files those tables need (qcpt/report).
+# Reports: a summary table of every metrics file the config asks for, the papers' tables and
+# figures (ours beside theirs) from the metrics files those tables need (qcpt/report), and the check
+# of the config's expected scores against our runs (qcpt/expected.py).
 
 rule summary:
     input:
@@ -19,6 +20,28 @@ rule summary:
     shell:
         "{params.script} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}"
         " --out-csv {output.csv:q} > {log:q} 2>&1"
+
+
+rule check_expected:
+    input:
+        [qexpected.metrics_path(R, key) for key in EXPECTED],
+    output:
+        md=f"{R}/reproduction.md",
+        json=f"{R}/reproduction.json",
+    log:
+        f"{R}/logs/check_expected.log",
+    params:
+        script=script("check_expected"),
+        root=R,
+        expected=as_json(EXPECTED),
+        tolerance=qexpected.tolerance(config),
+    resources:
+        **family_resources("default"),
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "{params.script} --root {params.root:q} --expected {params.expected:q} --tolerance {params.tolerance}"
+        " --out-md {output.md:q} --out-json {output.json:q} > {log:q} 2>&1"
 
 
 rule report:
