@@ -89,7 +89,6 @@ def test_changing_one_cells_parameter_reruns_only_that_cell(built):
     }
 
 
-@pytest.mark.slow  # to be confirmed in the default suite: see the issue 2 note
 def test_changing_the_corpus_reruns_everything_downstream(built):
     _, cfg, documents = built
     with documents.open("a", encoding="utf-8") as handle:
