@@ -159,11 +159,9 @@ def _check_references(config: dict[str, Any]) -> None:
                         f"config key 'evaluation.{section}.encoders': unknown encoder {tag!r}; "
                         f"known: {', '.join(sorted(known))}"
                     )
-
-
     targets = set(metrics_targets(config))
     for key, scores in config.get("expected", {}).get("scores", {}).items():
-        if f"{config['results']}/eval/{key}/metrics.json" not in targets:
+        if metrics_path(config["results"], key) not in targets:
             raise ConfigError(f"config key 'expected.scores.{key}': not a metrics file this config builds "
                               f"(keys are '<evalset>/<system>' of the evaluation section, e.g. "
                               f"'{next(iter(config['evalsets']))}/bm25')")
@@ -224,19 +222,24 @@ def _expand_encoders(config: dict[str, Any], listed: list[str]) -> list[str]:
     return out
 
 
+def metrics_path(root: str, cell: str) -> str:
+    """The metrics JSON of ``cell`` = ``<evalset>/<system>`` (e.g. ``scifact-test/bm25``)."""
+    return f"{root}/eval/{cell}/metrics.json"
+
+
 def metrics_targets(config: dict[str, Any]) -> list[str]:
     """Every metrics JSON the config asks for: the leaves of the DAG."""
     root = config["results"]
     ev = config["evaluation"]
-    targets = [f"{root}/eval/{e}/bm25/metrics.json" for e in ev.get("bm25", [])]
+    targets = [metrics_path(root, f"{e}/bm25") for e in ev.get("bm25", [])]
     for zs in evaluation_blocks(config, "zeroshot"):
         for enc, e in itertools.product(_expand_encoders(config, zs["encoders"]), zs["evalsets"]):
-            targets.append(f"{root}/eval/{e}/zeroshot/{enc}/metrics.json")
+            targets.append(metrics_path(root, f"{e}/zeroshot/{enc}"))
     for ft in evaluation_blocks(config, "finetuned"):
         for ds, enc, stage, e in itertools.product(
             ft["datasets"], _expand_encoders(config, ft["encoders"]), ft["stages"], ft["evalsets"]
         ):
-            targets.append(f"{root}/eval/{e}/{ds}/{enc}/{stage}/metrics.json")
+            targets.append(metrics_path(root, f"{e}/{ds}/{enc}/{stage}"))
     return list(dict.fromkeys(targets))
 
 

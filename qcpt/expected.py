@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import metrics_path
 from .io import InputError, atomic_open
 
 DEFAULT_TOLERANCE = 0.005
@@ -56,10 +57,6 @@ def expected_scores(config: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def tolerance(config: dict[str, Any]) -> float:
     return float(config.get("expected", {}).get("tolerance", DEFAULT_TOLERANCE))
-
-
-def metrics_path(root: str, key: str) -> str:
-    return f"{root}/eval/{key}/metrics.json"
 
 
 def compare(expected: dict[str, dict[str, float]], measured: dict[str, dict[str, float]],

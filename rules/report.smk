@@ -24,7 +24,7 @@ rule summary:
 
 rule check_expected:
     input:
-        [qexpected.metrics_path(R, key) for key in EXPECTED],
+        [qconfig.metrics_path(R, key) for key in EXPECTED],
     output:
         md=f"{R}/reproduction.md",
         json=f"{R}/reproduction.json",
