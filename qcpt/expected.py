@@ -22,11 +22,10 @@ import io
 import json
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from .config import metrics_path
-from .io import InputError, atomic_open
+from .io import InputError, atomic_open, read_metrics
 
 DEFAULT_TOLERANCE = 0.005
 
@@ -67,17 +66,6 @@ def compare(expected: dict[str, dict[str, float]], measured: dict[str, dict[str,
             for key, scores in expected.items() for measure, value in scores.items()]
 
 
-def read_measures(path: str | Path) -> dict[str, float]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        measures = data["measures"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise InputError(path, None, "measures", f"not a metrics JSON ({err})") from err
-    if not isinstance(measures, dict):
-        raise InputError(path, None, "measures", "expected an object of measure → value")
-    return {str(k): float(v) for k, v in measures.items()}
-
-
 def _fmt(value: float | None, signed: bool = False) -> str:
     return "–" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
 
@@ -104,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     expected = json.loads(args.expected)
     try:
-        measured = {key: read_measures(metrics_path(args.root, key)) for key in expected}
+        measured = {key: {m: float(v) for m, v in read_metrics(metrics_path(args.root, key))["measures"].items()}
+                    for key in expected}
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

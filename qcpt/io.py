@@ -87,6 +87,20 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         handle.write("\n")
 
 
+def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
+    """A metrics JSON (``evaluate.py``'s output): an InputError unless it reads, parses and has a
+    ``measures`` object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(path, None, None, f"cannot read: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise InputError(path, err.lineno, None, f"bad JSON: {err.msg}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("measures"), dict):
+        raise InputError(path, None, "measures", "a metrics file needs a 'measures' object")
+    return data
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     n = 0
     with atomic_open(path) as handle:

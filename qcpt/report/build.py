@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from .. import config as qconfig
-from ..io import InputError, atomic_open
+from ..io import atomic_open, read_metrics
 from . import paper_tables, plots
 from .spec import Artifact, BarFigure, CellRef, CurveFigure, Grid, Table
 
@@ -74,12 +74,7 @@ class Metrics:
         if key not in self._cache:
             data = None
             if (self.available is None or key in self.available) and Path(key).is_file():
-                try:
-                    data = json.loads(Path(key).read_text(encoding="utf-8"))
-                except json.JSONDecodeError as err:
-                    raise InputError(key, err.lineno, None, f"bad JSON: {err.msg}") from err
-                if not isinstance(data, dict) or not isinstance(data.get("measures"), dict):
-                    raise InputError(key, None, "measures", "a metrics file needs a 'measures' object")
+                data = read_metrics(key)
             self._cache[key] = data
         return self._cache[key]
 

@@ -33,7 +33,7 @@ class CellRef:
 
 
 def metrics_path(results: str, evalset: str, system: str) -> str:
-    return f"{results}/eval/{evalset}/{system}/metrics.json"
+    return qconfig.metrics_path(results, f"{evalset}/{system}")
 
 
 @dataclass
