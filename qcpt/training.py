@@ -4,7 +4,8 @@ Pre-training schemas and the fine-tuning bi-encoder are all ``torch.nn.Module`` 
 returns a dict with ``loss`` (the scalar to optimise) and ``components`` (a dict of named scalar
 tensors, e.g. ``{"mlm": ..., "contrastive": ...}``). :class:`LossModuleTrainer` optimises ``loss`` and
 logs each component; :class:`JsonLogCallback` writes the history as JSON beside the model;
-:func:`run_training` adds resume-from-last-checkpoint, so a killed job that is rerun continues.
+:func:`run_training` adds resume-from-last-checkpoint, so a killed job that is rerun continues —
+only from checkpoints of the same run (same parameters and inputs, :mod:`qcpt.checkpoints`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,25 +21,12 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from .checkpoints import ResumePlan, Retention, last_checkpoint
 from .io import write_json
 
 log = logging.getLogger(__name__)
 
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-
-
-def last_checkpoint(directory: str | os.PathLike) -> Path | None:
-    """The newest complete ``checkpoint-N`` folder in ``directory`` (one with trainer state), if any."""
-    d = Path(directory)
-    if not d.is_dir():
-        return None
-    found = []
-    for child in d.iterdir():
-        m = _CHECKPOINT_RE.match(child.name)
-        if m and (child / "trainer_state.json").is_file():
-            found.append((int(m.group(1)), child))
-    return max(found)[1] if found else None
-
+__all__ = ["JsonLogCallback", "LossModuleTrainer", "last_checkpoint", "run_training", "training_arguments"]
 
 class LossModuleTrainer(Trainer):
     """``Trainer`` whose model returns ``{"loss", "components"}``; components are logged per step."""
@@ -83,11 +70,12 @@ class LossModuleTrainer(Trainer):
 class JsonLogCallback(TrainerCallback):
     """Write the training history (every ``Trainer.log`` call) to a JSON file, atomically."""
 
-    def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None):
+    def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None, *, resuming: bool = True):
         self.path = Path(path)
         self.meta = dict(meta or {})
         self.history: list[dict[str, Any]] = []
-        if self.path.is_file():  # resumed run: keep what the killed run already logged
+        # A resumed run keeps what the killed run already logged; a fresh one starts an empty history.
+        if resuming and self.path.is_file():
             try:
                 self.history = json.loads(self.path.read_text())["history"]
             except (json.JSONDecodeError, KeyError):
@@ -129,10 +117,11 @@ def training_arguments(
     gradient_accumulation_steps: int = 1,
     bf16: bool | None = None,
     dataloader_num_workers: int = 0,
+    retention: Retention | None = None,
     **extra: Any,
 ) -> TrainingArguments:
-    """TrainingArguments with the project's defaults: no hub, no external loggers, checkpoints kept
-    for resuming, bf16 on GPUs that support it, and ``remove_unused_columns`` off (our collators
+    """TrainingArguments with the project's defaults: no hub, no external loggers, the last
+    ``retention.keep_last`` checkpoints kept for resuming, bf16 on GPUs that support it, and ``remove_unused_columns`` off (our collators
     produce exactly what the loss modules take)."""
     if bf16 is None:
         bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -152,7 +141,7 @@ def training_arguments(
         lr_scheduler_type=lr_scheduler_type,
         save_strategy="steps",
         save_steps=save_steps,
-        save_total_limit=2,
+        save_total_limit=(retention or Retention()).keep_last,
         logging_steps=logging_steps,
         logging_first_step=True,
         seed=seed,
@@ -171,18 +160,16 @@ def training_arguments(
     return TrainingArguments(**kwargs)
 
 
-def run_training(trainer: Trainer, checkpoint_dir: str | os.PathLike) -> int:
-    """Train, resuming from the newest checkpoint in ``checkpoint_dir`` if a killed run left one.
+def run_training(trainer: Trainer, plan: ResumePlan) -> int:
+    """Train, resuming from ``plan.resume_from`` (a checkpoint of this same run, see
+    :func:`qcpt.checkpoints.plan_resume`) when a killed run left one.
 
     Returns the step training resumed from (0 for a fresh start)."""
-    resume = last_checkpoint(checkpoint_dir)
-    start = 0
-    if resume is not None:
-        start = int(_CHECKPOINT_RE.match(resume.name).group(1))
-        log.info("resuming from %s (step %d)", resume, start)
-        print(f"[qcpt] resuming from checkpoint {resume} at step {start}", flush=True)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    return start
+    if plan.resume_from is not None:
+        log.info("resuming from %s (step %d)", plan.resume_from, plan.start_step)
+        print(f"[qcpt] resuming from checkpoint {plan.resume_from} at step {plan.start_step}", flush=True)
+    trainer.train(resume_from_checkpoint=str(plan.resume_from) if plan.resume_from else None)
+    return plan.start_step
 
 
 def is_main_process() -> bool:

@@ -1,7 +1,6 @@
 # Helpers for the rule files (config, path builders, job parameters); no rules are defined here.
 # Rules only wire files; the logic lives in the qcpt package (imported from the repository root).
 
-import hashlib
 import json
 import shlex
 import sys
@@ -27,13 +26,19 @@ PY = "python"
 # Scripts are found next to the Snakefile, so `--directory` can point anywhere; quoted for paths
 # with spaces.
 S = shlex.quote(str(Path(workflow.basedir) / "scripts"))
+# Config `checkpoints:` (retention) for the training jobs, as an environment variable in their shell
+# commands rather than a param: what is kept of checkpoints never changes a result, so changing it
+# must not rerun the jobs (Snakemake reruns on changed params, not on a global's value).
+CHECKPOINT_RETENTION = "QCPT_CHECKPOINT_RETENTION=" + shlex.quote(
+    json.dumps(config.get("checkpoints", {}), sort_keys=True, separators=(",", ":"))
+)
 
 
-def checkpoint_dir(run_dir, params_json):
-    """Where a training job keeps resumable checkpoints: keyed by its parameters, so a rerun with the
-    same parameters resumes and a rerun with changed ones starts afresh (never mixes the two)."""
-    digest = hashlib.sha256(params_json.encode()).hexdigest()[:12]
-    return f"{run_dir}/checkpoints/{digest}"
+def checkpoint_dir(run_dir):
+    """Where a training job keeps resumable checkpoints. One folder per job output: the job records
+    its run's identity there (parameters and input checksums, qcpt/checkpoints.py) and resumes only
+    checkpoints of the same run; anything else it discards, saying what changed."""
+    return f"{run_dir}/checkpoints"
 
 
 def as_json(obj):

@@ -15,9 +15,7 @@ rule finetune:
     params:
         init=lambda wc: encoder_model_dir(wc.encoder),
         json=finetune_params(),
-        checkpoints=lambda wc: checkpoint_dir(
-            f"{R}/finetune/{wc.dataset}/{wc.encoder}/{wc.stage}", finetune_params()
-        ),
+        checkpoints=lambda wc: checkpoint_dir(f"{R}/finetune/{wc.dataset}/{wc.encoder}/{wc.stage}"),
         launch=launcher("finetune", "finetune"),
     threads: 2
     resources:
@@ -25,7 +23,7 @@ rule finetune:
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
+        "{CHECKPOINT_RETENTION} OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
         " --collection {input.collection:q} --init {params.init:q} --out {output.model:q}"
         " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} > {log:q} 2>&1"
 

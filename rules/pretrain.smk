@@ -17,9 +17,7 @@ rule pretrain:
         json=pretrain_params,
         init=pretrain_init,
         queries=lambda wc, input: "--queries " + shlex.quote(input.queries) if "queries" in input.keys() else "",
-        checkpoints=lambda wc: checkpoint_dir(
-            f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}", pretrain_params(wc)
-        ),
+        checkpoints=lambda wc: checkpoint_dir(f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}"),
         launch=launcher("pretrain", "pretrain"),
     threads: 2
     resources:
@@ -27,6 +25,6 @@ rule pretrain:
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
+        "{CHECKPOINT_RETENTION} OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
         " {params.queries} --init {params.init:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
         " --log {output.log:q} --params {params.json:q} > {log:q} 2>&1"

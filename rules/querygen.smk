@@ -35,7 +35,7 @@ rule prepare_generator:
     conda:
         "../envs/train.yaml"
     shell:
-        "{params.cmd} > {log:q} 2>&1"
+        "{CHECKPOINT_RETENTION} {params.cmd} > {log:q} 2>&1"
 
 
 rule generate_queries:

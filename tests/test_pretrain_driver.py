@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
+from qcpt.checkpoints import RETENTION_ENV
 from qcpt.pretrain.driver import main
 from qcpt.pretrain.heads import HEADS_FILE
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
@@ -80,7 +81,9 @@ def test_same_seed_same_losses_and_weights(tiny):
     assert step_losses(log_c)[1] != step_losses(log_a)[1]
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tiny):
+def test_killed_run_resumes_from_its_last_checkpoint(tiny, monkeypatch):
+    # Keep the checkpoints after the run, to cut them back to a killed run's.
+    monkeypatch.setenv(RETENTION_ENV, '{"delete_after_final": false}')
     params = {"schema": "bottleneck", "context": "mixed", "max_steps": 4, "save_steps": 2}
     full_model, full_log = run(tiny, "resume-full", **params)
     model_dir, _ = run(tiny, "resume", **params)

@@ -178,7 +178,8 @@ def test_finetune_saves_a_loadable_encoder_and_redraws_negatives_each_epoch(tmp_
     params = {"max_steps": 3, "per_device_batch_size": 2, "train_n_passages": 3, "p_max_len": 24,
               "learning_rate": 1e-3, "save_steps": 2, "logging_steps": 1, "pooling": "mean", "normalize": True}
     argv = ["--train", str(train), "--collection", str(collection), "--init", str(init), "--out", str(out),
-            "--checkpoints", str(ckpt), "--log", str(log_path), "--params", json.dumps(params)]
+            "--checkpoints", str(ckpt), "--log", str(log_path), "--params", json.dumps(params),
+            "--retention", '{"delete_after_final": false}']  # kept, to cut them back to a killed run's
     assert ft.main(argv) == 0
     # 6 queries / batch 2 = 3 steps: one epoch, every query once.
     assert sorted((e, i) for e, i, _ in drawn) == [(0, i) for i in range(6)]
@@ -201,10 +202,20 @@ def test_finetune_saves_a_loadable_encoder_and_redraws_negatives_each_epoch(tmp_
     assert json.loads(log_path.read_text())["resumed_from_steps"] == [2]
     assert json.loads((out / ft.OUTPUT_RECORD).read_text())["final_step"] == 3
 
+    # The training data changed under the same checkpoints: the rerun starts afresh, saying why.
+    rows = train.read_text().splitlines()
+    train.write_text("\n".join(rows[1:] + rows[:1]) + "\n")  # same queries, another order
+    shutil.rmtree(ckpt / "checkpoint-3")
+    shutil.rmtree(out)
+    assert ft.main(argv) == 0
+    log = json.loads(log_path.read_text())
+    assert log["resumed_from_steps"] == [] and log["checkpoints_discarded"]["checkpoint_steps"] == [2]
+    assert [c.split(" ")[0] for c in log["checkpoints_discarded"]["changed"]] == ["inputs.train"]
+
     # Two epochs: the dataset hears epoch 1 too, and epoch 1 draws other negatives for each query.
     drawn.clear()
     params2 = {**params, "max_steps": 6, "save_steps": 100}
-    argv2 = [*argv[:-6], "--out", str(tmp_path / "out2"), "--checkpoints", str(tmp_path / "ckpt2"),
+    argv2 = [*argv[:-8], "--out", str(tmp_path / "out2"), "--checkpoints", str(tmp_path / "ckpt2"),
              "--log", str(tmp_path / "log2.json"), "--params", json.dumps(params2)]
     assert ft.main(argv2) == 0
     assert sorted((e, i) for e, i, _ in drawn) == [(e, i) for e in (0, 1) for i in range(6)]

@@ -11,7 +11,11 @@
 - ``--out``: written atomically once training ends — the encoder (``BertModel.save_pretrained``:
   ``AutoModel`` loads it), its tokenizer, the heads file and ``qcpt_pretrain.json`` (parameters,
   data counts, provenance).
-- ``--checkpoints``: Trainer checkpoints; a rerun of a killed job resumes from the newest one.
+- ``--checkpoints``: Trainer checkpoints and the run's manifest (parameters, checksums of passages,
+  queries and init: :mod:`qcpt.checkpoints`); a rerun of a killed job resumes from the newest
+  checkpoint when the manifest matches, and starts afresh (saying what changed) when it does not.
+- ``--retention``: ``{"keep_last": N, "delete_after_final": bool}`` (default: the workflow's
+  ``$QCPT_CHECKPOINT_RETENTION``, else keep 2 and delete them once the model is written).
 - ``--log``: the training-log JSON of docs/artifacts.md (``history``, ``resumed_from_steps``),
   plus ``world_size``, ``global_batch_size`` and, for the contrastive schema, the measured
   ``contrastive_negatives`` per anchor.
@@ -35,15 +39,10 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
+from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from ..io import atomic_dir, write_json
 from ..models import resolve_model_path
-from ..training import (
-    JsonLogCallback,
-    LossModuleTrainer,
-    last_checkpoint,
-    run_training,
-    training_arguments,
-)
+from ..training import JsonLogCallback, LossModuleTrainer, run_training, training_arguments
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
 from .data import PretrainDataset, load_passages, load_queries
@@ -52,7 +51,6 @@ from .schemas import build_model, load_encoder
 
 log = logging.getLogger("qcpt.pretrain")
 
-PARAMS_RECORD = "qcpt_pretrain_params.json"  # in --checkpoints: what the checkpoints were trained with
 OUTPUT_RECORD = "qcpt_pretrain.json"         # in --out
 
 
@@ -65,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoints", required=True, help="checkpoint folder (resumed from when present)")
     parser.add_argument("--log", required=True, help="training log JSON")
     parser.add_argument("--params", default="{}", help="JSON object of PretrainParams")
+    parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
     return parser
 
 
@@ -96,21 +95,8 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def _record_params(checkpoints: Path, params: PretrainParams, is_main: bool) -> None:
-    """Keep the params beside the checkpoints; warn when a resumed run was started with others."""
-    record = checkpoints / PARAMS_RECORD
-    current = params.to_dict()
-    if record.is_file() and last_checkpoint(checkpoints) is not None:
-        previous = json.loads(record.read_text(encoding="utf-8"))
-        changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-        if changed:
-            log.warning("resuming checkpoints trained with different params: %s", ", ".join(changed))
-    if is_main:
-        write_json(record, current)
-
-
 def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
-                  world: int) -> dict[str, Any]:
+                  world: int, resuming: bool) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "schema": params.schema,
         "context": params.context,
@@ -126,7 +112,7 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
     }
     # A job killed more than once: keep the earlier resume points the old log recorded.
     log_path = Path(args.log)
-    if log_path.is_file() and last_checkpoint(args.checkpoints) is not None:
+    if resuming and log_path.is_file():
         try:
             meta["resumed_from_steps"] = list(json.loads(log_path.read_text())["resumed_from_steps"])
         except (json.JSONDecodeError, KeyError, TypeError):
@@ -136,6 +122,7 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    retention = Retention.from_cli(args.retention)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -193,12 +180,21 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=params.max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
         lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
         seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
-        dataloader_num_workers=params.dataloader_num_workers, **extra,
+        dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
     )
-    _record_params(checkpoints, params, is_main)
-    meta = _initial_meta(params, args, dataset, world)
-    meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init))
-    json_log = JsonLogCallback(args.log, meta)
+    # The run's identity: what decides whether existing checkpoints may be resumed. Queries count
+    # only where the context reads them; the world size changes the global batch.
+    identity = run_identity(
+        {"pretrain": params.to_dict(), "world_size": world},
+        {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
+         "init": args.init, "init_heads": params.init_heads},
+    ) if is_main else None
+    plan = plan_resume(checkpoints, identity, training_args)
+    resuming = plan.resume_from is not None
+    meta = _initial_meta(params, args, dataset, world, resuming)
+    meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init),
+                inputs=plan.identity.get("inputs"), checkpoints_discarded=plan.discarded)
+    json_log = JsonLogCallback(args.log, meta, resuming=resuming)
     trainer = LossModuleTrainer(
         model=model, args=training_args, train_dataset=dataset, data_collator=collator,
         callbacks=[_EpochCallback(dataset), _RunInfoCallback(model, json_log), json_log],
@@ -206,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun (DDP)
     log.info("pre-training %s with %s contexts: %d examples, %d steps, batch %d × %d processes",
              params.schema, params.context, len(dataset), params.max_steps, params.batch_size, world)
-    start = run_training(trainer, checkpoints)
+    start = run_training(trainer, plan)
 
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
@@ -217,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             save_heads(model, tmp)
             write_json(Path(tmp) / OUTPUT_RECORD, record)
         log.info("encoder written to %s", args.out)
+        finish_checkpoints(checkpoints, retention)
     trainer.accelerator.wait_for_everyone()
     return 0
 

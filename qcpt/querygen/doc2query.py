@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from ..io import InputError, atomic_dir, read_jsonl, read_tsv, require_str, write_json
 from .params import parse_params
 from .prompts import DOCT5QUERY_PREFIX
@@ -192,11 +192,13 @@ def make_collator(pad_id: int):
 
 def train_doc2query(
     *, collection: str, topics: str, qrels: str, tokenizer_dir: str, out: str, log_path: str,
-    params: Doc2QueryParams, checkpoints: str | None = None,
+    params: Doc2QueryParams, checkpoints: str | None = None, retention: Retention | None = None,
 ) -> dict[str, Any]:
     import torch
 
     from ..training import JsonLogCallback, LossModuleTrainer, run_training, training_arguments
+
+    retention = retention or Retention()
 
     pairs = read_training_pairs(collection, topics, qrels, min_relevance=params.min_relevance,
                                 include_title=params.include_title)
@@ -220,20 +222,26 @@ def train_doc2query(
         save_steps=params.save_steps,
         logging_steps=params.logging_steps,
         seed=params.seed,
+        retention=retention,
     )
-    meta = {"model": "t5-doc2query", "pairs": len(pairs), "params": asdict(params)}
+    # The batch size actually used is part of the run (it is lowered for tiny training sets).
+    identity = run_identity({"doc2query": asdict(params), "batch_size_used": batch_size},
+                            {"collection": collection, "topics": topics, "qrels": qrels, "tokenizer": tokenizer_dir})
+    plan = plan_resume(checkpoint_dir, identity)
+    meta = {"model": "t5-doc2query", "pairs": len(pairs), "params": asdict(params),
+            "inputs": identity.inputs, "checkpoints_discarded": plan.discarded}
     trainer = LossModuleTrainer(
         model=module, args=args, train_dataset=PairDataset(features),
         data_collator=make_collator(tokenizer.pad_token_id),
-        callbacks=[JsonLogCallback(log_path, meta)],
+        callbacks=[JsonLogCallback(log_path, meta, resuming=plan.resume_from is not None)],
     )
-    run_training(trainer, checkpoint_dir)
+    run_training(trainer, plan)
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(Path(tmp) / "qcpt_doc2query.json", {**meta, "tokenizer": str(tokenizer_dir),
                                                        "prefix": DOCT5QUERY_PREFIX})
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the final model is complete; resume state is not needed
+    finish_checkpoints(checkpoint_dir, retention)
     return meta
 
 
@@ -245,13 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", required=True, help="Hugging Face tokenizer folder (the demo encoder's WordPiece)")
     parser.add_argument("--out", required=True, help="output model folder")
     parser.add_argument("--log", required=True, help="training log JSON")
-    parser.add_argument("--checkpoints", help="checkpoint folder for resuming (default: <out>.checkpoints, removed on success)")
+    parser.add_argument("--checkpoints", help="checkpoint folder for resuming (default: <out>.checkpoints)")
     parser.add_argument("--params", default="{}", help="JSON hyper-parameters (see Doc2QueryParams)")
+    parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool} '
+                        "(default: $QCPT_CHECKPOINT_RETENTION, else keep 2, delete once the model is written)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = parse_params(Doc2QueryParams, args.params)
     meta = train_doc2query(collection=args.collection, topics=args.topics, qrels=args.qrels,
                            tokenizer_dir=args.tokenizer, out=args.out, log_path=args.log,
-                           params=params, checkpoints=args.checkpoints)
+                           params=params, checkpoints=args.checkpoints,
+                           retention=Retention.from_cli(args.retention))
     log.info("trained doc2query on %d pairs -> %s", meta["pairs"], args.out)
     return 0

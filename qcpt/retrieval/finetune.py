@@ -10,7 +10,12 @@
   it), its tokenizer, ``qcpt_pooling.json`` (``{"pooling", "normalize", "q_max_len", "p_max_len"}``, the defaults of
   encode/search) and
   ``qcpt_finetune.json`` (parameters, data counts).
-- ``--checkpoints``: Trainer checkpoints; a rerun of a killed job resumes from the newest one.
+- ``--checkpoints``: Trainer checkpoints and the run's manifest (parameters, checksums of the
+  training data, collection and init: :mod:`qcpt.checkpoints`); a rerun of a killed job resumes
+  from the newest checkpoint when the manifest matches, and starts afresh (saying what changed) when
+  it does not.
+- ``--retention``: ``{"keep_last": N, "delete_after_final": bool}`` (default: the workflow's
+  ``$QCPT_CHECKPOINT_RETENTION``, else keep 2 and delete them once the model is written).
 - ``--log``: training-log JSON (docs/artifacts.md).
 
 Each epoch, every query contributes 1 positive and ``train_n_passages - 1`` hard negatives drawn
@@ -39,15 +44,10 @@ import torch
 from torch.utils.data import Dataset
 from transformers import AutoModel, AutoTokenizer, TrainerCallback, set_seed
 
+from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from ..io import InputError, atomic_dir, read_jsonl, require_str, write_json
 from ..models import resolve_model_path
-from ..training import (
-    JsonLogCallback,
-    LossModuleTrainer,
-    last_checkpoint,
-    run_training,
-    training_arguments,
-)
+from ..training import JsonLogCallback, LossModuleTrainer, run_training, training_arguments
 from .biencoder import BiEncoder
 from .data import load_passages, passage_text
 from .encoding import POOLING_FILE, POOLINGS
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoints", required=True, help="checkpoint folder (resumed from when present)")
     parser.add_argument("--log", required=True, help="training log JSON")
     parser.add_argument("--params", default="{}", help="JSON object of FinetuneParams")
+    parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
     return parser
 
 
@@ -289,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     params = parse_params(FinetuneParams, args.params)
+    retention = Retention.from_cli(args.retention)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     try:
         groups, read_stats = read_train_groups(args.train)
@@ -317,27 +319,35 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
         lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
         seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
-        dataloader_num_workers=params.dataloader_num_workers, **extra,
+        dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
     )
+    # What decides whether existing checkpoints may be resumed (the world size changes the batch).
+    identity = run_identity(
+        {"finetune": asdict(params), "world_size": world},
+        {"train": args.train, "collection": args.collection, "init": args.init},
+    ) if int(os.environ.get("RANK", "0")) == 0 else None
+    plan = plan_resume(args.checkpoints, identity, training_args)
+    resuming = plan.resume_from is not None
     meta = {
         "params": asdict(params), "init": args.init, "train": str(args.train), "collection": str(args.collection),
         "queries": len(dataset), "data": {**read_stats, **coverage}, "world_size": world,
         "global_batch_queries": params.per_device_batch_size * world * params.gradient_accumulation_steps,
         "passages_per_query": params.train_n_passages, "resumed_from_steps": [],
+        "inputs": plan.identity.get("inputs"), "checkpoints_discarded": plan.discarded,
     }
-    if Path(args.log).is_file() and last_checkpoint(args.checkpoints) is not None:
+    if resuming and Path(args.log).is_file():
         try:  # a job killed more than once: keep the resume points the earlier log recorded
             meta["resumed_from_steps"] = list(json.loads(Path(args.log).read_text())["resumed_from_steps"])
         except (json.JSONDecodeError, KeyError, TypeError):
             pass
-    json_log = JsonLogCallback(args.log, meta)
+    json_log = JsonLogCallback(args.log, meta, resuming=resuming)
     trainer = LossModuleTrainer(model=model, args=training_args, train_dataset=dataset,
                                 data_collator=BiEncoderCollator(tokenizer, params.q_max_len, params.p_max_len),
                                 callbacks=[EpochCallback(dataset), CandidatesCallback(model, json_log), json_log])
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun
     log.info("fine-tuning %s on %d queries: %d steps, %d queries × %d passages per device, %d processes",
              init_dir, len(dataset), steps, params.per_device_batch_size, params.train_n_passages, world)
-    start = run_training(trainer, args.checkpoints)
+    start = run_training(trainer, plan)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         with atomic_dir(args.out) as tmp:
@@ -348,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             write_json(Path(tmp) / OUTPUT_RECORD, {**json_log.meta, "started_at_step": start,
                                                    "final_step": trainer.state.global_step})
         log.info("fine-tuned encoder written to %s", args.out)
+        finish_checkpoints(args.checkpoints, retention)
     trainer.accelerator.wait_for_everyone()
     return 0
 
