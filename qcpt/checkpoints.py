@@ -156,9 +156,19 @@ def checkpoints_in(directory: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def _is_complete(checkpoint: Path) -> bool:
+    """Trainer writes ``trainer_state.json`` last: a checkpoint killed while saving has none, or a
+    truncated one."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def last_checkpoint(directory: str | os.PathLike) -> Path | None:
     """The newest complete ``checkpoint-N`` folder in ``directory`` (one with trainer state), if any."""
-    complete = [p for _, p in checkpoints_in(directory) if (p / "trainer_state.json").is_file()]
+    complete = [p for _, p in checkpoints_in(directory) if _is_complete(p)]
     return complete[-1] if complete else None
 
 
@@ -279,6 +289,12 @@ def finish_checkpoints(checkpoint_dir: str | os.PathLike, retention: Retention) 
     d = Path(checkpoint_dir)
     if not retention.delete_after_final or not d.exists():
         return False
-    shutil.rmtree(d)
+    # Renamed first, deleted second: a kill in the middle leaves a hidden temporary, never a
+    # checkpoint folder with some of its files gone that a rerun would take for a resume point.
+    trash = d.with_name(f".{d.name}.deleted.tmp")
+    if trash.exists():
+        shutil.rmtree(trash)
+    os.replace(d, trash)
+    shutil.rmtree(trash)
     log.info("deleted checkpoints %s (the final model is written)", d)
     return True

@@ -1,14 +1,19 @@
-"""Helpers for the slow whole-workflow tests (determinism, kill-and-resume, odd paths): the trimmed
-demo config of tests/test_workflow_e2e.py in a working directory of its own, clean runs shared
-within a test session, and artifact-by-artifact comparison of two results folders."""
+"""Helpers for the slow whole-workflow tests (determinism, kill-and-resume, fault matrix, odd paths):
+the trimmed demo config of tests/test_workflow_e2e.py in a working directory of its own, clean runs
+shared within a test session, killing a running workflow (SIGKILL of its process group) and resuming
+it, and artifact-by-artifact comparison of two results folders."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -73,9 +78,66 @@ def clean_run(tmp_path_factory, tag: str = "clean") -> Path:
     if tag not in _CLEAN_RUNS:
         folder = tmp_path_factory.mktemp(f"demo-{tag}")
         config = demo_config(folder, folder / "results")
-        run_demo(config, folder)
+        proc = run_demo(config, folder)
+        (folder / "clean-run.log").write_text(proc.stdout + proc.stderr)  # job timings, for the fault matrix
         _CLEAN_RUNS[tag] = folder / "results"
     return _CLEAN_RUNS[tag]
+
+
+FINISHED = re.compile(r"^Finished jobid: \d+", re.MULTILINE)
+
+
+class WorkflowEndedBeforeKill(AssertionError):
+    """The workflow finished (``returncode`` 0) or failed before the kill condition held."""
+
+    def __init__(self, message: str, returncode: int):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+def kill_when(config: Path, workdir: Path, ready: Callable[[str], bool], what: str, *targets: str,
+              timeout: float = 1800, log_name: str = "killed-run.log") -> int:
+    """Run the workflow, SIGKILL its process group once ``ready(log_text)`` holds; returns the
+    number of jobs that had finished. Raises WorkflowEndedBeforeKill when it ends first."""
+    log = workdir / log_name
+    with open(log, "w") as out:
+        proc = subprocess.Popen(snakemake_command(config, workdir, *targets), cwd=workdir, env=ENV, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready(log.read_text(errors="replace")):
+            if proc.poll() is not None:
+                raise WorkflowEndedBeforeKill(f"the workflow ended ({proc.returncode}) before {what}:\n"
+                                              f"{log.read_text(errors='replace')[-3000:]}", proc.returncode)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"not killed ({proc.returncode}): {what}"
+    return len(FINISHED.findall(log.read_text(errors="replace")))
+
+
+def resume(config: Path, workdir: Path, *targets: str) -> subprocess.CompletedProcess:
+    # SIGKILL leaves Snakemake's lock behind; --unlock is what a user runs after a crash.
+    run_demo(config, workdir, "--unlock")
+    return run_demo(config, workdir, "--rerun-incomplete", *targets)
+
+
+def all_files(results: Path) -> set[str]:
+    """Every file under ``results`` except the logs."""
+    return {str(p.relative_to(results)) for p in results.rglob("*")
+            if p.is_file() and "logs" not in p.relative_to(results).parts[:1]}
+
+
+def only_temporaries_added(reference: Path, results: Path) -> list[str]:
+    """Files ``results`` has beyond ``reference`` that are not hidden temporaries of the atomic
+    writers (``.name.*.tmp``): what a killed run may leave behind is never a name a rule or a
+    person would take for an output, nor a stale checkpoint."""
+    extra = all_files(results) - all_files(reference)
+    return sorted(f for f in extra if not any(part.startswith(".") and ".tmp" in part for part in Path(f).parts))
 
 
 def files(results: Path, patterns: tuple[str, ...]) -> list[str]:

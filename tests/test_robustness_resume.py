@@ -9,60 +9,25 @@ from __future__ import annotations
 
 import os
 import random
-import re
-import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from conftest import job_counts
 from demo_runs import (
-    ENV,
     EXACT_PATTERNS,
+    FINISHED,
     MODEL_PATTERNS,
     clean_run,
     demo_config,
     differing_files,
+    kill_when,
     metrics_differences,
+    only_temporaries_added,
+    resume,
     run_demo,
-    snakemake_command,
 )
 
 pytestmark = pytest.mark.slow
-
-FINISHED = re.compile(r"^Finished jobid: \d+", re.MULTILINE)
-
-
-def kill_when(config: Path, workdir: Path, ready, what: str, *targets: str, timeout: float = 1800) -> int:
-    """Run the workflow, SIGKILL its process group once ``ready(log_text)`` holds; returns the
-    number of jobs that had finished."""
-    log = workdir / "killed-run.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(snakemake_command(config, workdir, *targets), cwd=workdir, env=ENV, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    try:
-        while not ready(log.read_text(errors="replace")):
-            if proc.poll() is not None:
-                raise AssertionError(f"the workflow ended ({proc.returncode}) before {what}:\n"
-                                     f"{log.read_text(errors='replace')[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.1)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, f"not killed ({proc.returncode}): {what}"
-    return len(FINISHED.findall(log.read_text(errors="replace")))
-
-
-def resume(config: Path, workdir: Path, *targets: str) -> None:
-    # SIGKILL leaves Snakemake's lock behind; --unlock is what a user runs after a crash.
-    run_demo(config, workdir, "--unlock")
-    run_demo(config, workdir, "--rerun-incomplete", *targets)
-
 
 def test_demo_killed_at_a_random_job_resumes_to_the_clean_result(tmp_path_factory, tmp_path):
     reference = clean_run(tmp_path_factory)
@@ -97,15 +62,8 @@ def test_demo_killed_at_a_random_job_resumes_to_the_clean_result(tmp_path_factor
     assert not missing and not differ, f"{context} model weights differ: {differ} {missing}"
     # What the kill left behind beyond the clean run's files: at most hidden temporaries of the
     # atomic writers (never a name a rule or a person would take for an output).
-    extra = all_files(results) - all_files(reference)
-    assert all(any(part.startswith(".") and ".tmp" in part for part in Path(f).parts) for f in extra), \
-        f"{context} the killed run left non-temporary files: {sorted(extra)[:10]}"
-
-
-def all_files(results: Path) -> set[str]:
-    return {str(p.relative_to(results)) for p in results.rglob("*")
-            if p.is_file() and "logs" not in p.relative_to(results).parts[:1]
-            and "checkpoints" not in p.relative_to(results).parts}
+    extra = only_temporaries_added(reference, results)
+    assert not extra, f"{context} the killed run left non-temporary files: {extra[:10]}"
 
 
 def test_pretraining_killed_after_a_checkpoint_resumes_to_the_same_encoder(tmp_path_factory, tmp_path):
