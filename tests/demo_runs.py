@@ -75,6 +75,14 @@ _CLEAN_RUNS: dict[str, Path] = {}
 def clean_run(tmp_path_factory, tag: str = "clean") -> Path:
     """The results folder of an uninterrupted demo run, made once per test session and tag (the
     determinism and kill tests compare against the same one)."""
+    reuse = os.environ.get("QCPT_CLEAN_RUN") if tag == "clean" else None
+    if reuse and tag not in _CLEAN_RUNS:
+        # A clean run's folder from an earlier session of the same code (results/ + clean-run.log), to
+        # replay a kill test without rebuilding the reference; only ever read, never written.
+        folder = Path(reuse)
+        if not (folder / "clean-run.log").is_file() or not (folder / "results").is_dir():
+            raise AssertionError(f"QCPT_CLEAN_RUN={reuse}: not a clean run's folder (results/, clean-run.log)")
+        _CLEAN_RUNS[tag] = folder / "results"
     if tag not in _CLEAN_RUNS:
         folder = tmp_path_factory.mktemp(f"demo-{tag}")
         config = demo_config(folder, folder / "results")
