@@ -14,8 +14,6 @@ import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
-from qcpt.params import LR_SCHEDULERS, ParamsError, parse_params
-from qcpt.retrieval.params import FinetuneParams
 
 DEMO = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
 
@@ -130,6 +128,9 @@ def test_the_shipped_configs_validate(preset):
 
 
 def test_parser_checks_json_types_from_the_dataclass_fields():
+    from qcpt.params import ParamsError, parse_params
+    from qcpt.retrieval.params import FinetuneParams
+
     with pytest.raises(ParamsError, match=r"params.train_n_passages: expected an integer, got 2.5"):
         parse_params(FinetuneParams, {"train_n_passages": 2.5})
     with pytest.raises(ParamsError, match=r"params.normalize: expected true or false, got 1"):
@@ -144,6 +145,8 @@ def test_scheduler_names_are_transformers_own():
     """qcpt.params spells them out (validating a config must not import transformers); they must be
     exactly the SchedulerType values a run can use."""
     from transformers import SchedulerType
+
+    from qcpt.params import LR_SCHEDULERS
 
     assert set(LR_SCHEDULERS) == {s.value for s in SchedulerType} - {"reduce_lr_on_plateau"}
 

@@ -189,7 +189,18 @@ def test_every_documented_command_block_is_checked():
             pytest.fail(f"{where}: no check for `{shlex.join(argv)}`; add one to tests/test_readme.py")
 
 
-SNAKEMAKE_COMMANDS = [(where, argv) for where, argv in documented_commands() if argv[0] == "snakemake"]
+def _distinct_snakemake_commands() -> list[tuple[str, list[str]]]:
+    """The documented snakemake commands, a command and its `-n` twin counted once (same dry run)."""
+    seen, out = set(), []
+    for where, argv in documented_commands():
+        key = tuple(a for a in argv if a not in ("-n", "--dry-run", "--dryrun"))
+        if argv[0] == "snakemake" and key not in seen:
+            seen.add(key)
+            out.append((where, argv))
+    return out
+
+
+SNAKEMAKE_COMMANDS = _distinct_snakemake_commands()
 
 
 @pytest.mark.parametrize(("where", "argv"), SNAKEMAKE_COMMANDS, ids=[" ".join(a[1:])[:80] for _, a in SNAKEMAKE_COMMANDS])
