@@ -4,6 +4,7 @@ deployment the rule's environment's `python` is used, and a generator's `python:
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT, fake_conda
 from demo_runs import ENV, demo_config, snakemake_command
@@ -112,3 +114,22 @@ def test_a_generators_python_key_still_wins(tmp_path):
     assert generate and generate[0].startswith("/opt/vllm-venv/bin/python "), generate
     # the generator's own interpreter is not quoted away, and the other jobs keep Snakemake's
     assert _shell_commands(out, "documents")[0].startswith(f"{shlex.quote(sys.executable)} ")
+
+
+@pytest.mark.slow
+def test_a_two_process_pretraining_launch_runs_with_snakemakes_interpreter(tmp_path):
+    """The multi-GPU launch for real, on CPU (gloo): `--set-resources pretrain:gpu=2` makes the rule start
+    two processes through `<interpreter> -m torch.distributed.run`, with the failing stub first on PATH."""
+    env = _path_with_failing_python(tmp_path)
+    results = tmp_path / "results"
+    config = demo_config(tmp_path / "cfg", results)
+    model = results / "pretrain/demo/contrastive/span/model"
+    cmd = [sys.executable, "-m", "snakemake", str(model), "--snakefile", str(ROOT / "Snakefile"),
+           "--configfile", str(config), "--directory", str(tmp_path), "--cores", "2",
+           "--set-resources", "pretrain:gpu=2"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    log = results / "logs/pretrain/demo/contrastive/span.log"
+    assert proc.returncode == 0, f"{proc.stderr[-3000:]}\n{log.read_text()[-3000:] if log.exists() else ''}"
+    assert (model / "config.json").is_file()
+    train_log = json.loads((results / "pretrain/demo/contrastive/span/train_log.json").read_text())
+    assert train_log["world_size"] == 2, train_log

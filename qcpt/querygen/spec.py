@@ -119,6 +119,8 @@ class GeneratorSpec:
         prompt = raw["prompt"]
         if prompt not in PROMPT_FAMILIES:
             raise fail("prompt", f"{prompt!r} is not one of {', '.join(PROMPT_FAMILIES)}")
+        if "engine_args" in raw and raw["engine_args"] is None:  # null: no extra engine arguments
+            raw = {k: v for k, v in raw.items() if k != "engine_args"}
         try:
             raw = check_types(cls, raw)
         except ParamsError as err:
