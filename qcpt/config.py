@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -103,16 +105,25 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Validate against the schema and across keys; return the config with defaults filled in."""
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-            msg = err.message
-            if err.validator == "additionalProperties":
-                msg = "unknown key " + msg.split("(")[-1].rstrip(")").replace(" was unexpected", "")
-            lines.append(f"config key '{key}': {msg}")
+    lines = []
+    for err in errors:
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        msg = err.message
+        if err.validator == "additionalProperties":
+            msg = "unknown key " + msg.split("(")[-1].rstrip(")").replace(" was unexpected", "")
+        lines.append(f"config key '{key}': {msg}")
+    if not errors:
+        _check_references(config)
+    # Every parameter that reaches a job's --params, through the dataclass the job parses it with
+    # (also beside schema errors elsewhere, so one run names every bad key; a config too malformed
+    # for the job parameters to be built reports its schema errors only).
+    try:
+        lines += _job_params_errors(config)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        if not errors:
+            raise
+    if lines:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    _check_references(config)
     return config
 
 
@@ -310,3 +321,219 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
         if ctx.generator:
             cell["pretrain"]["generator"] = config["generators"][ctx.generator]
     return cell
+
+
+# --------------------------------------------------------------------------- job interpreter
+
+
+def job_python(deployment_settings: Any = None, executable: str | None = None) -> str:
+    """The command that starts Python in a local job: ``executable`` (default: the interpreter running
+    Snakemake), shell-quoted; plain ``python`` under ``--software-deployment-method conda``, where
+    every job rule's environment (its ``conda:``, envs/) puts its own Python first on PATH.
+    ``deployment_settings`` is Snakemake's ``workflow.deployment_settings``. (Apptainer is not special:
+    no rule names a container, so such jobs run on the host.)"""
+    methods = {getattr(m, "name", str(m)).upper() for m in getattr(deployment_settings, "deployment_method", ())}
+    if "CONDA" in methods:
+        return "python"
+    return shlex.quote(executable or sys.executable)
+
+
+# --------------------------------------------------------------------------- job parameters
+# What each job gets as --params, built from the config in one place: the rules (rules/common.smk)
+# send these dicts to the scripts, and validate() parses every one through the script's own dataclass
+# before the first job runs. Values are passed on as written (not the parsed dataclass), so a job's
+# parameters, and hence Snakemake's params rerun trigger, depend only on the config.
+
+# Generator keys the workflow reads itself (interpreter, demo training, sharding, resources): not
+# generation settings.
+GENERATOR_WORKFLOW_KEYS = ("python", "train", "shard_size", "resource_family")
+
+
+def pretrain_job_params(config: dict[str, Any], schema: str, ctx: Context) -> dict[str, Any]:
+    """Pre-training parameters of one cell: the schema's settings, the seed, and what the context
+    implies (a curriculum's stage 1 runs spans on a cosine schedule for ``fraction`` of the steps,
+    stage 2 queries on a constant schedule for the rest)."""
+    params = dict(config["pretrain"].get("schemas", {}).get(schema, {}))
+    params.pop("init", None)
+    params.setdefault("seed", config.get("seed", 42))
+    params["schema"] = schema
+    total = params.get("max_steps")
+    if ctx.kind in ("stage1", "curriculum") and not total:
+        raise ConfigError(f"config key 'pretrain.schemas.{schema}.max_steps': needed for curriculum cells")
+    if ctx.kind == "stage1":
+        params.update(context="span", max_steps=round(total * ctx.fraction), lr_scheduler="cosine")
+    elif ctx.kind == "curriculum":
+        params.update(
+            context="query", max_steps=total - round(total * ctx.fraction),
+            lr_scheduler="constant", warmup_ratio=0.0,
+        )
+    else:
+        params["context"] = ctx.kind
+    return params
+
+
+def finetune_job_params(config: dict[str, Any]) -> dict[str, Any]:
+    return {"seed": config.get("seed", 42), **config["finetune"].get("params", {})}
+
+
+def generator_job_spec(config: dict[str, Any], gen: str, model: str) -> dict[str, Any]:
+    """The generation settings of generator ``gen`` (``--generator``), ``model`` its resolved path."""
+    spec = {k: v for k, v in config["generators"][gen].items() if k not in GENERATOR_WORKFLOW_KEYS}
+    spec["name"] = gen
+    spec["model"] = model
+    spec.setdefault("seed", config.get("seed", 42))
+    return spec
+
+
+def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, Any]:
+    spec = topic_sets(config)[topicset]
+    bm25 = config["collections"][spec["collection"]].get("bm25", {})
+    train = topicset.startswith("train-")
+    depth = config["finetune"].get("negatives", {}).get("bm25_depth", 200) if train else spec.get("depth", 1000)
+    return {**bm25, "depth": depth, "threads": 2, "tag": "bm25"}
+
+
+def bm25_negatives_job_params(config: dict[str, Any]) -> dict[str, Any]:
+    return {"depth": config["finetune"].get("negatives", {}).get("bm25_depth", 200), "keep": None}
+
+
+def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None) -> dict[str, Any]:
+    negatives = config["finetune"].get("negatives", {})
+    return {"depth": negatives.get("mined_depth", 200), "keep": negatives.get("mined_keep", 128),
+            "merge_with": merge_with}
+
+
+def encode_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
+    """Pooling for external encoders comes from the config; trained ones carry qcpt_pooling.json."""
+    dataset, encoder, _ = parse_model_key(modelkey)
+    if encoder.startswith("ext/") and dataset == "zeroshot":
+        spec = config["external_encoders"][encoder[4:]]
+        return {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
+    return {}
+
+
+def search_depth(config: dict[str, Any], topicset: str) -> int:
+    if topicset.startswith("train-"):
+        return config["finetune"].get("negatives", {}).get("mined_depth", 200)
+    return topic_sets(config)[topicset].get("depth", 1000)
+
+
+def dense_search_job_params(config: dict[str, Any], topicset: str, modelkey: str) -> dict[str, Any]:
+    return {**encode_job_params(config, modelkey), "depth": search_depth(config, topicset)}
+
+
+def evaluate_job_params(config: dict[str, Any], evalset: str, system: str | None) -> dict[str, Any]:
+    """``system`` None: without the provenance record (``cell``), for validation."""
+    params: dict[str, Any] = {
+        "measures": evalset_measures(config, evalset),
+        "relevance_level": config["evalsets"][evalset].get("relevance_level", 1),
+    }
+    if system is not None:
+        params["cell"] = cell_config(config, evalset, system)
+    return params
+
+
+def _job_params_errors(config: dict[str, Any]) -> list[str]:
+    """Every parameter block of the config parsed by the dataclass of the script it goes to; one
+    line per bad block, naming the config key path of the bad value."""
+    # Imported here: these are the scripts' own classes (import-light modules, no torch).
+    from .corpus_params import EncoderParams, PassageParams, PunktParams
+    from .params import ParamsError, parse_params
+    from .pretrain.arguments import PretrainParams
+    from .querygen.doc2query import Doc2QueryParams
+    from .querygen.sharding import OrderParams
+    from .querygen.spec import GeneratorSpec
+    from .retrieval.bm25 import SearchParams as BM25SearchParams
+    from .retrieval.evaluate import EvaluateParams
+    from .retrieval.params import DenseSearchParams, EncodeParams, FinetuneParams
+    from .retrieval.train_data import TrainDataParams
+
+    errors: list[str] = []
+
+    def check(parse, values: dict[str, Any], where: str, origin: dict[str, str] | None = None,
+              derived: tuple[set[str], str] = (set(), "")) -> None:
+        """``where``: the config block the values come from; ``origin``: keys that come from elsewhere;
+        ``derived``: keys whose value the workflow computes from the named key, and how."""
+        try:
+            parse(values)
+        except ParamsError as err:
+            path = (origin or {}).get(err.key or "") or (f"{where}.{err.key}" if err.key else where)
+            note = derived[1] if err.key in derived[0] else ""
+            line = f"config key '{path}': {note}{err.reason}"
+        except ConfigError as err:
+            line = str(err)
+        except (TypeError, ValueError) as err:  # a check that met a value of another type
+            line = f"config key '{where}': {err}"
+        else:
+            return
+        if line not in errors:
+            errors.append(line)
+
+    def dataclass_parser(cls):
+        return lambda values: parse_params(cls, values)
+
+    seed_origin = {"seed": "seed"}
+    check(dataclass_parser(PunktParams), config.get("punkt", {}), "punkt")
+    if config["encoder"]["init"] == "embedded":
+        check(dataclass_parser(EncoderParams), config["encoder"].get("embedded", {}), "encoder.embedded")
+    check(dataclass_parser(PassageParams), config.get("passages", {}), "passages")
+    check(dataclass_parser(OrderParams), {"seed": config["querygen"].get("order_seed", 42)}, "querygen",
+          {"seed": "querygen.order_seed"})
+
+    for gen, spec in config["generators"].items():
+        where = f"generators.{gen}"
+        origin = {"name": where, **({} if "seed" in spec else seed_origin)}
+        check(GeneratorSpec.from_dict, generator_job_spec(config, gen, spec["model"]), where, origin)
+        if "train" in spec:
+            if spec["model"] != "embedded-doc2query":
+                errors.append(f"config key '{where}.train': only the embedded-doc2query model is trained "
+                              f"(this generator's model is {spec['model']!r})")
+            else:
+                check(dataclass_parser(Doc2QueryParams), spec["train"], f"{where}.train")
+
+    schemas = config["pretrain"].get("schemas", {})
+    for schema, block in schemas.items():
+        if "init" in block and not isinstance(block["init"], str):
+            errors.append(f"config key 'pretrain.schemas.{schema}.init': expected a string (a model), "
+                          f"got {block['init']!r}")
+    cells = [(schema, ctx) for schema, ctx in pretrain_cells(config)]
+    for schema, ctx in list(cells):
+        if ctx.kind == "curriculum":
+            cells.append((schema, Context("stage1", fraction=ctx.fraction)))
+    cells += [(schema, Context("span")) for schema in schemas if schema not in {s for s, _ in cells}]
+    for schema, ctx in cells:
+        where = f"pretrain.schemas.{schema}"
+        block = schemas.get(schema, {})
+        origin = {} if "seed" in block else dict(seed_origin)
+        derived = {"max_steps", "lr_scheduler", "warmup_ratio"} if ctx.kind in ("stage1", "curriculum") else set()
+
+        def parse_pretrain(_values: dict[str, Any], schema: str = schema, ctx: Context = ctx) -> None:
+            parse_params(PretrainParams, pretrain_job_params(config, schema, ctx))
+
+        check(parse_pretrain, {}, where, origin,
+              (derived, f"the value grid cell {schema}/{ctx.tag} derives from it: "))
+
+    finetune_origin = {} if "seed" in config["finetune"].get("params", {}) else seed_origin
+    check(dataclass_parser(FinetuneParams), finetune_job_params(config), "finetune.params", finetune_origin)
+    check(dataclass_parser(TrainDataParams), bm25_negatives_job_params(config), "finetune.negatives",
+          {"depth": "finetune.negatives.bm25_depth"})
+    check(dataclass_parser(TrainDataParams), mined_negatives_job_params(config, None), "finetune.negatives",
+          {"depth": "finetune.negatives.mined_depth", "keep": "finetune.negatives.mined_keep"})
+
+    for topicset, spec in topic_sets(config).items():
+        collection = spec["collection"]
+        depth_key = ("finetune.negatives.bm25_depth" if topicset.startswith("train-")
+                     else f"evalsets.{topicset}.depth")
+        check(dataclass_parser(BM25SearchParams), bm25_search_job_params(config, topicset),
+              f"collections.{collection}.bm25", {"depth": depth_key})
+    for name in config.get("external_encoders", {}):
+        where = f"external_encoders.{name}"
+        check(dataclass_parser(EncodeParams), encode_job_params(config, f"zeroshot/ext/{name}"), where)
+        for topicset in topic_sets(config):
+            depth_key = ("finetune.negatives.mined_depth" if topicset.startswith("train-")
+                         else f"evalsets.{topicset}.depth")
+            check(dataclass_parser(DenseSearchParams), dense_search_job_params(config, topicset, f"zeroshot/ext/{name}"),
+                  where, {"depth": depth_key})
+    for evalset in config["evalsets"]:
+        check(dataclass_parser(EvaluateParams), evaluate_job_params(config, evalset, None), f"evalsets.{evalset}")
+    return errors

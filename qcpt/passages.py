@@ -25,28 +25,13 @@ from typing import Any
 from tqdm import tqdm
 
 from .corpus import one_line
+from .corpus_params import PassageParams
 from .io import InputError, atomic_open, read_jsonl, require_str
 from .models import resolve_model_path
 from .params import parse_params, setup_logging
 from .textmodels import load_punkt
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PassageParams:
-    max_tokens: int = 144
-    seed: int = 42
-    min_tokens: int = 1  # passages shorter than this (e.g. a lone "Notes." line) are dropped, counted
-    batch_documents: int = 256  # documents whose sentences are tokenised in one call
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError(f"passages params: max_tokens must be >= 1, got {self.max_tokens}")
-        if not 1 <= self.min_tokens <= self.max_tokens:
-            raise ValueError(f"passages params: min_tokens must be within 1..max_tokens, got {self.min_tokens}")
-        if self.batch_documents < 1:
-            raise ValueError(f"passages params: batch_documents must be >= 1, got {self.batch_documents}")
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,17 @@ import pickle
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 from tqdm import tqdm
 
+from .corpus_params import SPECIAL_TOKENS, EncoderParams, PunktParams
 from .io import InputError, atomic_dir, atomic_path, read_jsonl, require_str
 from .params import parse_params, setup_logging
 
 log = logging.getLogger(__name__)
-
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def iter_document_texts(path: str | os.PathLike, *, with_title: bool = False) -> Iterator[str]:
@@ -48,15 +47,6 @@ def iter_document_texts(path: str | os.PathLike, *, with_title: bool = False) ->
 
 
 # --------------------------------------------------------------------------- Punkt
-
-
-@dataclass
-class PunktParams:
-    source: str = "train"  # "train": learn from the documents; "english": NLTK's English model
-
-    def __post_init__(self) -> None:
-        if self.source not in ("train", "english"):
-            raise ValueError(f"punkt params: source must be 'train' or 'english', got {self.source!r}")
 
 
 def english_punkt_parameters() -> PunktParameters:
@@ -135,25 +125,6 @@ def main_punkt(argv: list[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- embedded encoder
-
-
-@dataclass
-class EncoderParams:
-    vocab_size: int = 4000
-    hidden_size: int = 128
-    num_layers: int = 4  # pre-training reads min(6, num_layers) for the Condenser head's skip input
-    num_heads: int = 4
-    intermediate_size: int = 512
-    max_position_embeddings: int = 512
-    min_frequency: int = 2
-    lowercase: bool = True
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"encoder params: hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        if self.vocab_size < len(SPECIAL_TOKENS) + 26:
-            raise ValueError(f"encoder params: vocab_size {self.vocab_size} is too small")
 
 
 def _pairs(symbols: list[str]) -> Counter[tuple[str, str]]:

@@ -89,7 +89,7 @@ rule bm25_negatives:
         f"{R}/logs/finetune/{{dataset}}/bm25_negatives.log",
     params:
         script=script("make_train_data"),
-        json=as_json({"depth": config["finetune"].get("negatives", {}).get("bm25_depth", 200), "keep": None}),
+        json=as_json(qconfig.bm25_negatives_job_params(config)),
     resources:
         **family_resources("default"),
     conda:

@@ -22,7 +22,10 @@ CORPUS = config["corpus"]["name"]
 METRICS_TARGETS = qconfig.metrics_targets(config)
 EXPECTED = qexpected.expected_scores(config)
 EXPECTED_TARGETS = [f"{R}/reproduction.md"] if EXPECTED else []
-PY = "python"
+# The interpreter of local jobs: the one running Snakemake, so `.venv/bin/snakemake` works without
+# activating the venv; under --software-deployment-method conda each rule's environment puts its own
+# `python` first on PATH. A generator's `python:` key overrides both.
+PY = qconfig.job_python(workflow.deployment_settings)
 # Scripts are found next to the Snakefile, so `--directory` can point anywhere; quoted for paths
 # with spaces.
 S = shlex.quote(str(Path(workflow.basedir) / "scripts"))
@@ -110,7 +113,8 @@ def script(name, python=PY):
 
 
 def launcher(family, name):
-    """`python script`, or `torchrun` with one process per GPU for multi-GPU jobs.
+    """`python script`, or torchrun (`python -m torch.distributed.run`, the same interpreter) with one
+    process per GPU for multi-GPU jobs.
 
     The process count is the job's own `gpu` resource, i.e. the number the SLURM plugin puts into
     `--gpus` (and the jobstep into `srun --gpus`), after `--set-resources` overrides and local
@@ -121,7 +125,7 @@ def launcher(family, name):
     def launch(wildcards, resources):
         gpus = resources.get("gpu", 0) or 0
         if gpus > 1:
-            return f"torchrun --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
+            return f"{PY} -m torch.distributed.run --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
         return script(name)
 
     launch.__name__ = f"launch_{family}"
@@ -167,14 +171,8 @@ def model_input(modelkey):
     return encoder_model_input(encoder) if dataset == "zeroshot" else [model_dir(modelkey)]
 
 
-def encode_params(modelkey, max_len=None):
-    """Pooling for external encoders comes from config; trained ones carry qcpt_pooling.json."""
-    dataset, encoder, _ = qconfig.parse_model_key(modelkey)
-    params = {}
-    if encoder.startswith("ext/") and dataset == "zeroshot":
-        spec = config["external_encoders"][encoder[4:]]
-        params = {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
-    return params
+def encode_params(modelkey):
+    return qconfig.encode_job_params(config, modelkey)
 
 
 TOPIC_SETS = qconfig.topic_sets(config)
@@ -183,12 +181,11 @@ TOPIC_SETS = qconfig.topic_sets(config)
 # ---- bm25 ----
 
 
+# Job parameters are built by qcpt.config (which validates every one before the first job).
+
+
 def bm25_search_params(wc):
-    spec = TOPIC_SETS[wc.topicset]
-    bm25 = config["collections"][spec["collection"]].get("bm25", {})
-    train = wc.topicset.startswith("train-")
-    depth = config["finetune"].get("negatives", {}).get("bm25_depth", 200) if train else spec.get("depth", 1000)
-    return as_json({**bm25, "depth": depth, "threads": 2, "tag": "bm25"})
+    return as_json(qconfig.bm25_search_job_params(config, wc.topicset))
 
 # ---- evaluate ----
 
@@ -202,10 +199,8 @@ def encode_shard_paths(collection, modelkey):
     return [f"{R}/encode/{collection}/{modelkey}/shard-{i}-of-{n}.npz" for i in range(n)]
 
 
-def search_depth(topicset):
-    if topicset.startswith("train-"):
-        return config["finetune"].get("negatives", {}).get("mined_depth", 200)
-    return TOPIC_SETS[topicset].get("depth", 1000)
+def dense_search_params(wc):
+    return as_json(qconfig.dense_search_job_params(config, wc.topicset, wc.modelkey))
 
 
 def evaluate_run(wc):
@@ -215,21 +210,14 @@ def evaluate_run(wc):
 
 
 def evaluate_params(wc):
-    spec = config["evalsets"][wc.evalset]
-    return as_json(
-        {
-            "measures": qconfig.evalset_measures(config, wc.evalset),
-            "relevance_level": spec.get("relevance_level", 1),
-            "cell": qconfig.cell_config(config, wc.evalset, wc.system),
-        }
-    )
+    return as_json(qconfig.evaluate_job_params(config, wc.evalset, wc.system))
 
 
 # ---- finetune ----
 
 
 def finetune_params():
-    return as_json({"seed": config.get("seed", 42), **config["finetune"].get("params", {})})
+    return as_json(qconfig.finetune_job_params(config))
 
 
 def finetune_collection(wc):
@@ -266,24 +254,7 @@ def pretrain_inputs(wc):
 
 
 def pretrain_params(wc):
-    ctx = pretrain_context(wc)
-    params = dict(config["pretrain"].get("schemas", {}).get(wc.schema, {}))
-    params.pop("init", None)
-    params.setdefault("seed", config.get("seed", 42))
-    params["schema"] = wc.schema
-    total = params.get("max_steps")
-    if ctx.kind in ("stage1", "curriculum") and not total:
-        raise WorkflowError(f"pretrain.schemas.{wc.schema}.max_steps is needed for curriculum cells")
-    if ctx.kind == "stage1":
-        params.update(context="span", max_steps=round(total * ctx.fraction), lr_scheduler="cosine")
-    elif ctx.kind == "curriculum":
-        params.update(
-            context="query", max_steps=total - round(total * ctx.fraction),
-            lr_scheduler="constant", warmup_ratio=0.0,
-        )
-    else:
-        params["context"] = ctx.kind
-    return as_json(params)
+    return as_json(qconfig.pretrain_job_params(config, wc.schema, pretrain_context(wc)))
 
 
 def pretrain_init(wc, input):
@@ -297,12 +268,7 @@ def pretrain_init(wc, input):
 
 
 def generator_spec(gen):
-    # Workflow-level keys (interpreter, demo training, sharding) are not generation settings.
-    spec = {k: v for k, v in config["generators"][gen].items() if k not in ("python", "train", "shard_size", "resource_family")}
-    spec["name"] = gen
-    spec["model"] = generator_model_path(gen)
-    spec.setdefault("seed", config.get("seed", 42))
-    return spec
+    return qconfig.generator_job_spec(config, gen, generator_model_path(gen))
 
 
 def generator_env(wc):

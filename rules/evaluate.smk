@@ -39,7 +39,7 @@ rule search:
     params:
         script=script("search"),
         model=lambda wc: model_dir(wc.modelkey),
-        json=lambda wc: as_json({**encode_params(wc.modelkey), "depth": search_depth(wc.topicset)}),
+        json=dense_search_params,
     threads: 2
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),

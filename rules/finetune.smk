@@ -42,11 +42,7 @@ rule mine_negatives:
     params:
         script=script("make_train_data"),
         json=lambda wc, input: as_json(
-            {
-                "depth": config["finetune"].get("negatives", {}).get("mined_depth", 200),
-                "keep": config["finetune"].get("negatives", {}).get("mined_keep", 128),
-                "merge_with": input.bm25[0] if input.bm25 else None,
-            }
+            qconfig.mined_negatives_job_params(config, input.bm25[0] if input.bm25 else None)
         ),
     resources:
         **family_resources("default"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -82,3 +83,25 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
         model = spec["model"]
         if model.startswith("data/"):
             touch(model, True)
+
+
+def fake_conda(folder: Path) -> dict[str, str]:
+    """The environment with a stand-in `conda` first on PATH that answers the three queries Snakemake
+    makes before a dry run with ``--software-deployment-method conda`` (version, info, channel
+    priority) and fails anything else, so such a dry run builds its DAG on a machine without conda
+    (it never creates an environment)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    info = json.dumps({"conda_version": "24.7.1", "platform": "linux-64", "root_prefix": str(folder),
+                       "conda_prefix": str(folder), "envs_dirs": [str(folder / "envs")]})
+    script = folder / "conda"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  --version) echo "conda 24.7.1";;\n'
+        f"  info) echo '{info}';;\n"
+        """  config) echo '{"get": {"channel_priority": "strict"}}';;\n"""
+        '  *) echo "stand-in conda: $* is not supported" >&2; exit 1;;\n'
+        "esac\n"
+    )
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}

@@ -234,7 +234,7 @@ def test_llm_preset_sends_each_family_its_resources(tmp_path, fake_slurm):
         counts = {int(n) for cmd in commands[rule] for n in re.findall(r"--nproc_per_node=(\d+)", cmd)}
         assert counts == {table[rule]["gpu"]}, commands[rule]
     for rule in ("encode", "generate_queries"):  # one GPU: plain python
-        assert commands[rule] and not any("torchrun" in cmd for cmd in commands[rule])
+        assert commands[rule] and not any("torch.distributed.run" in cmd for cmd in commands[rule])
 
 
 def test_demo_without_resources_table_sends_no_gpu_options(tmp_path, fake_slurm):
@@ -261,7 +261,7 @@ def test_demo_without_resources_table_sends_no_gpu_options(tmp_path, fake_slurm)
         assert not {"--qos", "-C", "--constraint"} & set(opts), opts
     commands = shell_commands(output)
     for rule in ("pretrain", "finetune"):
-        assert commands[rule] and not any("torchrun" in cmd for cmd in commands[rule])
+        assert commands[rule] and not any("torch.distributed.run" in cmd for cmd in commands[rule])
 
 
 def test_optional_options_reach_only_their_family(tmp_path, fake_slurm):

@@ -11,8 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from transformers import SchedulerType
-
+from ..params import LR_SCHEDULERS, ParamsError, check_types
 from ..params import parse_params as parse_dataclass
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
@@ -36,7 +35,7 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
                        span_source="self", decoder_layers=1),
 }
 
-SCHEDULERS = tuple(s.value for s in SchedulerType if s.value != "reduce_lr_on_plateau")
+SCHEDULERS = LR_SCHEDULERS
 
 
 @dataclass
@@ -79,7 +78,7 @@ class PretrainParams:
 
     def __post_init__(self) -> None:
         if self.schema not in SCHEMAS:
-            raise ValueError(f"params.schema: {self.schema!r} is not one of {', '.join(SCHEMAS)}")
+            raise ParamsError("schema", f"{self.schema!r} is not one of {', '.join(SCHEMAS)}")
         for key, value in SCHEMA_DEFAULTS[self.schema].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
@@ -89,67 +88,54 @@ class PretrainParams:
     # ------------------------------------------------------------------ validation
 
     def _check_types(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            kind = str(field.type)
-            if value is None:
-                if "None" not in kind:
-                    raise ValueError(f"params.{field.name}: must not be null")
-                continue
-            if kind.startswith("int"):
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ValueError(f"params.{field.name}: expected an integer, got {value!r}")
-            elif kind.startswith("float"):
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(f"params.{field.name}: expected a number, got {value!r}")
-                setattr(self, field.name, float(value))
-            elif kind.startswith("bool"):
-                if not isinstance(value, bool):
-                    raise ValueError(f"params.{field.name}: expected true/false, got {value!r}")
-            elif kind.startswith("str") and not isinstance(value, str):
-                raise ValueError(f"params.{field.name}: expected a string, got {value!r}")
+        # The same check parse_params runs on the JSON, here for direct construction (and after the
+        # schema defaults are filled in); integers given for float fields become floats.
+        values = check_types(type(self), dataclasses.asdict(self))
+        for name, value in values.items():
+            setattr(self, name, value)
 
     def _check_values(self) -> None:
         def positive(name: str) -> None:
             if getattr(self, name) <= 0:
-                raise ValueError(f"params.{name}: must be > 0, got {getattr(self, name)!r}")
+                raise ParamsError(name, f"must be > 0, got {getattr(self, name)!r}")
 
         def rate(name: str, *, allow_zero: bool = False) -> None:
             value = getattr(self, name)
             if not ((0.0 <= value if allow_zero else 0.0 < value) and value <= 1.0):
-                raise ValueError(f"params.{name}: must be in {'[0' if allow_zero else '(0'}, 1], got {value!r}")
+                raise ParamsError(name, f"must be in {'[0' if allow_zero else '(0'}, 1], got {value!r}")
 
         if self.context not in CONTEXTS:
-            raise ValueError(f"params.context: {self.context!r} is not one of {', '.join(CONTEXTS)}")
+            raise ParamsError("context", f"{self.context!r} is not one of {', '.join(CONTEXTS)}")
         if self.span_source not in ("other", "self"):
-            raise ValueError(f"params.span_source: {self.span_source!r} is not 'other' or 'self'")
+            raise ParamsError("span_source", f"{self.span_source!r} is not 'other' or 'self'")
         if self.lr_scheduler not in SCHEDULERS:
-            raise ValueError(f"params.lr_scheduler: {self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+            raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.contrastive_negatives not in ("contexts", "all"):
-            raise ValueError(f"params.contrastive_negatives: {self.contrastive_negatives!r} is not 'contexts' or 'all'")
+            raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
         for name in ("learning_rate", "batch_size", "max_steps", "gradient_accumulation_steps", "max_len",
                      "query_max_len", "temperature", "save_steps", "logging_steps", "condenser_layers", "window"):
             positive(name)
         for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "dataloader_num_workers", "decoder_layers"):
             if getattr(self, name) < 0:
-                raise ValueError(f"params.{name}: must be >= 0, got {getattr(self, name)!r}")
+                raise ParamsError(name, f"must be >= 0, got {getattr(self, name)!r}")
         if self.warmup_ratio >= 1:  # qcpt.training passes it on as a fraction in [0, 1)
-            raise ValueError(f"params.warmup_ratio: must be < 1, got {self.warmup_ratio!r}")
+            raise ParamsError("warmup_ratio", f"must be < 1, got {self.warmup_ratio!r}")
         rate("mlm_probability")
         rate("context_mlm_probability")
         rate("mixed_query_probability", allow_zero=True)
-        if self.max_len < 3 or self.query_max_len < 3:
-            raise ValueError("params.max_len and params.query_max_len must be >= 3 ([CLS], a token, [SEP])")
+        for name in ("max_len", "query_max_len"):
+            if getattr(self, name) < 3:
+                raise ParamsError(name, f"must be >= 3 ([CLS], a token, [SEP]), got {getattr(self, name)!r}")
         if self.schema in ("cotmae", "bottleneck") and self.decoder_layers < 1:
-            raise ValueError(f"params.decoder_layers: the {self.schema} schema needs >= 1 decoder layer")
+            raise ParamsError("decoder_layers", f"the {self.schema} schema needs >= 1 decoder layer")
         if self.grad_cache_chunk is not None:
             if self.schema != "contrastive":
-                raise ValueError("params.grad_cache_chunk: gradient caching applies to the contrastive schema only")
+                raise ParamsError("grad_cache_chunk", "gradient caching applies to the contrastive schema only")
             positive("grad_cache_chunk")
         if self.condenser_skip_layer is not None:
             positive("condenser_skip_layer")
         if self.ddp_backend not in (None, "nccl", "gloo", "mpi"):
-            raise ValueError(f"params.ddp_backend: {self.ddp_backend!r} is not nccl, gloo or mpi")
+            raise ParamsError("ddp_backend", f"{self.ddp_backend!r} is not nccl, gloo or mpi")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

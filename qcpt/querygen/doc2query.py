@@ -17,6 +17,7 @@ from typing import Any
 
 from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from ..io import InputError, atomic_dir, read_jsonl, read_tsv, require_str, write_json
+from ..params import ParamsError
 from .params import parse_params
 from .prompts import DOCT5QUERY_PREFIX
 
@@ -44,6 +45,19 @@ class Doc2QueryParams:
     logging_steps: int = 10
     save_steps: int = 100
     seed: int = 42
+
+    def validate(self) -> None:
+        for name in ("max_steps", "batch_size", "d_model", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
+                     "d_kv", "max_source_tokens", "max_target_tokens", "min_relevance", "logging_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ParamsError(name, f"must be >= 1, got {getattr(self, name)!r}")
+        if self.learning_rate <= 0:
+            raise ParamsError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
+        if self.weight_decay < 0:
+            raise ParamsError("weight_decay", f"must be >= 0, got {self.weight_decay!r}")
+        for name in ("warmup_ratio", "dropout_rate"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ParamsError(name, f"must be in [0, 1), got {getattr(self, name)!r}")
 
 
 def read_training_pairs(

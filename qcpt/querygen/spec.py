@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..params import ParamsError, check_types, unknown_key
+
 BACKENDS = ("hf-seq2seq", "hf-causal", "vllm")
 PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "tk-instruct-fewshot", "chat-zeroshot")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -103,15 +105,26 @@ class GeneratorSpec:
         # Keys the workflow config keeps beside a generator (which interpreter runs it, how the demo
         # model is trained) are not sampling settings; they are accepted and ignored here.
         raw = {k: v for k, v in raw.items() if k not in WORKFLOW_KEYS}
+
+        def fail(key: str, why: str) -> ParamsError:
+            return ParamsError(key, why, f"generator spec: {key} {why}")
+
         for key in raw:
             if key not in known:
-                raise ValueError(f"generator spec: unknown key {key!r} (known: {', '.join(sorted(known))})")
+                err = unknown_key(key, known)
+                raise ParamsError(key, err.reason, f"generator spec: {err.reason}")
         for key in ("name", "model", "prompt"):
             if not isinstance(raw.get(key), str) or not raw[key].strip():
-                raise ValueError(f"generator spec: {key!r} is required (a non-empty string)")
+                raise fail(key, "is required (a non-empty string)")
         prompt = raw["prompt"]
         if prompt not in PROMPT_FAMILIES:
-            raise ValueError(f"generator spec: prompt {prompt!r} is not one of {', '.join(PROMPT_FAMILIES)}")
+            raise fail("prompt", f"{prompt!r} is not one of {', '.join(PROMPT_FAMILIES)}")
+        if "engine_args" in raw and raw["engine_args"] is None:  # null: no extra engine arguments
+            raw = {k: v for k, v in raw.items() if k != "engine_args"}
+        try:
+            raw = check_types(cls, raw)
+        except ParamsError as err:
+            raise fail(err.key or "", err.reason) from None
         values: dict[str, Any] = {**FAMILY_DEFAULTS[prompt], **raw}
         if "few_shot_examples" in raw:
             values["few_shot_examples"] = _parse_examples(raw["few_shot_examples"])
@@ -138,7 +151,7 @@ class GeneratorSpec:
 
     def validate(self) -> None:
         def fail(key: str, why: str) -> None:
-            raise ValueError(f"generator spec {self.name!r}: {key} {why}")
+            raise ParamsError(key, why, f"generator spec {self.name!r}: {key} {why}")
 
         if self.backend not in BACKENDS:
             fail("backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")

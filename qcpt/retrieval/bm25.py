@@ -24,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..io import InputError, atomic_dir, sha256_file, write_json
+from ..params import ParamsError
 from .data import iter_collection, load_topics, passage_text
 from .params import parse_params, setup_logging
 from .runs import float32, sort_hits, write_run
@@ -50,12 +51,13 @@ class SearchParams:
     query_batch: int = 1000         # queries per batch_search call (progress granularity)
 
     def validate(self) -> None:
-        if self.depth < 1:
-            raise ValueError(f"depth must be ≥ 1, got {self.depth}")
-        if self.threads < 1 or self.query_batch < 1:
-            raise ValueError("threads and query_batch must be ≥ 1")
-        if self.k1 < 0 or not 0 <= self.b <= 1:
-            raise ValueError(f"BM25 needs k1 ≥ 0 and 0 ≤ b ≤ 1, got k1={self.k1}, b={self.b}")
+        for name in ("depth", "threads", "query_batch"):
+            if getattr(self, name) < 1:
+                raise ParamsError(name, f"must be ≥ 1, got {getattr(self, name)!r}")
+        if self.k1 < 0:
+            raise ParamsError("k1", f"BM25 needs k1 ≥ 0, got {self.k1!r}")
+        if not 0 <= self.b <= 1:
+            raise ParamsError("b", f"BM25 needs 0 ≤ b ≤ 1, got {self.b!r}")
 
 
 def _lucene():

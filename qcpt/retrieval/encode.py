@@ -13,30 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..io import InputError, atomic_path
 from .data import iter_collection, passage_text
 from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
-from .params import limit_torch_threads, parse_params, setup_logging
+from .params import EncodeParams, limit_torch_threads, parse_params, setup_logging
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EncodeParams:
-    pooling: str | None = None      # None: from the model folder (qcpt_pooling.json / sentence-transformers), else cls
-    normalize: bool | None = None   # None: likewise, else False
-    max_len: int | None = None      # passage tokens; None: likewise, else 144
-    batch_size: int = 64
-    length_sorted: bool = True
-    amp: bool = False               # float16 autocast on CUDA
-
-    def validate(self) -> None:
-        if (self.max_len is not None and self.max_len < 2) or self.batch_size < 1:
-            raise ValueError(f"max_len must be ≥ 2 and batch_size ≥ 1, got {self.max_len}, {self.batch_size}")
 
 
 def shard_bounds(n: int, shard: int, num_shards: int) -> tuple[int, int]:

@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..models import resolve_model_path
+from .params import POOLINGS
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("cls", "mean")
 POOLING_FILE = "qcpt_pooling.json"
 SORT_WINDOW = 65536  # texts tokenised and length-sorted together (bounds memory on huge shards)
 

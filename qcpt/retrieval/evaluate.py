@@ -33,6 +33,7 @@ from typing import Any
 import ir_measures
 
 from ..io import InputError, sha256_file, write_json
+from ..params import ParamsError
 from .data import load_qrels
 from .params import parse_params, setup_logging
 from .runs import ranked_docids, read_run
@@ -51,11 +52,16 @@ class EvaluateParams:
 
     def validate(self) -> None:
         if not self.measures or not all(isinstance(m, str) and m.strip() for m in self.measures):
-            raise ValueError("measures must be a non-empty list of measure names")
+            raise ParamsError("measures", "must be a non-empty list of measure names")
         if len(set(self.measures)) != len(self.measures):
-            raise ValueError(f"measures are listed twice: {self.measures}")
+            raise ParamsError("measures", f"measures are listed twice: {self.measures}")
         if not isinstance(self.relevance_level, int) or self.relevance_level < 1:
-            raise ValueError(f"relevance_level must be an integer ≥ 1, got {self.relevance_level!r}")
+            raise ParamsError("relevance_level", f"must be an integer ≥ 1, got {self.relevance_level!r}")
+        for name in self.measures:  # the names ir-measures understands, before a run is scored
+            try:
+                to_ir_measure(name, self.relevance_level)
+            except ValueError as err:
+                raise ParamsError("measures", str(err)) from None
 
 
 def to_ir_measure(name: str, relevance_level: int = 1):

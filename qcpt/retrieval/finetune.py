@@ -50,51 +50,12 @@ from ..models import resolve_model_path
 from ..training import JsonLogCallback, LossModuleTrainer, run_training, training_arguments
 from .biencoder import BiEncoder
 from .data import load_passages, passage_text
-from .encoding import POOLING_FILE, POOLINGS
-from .params import parse_params, setup_logging
+from .encoding import POOLING_FILE
+from .params import FinetuneParams, parse_params, setup_logging
 
 log = logging.getLogger(__name__)
 
 OUTPUT_RECORD = "qcpt_finetune.json"
-
-
-@dataclass
-class FinetuneParams:
-    learning_rate: float = 2e-5
-    num_train_epochs: float = 3.0
-    max_steps: int | None = None        # overrides num_train_epochs when set
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0           # Tevatron's default
-    lr_scheduler: str = "linear"
-    per_device_batch_size: int = 8      # queries per device (the papers: 8 per GPU; 64 in total)
-    gradient_accumulation_steps: int = 1
-    train_n_passages: int = 16          # 1 positive + 15 negatives per query
-    q_max_len: int = 32
-    p_max_len: int = 144
-    pooling: str = "cls"
-    normalize: bool = False
-    temperature: float = 1.0
-    seed: int = 42
-    save_steps: int = 500
-    logging_steps: int = 10
-    max_grad_norm: float = 1.0
-    bf16: bool | None = None            # None: on GPUs that support it
-    dataloader_num_workers: int = 0
-    ddp_backend: str | None = None      # None: gloo on CPU under torchrun, Trainer's choice on GPU
-
-    def validate(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.train_n_passages < 1:
-            raise ValueError(f"train_n_passages must be ≥ 1, got {self.train_n_passages}")
-        if self.per_device_batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ValueError("per_device_batch_size and gradient_accumulation_steps must be ≥ 1")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be ≥ 1 or null, got {self.max_steps}")
-        if self.num_train_epochs <= 0 or self.temperature <= 0 or self.learning_rate <= 0:
-            raise ValueError("num_train_epochs, temperature and learning_rate must be > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
 
 # --------------------------------------------------------------------------- data

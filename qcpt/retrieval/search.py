@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,28 +25,11 @@ from ..io import InputError
 from .data import load_topics
 from .encode import load_shard
 from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
+from .params import DenseSearchParams as SearchParams
 from .params import limit_torch_threads, parse_params, setup_logging
 from .runs import float32, sort_hits, write_run
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SearchParams:
-    pooling: str | None = None
-    normalize: bool | None = None
-    max_len: int | None = None      # passage length the shards were encoded with (accepted for the log only)
-    q_max_len: int | None = None    # None: the model folder's declaration, else 32
-    depth: int = 1000
-    batch_size: int = 128           # query encoding batch
-    search_batch: int = 4096        # queries per FAISS call
-    tag: str = "dense"
-    amp: bool = False
-
-    def validate(self) -> None:
-        if self.depth < 1 or (self.q_max_len is not None and self.q_max_len < 2) or self.batch_size < 1 \
-                or self.search_batch < 1:
-            raise ValueError("depth, batch_size and search_batch must be ≥ 1 and q_max_len ≥ 2")
 
 
 def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarray]:

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 
 from ..io import InputError, read_jsonl, require_str, write_jsonl
+from ..params import ParamsError
 from .data import load_qrels, load_topics
 from .params import parse_params, setup_logging
 from .runs import ranked_docids, read_run
@@ -39,11 +40,11 @@ class TrainDataParams:
 
     def validate(self) -> None:
         if self.depth < 1:
-            raise ValueError(f"depth must be ≥ 1, got {self.depth}")
+            raise ParamsError("depth", f"must be ≥ 1, got {self.depth!r}")
         if self.keep is not None and self.keep < 1:
-            raise ValueError(f"keep must be ≥ 1 or null, got {self.keep}")
+            raise ParamsError("keep", f"must be ≥ 1 or null, got {self.keep!r}")
         if self.min_relevance < 1:
-            raise ValueError(f"min_relevance must be ≥ 1, got {self.min_relevance}")
+            raise ParamsError("min_relevance", f"must be ≥ 1, got {self.min_relevance!r}")
 
 
 def read_negatives(path: str | os.PathLike) -> dict[str, list[str]]:
