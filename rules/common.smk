@@ -123,6 +123,48 @@ def launcher(family, name):
     return launch
 
 
+def job_devices(resources):
+    """Processes a training job runs with: its `gpu` resource (what `launcher` gives torchrun), 1 on CPU."""
+    return max(int(resources.get("gpu", 0) or 0), 1)
+
+
+def describe_batch(plan):
+    return (f"global batch {plan.global_batch_size} = {plan.per_device_batch_size} per device x "
+            f"{plan.devices} devices x {plan.gradient_accumulation_steps} accumulation")
+
+
+def pretrain_batch(wc, resources):
+    """The pre-training job's effective global batch on the GPUs it gets; a stated global batch the
+    devices cannot make stops the DAG, naming the key (the driver checks again at run time)."""
+    from qcpt.batching import BatchPlanError
+    from qcpt.pretrain.arguments import parse_params as parse_pretrain_params
+
+    try:
+        return describe_batch(parse_pretrain_params(pretrain_params(wc)).batch_plan(job_devices(resources)))
+    except BatchPlanError as err:
+        raise WorkflowError(f"pretrain {wc.schema}/{wc.context}: {err}") from None
+    except ValueError as err:
+        raise WorkflowError(f"pretrain.schemas.{wc.schema}: {err}") from None
+
+
+def finetune_batch(wc, resources):
+    """The fine-tuning job's effective global batch (queries) on the GPUs it gets (see pretrain_batch)."""
+    from qcpt.batching import BatchPlanError, plan_from_settings
+
+    p = config["finetune"].get("params", {})
+    try:
+        plan = plan_from_settings(
+            job_devices(resources), key="finetune.params.global_batch_size",
+            global_batch_size=p.get("global_batch_size"),
+            per_device_batch_size=p.get("per_device_batch_size", None if "global_batch_size" in p else 8),
+            gradient_accumulation_steps=p.get("gradient_accumulation_steps", 1),
+            max_per_device=p.get("max_per_device_batch_size"), accumulation_allowed=False,
+        )
+    except BatchPlanError as err:
+        raise WorkflowError(f"finetune {wc.dataset}/{wc.encoder}/{wc.stage}: {err}") from None
+    return describe_batch(plan)
+
+
 def encoder_init_path():
     init = config["encoder"]["init"]
     if init == "embedded":
@@ -215,6 +257,8 @@ def evaluate_params(wc):
         {
             "measures": qconfig.evalset_measures(config, wc.evalset),
             "relevance_level": spec.get("relevance_level", 1),
+            # Evaluation conventions of the benchmark (MS MARCO script recall, BEIR identical ids).
+            **{k: spec[k] for k in ("recall", "ignore_identical_ids") if k in spec},
             "cell": qconfig.cell_config(config, wc.evalset, wc.system),
         }
     )

@@ -19,15 +19,16 @@ rule finetune:
             f"{R}/finetune/{wc.dataset}/{wc.encoder}/{wc.stage}", finetune_params()
         ),
         launch=launcher("finetune", "finetune"),
+        batch=finetune_batch,
     threads: 2
     resources:
         **family_resources("finetune", mem_mb=8000, runtime=600),
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
+        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
         " --collection {input.collection:q} --init {params.init:q} --out {output.model:q}"
-        " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} > {log:q} 2>&1"
+        " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"
 
 
 rule mine_negatives:
@@ -47,6 +48,8 @@ rule mine_negatives:
             {
                 "depth": config["finetune"].get("negatives", {}).get("mined_depth", 200),
                 "keep": config["finetune"].get("negatives", {}).get("mined_keep", 128),
+                "selection": config["finetune"].get("negatives", {}).get("mined_selection", "top"),
+                "seed": config.get("seed", 42),
                 "merge_with": input.bm25[0] if input.bm25 else None,
             }
         ),

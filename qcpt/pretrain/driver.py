@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
+from ..batching import BatchPlan
 from ..io import atomic_dir, write_json
 from ..models import resolve_model_path
 from ..training import (
@@ -110,7 +111,7 @@ def _record_params(checkpoints: Path, params: PretrainParams, is_main: bool) -> 
 
 
 def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
-                  world: int) -> dict[str, Any]:
+                  plan: BatchPlan) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "schema": params.schema,
         "context": params.context,
@@ -119,9 +120,8 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
         "passages": str(args.passages),
         "queries": str(args.queries) if args.queries else None,
         "data": dataset.stats,
-        "world_size": world,
-        "per_device_batch_size": params.batch_size,
-        "global_batch_size": params.batch_size * world * params.gradient_accumulation_steps,
+        # The effective global batch (per device × processes × accumulation) and how it was made.
+        **plan.as_log(),
         "resumed_from_steps": [],
     }
     # A job killed more than once: keep the earlier resume points the old log recorded.
@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     if params.context == "span" and args.queries:
         log.info("context is 'span': --queries %s is not used", args.queries)
     world = _world_size()
+    # Before anything is loaded: the stated global batch must be makeable on these processes.
+    plan = params.batch_plan(world)
     is_main = int(os.environ.get("RANK", "0")) == 0
     checkpoints = Path(args.checkpoints)
 
@@ -160,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset = PretrainDataset(passages, context=params.context, queries=queries, span_source=params.span_source,
                               mixed_query_probability=params.mixed_query_probability, seed=params.seed)
     dataset.stats.update(query_stats)
-    needed = params.batch_size * world
+    needed = plan.per_device_batch_size * world
     if len(dataset) < needed:
-        raise ValueError(f"{len(dataset)} training examples cannot fill one batch of {params.batch_size} × "
+        raise ValueError(f"{len(dataset)} training examples cannot fill one batch of {plan.per_device_batch_size} × "
                          f"{world} processes (batches are full: the contrastive loss needs equal shards)")
 
     encoder = load_encoder(init_dir)
@@ -170,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"{init_dir}: tokenizer has {len(tokenizer)} tokens, the encoder only "
                          f"{encoder.config.vocab_size} embeddings")
     model = build_model(encoder, params)
-    mlm_head_from_init = Path(init_dir).is_dir() and model.mlm_head.load_from_checkpoint(init_dir)
+    # The init's pre-trained MLM head, by hub name or folder alike (a curriculum's stage 2 gets its
+    # head from stage 1's heads file below instead).
+    mlm_head_from_init = model.mlm_head.load_from_pretrained(init_dir)
     heads_from = None
     if params.init_heads:
         load_heads(model, params.init_heads, required=True)
@@ -189,14 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     if backend:
         extra["ddp_backend"] = backend
     training_args = training_arguments(
-        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=params.batch_size,
+        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
         max_steps=params.max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
         lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
-        seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
+        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
         dataloader_num_workers=params.dataloader_num_workers, **extra,
     )
     _record_params(checkpoints, params, is_main)
-    meta = _initial_meta(params, args, dataset, world)
+    meta = _initial_meta(params, args, dataset, plan)
     meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init))
     json_log = JsonLogCallback(args.log, meta)
     trainer = LossModuleTrainer(
@@ -204,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         callbacks=[_EpochCallback(dataset), _RunInfoCallback(model, json_log), json_log],
     )
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun (DDP)
-    log.info("pre-training %s with %s contexts: %d examples, %d steps, batch %d × %d processes",
-             params.schema, params.context, len(dataset), params.max_steps, params.batch_size, world)
+    log.info("pre-training %s with %s contexts: %d examples, %d steps, global batch %d = %d per device × %d "
+             "processes × %d accumulation", params.schema, params.context, len(dataset), params.max_steps,
+             plan.global_batch_size, plan.per_device_batch_size, world, plan.gradient_accumulation_steps)
     start = run_training(trainer, checkpoints)
 
     trainer.accelerator.wait_for_everyone()

@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import Dataset
 from transformers import AutoModel, AutoTokenizer, TrainerCallback, set_seed
 
+from ..batching import BatchPlan, plan_from_settings
 from ..io import InputError, atomic_dir, read_jsonl, require_str, write_json
 from ..models import resolve_model_path
 from ..training import (
@@ -66,7 +67,9 @@ class FinetuneParams:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0           # Tevatron's default
     lr_scheduler: str = "linear"
-    per_device_batch_size: int = 8      # queries per device (the papers: 8 per GPU; 64 in total)
+    per_device_batch_size: int | None = None  # queries per device (CPU configs); default 8 without a global batch
+    global_batch_size: int | None = None  # queries per step over all devices (QAC §4.2: 64 = 8 × 8 GPUs)
+    max_per_device_batch_size: int | None = None  # memory bound; the loss is never accumulated
     gradient_accumulation_steps: int = 1
     train_n_passages: int = 16          # 1 positive + 15 negatives per query
     q_max_len: int = 32
@@ -83,11 +86,24 @@ class FinetuneParams:
     ddp_backend: str | None = None      # None: gloo on CPU under torchrun, Trainer's choice on GPU
 
     def validate(self) -> None:
+        if self.global_batch_size is not None:
+            if self.per_device_batch_size is not None:
+                raise ValueError("finetune.params: per_device_batch_size and global_batch_size: give one of them")
+            if self.gradient_accumulation_steps != 1:
+                raise ValueError("finetune.params.gradient_accumulation_steps: the InfoNCE loss takes in-batch "
+                                 "negatives, accumulation would shrink them; with global_batch_size it stays 1")
+            if self.global_batch_size < 1:
+                raise ValueError(f"finetune.params.global_batch_size must be ≥ 1, got {self.global_batch_size}")
+        elif self.per_device_batch_size is None:
+            self.per_device_batch_size = 8
+        if self.max_per_device_batch_size is not None and self.max_per_device_batch_size < 1:
+            raise ValueError("finetune.params.max_per_device_batch_size must be ≥ 1")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.train_n_passages < 1:
             raise ValueError(f"train_n_passages must be ≥ 1, got {self.train_n_passages}")
-        if self.per_device_batch_size < 1 or self.gradient_accumulation_steps < 1:
+        if (self.per_device_batch_size is not None and self.per_device_batch_size < 1) \
+                or self.gradient_accumulation_steps < 1:
             raise ValueError("per_device_batch_size and gradient_accumulation_steps must be ≥ 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be ≥ 1 or null, got {self.max_steps}")
@@ -95,6 +111,15 @@ class FinetuneParams:
             raise ValueError("num_train_epochs, temperature and learning_rate must be > 0")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+    def batch_plan(self, world: int) -> BatchPlan:
+        """Queries per device on ``world`` processes. Never accumulated and no gradient caching
+        here: a global batch the devices cannot hold within max_per_device_batch_size is an error."""
+        return plan_from_settings(
+            world, key="finetune.params.global_batch_size", global_batch_size=self.global_batch_size,
+            per_device_batch_size=self.per_device_batch_size or 8,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            max_per_device=self.max_per_device_batch_size, accumulation_allowed=False)
 
 
 # --------------------------------------------------------------------------- data
@@ -264,10 +289,11 @@ class CandidatesCallback(TrainerCallback):
 def total_steps(n_queries: int, params: FinetuneParams, world: int) -> int:
     """Optimizer steps of the run (full batches only). Computed here so warmup_ratio applies to
     epoch-based runs too."""
-    per_epoch = n_queries // (params.per_device_batch_size * world) // params.gradient_accumulation_steps
+    plan = params.batch_plan(world)
+    per_epoch = n_queries // (plan.per_device_batch_size * world) // plan.gradient_accumulation_steps
     if per_epoch == 0:
-        raise ValueError(f"{n_queries} training queries cannot fill one step of {params.per_device_batch_size} × "
-                         f"{world} processes × {params.gradient_accumulation_steps} accumulation steps")
+        raise ValueError(f"{n_queries} training queries cannot fill one step of {plan.per_device_batch_size} × "
+                         f"{world} processes × {plan.gradient_accumulation_steps} accumulation steps")
     if params.max_steps is not None:
         return params.max_steps
     return max(1, math.ceil(params.num_train_epochs * per_epoch))
@@ -290,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     params = parse_params(FinetuneParams, args.params)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    plan = params.batch_plan(world)  # before any data is read: a batch the devices cannot make fails here
     try:
         groups, read_stats = read_train_groups(args.train)
         wanted = {d for g in groups for d in (*g.positives, *g.negatives)}
@@ -313,16 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     if backend:
         extra["ddp_backend"] = backend
     training_args = training_arguments(
-        args.checkpoints, learning_rate=params.learning_rate, per_device_batch_size=params.per_device_batch_size,
+        args.checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
         max_steps=steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
         lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
-        seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
+        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
         dataloader_num_workers=params.dataloader_num_workers, **extra,
     )
     meta = {
         "params": asdict(params), "init": args.init, "train": str(args.train), "collection": str(args.collection),
-        "queries": len(dataset), "data": {**read_stats, **coverage}, "world_size": world,
-        "global_batch_queries": params.per_device_batch_size * world * params.gradient_accumulation_steps,
+        "queries": len(dataset), "data": {**read_stats, **coverage}, **plan.as_log(),
+        "global_batch_queries": plan.global_batch_size,
         "passages_per_query": params.train_n_passages, "resumed_from_steps": [],
     }
     if Path(args.log).is_file() and last_checkpoint(args.checkpoints) is not None:
@@ -336,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                                 callbacks=[EpochCallback(dataset), CandidatesCallback(model, json_log), json_log])
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun
     log.info("fine-tuning %s on %d queries: %d steps, %d queries × %d passages per device, %d processes",
-             init_dir, len(dataset), steps, params.per_device_batch_size, params.train_n_passages, world)
+             init_dir, len(dataset), steps, plan.per_device_batch_size, params.train_n_passages, world)
     start = run_training(trainer, args.checkpoints)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():

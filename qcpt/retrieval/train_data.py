@@ -3,11 +3,21 @@
     make_train_data.py --run R --topics T --qrels Q --out train.jsonl --params '{...}'
 
 For each topic (in topic-file order) with at least one positive (judgment ≥ ``min_relevance``):
-negatives are the run's top ``depth`` documents (re-sorted by score, ties by docid) minus the
-positives, the first ``keep`` of them kept (``null``: all). This serves both recipes:
+the candidates are the run's top ``depth`` documents (re-sorted by score, ties by docid) minus the
+positives; ``keep`` of them are kept (``null``: all), chosen by ``selection``:
+
+- ``"top"``: the ``keep`` best-ranked candidates;
+- ``"random"``: ``keep`` candidates drawn uniformly without replacement, seeded by ``seed`` and the
+  query id (so a query's draw does not depend on the others' or on file order). This is the QAC
+  authors' ``build_train_hn.py``: ``negatives[:depth]``, shuffled, ``[:n_sample]`` with depth 200
+  and n_sample 128 — ranks 129-200 get used too. (Their shuffle is one global ``random`` stream
+  over the queries in run order; ours is per query, so it survives reordering and sharding.)
+
+This serves both recipes:
 
 - BM25 negatives for retriever 1: a BM25 run, ``{"depth": 200, "keep": null}``;
-- mined negatives for retriever 2: retriever 1's run, ``{"depth": 200, "keep": 128}``; with
+- mined negatives for retriever 2: retriever 1's run, ``{"depth": 200, "keep": 128, "selection":
+  "random"}`` (the papers' presets; ``"top"`` is the switch for the first 128 by rank); with
   ``merge_with`` (another training JSONL, e.g. the BM25 one) that file's negatives for the same query
   are appended after them, without duplicates or positives ("BM25 + mined").
 
@@ -18,9 +28,12 @@ the log.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..io import InputError, read_jsonl, require_str, write_jsonl
 from .data import load_qrels, load_topics
@@ -36,8 +49,12 @@ class TrainDataParams:
     keep: int | None = None
     min_relevance: int = 1
     merge_with: str | None = None
+    selection: str = "top"       # "top" (first `keep` by rank) or "random" (seeded sample of `keep`)
+    seed: int = 42
 
     def validate(self) -> None:
+        if self.selection not in ("top", "random"):
+            raise ValueError(f"selection must be 'top' or 'random', got {self.selection!r}")
         if self.depth < 1:
             raise ValueError(f"depth must be ≥ 1, got {self.depth}")
         if self.keep is not None and self.keep < 1:
@@ -58,6 +75,23 @@ def read_negatives(path: str | os.PathLike) -> dict[str, list[str]]:
     return out
 
 
+def query_rng(seed: int, query_id: str) -> np.random.Generator:
+    """A generator of its own per query: seeded by the run seed and a stable digest of the query id."""
+    digest = int.from_bytes(hashlib.sha256(query_id.encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def select_negatives(candidates: list[str], keep: int | None, selection: str, seed: int, query_id: str) -> list[str]:
+    """``keep`` of ``candidates`` (already without positives): the first ones, or a seeded random
+    sample in the order drawn."""
+    if keep is None:
+        return list(candidates)
+    if selection == "top":
+        return candidates[:keep]
+    order = query_rng(seed, query_id).permutation(len(candidates))
+    return [candidates[i] for i in order[:keep]]
+
+
 def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams) -> tuple[list[dict], dict[str, int]]:
     topics = load_topics(topics_path)
     qrels = load_qrels(qrels_path)
@@ -74,9 +108,8 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams)
         if qid not in run:
             stats["topics_not_in_run"] += 1
         pos = set(positives)
-        negatives = [d for d in ranked_docids(run.get(qid, []))[: params.depth] if d not in pos]
-        if params.keep is not None:
-            negatives = negatives[: params.keep]
+        candidates = [d for d in ranked_docids(run.get(qid, []))[: params.depth] if d not in pos]
+        negatives = select_negatives(candidates, params.keep, params.selection, params.seed, qid)
         if qid in merged:
             present = set(negatives)
             extra = [d for d in dict.fromkeys(merged[qid]) if d not in present and d not in pos]
@@ -99,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
     parser.add_argument("--qrels", required=True, help="TREC qrels")
     parser.add_argument("--out", required=True, help="training JSONL")
-    parser.add_argument("--params", default="{}", help="JSON: depth, keep, min_relevance, merge_with")
+    parser.add_argument("--params", default="{}", help="JSON: depth, keep, selection, seed, min_relevance, merge_with")
     args = parser.parse_args(argv)
     setup_logging()
     params = parse_params(TrainDataParams, args.params)
