@@ -128,6 +128,16 @@ def _check_references(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key '{where}': unknown {kind} {name!r} (known: {known})")
 
     for name, spec in config["evalsets"].items():
+        if "mean_of" in spec:
+            for i, member in enumerate(spec["mean_of"]):
+                need("evalset", member, f"evalsets.{name}.mean_of.{i}", config["evalsets"])
+                if "mean_of" in config["evalsets"][member]:
+                    raise ConfigError(f"config key 'evalsets.{name}.mean_of.{i}': {member!r} is itself a mean")
+                missing = set(evalset_measures(config, name)) - set(evalset_measures(config, member))
+                if missing:
+                    raise ConfigError(f"config key 'evalsets.{name}.mean_of.{i}': {member!r} does not compute "
+                                      f"{', '.join(sorted(missing))}")
+            continue
         need("collection", spec["collection"], f"evalsets.{name}.collection", config["collections"])
     for name, spec in config["finetune"]["datasets"].items():
         need("collection", spec["collection"], f"finetune.datasets.{name}.collection", config["collections"])
@@ -170,6 +180,11 @@ def _check_references(config: dict[str, Any]) -> None:
             if measure not in evalset_measures(config, evalset):
                 raise ConfigError(f"config key 'expected.scores.{key}.{measure}': evalset {evalset!r} does not "
                                   f"compute {measure} (its measures: {', '.join(evalset_measures(config, evalset))})")
+
+
+def evalset_members(config: dict[str, Any], evalset: str) -> list[str]:
+    """The evalsets a mean evalset averages (``mean_of``), else ``[]``."""
+    return list(config["evalsets"][evalset].get("mean_of", []))
 
 
 def evalset_measures(config: dict[str, Any], evalset: str) -> list[str]:
@@ -268,7 +283,7 @@ def shards_for_amount(config: dict[str, Any], generator: str, amount: int | str)
 
 def topic_sets(config: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Named topic/qrels sets: every evalset, and ``train-<dataset>`` for fine-tuning datasets."""
-    sets = {name: spec for name, spec in config["evalsets"].items()}
+    sets = {name: spec for name, spec in config["evalsets"].items() if "mean_of" not in spec}
     for name, spec in config["finetune"]["datasets"].items():
         sets[f"train-{name}"] = spec
     return sets
@@ -279,9 +294,11 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
     model its pre-training cell (schema settings, context, generator) and fine-tuning settings.
     Recorded in the metrics JSON's provenance, so a number can be traced without the config."""
     cell: dict[str, Any] = {"evalset": evalset, "evalset_spec": config["evalsets"][evalset], "system": system}
-    collection = config["evalsets"][evalset]["collection"]
+    members = evalset_members(config, evalset)
+    collections = [config["evalsets"][m]["collection"] for m in members] or [config["evalsets"][evalset]["collection"]]
     if system == "bm25":
-        cell["bm25"] = config["collections"][collection].get("bm25", {})
+        bm25 = [config["collections"][c].get("bm25", {}) for c in collections]
+        cell["bm25"] = bm25[0] if len(bm25) == 1 else dict(zip(collections, bm25, strict=True))
         return cell
     dataset, encoder, stage = parse_model_key(system)
     cell.update(encoder=encoder, stage=stage or "zeroshot")

@@ -3,6 +3,7 @@
 
 import hashlib
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -243,6 +244,13 @@ def search_depth(topicset):
     if topicset.startswith("train-"):
         return config["finetune"].get("negatives", {}).get("mined_depth", 200)
     return TOPIC_SETS[topicset].get("depth", 1000)
+
+
+# Evalsets scored on a run vs means of other evalsets (`mean_of`): the two evaluate rules' patterns.
+_MEAN_EVALSETS = [name for name, spec in config["evalsets"].items() if "mean_of" in spec]
+MEAN_EVALSET_RE = "|".join(re.escape(n) for n in _MEAN_EVALSETS) or r"(?!x)x"  # (?!x)x: matches nothing
+# (Inside the path pattern the evalset is followed by "/", hence the lookahead's "/".)
+SCORED_EVALSET_RE = (rf"(?!(?:{MEAN_EVALSET_RE})/)[^/]+" if _MEAN_EVALSETS else r"[^/]+")
 
 
 def evaluate_run(wc):

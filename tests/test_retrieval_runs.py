@@ -206,6 +206,29 @@ def test_identical_id_hits_are_dropped_only_when_asked(tmp_path: Path):
     assert dropped["provenance"]["identical_id_hits_dropped"] == 1
 
 
+def test_cqadupstack_score_is_the_mean_of_its_sub_forums(tmp_path: Path):
+    """Issue 12 row 10: BEIR's CQADupStack number is the unweighted mean over its sub-forums (each
+    retrieved against its own corpus), not a mean over the pooled queries."""
+    qrels = {"a": "q1 0 d1 1\nq2 0 d2 1\nq3 0 d3 1\n", "b": "q1 0 d9 1\n"}
+    runs = {"a": "q1 Q0 d1 1 9 t\nq2 Q0 x 1 9 t\nq3 Q0 x 1 9 t\n", "b": "q1 Q0 d9 1 9 t\n"}
+    members = {}
+    for forum in ("a", "b"):
+        (tmp_path / f"{forum}.qrels").write_text(qrels[forum])
+        (tmp_path / f"{forum}.trec").write_text(runs[forum])
+        doc = ev.evaluate(tmp_path / f"{forum}.trec", tmp_path / f"{forum}.qrels", ev.EvaluateParams(measures=["MRR@10"]))
+        (tmp_path / f"{forum}.json").write_text(json.dumps(doc))
+        members[f"cqa-{forum}"] = str(tmp_path / f"{forum}.json")
+    out = tmp_path / "mean.json"
+    argv = [a for m, path in members.items() for a in ("--member", f"{m}={path}")]
+    assert ev.mean_main([*argv, "--out", str(out), "--params", '{"measures": ["MRR@10"]}']) == 0
+    doc = json.loads(out.read_text())
+    assert doc["measures"]["MRR@10"] == pytest.approx((1 / 3 + 1.0) / 2)  # pooled would be 2 / 4
+    assert doc["num_queries"] == 4 and set(doc["per_query"]["MRR@10"]) == {"cqa-a/q1", "cqa-a/q2", "cqa-a/q3", "cqa-b/q1"}
+    (tmp_path / "bad.json").write_text(json.dumps({"measures": {"nDCG@10": 0.1}}))
+    with pytest.raises(InputError, match="lacks MRR@10"):
+        ev.mean_of_metrics({"x": tmp_path / "bad.json"}, ["MRR@10"])
+
+
 # --------------------------------------------------------------------------- training data
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import ir_measures
 
-from ..io import InputError, sha256_file, write_json
+from ..io import InputError, read_metrics, sha256_file, write_json
 from .data import load_qrels
 from .params import parse_params, setup_logging
 from .runs import ranked_docids, read_run
@@ -195,6 +195,35 @@ def evaluate(run_path: str | os.PathLike, qrels_path: str | os.PathLike, params:
     }
 
 
+def mean_of_metrics(members: Mapping[str, str | os.PathLike], measures: Sequence[str],
+                    cell: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metrics document of an evalset that is the mean of others (``{member: metrics path}``):
+    each measure is the unweighted mean of the members' scores — BEIR's CQADupStack number is the
+    mean over its 12 sub-forums, each retrieved against its own corpus, not a mean over the pooled
+    queries. ``per_query`` pools the members' queries as ``<member>/<qid>`` (for paired tests)."""
+    docs = {}
+    for member, path in members.items():
+        doc = read_metrics(path)
+        absent = [m for m in measures if m not in doc["measures"]]
+        if absent:
+            raise InputError(path, None, "measures", f"lacks {', '.join(absent)} needed for the mean")
+        docs[member] = doc
+    return {
+        "measures": {m: sum(d["measures"][m] for d in docs.values()) / len(docs) for m in measures},
+        "per_query": {m: {f"{member}/{q}": v for member, d in docs.items() for q, v in d["per_query"][m].items()}
+                      for m in measures},
+        "num_queries": sum(d["num_queries"] for d in docs.values()),
+        "run": None,
+        "qrels": None,
+        "provenance": {
+            "mean_of": {member: {"metrics": str(members[member]), "measures": d["measures"],
+                                 "num_queries": d["num_queries"]} for member, d in docs.items()},
+            "aggregation": "unweighted mean of the members' measures (per_query pools their queries)",
+            "params": {"measures": list(measures), "cell": cell},
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evaluate.py", description="Score a TREC run → metrics JSON.")
     parser.add_argument("--run", required=True)
@@ -213,4 +242,29 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, metrics)
     log.info("%s over %d queries: %s", args.run, metrics["num_queries"],
              ", ".join(f"{k}={v:.4f}" for k, v in metrics["measures"].items()))
+    return 0
+
+
+def mean_main(argv: list[str] | None = None) -> int:
+    """``mean_metrics.py --member NAME=metrics.json ... --out metrics.json --params '{"measures": [...]}'``."""
+    parser = argparse.ArgumentParser(prog="mean_metrics.py", description="Mean of several metrics JSONs.")
+    parser.add_argument("--member", action="append", required=True, help="NAME=path of a member's metrics JSON")
+    parser.add_argument("--out", required=True, help="metrics JSON")
+    parser.add_argument("--params", default="{}", help='JSON: measures, cell')
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = parse_params(EvaluateParams, args.params)
+    members = {}
+    for item in args.member:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--member {item!r}: expected NAME=path")
+        members[name] = path
+    try:
+        metrics = mean_of_metrics(members, params.measures, params.cell)
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    write_json(args.out, metrics)
+    log.info("mean of %d evalsets: %s", len(members), ", ".join(f"{k}={v:.4f}" for k, v in metrics["measures"].items()))
     return 0

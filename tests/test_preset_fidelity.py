@@ -1,0 +1,202 @@
+"""Issue 12: the paper presets carry the papers' settings, as the dry-run jobs of the presets show
+(the shell commands Snakemake would run), and the batch planning refuses what it cannot make."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, fake_inputs, snakemake
+
+from qcpt.batching import BatchPlanError, plan_batch
+from qcpt.pretrain.arguments import PretrainParams
+from qcpt.retrieval.finetune import FinetuneParams
+
+BEIR_IDENTICAL_IDS = {"beir-arguana", "beir-quora"}
+CQADUPSTACK_FORUMS = 12
+
+
+def preset_jobs(tmp_path: Path, preset: str, *extra: str) -> dict[str, list[str]]:
+    """``{rule: [shell command, ...]}`` of a dry run of ``configs/<preset>.yaml`` on stand-in inputs."""
+    config_path = ROOT / "configs" / f"{preset}.yaml"
+    fake_inputs(config_path, tmp_path)
+    proc = snakemake("-n", "-p", "--cores", "2", f"--configfile={config_path}", "--directory", str(tmp_path),
+                     *extra, cwd=tmp_path)
+    jobs: dict[str, list[str]] = defaultdict(list)
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        elif line.startswith("Shell command: ") and rule:
+            jobs[rule].append(line[len("Shell command: "):])
+    return jobs
+
+
+def option(command: str, name: str) -> str:
+    """The value after ``--name`` in a shell command."""
+    words = shlex.split(command.split(";", 1)[-1])
+    return words[words.index(name) + 1]
+
+
+def params_of(command: str) -> dict:
+    return json.loads(option(command, "--params"))
+
+
+def batch_line(command: str) -> str:
+    return shlex.split(command.split(";", 1)[0])[1]
+
+
+def by_schema(jobs: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for command in jobs["pretrain"]:
+        out[params_of(command)["schema"]].append(command)
+    return out
+
+
+@pytest.fixture(scope="module")
+def qac_jobs(tmp_path_factory):
+    return preset_jobs(tmp_path_factory.mktemp("qac"), "query-as-context")
+
+
+@pytest.fixture(scope="module")
+def llm_jobs(tmp_path_factory):
+    return preset_jobs(tmp_path_factory.mktemp("llm"), "llm-expansion")
+
+
+# ------------------------------------------------------------------ rows 1, 2, 5: batches, negatives
+
+
+def test_qac_pretraining_global_batches_and_negatives(qac_jobs):
+    schemas = by_schema(qac_jobs)
+    for command in schemas["contrastive"]:
+        params = params_of(command)
+        assert params["global_batch_size"] == 2048 and params["grad_cache_chunk"] == 64
+        assert params["contrastive_negatives"] == "all"  # QAC eq. 5: all 2B - 1 other vectors
+        assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
+    for command in schemas["cotmae"]:
+        assert params_of(command)["global_batch_size"] == 16384  # QAC §4.1: 16k
+        assert batch_line(command) == "global batch 16384 = 64 per device x 8 devices x 32 accumulation"
+    assert len(schemas["contrastive"]) == len(schemas["cotmae"]) == 6
+
+
+def test_fine_tuning_global_batch_is_64_in_both_presets(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        assert jobs["finetune"]
+        for command in jobs["finetune"]:
+            params = params_of(command)
+            assert params["global_batch_size"] == 64 and "per_device_batch_size" not in params
+            assert batch_line(command) == "global batch 64 = 16 per device x 4 devices x 1 accumulation"
+
+
+def test_llm_pretraining_batches_negatives_and_plain_causal_decoder(llm_jobs):
+    schemas = by_schema(llm_jobs)
+    for command in schemas["contrastive"]:
+        params = params_of(command)
+        assert params["contrastive_negatives"] == "contexts"  # LLM paper eq. 8
+        assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
+    for command in schemas["bottleneck"]:
+        params = params_of(command)
+        assert "window" in params and params["window"] is None  # row 8: no attention window
+        assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
+        assert PretrainParams(**{k: v for k, v in params.items()}).window is None
+
+
+def test_half_the_gpus_keep_the_global_batches(tmp_path):
+    # Two cells' chains only (a smaller DAG than the whole preset): CoT-MAE's retriever 2, coCondenser.
+    r = "results/query-as-context"
+    targets = [f"{r}/finetune/msmarco/pt/msmarco_doc/cotmae/span/retriever2/model",
+               f"{r}/pretrain/msmarco_doc/contrastive/span/model"]
+    jobs = preset_jobs(tmp_path, "query-as-context", *targets, "--set-resources", "pretrain:gpu=4", "finetune:gpu=2")
+    schemas = by_schema(jobs)
+    assert {batch_line(c) for c in schemas["cotmae"]} == {
+        "global batch 16384 = 64 per device x 4 devices x 64 accumulation"}
+    assert {batch_line(c) for c in schemas["contrastive"]} == {
+        "global batch 2048 = 512 per device x 4 devices x 1 accumulation"}  # never accumulated
+    assert {batch_line(c) for c in jobs["finetune"]} == {"global batch 64 = 32 per device x 2 devices x 1 accumulation"}
+
+
+def test_a_gpu_count_that_cannot_make_the_batch_stops_the_dag(tmp_path):
+    config_path = ROOT / "configs" / "query-as-context.yaml"
+    fake_inputs(config_path, tmp_path)
+    proc = snakemake("-n", "--cores", "2", f"--configfile={config_path}", "--directory", str(tmp_path),
+                     "--set-resources", "finetune:gpu=3", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "finetune.params.global_batch_size" in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ row 3: mined negatives
+
+
+def test_mined_negatives_are_a_seeded_random_128_of_200(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        assert jobs["mine_negatives"]
+        for command in jobs["mine_negatives"]:
+            params = params_of(command)
+            assert (params["depth"], params["keep"], params["selection"], params["seed"]) == (200, 128, "random", 42)
+
+
+# ------------------------------------------------------------------ rows 6, 10, 11: evaluation
+
+
+def _evaluate_params(jobs) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for command in jobs["evaluate"]:
+        evalset = option(command, "--out").split("/eval/")[1].split("/")[0]
+        out[evalset].append(params_of(command))
+    return out
+
+
+def test_msmarco_recall_and_beir_identical_ids_only_where_the_benchmark_says(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        per_evalset = _evaluate_params(jobs)
+        assert {p.get("recall") for p in per_evalset["msmarco-dev"]} == {"msmarco"}
+        assert {p.get("recall") for p in per_evalset["dl19"] + per_evalset["dl20"]} == {None}
+        dropping = {e for e, ps in per_evalset.items() if any(p.get("ignore_identical_ids") for p in ps)}
+        assert dropping == BEIR_IDENTICAL_IDS
+        assert all(p["ignore_identical_ids"] for e in BEIR_IDENTICAL_IDS for p in per_evalset[e])
+
+
+def test_cqadupstack_is_the_mean_of_its_sub_forums(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        assert jobs["evaluate_mean"]
+        for command in jobs["evaluate_mean"]:
+            assert "/eval/beir-cqadupstack/" in option(command, "--out")
+            members = [w for w in shlex.split(command) if "=" in w and "/eval/beir-cqadupstack-" in w]
+            assert len({m.split("=")[0] for m in members}) == CQADUPSTACK_FORUMS
+        evaluated = _evaluate_params(jobs)
+        assert "beir-cqadupstack" not in evaluated  # never scored on one pooled collection
+        assert sum(e.startswith("beir-cqadupstack-") for e in evaluated) == CQADUPSTACK_FORUMS
+
+
+# ------------------------------------------------------------------ batch planning
+
+
+def test_plan_accumulates_only_where_the_loss_allows_it():
+    assert plan_batch(16384, 8, key="k", max_per_device=64, accumulation_allowed=True).gradient_accumulation_steps == 32
+    with pytest.raises(BatchPlanError, match="k: .*in-batch negatives"):
+        plan_batch(64, 2, key="k", max_per_device=16, accumulation_allowed=False)
+    assert plan_batch(2048, 4, key="k", max_per_device=256, accumulation_allowed=False,
+                      gradient_caching=True).per_device_batch_size == 512
+    with pytest.raises(BatchPlanError, match="does not split evenly over 3 devices"):
+        plan_batch(64, 3, key="k", accumulation_allowed=True)
+
+
+def test_params_name_their_config_key_and_keep_the_per_device_mode():
+    with pytest.raises(BatchPlanError, match=r"pretrain\.schemas\.contrastive\.global_batch_size"):
+        PretrainParams(schema="contrastive", max_per_device_batch_size=128).batch_plan(8)
+    assert PretrainParams(schema="cotmae").batch_plan(16).as_log() == {
+        "global_batch_size": 16384, "world_size": 16, "per_device_batch_size": 64, "gradient_accumulation_steps": 16}
+    cpu = PretrainParams(schema="bottleneck", batch_size=16).batch_plan(1)  # the demo config's per-device mode
+    assert (cpu.global_batch_size, cpu.per_device_batch_size) == (16, 16)
+    with pytest.raises(ValueError, match="give one of them"):
+        PretrainParams(schema="cotmae", batch_size=8, global_batch_size=64)
+    with pytest.raises(BatchPlanError, match=r"finetune\.params\.global_batch_size"):
+        FinetuneParams(global_batch_size=64, max_per_device_batch_size=8).batch_plan(4)
+    demo = FinetuneParams(per_device_batch_size=8)
+    demo.validate()
+    assert demo.batch_plan(2).global_batch_size == 16
