@@ -200,3 +200,41 @@ def test_params_name_their_config_key_and_keep_the_per_device_mode():
     demo = FinetuneParams(per_device_batch_size=8)
     demo.validate()
     assert demo.batch_plan(2).global_batch_size == 16
+
+
+# ------------------------------------------------------------------ rows 13, 14: new cells, in the report
+
+
+def test_llm_preset_builds_beir_bm25_and_the_rerun_baselines(llm_jobs):
+    scored = defaultdict(set)
+    for command in [*llm_jobs["evaluate"], *llm_jobs["evaluate_mean"]]:
+        evalset, system = option(command, "--out").split("/eval/")[1].rsplit("/metrics.json", 1)[0].split("/", 1)
+        scored[system].add(evalset)
+    beir = {e for e in scored["bm25"] if e.startswith("beir-") and not e.startswith("beir-cqadupstack-")}
+    assert len(beir) == 14 and "beir-cqadupstack" in beir  # row 13: Table 3's BM25 column
+    for name in ("simcse", "cocondenser", "contriever"):  # row 14
+        assert {"msmarco-dev", "dl19", "dl20", "beir-scifact", "beir-cqadupstack"} <= scored[f"zeroshot/ext/{name}"]
+    pooling = {option(c, "--model"): params_of(c) for c in llm_jobs["encode"] if "/zeroshot/ext/" in option(c, "--out")}
+    assert pooling["facebook/contriever"]["pooling"] == "mean"
+    assert pooling["princeton-nlp/unsup-simcse-bert-base-uncased"] == {"pooling": "cls", "normalize": True}
+    assert pooling["Luyu/co-condenser-marco"] == {"pooling": "cls", "normalize": False}
+
+
+def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
+    import yaml
+
+    from qcpt import config as qconfig
+    from qcpt.report import artifacts
+
+    config = qconfig.validate({**yaml.safe_load((ROOT / "configs" / "llm-expansion.yaml").read_text()),
+                               "results": str(tmp_path)})
+    (table1,) = artifacts(config, ["llm-table1"])
+    rows = {r.label: r for r in table1.rows}
+    contriever = rows["Contriever †"]
+    assert contriever.cells["MS MARCO MRR@10"].system == "zeroshot/ext/contriever"
+    assert contriever.paper["MS MARCO MRR@10"] == 16.8
+    (table3,) = artifacts(config, ["llm-table3"])
+    assert table3.columns[:4] == ["BM25", "coCondenser", "Contriever", "SimCSE"]
+    cqa = next(r for r in table3.rows if r.cells.get("BM25") and r.cells["BM25"].evalset == "beir-cqadupstack")
+    assert cqa.cells["SimCSE"].system == "zeroshot/ext/simcse" and cqa.paper["SimCSE"] == 13.5
+    assert cqa.cells["BM25"].path(str(tmp_path)) in set(qconfig.metrics_targets(config))
