@@ -306,7 +306,7 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
         cell["finetune"] = {
             "dataset": dataset,
             "spec": config["finetune"]["datasets"][dataset],
-            "params": config["finetune"].get("params", {}),
+            "params": {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})},
             "negatives": config["finetune"].get("negatives", {}),
         }
     if encoder == "base":

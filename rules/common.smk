@@ -120,7 +120,7 @@ def launcher(family, name):
             return f"torchrun --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
         return script(name)
 
-    launch.__name__ = f"launch_{family}"
+    launch.__name__ = f"launch_{getattr(family, '__name__', family)}"
     return launch
 
 
@@ -152,7 +152,7 @@ def finetune_batch(wc, resources):
     """The fine-tuning job's effective global batch (queries) on the GPUs it gets (see pretrain_batch)."""
     from qcpt.batching import BatchPlanError, plan_from_settings
 
-    p = config["finetune"].get("params", {})
+    p = finetune_settings(wc.dataset)
     try:
         plan = plan_from_settings(
             job_devices(resources), key="finetune.params.global_batch_size",
@@ -162,7 +162,10 @@ def finetune_batch(wc, resources):
             max_per_device=p.get("max_per_device_batch_size"), accumulation_allowed=False,
         )
     except BatchPlanError as err:
-        raise WorkflowError(f"finetune {wc.dataset}/{wc.encoder}/{wc.stage}: {err}") from None
+        key = "finetune.params" if "global_batch_size" not in config["finetune"]["datasets"][wc.dataset].get(
+            "params", {}) else f"finetune.datasets.{wc.dataset}.params"
+        message = str(err).replace("finetune.params", key, 1)
+        raise WorkflowError(f"finetune {wc.dataset}/{wc.encoder}/{wc.stage}: {message}") from None
     return describe_batch(plan)
 
 
@@ -275,8 +278,18 @@ def evaluate_params(wc):
 # ---- finetune ----
 
 
-def finetune_params():
-    return as_json({"seed": config.get("seed", 42), **config["finetune"].get("params", {})})
+def finetune_settings(dataset):
+    """finetune.params, with the dataset's own `params` over them (the BEIR retriever's recipe)."""
+    return {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})}
+
+
+def finetune_params(dataset):
+    return as_json({"seed": config.get("seed", 42), **finetune_settings(dataset)})
+
+
+def finetune_family(wc):
+    """A dataset's row of `resources:` (its own `resource_family`, e.g. a one-GPU recipe), else finetune."""
+    return config["finetune"]["datasets"][wc.dataset].get("resource_family", "finetune")
 
 
 def finetune_collection(wc):
@@ -285,6 +298,8 @@ def finetune_collection(wc):
 
 def finetune_train_data(wc):
     if wc.stage == "retriever1":
+        if config["finetune"]["datasets"][wc.dataset].get("hard_negatives"):
+            return f"{R}/finetune/{wc.dataset}/st-hard-negatives.jsonl"
         return f"{R}/finetune/{wc.dataset}/bm25-negatives.jsonl"
     return f"{R}/finetune/{wc.dataset}/{wc.encoder}/mined-negatives.jsonl"
 

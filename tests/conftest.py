@@ -80,6 +80,8 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
             continue
         touch(spec["topics"])
         touch(spec["qrels"])
+        if spec.get("hard_negatives"):
+            touch(spec["hard_negatives"])
     for spec in cfg["generators"].values():
         model = spec["model"]
         if model.startswith("data/"):

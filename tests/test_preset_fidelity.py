@@ -84,10 +84,14 @@ def test_qac_pretraining_global_batches_and_negatives(qac_jobs):
     assert len(schemas["contrastive"]) == len(schemas["cotmae"]) == 6
 
 
+def tevatron_finetunes(jobs) -> list[str]:
+    return [c for c in jobs["finetune"] if "/finetune/msmarco/" in option(c, "--out")]
+
+
 def test_fine_tuning_global_batch_is_64_in_both_presets(qac_jobs, llm_jobs):
     for jobs in (qac_jobs, llm_jobs):
-        assert jobs["finetune"]
-        for command in jobs["finetune"]:
+        assert tevatron_finetunes(jobs)
+        for command in tevatron_finetunes(jobs):
             params = params_of(command)
             assert params["global_batch_size"] == 64 and "per_device_batch_size" not in params
             assert batch_line(command) == "global batch 64 = 16 per device x 4 devices x 1 accumulation"
@@ -117,7 +121,8 @@ def test_half_the_gpus_keep_the_global_batches(tmp_path):
         "global batch 16384 = 64 per device x 4 devices x 64 accumulation"}
     assert {batch_line(c) for c in schemas["contrastive"]} == {
         "global batch 2048 = 512 per device x 4 devices x 1 accumulation"}  # never accumulated
-    assert {batch_line(c) for c in jobs["finetune"]} == {"global batch 64 = 32 per device x 2 devices x 1 accumulation"}
+    assert {batch_line(c) for c in tevatron_finetunes(jobs)} == {
+        "global batch 64 = 32 per device x 2 devices x 1 accumulation"}
 
 
 def test_a_gpu_count_that_cannot_make_the_batch_stops_the_dag(tmp_path):
@@ -238,3 +243,48 @@ def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
     cqa = next(r for r in table3.rows if r.cells.get("BM25") and r.cells["BM25"].evalset == "beir-cqadupstack")
     assert cqa.cells["SimCSE"].system == "zeroshot/ext/simcse" and cqa.paper["SimCSE"] == 13.5
     assert cqa.cells["BM25"].path(str(tmp_path)) in set(qconfig.metrics_targets(config))
+
+
+# ------------------------------------------------------------------ row 4: the BEIR retriever
+
+
+def test_qac_table2_cells_come_from_the_beir_retriever(qac_jobs):
+    beir = [c for c in qac_jobs["finetune"] if "/finetune/msmarco-beir/" in option(c, "--out")]
+    assert len(beir) == 4  # coCondenser / CoT-MAE x span / query (C = 5)
+    for command in beir:
+        params = params_of(command)
+        assert option(command, "--train").endswith("/finetune/msmarco-beir/st-hard-negatives.jsonl")
+        assert (params["global_batch_size"], params["train_n_passages"], params["num_train_epochs"]) == (75, 2, 10)
+        assert (params["pooling"], params["normalize"], params["temperature"]) == ("mean", True, 0.05)
+        assert batch_line(command) == "global batch 75 = 75 per device x 1 devices x 1 accumulation"
+    (convert,) = qac_jobs["st_hard_negatives"]
+    assert params_of(convert) == {"ce_score_margin": 3.0, "negatives_per_system": 5}
+    systems = {option(c, "--out").split("/eval/beir-scifact/")[1].rsplit("/metrics.json")[0]
+               for c in qac_jobs["evaluate"] if "/eval/beir-scifact/" in option(c, "--out")}
+    assert systems and all(s.startswith("msmarco-beir/") and s.endswith("/retriever1") for s in systems)
+
+
+def test_st_hard_negatives_follow_the_beir_recipe(tmp_path):
+    """Margin 3 below the weakest positive's cross-encoder score, 5 new negatives per system."""
+    import gzip
+
+    from qcpt.retrieval import train_data
+
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("1\tfirst\n2\tsecond\n")
+    line = {"qid": 1, "pos": [{"pid": 10, "ce-score": 8.0}, {"pid": 11, "ce-score": 6.0}],
+            "neg": {"bm25": [{"pid": p, "ce-score": s} for p, s in [(20, 5.0), (21, 2.9), (22, 1.0), (10, 0.0),
+                                                                     (23, 0.5), (24, 0.4), (25, 0.3), (26, 0.2)]],
+                    "dense": [{"pid": 22, "ce-score": 1.0}, {"pid": 30, "ce-score": 3.0}, {"pid": 31, "ce-score": -1}]}}
+    none_left = {"qid": 2, "pos": [{"pid": 40, "ce-score": 1.0}], "neg": {"bm25": [{"pid": 41, "ce-score": 0.5}]}}
+    path = tmp_path / "hn.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps(line) + "\n" + json.dumps(none_left) + "\n")
+    out = tmp_path / "train.jsonl"
+    assert train_data.main(["--hard-negatives", str(path), "--topics", str(topics), "--out", str(out),
+                            "--params", '{"ce_score_margin": 3.0, "negatives_per_system": 5}']) == 0
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["query"] == "first" and row["positive_document_ids"] == ["10", "11"]
+    # threshold 6 - 3 = 3: 20 (5.0) is too close to the positives; 10 is a positive; bm25 keeps
+    # 21 22 23 24 25 (five), dense adds 30 (3.0 <= 3) and 31, 22 already taken.
+    assert row["negative_document_ids"] == ["21", "22", "23", "24", "25", "30", "31"]

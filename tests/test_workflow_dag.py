@@ -62,14 +62,16 @@ def test_query_as_context_grid(tmp_path):
     assert counts["pretrain"] == cells
     assert counts["generate_queries"] == 89  # ceil(8,841,823 / 100,000)
     assert counts["select_queries"] == 4
-    assert counts["finetune"] == 2 * encoders and counts["mine_negatives"] == encoders
+    # + Table 2's BEIR retriever (one stage on sentence-transformers' hard negatives) of 4 encoders
+    assert counts["finetune"] == 2 * encoders + 4 and counts["mine_negatives"] == encoders
+    assert counts["st_hard_negatives"] == 1
     # 14 BEIR sets; CQADupStack is the mean (evaluate_mean) of 12 sub-forums, each its own collection.
     beir, forums = 13, 12
     assert counts["evaluate"] == 3 + encoders * 2 * 3 + 4 * (beir + forums)
     assert counts["evaluate_mean"] == 4
     assert counts["encode"] == encoders * 2 * 8 + 4 * (beir * 4 + forums)
     assert counts["search"] == encoders * 2 * 3 + 4 * (beir + forums) + encoders  # + train-query mining runs
-    assert counts["prepare_topics"] == 3 + beir + forums + 1
+    assert counts["prepare_topics"] == 3 + beir + forums + 2  # + train-msmarco, train-msmarco-beir
 
 
 def test_llm_expansion_grid(tmp_path):

@@ -126,18 +126,90 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams)
     return rows, stats
 
 
+@dataclass
+class HardNegativesParams:
+    """sentence-transformers' ``msmarco-hard-negatives.jsonl.gz`` → training JSONL, as BEIR's
+    ``train_msmarco_v3.py`` (which the QAC authors point to for their BEIR retriever) reads it."""
+
+    ce_score_margin: float = 3.0     # a negative scoring above (lowest positive ce-score - margin) is dropped
+    negatives_per_system: int = 5    # first N kept negatives of each mining system, without repeats
+
+    def validate(self) -> None:
+        if self.negatives_per_system < 1:
+            raise ValueError(f"negatives_per_system must be ≥ 1, got {self.negatives_per_system}")
+
+
+def read_hard_negatives(path: str | os.PathLike, topics_path: str | os.PathLike,
+                        params: HardNegativesParams) -> tuple[list[dict], dict[str, int]]:
+    """Per line ``{"qid", "pos": [{"pid", "ce-score"}], "neg": {system: [{"pid", "ce-score"}]}}``:
+    positives are ``pos``; negatives, per system in file order, those whose cross-encoder score is
+    at most the lowest positive's minus the margin, up to ``negatives_per_system`` new ones each.
+    Queries without a positive or a negative, or absent from the topics, are skipped (counted)."""
+    topics = load_topics(topics_path)
+    rows: list[dict] = []
+    stats = {"lines": 0, "written": 0, "skipped_no_negative": 0, "skipped_not_in_topics": 0,
+             "negatives_above_margin": 0}
+    for lineno, obj in read_jsonl(path):
+        stats["lines"] += 1
+        qid = str(obj.get("qid", ""))
+        try:
+            pos = obj["pos"]
+            negs_by_system = obj["neg"]
+            positives = [str(item["pid"]) for item in pos]
+            threshold = min(float(item["ce-score"]) for item in pos) - params.ce_score_margin
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(path, lineno, "pos/neg", f"not a sentence-transformers hard-negatives line ({err})") from None
+        if not positives or not qid:
+            raise InputError(path, lineno, "qid/pos", "a line needs a qid and at least one positive")
+        if qid not in topics:
+            stats["skipped_not_in_topics"] += 1
+            continue
+        chosen: list[str] = []
+        seen = set(positives)
+        for items in negs_by_system.values():
+            added = 0
+            for item in items:
+                if float(item["ce-score"]) > threshold:
+                    stats["negatives_above_margin"] += 1
+                    continue
+                pid = str(item["pid"])
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                chosen.append(pid)
+                added += 1
+                if added >= params.negatives_per_system:
+                    break
+        if not chosen:
+            stats["skipped_no_negative"] += 1
+            continue
+        rows.append({"query_id": qid, "query": topics[qid], "positive_document_ids": positives,
+                     "negative_document_ids": chosen})
+    stats["written"] = len(rows)
+    if not rows:
+        raise InputError(path, None, None, f"no training query could be built from it ({stats})")
+    return rows, stats
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make_train_data.py", description="Run + qrels → Tevatron training JSONL.")
-    parser.add_argument("--run", required=True, help="TREC run (BM25 or retriever 1)")
+    parser.add_argument("--run", help="TREC run (BM25 or retriever 1)")
+    parser.add_argument("--hard-negatives", help="instead of --run/--qrels: sentence-transformers' "
+                        "msmarco-hard-negatives.jsonl(.gz); --params then takes ce_score_margin, negatives_per_system")
     parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
-    parser.add_argument("--qrels", required=True, help="TREC qrels")
+    parser.add_argument("--qrels", help="TREC qrels (with --run)")
     parser.add_argument("--out", required=True, help="training JSONL")
     parser.add_argument("--params", default="{}", help="JSON: depth, keep, selection, seed, min_relevance, merge_with")
     args = parser.parse_args(argv)
     setup_logging()
-    params = parse_params(TrainDataParams, args.params)
+    if bool(args.hard_negatives) == bool(args.run) or (args.run and not args.qrels):
+        parser.error("give --run with --qrels, or --hard-negatives")
     try:
-        rows, stats = build_train_data(args.run, args.topics, args.qrels, params)
+        if args.hard_negatives:
+            rows, stats = read_hard_negatives(args.hard_negatives, args.topics,
+                                              parse_params(HardNegativesParams, args.params))
+        else:
+            rows, stats = build_train_data(args.run, args.topics, args.qrels, parse_params(TrainDataParams, args.params))
     except InputError as err:
         log.error("%s", err)
         return 2
