@@ -79,7 +79,9 @@ def test_qac_pretraining_global_batches_and_negatives(qac_jobs):
         assert params["contrastive_negatives"] == "all"  # QAC eq. 5: all 2B - 1 other vectors
         assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
     for command in schemas["cotmae"]:
-        assert params_of(command)["global_batch_size"] == 16384  # QAC §4.1: 16k
+        params = params_of(command)
+        assert params["global_batch_size"] == 16384  # QAC §4.1: 16k
+        assert (params["decoder_layers"], params["context_mlm_probability"]) == (1, 0.45)  # row 9, stated
         assert batch_line(command) == "global batch 16384 = 64 per device x 8 devices x 32 accumulation"
     assert len(schemas["contrastive"]) == len(schemas["cotmae"]) == 6
 
