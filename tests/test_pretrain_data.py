@@ -113,3 +113,11 @@ def test_params_defaults_per_schema_and_unknown_keys():
         parse_params('{"schema": "cotmae", "grad_cache_chunk": 4}')
     with pytest.raises(ValueError, match="lr_scheduler"):
         parse_params('{"lr_scheduler": "cosine-ish"}')
+
+
+def test_scheduler_names_are_transformers_schedulers():
+    from transformers import SchedulerType
+
+    from qcpt.pretrain.arguments import SCHEDULERS
+
+    assert set(SCHEDULERS) == {s.value for s in SchedulerType} - {"reduce_lr_on_plateau"}

@@ -45,11 +45,11 @@ ACCUMULABLE_SCHEMAS = ("cotmae", "bottleneck")
 
 
 
-def schedulers() -> tuple[str, ...]:
-    """transformers' schedulers (imported on use: the workflow checks params at DAG time, light)."""
-    from transformers import SchedulerType
-
-    return tuple(s.value for s in SchedulerType if s.value != "reduce_lr_on_plateau")
+# transformers' SchedulerType values (but reduce_lr_on_plateau, which needs an eval metric), listed
+# here so that checking params needs no transformers import: the workflow checks every training
+# job's params when it builds the DAG. tests/test_pretrain_data.py compares it with transformers.
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "greedy")
 
 
 @dataclass
@@ -148,8 +148,8 @@ class PretrainParams:
             raise ValueError(f"params.context: {self.context!r} is not one of {', '.join(CONTEXTS)}")
         if self.span_source not in ("other", "self"):
             raise ValueError(f"params.span_source: {self.span_source!r} is not 'other' or 'self'")
-        if self.lr_scheduler not in schedulers():
-            raise ValueError(f"params.lr_scheduler: {self.lr_scheduler!r} is not one of {', '.join(schedulers())}")
+        if self.lr_scheduler not in SCHEDULERS:
+            raise ValueError(f"params.lr_scheduler: {self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ValueError(f"params.contrastive_negatives: {self.contrastive_negatives!r} is not 'contexts' or 'all'")
         for name in ("learning_rate", "max_steps", "gradient_accumulation_steps", "max_len",
