@@ -43,8 +43,6 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
 # gives the same update as one big batch. The contrastive loss takes in-batch negatives: not these.
 ACCUMULABLE_SCHEMAS = ("cotmae", "bottleneck")
 
-
-
 # transformers' SchedulerType values (but reduce_lr_on_plateau, which needs an eval metric), listed
 # here so that checking params needs no transformers import: the workflow checks every training
 # job's params when it builds the DAG. tests/test_pretrain_data.py compares it with transformers.
