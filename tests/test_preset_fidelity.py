@@ -245,6 +245,10 @@ def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
     cqa = next(r for r in table3.rows if r.cells.get("BM25") and r.cells["BM25"].evalset == "beir-cqadupstack")
     assert cqa.cells["SimCSE"].system == "zeroshot/ext/simcse" and cqa.paper["SimCSE"] == 13.5
     assert cqa.cells["BM25"].path(str(tmp_path)) in set(qconfig.metrics_targets(config))
+    (table2,) = artifacts(config, ["llm-table2"])
+    tuned = {r.label: r for r in table2.rows}["Contriever †"].cells["MS MARCO MRR@10"]
+    assert tuned.system == "msmarco/ext/contriever/retriever2"
+    assert tuned.path(str(tmp_path)) in set(qconfig.metrics_targets(config))  # built by `encoders: all`
 
 
 # ------------------------------------------------------------------ row 4: the BEIR retriever
