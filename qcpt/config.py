@@ -139,6 +139,16 @@ def _check_references(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key '{where}': unknown {kind} {name!r} (known: {known})")
 
     for name, spec in config["evalsets"].items():
+        if "mean_of" in spec:
+            for i, member in enumerate(spec["mean_of"]):
+                need("evalset", member, f"evalsets.{name}.mean_of.{i}", config["evalsets"])
+                if "mean_of" in config["evalsets"][member]:
+                    raise ConfigError(f"config key 'evalsets.{name}.mean_of.{i}': {member!r} is itself a mean")
+                missing = set(evalset_measures(config, name)) - set(evalset_measures(config, member))
+                if missing:
+                    raise ConfigError(f"config key 'evalsets.{name}.mean_of.{i}': {member!r} does not compute "
+                                      f"{', '.join(sorted(missing))}")
+            continue
         need("collection", spec["collection"], f"evalsets.{name}.collection", config["collections"])
     for name, spec in config["finetune"]["datasets"].items():
         need("collection", spec["collection"], f"finetune.datasets.{name}.collection", config["collections"])
@@ -181,6 +191,11 @@ def _check_references(config: dict[str, Any]) -> None:
             if measure not in evalset_measures(config, evalset):
                 raise ConfigError(f"config key 'expected.scores.{key}.{measure}': evalset {evalset!r} does not "
                                   f"compute {measure} (its measures: {', '.join(evalset_measures(config, evalset))})")
+
+
+def evalset_members(config: dict[str, Any], evalset: str) -> list[str]:
+    """The evalsets a mean evalset averages (``mean_of``), else ``[]``."""
+    return list(config["evalsets"][evalset].get("mean_of", []))
 
 
 def evalset_measures(config: dict[str, Any], evalset: str) -> list[str]:
@@ -279,7 +294,7 @@ def shards_for_amount(config: dict[str, Any], generator: str, amount: int | str)
 
 def topic_sets(config: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Named topic/qrels sets: every evalset, and ``train-<dataset>`` for fine-tuning datasets."""
-    sets = {name: spec for name, spec in config["evalsets"].items()}
+    sets = {name: spec for name, spec in config["evalsets"].items() if "mean_of" not in spec}
     for name, spec in config["finetune"]["datasets"].items():
         sets[f"train-{name}"] = spec
     return sets
@@ -290,9 +305,11 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
     model its pre-training cell (schema settings, context, generator) and fine-tuning settings.
     Recorded in the metrics JSON's provenance, so a number can be traced without the config."""
     cell: dict[str, Any] = {"evalset": evalset, "evalset_spec": config["evalsets"][evalset], "system": system}
-    collection = config["evalsets"][evalset]["collection"]
+    members = evalset_members(config, evalset)
+    collections = [config["evalsets"][m]["collection"] for m in members] or [config["evalsets"][evalset]["collection"]]
     if system == "bm25":
-        cell["bm25"] = config["collections"][collection].get("bm25", {})
+        bm25 = [config["collections"][c].get("bm25", {}) for c in collections]
+        cell["bm25"] = bm25[0] if len(bm25) == 1 else dict(zip(collections, bm25, strict=True))
         return cell
     dataset, encoder, stage = parse_model_key(system)
     cell.update(encoder=encoder, stage=stage or "zeroshot")
@@ -300,7 +317,7 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
         cell["finetune"] = {
             "dataset": dataset,
             "spec": config["finetune"]["datasets"][dataset],
-            "params": config["finetune"].get("params", {}),
+            "params": {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})},
             "negatives": config["finetune"].get("negatives", {}),
         }
     if encoder == "base":
@@ -372,8 +389,13 @@ def pretrain_job_params(config: dict[str, Any], schema: str, ctx: Context) -> di
     return params
 
 
-def finetune_job_params(config: dict[str, Any]) -> dict[str, Any]:
-    return {"seed": config.get("seed", 42), **config["finetune"].get("params", {})}
+def finetune_settings(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """finetune.params, with the dataset's own ``params`` over them (the BEIR retriever's recipe)."""
+    return {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})}
+
+
+def finetune_job_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    return {"seed": config.get("seed", 42), **finetune_settings(config, dataset)}
 
 
 def generator_job_spec(config: dict[str, Any], gen: str, model: str) -> dict[str, Any]:
@@ -400,6 +422,7 @@ def bm25_negatives_job_params(config: dict[str, Any]) -> dict[str, Any]:
 def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None) -> dict[str, Any]:
     negatives = config["finetune"].get("negatives", {})
     return {"depth": negatives.get("mined_depth", 200), "keep": negatives.get("mined_keep", 128),
+            "selection": negatives.get("mined_selection", "top"), "seed": config.get("seed", 42),
             "merge_with": merge_with}
 
 
@@ -427,6 +450,9 @@ def evaluate_job_params(config: dict[str, Any], evalset: str, system: str | None
     params: dict[str, Any] = {
         "measures": evalset_measures(config, evalset),
         "relevance_level": config["evalsets"][evalset].get("relevance_level", 1),
+        # Evaluation conventions of the benchmark (MS MARCO script recall, BEIR identical ids).
+        **{k: config["evalsets"][evalset][k] for k in ("recall", "ignore_identical_ids")
+           if k in config["evalsets"][evalset]},
     }
     if system is not None:
         params["cell"] = cell_config(config, evalset, system)
@@ -513,8 +539,13 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
         check(parse_pretrain, {}, where, origin,
               (derived, f"the value grid cell {schema}/{ctx.tag} derives from it: "))
 
-    finetune_origin = {} if "seed" in config["finetune"].get("params", {}) else seed_origin
-    check(dataclass_parser(FinetuneParams), finetune_job_params(config), "finetune.params", finetune_origin)
+    for dataset, ds_spec in config["finetune"]["datasets"].items():
+        settings = finetune_settings(config, dataset)
+        finetune_origin = {} if "seed" in settings else dict(seed_origin)
+        # A dataset's own params override finetune.params: name the key where the bad value came from.
+        finetune_origin.update({k: f"finetune.datasets.{dataset}.params.{k}" for k in ds_spec.get("params", {})})
+        check(dataclass_parser(FinetuneParams), finetune_job_params(config, dataset), "finetune.params",
+              finetune_origin)
     check(dataclass_parser(TrainDataParams), bm25_negatives_job_params(config), "finetune.negatives",
           {"depth": "finetune.negatives.bm25_depth"})
     check(dataclass_parser(TrainDataParams), mined_negatives_job_params(config, None), "finetune.negatives",

@@ -54,6 +54,7 @@ class EncoderParams:
 class PassageParams:
     max_tokens: int = 144
     seed: int = 42
+    short_fraction: float = 0.0  # share of passages packed to a random length in [2, max_tokens] (authors: 0.15)
     min_tokens: int = 1  # passages shorter than this (e.g. a lone "Notes." line) are dropped, counted
     batch_documents: int = 256  # documents whose sentences are tokenised in one call
 
@@ -65,5 +66,7 @@ class PassageParams:
             raise fail("max_tokens", f"must be >= 1, got {self.max_tokens}")
         if not 1 <= self.min_tokens <= self.max_tokens:
             raise fail("min_tokens", f"must be within 1..max_tokens, got {self.min_tokens}")
+        if not 0.0 <= self.short_fraction <= 1.0:
+            raise fail("short_fraction", f"must be within [0, 1], got {self.short_fraction}")
         if self.batch_documents < 1:
             raise fail("batch_documents", f"must be >= 1, got {self.batch_documents}")

@@ -6,8 +6,12 @@ tokenizer (counted without special tokens); the next sentence that does not fit 
 passage. A single sentence longer than ``max_tokens`` is cut into pieces of at most ``max_tokens``
 tokens, at word boundaries where possible, and the cut is counted in the log.
 
-Packing is deterministic; ``seed`` is carried for the workflow's provenance (the seeded permutation
-over passages is a separate artifact, the passage order).
+Packing is deterministic. ``short_fraction`` (default 0, the papers' description) is the QAC
+authors' ``make_contextual_splits.py --short_sentence_prob`` (their default 0.15): each passage is,
+with that probability, packed to a random target length in [2, max_tokens] instead of max_tokens,
+drawn from a generator seeded by ``seed`` and the document id. ``seed`` is otherwise carried for the
+workflow's provenance (the seeded permutation over passages is a separate artifact, the passage
+order).
 """
 
 from __future__ import annotations
@@ -77,15 +81,18 @@ def split_long_sentence(text: str, encoding: Any, max_tokens: int) -> list[Unit]
     return pieces
 
 
-def pack_units(units: list[Unit], max_tokens: int) -> list[Unit]:
-    """Greedy packing in order: join units while the total stays within ``max_tokens``."""
+def pack_units(units: list[Unit], max_tokens: int, targets: Iterator[int] | None = None) -> list[Unit]:
+    """Greedy packing in order: join units while the total stays within the passage's target length,
+    ``max_tokens`` or, with ``targets``, the next value it yields (one per passage)."""
     passages: list[Unit] = []
     texts: list[str] = []
     total = 0
+    limit = next(targets) if targets is not None else max_tokens
     for unit in units:
-        if texts and total + unit.n_tokens > max_tokens:
+        if texts and total + unit.n_tokens > limit:
             passages.append(Unit(" ".join(texts), total))
             texts, total = [], 0
+            limit = next(targets) if targets is not None else max_tokens
         texts.append(unit.text)
         total += unit.n_tokens
     if texts:
@@ -105,6 +112,25 @@ class PassageMaker:
         if not getattr(self.tokenizer, "is_fast", False):
             raise RuntimeError(f"tokenizer {tokenizer_spec} is not a fast (Rust) tokenizer: offsets are needed to cut long sentences")
         self.counts: Counter[str] = Counter()
+
+    def target_lengths(self, doc_id: str) -> Iterator[int] | None:
+        """Per-passage target lengths of a document (None: always max_tokens)."""
+        if not self.params.short_fraction:
+            return None
+        import hashlib
+
+        import numpy as np
+
+        digest = int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "little")
+        rng = np.random.default_rng([self.params.seed, digest])
+        top = self.params.max_tokens
+
+        def draw() -> Iterator[int]:
+            while True:
+                short = rng.random() < self.params.short_fraction
+                yield int(rng.integers(2, top + 1)) if short and top >= 2 else top
+
+        return draw()
 
     def split(self, text: str) -> list[str]:
         return [s for s in (one_line(s) for s in self.sentences.tokenize(text)) if s]
@@ -133,7 +159,7 @@ class PassageMaker:
                 else:
                     units.append(Unit(sentence, n_tokens))
             k = 0
-            for passage in pack_units(units, self.params.max_tokens):
+            for passage in pack_units(units, self.params.max_tokens, self.target_lengths(doc_id)):
                 if passage.n_tokens < self.params.min_tokens:
                     self.counts["passages_dropped_short"] += 1
                     continue

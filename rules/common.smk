@@ -2,6 +2,7 @@
 # Rules only wire files; the logic lives in the qcpt package (imported from the repository root).
 
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -128,8 +129,53 @@ def launcher(family, name):
             return f"{PY} -m torch.distributed.run --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
         return script(name)
 
-    launch.__name__ = f"launch_{family}"
+    launch.__name__ = f"launch_{getattr(family, '__name__', family)}"
     return launch
+
+
+def job_devices(resources):
+    """Processes a training job runs with: its `gpu` resource (what `launcher` gives torchrun), 1 on CPU."""
+    return max(int(resources.get("gpu", 0) or 0), 1)
+
+
+def describe_batch(plan):
+    return (f"global batch {plan.global_batch_size} = {plan.per_device_batch_size} per device x "
+            f"{plan.devices} devices x {plan.gradient_accumulation_steps} accumulation")
+
+
+def pretrain_batch(wc, resources):
+    """The pre-training job's effective global batch on the GPUs it gets; a stated global batch the
+    devices cannot make stops the DAG, naming the key (the driver checks again at run time)."""
+    from qcpt.batching import BatchPlanError
+    from qcpt.pretrain.arguments import parse_params as parse_pretrain_params
+
+    try:
+        return describe_batch(parse_pretrain_params(pretrain_params(wc)).batch_plan(job_devices(resources)))
+    except BatchPlanError as err:
+        raise WorkflowError(f"pretrain {wc.schema}/{wc.context}: {err}") from None
+    except ValueError as err:
+        raise WorkflowError(f"pretrain.schemas.{wc.schema}: {err}") from None
+
+
+def finetune_batch(wc, resources):
+    """The fine-tuning job's effective global batch (queries) on the GPUs it gets (see pretrain_batch)."""
+    from qcpt.batching import BatchPlanError, plan_from_settings
+
+    p = qconfig.finetune_settings(config, wc.dataset)
+    try:
+        plan = plan_from_settings(
+            job_devices(resources), key="finetune.params.global_batch_size",
+            global_batch_size=p.get("global_batch_size"),
+            per_device_batch_size=p.get("per_device_batch_size", None if "global_batch_size" in p else 8),
+            gradient_accumulation_steps=p.get("gradient_accumulation_steps", 1),
+            max_per_device=p.get("max_per_device_batch_size"), accumulation_allowed=False,
+        )
+    except BatchPlanError as err:
+        key = "finetune.params" if "global_batch_size" not in config["finetune"]["datasets"][wc.dataset].get(
+            "params", {}) else f"finetune.datasets.{wc.dataset}.params"
+        message = str(err).replace("finetune.params", key, 1)
+        raise WorkflowError(f"finetune {wc.dataset}/{wc.encoder}/{wc.stage}: {message}") from None
+    return describe_batch(plan)
 
 
 def encoder_init_path():
@@ -203,6 +249,13 @@ def dense_search_params(wc):
     return as_json(qconfig.dense_search_job_params(config, wc.topicset, wc.modelkey))
 
 
+# Evalsets scored on a run vs means of other evalsets (`mean_of`): the two evaluate rules' patterns.
+_MEAN_EVALSETS = [name for name, spec in config["evalsets"].items() if "mean_of" in spec]
+MEAN_EVALSET_RE = "|".join(re.escape(n) for n in _MEAN_EVALSETS) or r"(?!x)x"  # (?!x)x: matches nothing
+# (Inside the path pattern the evalset is followed by "/", hence the lookahead's "/".)
+SCORED_EVALSET_RE = (rf"(?!(?:{MEAN_EVALSET_RE})/)[^/]+" if _MEAN_EVALSETS else r"[^/]+")
+
+
 def evaluate_run(wc):
     if wc.system == "bm25":
         return f"{R}/bm25/{wc.evalset}.trec"
@@ -216,8 +269,13 @@ def evaluate_params(wc):
 # ---- finetune ----
 
 
-def finetune_params():
-    return as_json(qconfig.finetune_job_params(config))
+def finetune_params(dataset):
+    return as_json(qconfig.finetune_job_params(config, dataset))
+
+
+def finetune_family(wc):
+    """A dataset's row of `resources:` (its own `resource_family`, e.g. a one-GPU recipe), else finetune."""
+    return config["finetune"]["datasets"][wc.dataset].get("resource_family", "finetune")
 
 
 def finetune_collection(wc):
@@ -226,6 +284,8 @@ def finetune_collection(wc):
 
 def finetune_train_data(wc):
     if wc.stage == "retriever1":
+        if config["finetune"]["datasets"][wc.dataset].get("hard_negatives"):
+            return f"{R}/finetune/{wc.dataset}/st-hard-negatives.jsonl"
         return f"{R}/finetune/{wc.dataset}/bm25-negatives.jsonl"
     return f"{R}/finetune/{wc.dataset}/{wc.encoder}/mined-negatives.jsonl"
 

@@ -60,6 +60,7 @@ rule evaluate:
         f"{R}/logs/eval/{{evalset}}/{{system}}/evaluate.log",
     wildcard_constraints:
         system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
+        evalset=SCORED_EVALSET_RE,
     params:
         script=script("evaluate"),
         json=evaluate_params,
@@ -70,3 +71,30 @@ rule evaluate:
     shell:
         "{params.script} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
         " --params {params.json:q} > {log:q} 2>&1"
+
+
+# An evalset that is the mean of others (BEIR CQADupStack = the mean over its 12 sub-forums, each
+# retrieved against its own corpus): the members' metrics for the same system, averaged.
+rule evaluate_mean:
+    input:
+        members=lambda wc: [f"{R}/eval/{m}/{wc.system}/metrics.json" for m in qconfig.evalset_members(config, wc.evalset)],
+    output:
+        f"{R}/eval/{{evalset}}/{{system}}/metrics.json",
+    log:
+        f"{R}/logs/eval/{{evalset}}/{{system}}/evaluate_mean.log",
+    wildcard_constraints:
+        system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
+        evalset=MEAN_EVALSET_RE,
+    params:
+        script=script("mean_metrics"),
+        members=lambda wc, input: " ".join(
+            "--member " + shlex.quote(f"{m}={path}") for m, path in zip(qconfig.evalset_members(config, wc.evalset), input.members)
+        ),
+        json=lambda wc: as_json({"measures": qconfig.evalset_measures(config, wc.evalset),
+                                 "cell": qconfig.cell_config(config, wc.evalset, wc.system)}),
+    resources:
+        **family_resources("default"),
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "{params.script} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1"

@@ -19,12 +19,13 @@ rule pretrain:
         queries=lambda wc, input: "--queries " + shlex.quote(input.queries) if "queries" in input.keys() else "",
         checkpoints=lambda wc: checkpoint_dir(f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}"),
         launch=launcher("pretrain", "pretrain"),
+        batch=pretrain_batch,
     threads: 2
     resources:
         **family_resources("pretrain", mem_mb=8000, runtime=600),
     conda:
         "../envs/train.yaml"
     shell:
-        "{CHECKPOINT_RETENTION} OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
+        "echo {params.batch:q} > {log:q}; {CHECKPOINT_RETENTION} OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
         " {params.queries} --init {params.init:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
-        " --log {output.log:q} --params {params.json:q} > {log:q} 2>&1"
+        " --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"

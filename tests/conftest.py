@@ -77,8 +77,12 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
     for spec in cfg["collections"].values():
         touch(spec["source"], spec.get("format") == "beir")
     for spec in [*cfg["evalsets"].values(), *cfg["finetune"]["datasets"].values()]:
+        if "mean_of" in spec:  # a mean of other evalsets has no files of its own
+            continue
         touch(spec["topics"])
         touch(spec["qrels"])
+        if spec.get("hard_negatives"):
+            touch(spec["hard_negatives"])
     for spec in cfg["generators"].values():
         model = spec["model"]
         if model.startswith("data/"):

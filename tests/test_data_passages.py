@@ -48,6 +48,27 @@ def test_pack_units_is_greedy_and_in_order():
     assert pack_units([], 5) == []
 
 
+def test_short_passages_switch_follows_the_given_targets():
+    """The QAC authors' 15% short passages (make_contextual_splits.py): a passage's target length
+    may be below max_tokens; packing stops at it (one unit at least)."""
+    units = [Unit("a", 3), Unit("b", 4), Unit("c", 2), Unit("d", 6), Unit("e", 1)]
+    assert pack_units(units, 7, iter([3, 7, 100])) == [Unit("a", 3), Unit("b c", 6), Unit("d e", 7)]
+    with pytest.raises(ValueError, match="short_fraction"):
+        PassageParams(short_fraction=1.5)
+
+
+def test_short_fraction_makes_shorter_passages_reproducibly(tmp_path, models):
+    punkt, encoder = models
+    rows = {}
+    for name, fraction in (("plain", 0.0), ("short", 1.0), ("again", 1.0)):
+        out = tmp_path / f"{name}.jsonl"
+        make_passages(DEMO_DOCS, punkt, str(encoder), out, PassageParams(max_tokens=40, short_fraction=fraction))
+        rows[name] = read_rows(out)
+    assert rows["short"] == rows["again"]  # seeded per document
+    assert len(rows["short"]) > len(rows["plain"])
+    assert " ".join(r["text"] for r in rows["short"]).split() == " ".join(r["text"] for r in rows["plain"]).split()
+
+
 @pytest.mark.parametrize("max_tokens", [12, 30, 144])
 def test_passages_respect_max_tokens_and_cover_sentences_in_order(tmp_path, models, max_tokens):
     from transformers import AutoTokenizer

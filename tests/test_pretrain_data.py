@@ -102,7 +102,7 @@ def test_params_defaults_per_schema_and_unknown_keys():
     cot = PretrainParams(schema="cotmae")
     assert (cot.learning_rate, cot.mlm_probability, cot.context_mlm_probability, cot.decoder_layers) == (4e-4, 0.3, 0.45, 1)
     bottleneck = parse_params('{"schema": "bottleneck", "learning_rate": 1}')
-    assert bottleneck.learning_rate == 1.0 and bottleneck.span_source == "self" and bottleneck.window == 3
+    assert bottleneck.learning_rate == 1.0 and bottleneck.span_source == "self" and bottleneck.window is None
     with pytest.raises(ValueError, match="unknown key 'lr'"):
         parse_params('{"lr": 0.1}')
     with pytest.raises(ValueError, match="params.batch_size"):
@@ -113,3 +113,11 @@ def test_params_defaults_per_schema_and_unknown_keys():
         parse_params('{"schema": "cotmae", "grad_cache_chunk": 4}')
     with pytest.raises(ValueError, match="lr_scheduler"):
         parse_params('{"lr_scheduler": "cosine-ish"}')
+
+
+def test_scheduler_names_are_transformers_schedulers():
+    from transformers import SchedulerType
+
+    from qcpt.pretrain.arguments import SCHEDULERS
+
+    assert set(SCHEDULERS) == {s.value for s in SchedulerType} - {"reduce_lr_on_plateau"}

@@ -121,3 +121,16 @@ def test_cli_errors(tiny):
         run(tiny, "bad-key", learning_rte=1e-3)
     with pytest.raises(ValueError, match="cannot fill one batch"):
         run(tiny, "too-big", batch_size=1000)
+
+
+def test_global_batch_is_made_by_accumulation_where_the_loss_allows_it(tiny):
+    """Issue 12 rows 1-2: a stated global batch; CoT-MAE's per-token loss accumulates to it, the
+    training log records the effective batch; the contrastive loss refuses to accumulate."""
+    params = {"max_steps": 2, "save_steps": 2, "logging_steps": 1}
+    _, log = run(tiny, "global-cotmae", schema="cotmae", context="span", batch_size=None,
+                 global_batch_size=8, max_per_device_batch_size=4, **params)
+    assert (log["global_batch_size"], log["per_device_batch_size"], log["gradient_accumulation_steps"],
+            log["world_size"]) == (8, 4, 2, 1)
+    with pytest.raises(ValueError, match=r"pretrain\.schemas\.contrastive\.global_batch_size"):
+        run(tiny, "global-contrastive", schema="contrastive", context="span", batch_size=None,
+            global_batch_size=8, max_per_device_batch_size=4, **params)

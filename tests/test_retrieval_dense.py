@@ -223,6 +223,24 @@ def test_finetune_saves_a_loadable_encoder_and_redraws_negatives_each_epoch(tmp_
     assert all(set(by_epoch[0, i]) != set(by_epoch[1, i]) for i in range(6))
 
 
+def test_finetune_global_batch_is_split_over_the_processes_and_logged(tmp_path: Path):
+    """Issue 12 row 1: a global batch of queries; one process takes all of it, never accumulated."""
+    init = tiny_model_dir(tmp_path)
+    collection = write_collection(tmp_path)
+    train = _train_file(tmp_path)
+    log_path = tmp_path / "log.json"
+    params = {"max_steps": 1, "global_batch_size": 2, "train_n_passages": 3, "p_max_len": 24,
+              "save_steps": 10, "logging_steps": 1}
+    argv = ["--train", str(train), "--collection", str(collection), "--init", str(init), "--out", str(tmp_path / "o"),
+            "--checkpoints", str(tmp_path / "c"), "--log", str(log_path), "--params", json.dumps(params)]
+    assert ft.main(argv) == 0
+    log = json.loads(log_path.read_text())
+    assert (log["global_batch_size"], log["per_device_batch_size"], log["gradient_accumulation_steps"]) == (2, 2, 1)
+    too_big = {**params, "max_per_device_batch_size": 1}
+    with pytest.raises(ValueError, match=r"finetune\.params\.global_batch_size.*in-batch negatives"):
+        ft.main([*argv[:-1], json.dumps(too_big)])
+
+
 def test_finetune_params_are_validated():
     with pytest.raises(ValueError, match="unknown key 'lr'"):
         ft.parse_params(ft.FinetuneParams, {"lr": 1})

@@ -177,6 +177,58 @@ def test_evaluate_cli_writes_metrics_json(tmp_path: Path):
         ev.evaluate(run, qrels, ev.EvaluateParams(measures=["Bogus@3"]))
 
 
+def test_msmarco_recall_is_any_relevant_in_the_top_k(tmp_path: Path):
+    """Issue 12 row 6: the authors' msmarco_eval.py counts a query as recalled at k when any of its
+    relevant passages is in the top k; trec_eval's recall is the fraction of them."""
+    qrels = tmp_path / "qrels.trec"
+    qrels.write_text("q1 0 a 1\nq1 0 b 1\nq2 0 c 1\nq3 0 z 1\n")
+    run = tmp_path / "run.trec"
+    hits = {"q1": ["a", "x", "y", "b"], "q2": ["x", "y", "c"]}  # q3 missing: 0, counted (6980 queries)
+    run.write_text("".join(f"{q} Q0 {d} {i + 1} {10 - i} t\n" for q, ds in hits.items() for i, d in enumerate(ds)))
+    trec = ev.evaluate(run, qrels, ev.EvaluateParams(measures=["R@2", "MRR@10"]))
+    marco = ev.evaluate(run, qrels, ev.EvaluateParams(measures=["R@2", "MRR@10"], recall="msmarco"))
+    assert trec["measures"]["R@2"] == pytest.approx((0.5 + 0 + 0) / 3)
+    assert marco["measures"]["R@2"] == pytest.approx((1 + 0 + 0) / 3)
+    assert marco["provenance"]["ir_measures"]["R@2"] == "Success@2"
+    assert marco["measures"]["MRR@10"] == trec["measures"]["MRR@10"] == pytest.approx((1 + 1 / 3) / 3)
+
+
+def test_identical_id_hits_are_dropped_only_when_asked(tmp_path: Path):
+    """Issue 12 row 11: BEIR drops a hit whose doc id is the query id (ArguAna, Quora)."""
+    qrels = tmp_path / "qrels.trec"
+    qrels.write_text("q1 0 d1 1\n")
+    run = tmp_path / "run.trec"
+    run.write_text("q1 Q0 q1 1 9 t\nq1 Q0 d1 2 8 t\n")
+    plain = ev.evaluate(run, qrels, ev.EvaluateParams(measures=["MRR@10"]))
+    dropped = ev.evaluate(run, qrels, ev.EvaluateParams(measures=["MRR@10"], ignore_identical_ids=True))
+    assert plain["measures"]["MRR@10"] == pytest.approx(0.5)
+    assert dropped["measures"]["MRR@10"] == pytest.approx(1.0)
+    assert dropped["provenance"]["identical_id_hits_dropped"] == 1
+
+
+def test_cqadupstack_score_is_the_mean_of_its_sub_forums(tmp_path: Path):
+    """Issue 12 row 10: BEIR's CQADupStack number is the unweighted mean over its sub-forums (each
+    retrieved against its own corpus), not a mean over the pooled queries."""
+    qrels = {"a": "q1 0 d1 1\nq2 0 d2 1\nq3 0 d3 1\n", "b": "q1 0 d9 1\n"}
+    runs = {"a": "q1 Q0 d1 1 9 t\nq2 Q0 x 1 9 t\nq3 Q0 x 1 9 t\n", "b": "q1 Q0 d9 1 9 t\n"}
+    members = {}
+    for forum in ("a", "b"):
+        (tmp_path / f"{forum}.qrels").write_text(qrels[forum])
+        (tmp_path / f"{forum}.trec").write_text(runs[forum])
+        doc = ev.evaluate(tmp_path / f"{forum}.trec", tmp_path / f"{forum}.qrels", ev.EvaluateParams(measures=["MRR@10"]))
+        (tmp_path / f"{forum}.json").write_text(json.dumps(doc))
+        members[f"cqa-{forum}"] = str(tmp_path / f"{forum}.json")
+    out = tmp_path / "mean.json"
+    argv = [a for m, path in members.items() for a in ("--member", f"{m}={path}")]
+    assert ev.mean_main([*argv, "--out", str(out), "--params", '{"measures": ["MRR@10"]}']) == 0
+    doc = json.loads(out.read_text())
+    assert doc["measures"]["MRR@10"] == pytest.approx((1 / 3 + 1.0) / 2)  # pooled would be 2 / 4
+    assert doc["num_queries"] == 4 and set(doc["per_query"]["MRR@10"]) == {"cqa-a/q1", "cqa-a/q2", "cqa-a/q3", "cqa-b/q1"}
+    (tmp_path / "bad.json").write_text(json.dumps({"measures": {"nDCG@10": 0.1}}))
+    with pytest.raises(InputError, match="lacks MRR@10"):
+        ev.mean_of_metrics({"x": tmp_path / "bad.json"}, ["MRR@10"])
+
+
 # --------------------------------------------------------------------------- training data
 
 
@@ -205,6 +257,40 @@ def test_make_train_data_excludes_positives_and_applies_depth_and_keep(tmp_path:
     strict, stats = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(min_relevance=2))
     assert [r["query_id"] for r in strict] == ["q1"] and strict[0]["positive_document_ids"] == ["p2"]
     assert "p1" in strict[0]["negative_document_ids"]  # a grade-1 document is a negative at min_relevance 2
+
+
+def _deep_run(tmp_path: Path, depth: int = 250) -> tuple[Path, Path, Path, set[str]]:
+    """One query, `depth` ranked documents, three positives spread over the ranking (one past 200)."""
+    topics = tmp_path / "deep-topics.tsv"
+    topics.write_text("q1\tquery\n")
+    positives = {"d5", "d150", "d230"}
+    qrels = tmp_path / "deep-qrels.trec"
+    qrels.write_text("".join(f"q1 0 {d} 1\n" for d in sorted(positives)))
+    run = tmp_path / "deep-run.trec"
+    run.write_text("".join(f"q1 Q0 d{i} {i + 1} {1000 - i} t\n" for i in range(depth)))
+    return run, topics, qrels, positives
+
+
+def test_mined_negatives_are_a_seeded_random_128_of_the_top_200_without_positives(tmp_path: Path):
+    """Issue 12 row 3 (build_train_hn.py: top 200 minus positives, shuffled, first 128)."""
+    run, topics, qrels, positives = _deep_run(tmp_path)
+    params = train_data.TrainDataParams(depth=200, keep=128, selection="random", seed=42)
+    rows, _ = train_data.build_train_data(run, topics, qrels, params)
+    negatives = rows[0]["negative_document_ids"]
+    top200 = {f"d{i}" for i in range(200)}
+    assert len(negatives) == len(set(negatives)) == 128
+    assert set(negatives) <= top200 - positives          # depth respected, never a positive
+    assert any(int(d[1:]) >= 130 for d in negatives)     # ranks past 128 are drawn from
+    assert negatives != sorted(negatives, key=lambda d: int(d[1:]))  # not the rank order
+    again, _ = train_data.build_train_data(run, topics, qrels, params)
+    assert again[0]["negative_document_ids"] == negatives  # seeded: the same draw every time
+    other, _ = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(
+        depth=200, keep=128, selection="random", seed=7))
+    assert other[0]["negative_document_ids"] != negatives
+    top, _ = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(depth=200, keep=128))
+    assert top[0]["negative_document_ids"] == [f"d{i}" for i in range(200) if f"d{i}" not in positives][:128]
+    with pytest.raises(ValueError, match="selection"):
+        train_data.TrainDataParams(selection="best").validate()
 
 
 def test_make_train_data_merge_appends_deduplicated_negatives(tmp_path: Path):

@@ -11,29 +11,38 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..batching import BatchPlan, plan_from_settings
 from ..params import LR_SCHEDULERS, ParamsError, check_types
 from ..params import parse_params as parse_dataclass
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 CONTEXTS = ("span", "query", "mixed")
 
-# Per-schema paper values. Batch sizes are per device: the papers' global batch divided by their GPU
-# count (coCondenser 2048 on 8 GPUs, bottleneck 2048 on 8, CoT-MAE 16k on 16).
+# Per-schema paper values. Batch sizes are the papers' *global* batches (coCondenser 2048, CoT-MAE
+# 16k, bottleneck 2048); the driver splits them over the processes it runs with (qcpt.batching).
+# ``max_per_device_batch_size`` is the memory bound of one forward: CoT-MAE's 16k is made of 64 per
+# GPU with accumulation (the authors' command line); the contrastive loss is never accumulated (its
+# negatives are the batch), its memory is bounded by gradient caching instead (``grad_cache_chunk``
+# 64, the authors' ``--cache_chunk_size 64``).
 SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
     # coCondenser: lr 1e-4, 120k steps, whole-word MLM 15%, context = another span of the document.
-    "contrastive": dict(learning_rate=1e-4, batch_size=256, max_steps=120_000, mlm_probability=0.15,
+    "contrastive": dict(learning_rate=1e-4, global_batch_size=2048, max_steps=120_000, mlm_probability=0.15,
                         span_source="other", decoder_layers=0),
     # CoT-MAE (as run in query-as-context): lr 4e-4, 50k steps, encoder MLM 30%; one-layer decoder
     # (the "shallow decoder"; we use 1 layer, the smallest that the paper's description allows).
-    "cotmae": dict(learning_rate=4e-4, batch_size=1024, max_steps=50_000, mlm_probability=0.30,
-                   span_source="other", decoder_layers=1),
+    "cotmae": dict(learning_rate=4e-4, global_batch_size=16384, max_per_device_batch_size=64, max_steps=50_000,
+                   mlm_probability=0.30, span_source="other", decoder_layers=1),
     # Bottlenecked query generation: lr 3e-4, 80k steps, MLM 30%, a single GPT-2-style block. Its
     # coarse-grained ("span") context is the passage itself (LLM-expansion paper, "Curriculum
     # Learning": "we use the coarse-grained context as the passage itself in the bottlenecked
     # generation pre-training").
-    "bottleneck": dict(learning_rate=3e-4, batch_size=256, max_steps=80_000, mlm_probability=0.30,
+    "bottleneck": dict(learning_rate=3e-4, global_batch_size=2048, max_steps=80_000, mlm_probability=0.30,
                        span_source="self", decoder_layers=1),
 }
+
+# Schemas whose loss is a mean of per-token terms (MLM, decoder MLM / LM): gradient accumulation
+# gives the same update as one big batch. The contrastive loss takes in-batch negatives: not these.
+ACCUMULABLE_SCHEMAS = ("cotmae", "bottleneck")
 
 SCHEDULERS = LR_SCHEDULERS
 
@@ -45,9 +54,11 @@ class PretrainParams:
     schema: str = "contrastive"            # contrastive | cotmae | bottleneck
     context: str = "span"                  # span | query | mixed
     learning_rate: float | None = None     # per schema (1e-4 / 4e-4 / 3e-4)
-    batch_size: int | None = None          # per device; the contrastive batch is this × processes
+    batch_size: int | None = None          # per device (CPU configs); else derived from global_batch_size
+    global_batch_size: int | None = None   # per schema (2048 / 16384 / 2048): split over the processes
+    max_per_device_batch_size: int | None = None  # memory bound of one forward (cotmae: 64)
     max_steps: int | None = None           # per schema (120k / 50k / 80k)
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = 1   # per-device mode only; derived with global_batch_size
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     lr_scheduler: str = "linear"           # any transformers SchedulerType; curriculum: cosine, constant
@@ -68,7 +79,8 @@ class PretrainParams:
     condenser_layers: int = 2              # contrastive: Condenser head depth
     condenser_skip_layer: int | None = None  # contrastive: encoder layer read by the head; None = L // 2
     decoder_layers: int | None = None      # cotmae / bottleneck decoder depth (1 / 1)
-    window: int = 3                        # bottleneck: previous tokens each decoder position sees
+    window: int | None = None              # bottleneck: None = plain causal decoder (LLM-expansion paper);
+    #                                        W = the authors' attn_window: [CLS] + itself + W - 1 previous
     init_heads: str | None = None          # heads file (or folder holding one) of a previous stage
     save_steps: int = 500
     logging_steps: int = 10
@@ -79,7 +91,15 @@ class PretrainParams:
     def __post_init__(self) -> None:
         if self.schema not in SCHEMAS:
             raise ParamsError("schema", f"{self.schema!r} is not one of {', '.join(SCHEMAS)}")
+        if self.batch_size is not None and self.global_batch_size is not None:
+            raise ParamsError("global_batch_size", "batch_size (per device) and global_batch_size: give one of them")
+        if self.global_batch_size is not None and self.gradient_accumulation_steps != 1:
+            raise ParamsError("gradient_accumulation_steps", "derived from global_batch_size; do not set both")
+        # A per-device batch given (CPU configs) keeps the per-device mode: no global default then.
+        batch_keys = ("global_batch_size", "max_per_device_batch_size")
         for key, value in SCHEMA_DEFAULTS[self.schema].items():
+            if key in batch_keys and self.batch_size is not None:
+                continue
             if getattr(self, key) is None:
                 setattr(self, key, value)
         self._check_types()
@@ -112,9 +132,12 @@ class PretrainParams:
             raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
-        for name in ("learning_rate", "batch_size", "max_steps", "gradient_accumulation_steps", "max_len",
-                     "query_max_len", "temperature", "save_steps", "logging_steps", "condenser_layers", "window"):
+        for name in ("learning_rate", "max_steps", "gradient_accumulation_steps", "max_len",
+                     "query_max_len", "temperature", "save_steps", "logging_steps", "condenser_layers"):
             positive(name)
+        for name in ("batch_size", "global_batch_size", "max_per_device_batch_size", "window"):
+            if getattr(self, name) is not None:
+                positive(name)
         for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "dataloader_num_workers", "decoder_layers"):
             if getattr(self, name) < 0:
                 raise ParamsError(name, f"must be >= 0, got {getattr(self, name)!r}")
@@ -136,6 +159,14 @@ class PretrainParams:
             positive("condenser_skip_layer")
         if self.ddp_backend not in (None, "nccl", "gloo", "mpi"):
             raise ParamsError("ddp_backend", f"{self.ddp_backend!r} is not nccl, gloo or mpi")
+
+    def batch_plan(self, world: int) -> BatchPlan:
+        """Per-device batch and accumulation on ``world`` processes (errors name the config key)."""
+        return plan_from_settings(
+            world, key=f"pretrain.schemas.{self.schema}.global_batch_size", global_batch_size=self.global_batch_size,
+            per_device_batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+            max_per_device=self.max_per_device_batch_size, accumulation_allowed=self.schema in ACCUMULABLE_SCHEMAS,
+            gradient_caching=self.grad_cache_chunk is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

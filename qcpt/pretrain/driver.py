@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
+from ..batching import BatchPlan
 from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from ..io import atomic_dir, write_json
 from ..models import resolve_model_path
@@ -96,7 +97,7 @@ def _world_size() -> int:
 
 
 def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
-                  world: int, resuming: bool) -> dict[str, Any]:
+                  plan: BatchPlan, resuming: bool) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "schema": params.schema,
         "context": params.context,
@@ -105,9 +106,8 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
         "passages": str(args.passages),
         "queries": str(args.queries) if args.queries else None,
         "data": dataset.stats,
-        "world_size": world,
-        "per_device_batch_size": params.batch_size,
-        "global_batch_size": params.batch_size * world * params.gradient_accumulation_steps,
+        # The effective global batch (per device × processes × accumulation) and how it was made.
+        **plan.as_log(),
         "resumed_from_steps": [],
     }
     # A job killed more than once: keep the earlier resume points the old log recorded.
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     if params.context == "span" and args.queries:
         log.info("context is 'span': --queries %s is not used", args.queries)
     world = _world_size()
+    # Before anything is loaded: the stated global batch must be makeable on these processes.
+    plan = params.batch_plan(world)
     is_main = int(os.environ.get("RANK", "0")) == 0
     checkpoints = Path(args.checkpoints)
 
@@ -147,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset = PretrainDataset(passages, context=params.context, queries=queries, span_source=params.span_source,
                               mixed_query_probability=params.mixed_query_probability, seed=params.seed)
     dataset.stats.update(query_stats)
-    needed = params.batch_size * world
+    needed = plan.per_device_batch_size * world
     if len(dataset) < needed:
-        raise ValueError(f"{len(dataset)} training examples cannot fill one batch of {params.batch_size} × "
+        raise ValueError(f"{len(dataset)} training examples cannot fill one batch of {plan.per_device_batch_size} × "
                          f"{world} processes (batches are full: the contrastive loss needs equal shards)")
 
     encoder = load_encoder(init_dir)
@@ -157,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"{init_dir}: tokenizer has {len(tokenizer)} tokens, the encoder only "
                          f"{encoder.config.vocab_size} embeddings")
     model = build_model(encoder, params)
-    mlm_head_from_init = Path(init_dir).is_dir() and model.mlm_head.load_from_checkpoint(init_dir)
+    # The init's pre-trained MLM head, by hub name or folder alike (a curriculum's stage 2 gets its
+    # head from stage 1's heads file below instead).
+    mlm_head_from_init = model.mlm_head.load_from_pretrained(init_dir)
     heads_from = None
     if params.init_heads:
         load_heads(model, params.init_heads, required=True)
@@ -176,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     if backend:
         extra["ddp_backend"] = backend
     training_args = training_arguments(
-        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=params.batch_size,
+        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
         max_steps=params.max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
         lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
-        seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
+        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
         dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
     )
     # The run's identity: what decides whether existing checkpoints may be resumed. Queries count
@@ -189,20 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
          "init": args.init, "init_heads": params.init_heads},
     ) if is_main else None
-    plan = plan_resume(checkpoints, identity, training_args)
-    resuming = plan.resume_from is not None
-    meta = _initial_meta(params, args, dataset, world, resuming)
+    resume = plan_resume(checkpoints, identity, training_args)
+    resuming = resume.resume_from is not None
+    meta = _initial_meta(params, args, dataset, plan, resuming)
     meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init),
-                inputs=plan.identity.get("inputs"), checkpoints_discarded=plan.discarded)
+                inputs=resume.identity.get("inputs"), checkpoints_discarded=resume.discarded)
     json_log = JsonLogCallback(args.log, meta, resuming=resuming)
     trainer = LossModuleTrainer(
         model=model, args=training_args, train_dataset=dataset, data_collator=collator,
         callbacks=[_EpochCallback(dataset), _RunInfoCallback(model, json_log), json_log],
     )
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun (DDP)
-    log.info("pre-training %s with %s contexts: %d examples, %d steps, batch %d × %d processes",
-             params.schema, params.context, len(dataset), params.max_steps, params.batch_size, world)
-    start = run_training(trainer, plan)
+    log.info("pre-training %s with %s contexts: %d examples, %d steps, global batch %d = %d per device × %d "
+             "processes × %d accumulation", params.schema, params.context, len(dataset), params.max_steps,
+             plan.global_batch_size, plan.per_device_batch_size, world, plan.gradient_accumulation_steps)
+    start = run_training(trainer, resume)
 
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():

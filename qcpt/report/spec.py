@@ -204,6 +204,12 @@ class Grid:
         names = list(self.config["finetune"]["datasets"])
         return "msmarco" if "msmarco" in names else (names[0] if names else "msmarco")
 
+    def beir_dataset(self) -> str | None:
+        """The fine-tuning dataset of QAC Table 2's BEIR retriever: the one trained on
+        sentence-transformers' hard negatives (``hard_negatives``), if the config has one."""
+        return next((name for name, spec in self.config["finetune"]["datasets"].items()
+                     if spec.get("hard_negatives")), None)
+
     def context(
         self, schema: str, kind: str, generator: str | None = None, count: int | None = None,
         default_count: int = 5,

@@ -14,6 +14,16 @@ Ties: before scoring, each query's results are re-sorted by ``(-score, docid)`` 
 evaluator with strictly decreasing scores, so ties are broken by docid ascending whatever tool wrote
 the run (trec_eval itself would break them by docid descending).
 
+Recall: ``recall="trec"`` (default) is trec_eval's recall, the fraction of a query's relevant
+documents in the top k. ``recall="msmarco"`` is what the MS MARCO evaluation script the QAC
+authors run (``msmarco/msmarco_eval.py``, ``compute_metrics``) calls ``recall@50`` / ``recall@all``:
+1 if *any* relevant passage is in the top k, else 0 (ir-measures' ``Success@k``); the metrics keep
+the paper's names (``R@50``, ``R@1000``) and the provenance records the measure computed.
+
+Identical ids: ``ignore_identical_ids`` drops a hit whose docid equals its query id before scoring,
+as BEIR's ``EvaluateRetrieval.evaluate`` does; the presets turn it on for the BEIR sets whose
+queries are also corpus documents (ArguAna, Quora), where such a hit is the query itself.
+
 Queries: per-query values cover the queries that have judgments. A judged query missing from the
 run scores 0 on every measure (``missing_as_zero``, like ``trec_eval -c``); run queries without
 judgments are ignored. Both counts are logged and recorded.
@@ -32,7 +42,7 @@ from typing import Any
 
 import ir_measures
 
-from ..io import InputError, sha256_file, write_json
+from ..io import InputError, read_metrics, sha256_file, write_json
 from ..params import ParamsError
 from .data import load_qrels
 from .params import parse_params, setup_logging
@@ -48,9 +58,13 @@ class EvaluateParams:
     measures: list[str] = field(default_factory=lambda: ["MRR@10", "R@50", "R@1000", "nDCG@10"])
     relevance_level: int = 1
     missing_as_zero: bool = True
+    recall: str = "trec"                # "trec" (fraction of relevant) | "msmarco" (any relevant: Success@k)
+    ignore_identical_ids: bool = False  # drop hits with docid == query id (BEIR: ArguAna, Quora)
     cell: dict[str, Any] | None = None  # free-form: which cell of the grid this is (provenance only)
 
     def validate(self) -> None:
+        if self.recall not in ("trec", "msmarco"):
+            raise ParamsError("recall", f"must be 'trec' or 'msmarco', got {self.recall!r}")
         if not self.measures or not all(isinstance(m, str) and m.strip() for m in self.measures):
             raise ParamsError("measures", "must be a non-empty list of measure names")
         if len(set(self.measures)) != len(self.measures):
@@ -64,9 +78,12 @@ class EvaluateParams:
                 raise ParamsError("measures", str(err)) from None
 
 
-def to_ir_measure(name: str, relevance_level: int = 1):
-    """``"MRR@10"`` → ``RR@10`` (``RR(rel=2)@10`` at relevance level 2); nDCG keeps graded gains."""
+def to_ir_measure(name: str, relevance_level: int = 1, recall: str = "trec"):
+    """``"MRR@10"`` → ``RR@10`` (``RR(rel=2)@10`` at relevance level 2); nDCG keeps graded gains.
+    With ``recall="msmarco"``, ``R@k`` is the MS MARCO script's recall, ``Success@k``."""
     text = name.strip()
+    if recall == "msmarco" and text.startswith(("R@", "R(")):
+        text = "Success" + text[1:]
     for alias, real in ALIASES.items():
         if text == alias or text.startswith((alias + "@", alias + "(")):
             text = real + text[len(alias):]
@@ -128,9 +145,15 @@ def _package_version(name: str) -> str | None:
 
 def evaluate(run_path: str | os.PathLike, qrels_path: str | os.PathLike, params: EvaluateParams) -> dict[str, Any]:
     """The metrics document of docs/artifacts.md."""
-    measures = [to_ir_measure(name, params.relevance_level) for name in params.measures]
+    measures = [to_ir_measure(name, params.relevance_level, params.recall) for name in params.measures]
     raw_run = read_run(run_path)
     qrels = load_qrels(qrels_path)
+    identical_dropped = 0
+    if params.ignore_identical_ids:
+        for qid, entries in raw_run.items():
+            kept = [e for e in entries if e.docid != qid]
+            identical_dropped += len(entries) - len(kept)
+            raw_run[qid] = kept
     # Our tie-breaking, made explicit to the evaluator: strictly decreasing scores in our order.
     run = {qid: {docid: float(len(entries) - i) for i, docid in enumerate(ranked_docids(entries))}
            for qid, entries in raw_run.items()}
@@ -169,10 +192,40 @@ def evaluate(run_path: str | os.PathLike, qrels_path: str | os.PathLike, params:
             "ir_measures": {name: str(m) for name, m in zip(params.measures, measures, strict=True)},
             "computed_with": {name: how[str(m)] for name, m in zip(params.measures, measures, strict=True)},
             "tie_breaking": "per query by score descending, then docid ascending",
+            "identical_id_hits_dropped": identical_dropped if params.ignore_identical_ids else None,
             "judged_queries": len(judged),
             "judged_queries_missing_from_run": len(missing),
             "run_queries_without_judgments": unjudged,
             "versions": {p: _package_version(p) for p in ("ir-measures", "pytrec-eval-terrier")},
+        },
+    }
+
+
+def mean_of_metrics(members: Mapping[str, str | os.PathLike], measures: Sequence[str],
+                    cell: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metrics document of an evalset that is the mean of others (``{member: metrics path}``):
+    each measure is the unweighted mean of the members' scores — BEIR's CQADupStack number is the
+    mean over its 12 sub-forums, each retrieved against its own corpus, not a mean over the pooled
+    queries. ``per_query`` pools the members' queries as ``<member>/<qid>`` (for paired tests)."""
+    docs = {}
+    for member, path in members.items():
+        doc = read_metrics(path)
+        absent = [m for m in measures if m not in doc["measures"]]
+        if absent:
+            raise InputError(path, None, "measures", f"lacks {', '.join(absent)} needed for the mean")
+        docs[member] = doc
+    return {
+        "measures": {m: sum(d["measures"][m] for d in docs.values()) / len(docs) for m in measures},
+        "per_query": {m: {f"{member}/{q}": v for member, d in docs.items() for q, v in d["per_query"][m].items()}
+                      for m in measures},
+        "num_queries": sum(d["num_queries"] for d in docs.values()),
+        "run": None,
+        "qrels": None,
+        "provenance": {
+            "mean_of": {member: {"metrics": str(members[member]), "measures": d["measures"],
+                                 "num_queries": d["num_queries"]} for member, d in docs.items()},
+            "aggregation": "unweighted mean of the members' measures (per_query pools their queries)",
+            "params": {"measures": list(measures), "cell": cell},
         },
     }
 
@@ -195,4 +248,29 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, metrics)
     log.info("%s over %d queries: %s", args.run, metrics["num_queries"],
              ", ".join(f"{k}={v:.4f}" for k, v in metrics["measures"].items()))
+    return 0
+
+
+def mean_main(argv: list[str] | None = None) -> int:
+    """``mean_metrics.py --member NAME=metrics.json ... --out metrics.json --params '{"measures": [...]}'``."""
+    parser = argparse.ArgumentParser(prog="mean_metrics.py", description="Mean of several metrics JSONs.")
+    parser.add_argument("--member", action="append", required=True, help="NAME=path of a member's metrics JSON")
+    parser.add_argument("--out", required=True, help="metrics JSON")
+    parser.add_argument("--params", default="{}", help='JSON: measures, cell')
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = parse_params(EvaluateParams, args.params)
+    members = {}
+    for item in args.member:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--member {item!r}: expected NAME=path")
+        members[name] = path
+    try:
+        metrics = mean_of_metrics(members, params.measures, params.cell)
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    write_json(args.out, metrics)
+    log.info("mean of %d evalsets: %s", len(members), ", ".join(f"{k}={v:.4f}" for k, v in metrics["measures"].items()))
     return 0

@@ -225,10 +225,11 @@ class CandidatesCallback(TrainerCallback):
 def total_steps(n_queries: int, params: FinetuneParams, world: int) -> int:
     """Optimizer steps of the run (full batches only). Computed here so warmup_ratio applies to
     epoch-based runs too."""
-    per_epoch = n_queries // (params.per_device_batch_size * world) // params.gradient_accumulation_steps
+    plan = params.batch_plan(world)
+    per_epoch = n_queries // (plan.per_device_batch_size * world) // plan.gradient_accumulation_steps
     if per_epoch == 0:
-        raise ValueError(f"{n_queries} training queries cannot fill one step of {params.per_device_batch_size} × "
-                         f"{world} processes × {params.gradient_accumulation_steps} accumulation steps")
+        raise ValueError(f"{n_queries} training queries cannot fill one step of {plan.per_device_batch_size} × "
+                         f"{world} processes × {plan.gradient_accumulation_steps} accumulation steps")
     if params.max_steps is not None:
         return params.max_steps
     return max(1, math.ceil(params.num_train_epochs * per_epoch))
@@ -253,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     params = parse_params(FinetuneParams, args.params)
     retention = Retention.from_cli(args.retention)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    plan = params.batch_plan(world)  # before any data is read: a batch the devices cannot make fails here
     try:
         groups, read_stats = read_train_groups(args.train)
         wanted = {d for g in groups for d in (*g.positives, *g.negatives)}
@@ -276,10 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     if backend:
         extra["ddp_backend"] = backend
     training_args = training_arguments(
-        args.checkpoints, learning_rate=params.learning_rate, per_device_batch_size=params.per_device_batch_size,
+        args.checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
         max_steps=steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
         lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
-        seed=params.seed, gradient_accumulation_steps=params.gradient_accumulation_steps, bf16=params.bf16,
+        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
         dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
     )
     # What decides whether existing checkpoints may be resumed (the world size changes the batch).
@@ -287,14 +289,14 @@ def main(argv: list[str] | None = None) -> int:
         {"finetune": asdict(params), "world_size": world},
         {"train": args.train, "collection": args.collection, "init": args.init},
     ) if int(os.environ.get("RANK", "0")) == 0 else None
-    plan = plan_resume(args.checkpoints, identity, training_args)
-    resuming = plan.resume_from is not None
+    resume = plan_resume(args.checkpoints, identity, training_args)
+    resuming = resume.resume_from is not None
     meta = {
         "params": asdict(params), "init": args.init, "train": str(args.train), "collection": str(args.collection),
-        "queries": len(dataset), "data": {**read_stats, **coverage}, "world_size": world,
-        "global_batch_queries": params.per_device_batch_size * world * params.gradient_accumulation_steps,
+        "queries": len(dataset), "data": {**read_stats, **coverage}, **plan.as_log(),
+        "global_batch_queries": plan.global_batch_size,
         "passages_per_query": params.train_n_passages, "resumed_from_steps": [],
-        "inputs": plan.identity.get("inputs"), "checkpoints_discarded": plan.discarded,
+        "inputs": resume.identity.get("inputs"), "checkpoints_discarded": resume.discarded,
     }
     if resuming and Path(args.log).is_file():
         try:  # a job killed more than once: keep the resume points the earlier log recorded
@@ -307,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                                 callbacks=[EpochCallback(dataset), CandidatesCallback(model, json_log), json_log])
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun
     log.info("fine-tuning %s on %d queries: %d steps, %d queries × %d passages per device, %d processes",
-             init_dir, len(dataset), steps, params.per_device_batch_size, params.train_n_passages, world)
-    start = run_training(trainer, plan)
+             init_dir, len(dataset), steps, plan.per_device_batch_size, params.train_n_passages, world)
+    start = run_training(trainer, resume)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         with atomic_dir(args.out) as tmp:

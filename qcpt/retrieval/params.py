@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..batching import BatchPlan, plan_from_settings
 from ..params import LR_SCHEDULERS, ParamsError, parse_params, setup_logging
 
 __all__ = [
@@ -33,7 +34,9 @@ class FinetuneParams:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0           # Tevatron's default
     lr_scheduler: str = "linear"
-    per_device_batch_size: int = 8      # queries per device (the papers: 8 per GPU; 64 in total)
+    per_device_batch_size: int | None = None  # queries per device (CPU configs); 8 without a global batch
+    global_batch_size: int | None = None  # queries per step over all devices (QAC §4.2: 64 = 8 × 8 GPUs)
+    max_per_device_batch_size: int | None = None  # memory bound; the loss is never accumulated
     gradient_accumulation_steps: int = 1
     train_n_passages: int = 16          # 1 positive + 15 negatives per query
     q_max_len: int = 32
@@ -51,11 +54,23 @@ class FinetuneParams:
 
     def validate(self) -> None:
         _pooling(self.pooling)
+        if self.global_batch_size is not None:
+            if self.per_device_batch_size is not None:
+                raise ParamsError("global_batch_size", "per_device_batch_size and global_batch_size: give one of them")
+            if self.gradient_accumulation_steps != 1:
+                raise ParamsError("gradient_accumulation_steps", "the InfoNCE loss takes in-batch negatives, "
+                                  "accumulation would shrink them; with global_batch_size it stays 1")
+            if self.global_batch_size < 1:
+                raise ParamsError("global_batch_size", f"must be ≥ 1, got {self.global_batch_size!r}")
+        elif self.per_device_batch_size is None:
+            self.per_device_batch_size = 8
+        if self.max_per_device_batch_size is not None and self.max_per_device_batch_size < 1:
+            raise ParamsError("max_per_device_batch_size", f"must be ≥ 1, got {self.max_per_device_batch_size!r}")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(LR_SCHEDULERS)}")
         for name in ("train_n_passages", "per_device_batch_size", "gradient_accumulation_steps", "q_max_len",
                      "p_max_len", "save_steps", "logging_steps"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ParamsError(name, f"must be ≥ 1, got {getattr(self, name)!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ParamsError("max_steps", f"must be ≥ 1 or null, got {self.max_steps!r}")
@@ -69,6 +84,15 @@ class FinetuneParams:
             raise ParamsError("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio!r}")
         if self.ddp_backend not in (None, "nccl", "gloo", "mpi"):
             raise ParamsError("ddp_backend", f"{self.ddp_backend!r} is not nccl, gloo or mpi")
+
+    def batch_plan(self, world: int) -> BatchPlan:
+        """Queries per device on ``world`` processes. Never accumulated and no gradient caching
+        here: a global batch the devices cannot hold within max_per_device_batch_size is an error."""
+        return plan_from_settings(
+            world, key="finetune.params.global_batch_size", global_batch_size=self.global_batch_size,
+            per_device_batch_size=self.per_device_batch_size or 8,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            max_per_device=self.max_per_device_batch_size, accumulation_allowed=False)
 
 
 @dataclass

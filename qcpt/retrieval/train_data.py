@@ -3,11 +3,21 @@
     make_train_data.py --run R --topics T --qrels Q --out train.jsonl --params '{...}'
 
 For each topic (in topic-file order) with at least one positive (judgment ≥ ``min_relevance``):
-negatives are the run's top ``depth`` documents (re-sorted by score, ties by docid) minus the
-positives, the first ``keep`` of them kept (``null``: all). This serves both recipes:
+the candidates are the run's top ``depth`` documents (re-sorted by score, ties by docid) minus the
+positives; ``keep`` of them are kept (``null``: all), chosen by ``selection``:
+
+- ``"top"``: the ``keep`` best-ranked candidates;
+- ``"random"``: ``keep`` candidates drawn uniformly without replacement, seeded by ``seed`` and the
+  query id (so a query's draw does not depend on the others' or on file order). This is the QAC
+  authors' ``build_train_hn.py``: ``negatives[:depth]``, shuffled, ``[:n_sample]`` with depth 200
+  and n_sample 128 — ranks 129-200 get used too. (Their shuffle is one global ``random`` stream
+  over the queries in run order; ours is per query, so it survives reordering and sharding.)
+
+This serves both recipes:
 
 - BM25 negatives for retriever 1: a BM25 run, ``{"depth": 200, "keep": null}``;
-- mined negatives for retriever 2: retriever 1's run, ``{"depth": 200, "keep": 128}``; with
+- mined negatives for retriever 2: retriever 1's run, ``{"depth": 200, "keep": 128, "selection":
+  "random"}`` (the papers' presets; ``"top"`` is the switch for the first 128 by rank); with
   ``merge_with`` (another training JSONL, e.g. the BM25 one) that file's negatives for the same query
   are appended after them, without duplicates or positives ("BM25 + mined").
 
@@ -18,9 +28,12 @@ the log.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..io import InputError, read_jsonl, require_str, write_jsonl
 from ..params import ParamsError
@@ -37,8 +50,12 @@ class TrainDataParams:
     keep: int | None = None
     min_relevance: int = 1
     merge_with: str | None = None
+    selection: str = "top"       # "top" (first `keep` by rank) or "random" (seeded sample of `keep`)
+    seed: int = 42
 
     def validate(self) -> None:
+        if self.selection not in ("top", "random"):
+            raise ParamsError("selection", f"must be 'top' or 'random', got {self.selection!r}")
         if self.depth < 1:
             raise ParamsError("depth", f"must be ≥ 1, got {self.depth!r}")
         if self.keep is not None and self.keep < 1:
@@ -59,6 +76,23 @@ def read_negatives(path: str | os.PathLike) -> dict[str, list[str]]:
     return out
 
 
+def query_rng(seed: int, query_id: str) -> np.random.Generator:
+    """A generator of its own per query: seeded by the run seed and a stable digest of the query id."""
+    digest = int.from_bytes(hashlib.sha256(query_id.encode("utf-8")).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def select_negatives(candidates: list[str], keep: int | None, selection: str, seed: int, query_id: str) -> list[str]:
+    """``keep`` of ``candidates`` (already without positives): the first ones, or a seeded random
+    sample in the order drawn."""
+    if keep is None:
+        return list(candidates)
+    if selection == "top":
+        return candidates[:keep]
+    order = query_rng(seed, query_id).permutation(len(candidates))
+    return [candidates[i] for i in order[:keep]]
+
+
 def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams) -> tuple[list[dict], dict[str, int]]:
     topics = load_topics(topics_path)
     qrels = load_qrels(qrels_path)
@@ -75,9 +109,8 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams)
         if qid not in run:
             stats["topics_not_in_run"] += 1
         pos = set(positives)
-        negatives = [d for d in ranked_docids(run.get(qid, []))[: params.depth] if d not in pos]
-        if params.keep is not None:
-            negatives = negatives[: params.keep]
+        candidates = [d for d in ranked_docids(run.get(qid, []))[: params.depth] if d not in pos]
+        negatives = select_negatives(candidates, params.keep, params.selection, params.seed, qid)
         if qid in merged:
             present = set(negatives)
             extra = [d for d in dict.fromkeys(merged[qid]) if d not in present and d not in pos]
@@ -94,18 +127,90 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams)
     return rows, stats
 
 
+@dataclass
+class HardNegativesParams:
+    """sentence-transformers' ``msmarco-hard-negatives.jsonl.gz`` → training JSONL, as BEIR's
+    ``train_msmarco_v3.py`` (which the QAC authors point to for their BEIR retriever) reads it."""
+
+    ce_score_margin: float = 3.0     # a negative scoring above (lowest positive ce-score - margin) is dropped
+    negatives_per_system: int = 5    # first N kept negatives of each mining system, without repeats
+
+    def validate(self) -> None:
+        if self.negatives_per_system < 1:
+            raise ValueError(f"negatives_per_system must be ≥ 1, got {self.negatives_per_system}")
+
+
+def read_hard_negatives(path: str | os.PathLike, topics_path: str | os.PathLike,
+                        params: HardNegativesParams) -> tuple[list[dict], dict[str, int]]:
+    """Per line ``{"qid", "pos": [{"pid", "ce-score"}], "neg": {system: [{"pid", "ce-score"}]}}``:
+    positives are ``pos``; negatives, per system in file order, those whose cross-encoder score is
+    at most the lowest positive's minus the margin, up to ``negatives_per_system`` new ones each.
+    Queries without a positive or a negative, or absent from the topics, are skipped (counted)."""
+    topics = load_topics(topics_path)
+    rows: list[dict] = []
+    stats = {"lines": 0, "written": 0, "skipped_no_negative": 0, "skipped_not_in_topics": 0,
+             "negatives_above_margin": 0}
+    for lineno, obj in read_jsonl(path):
+        stats["lines"] += 1
+        qid = str(obj.get("qid", ""))
+        try:
+            pos = obj["pos"]
+            negs_by_system = obj["neg"]
+            positives = [str(item["pid"]) for item in pos]
+            threshold = min(float(item["ce-score"]) for item in pos) - params.ce_score_margin
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(path, lineno, "pos/neg", f"not a sentence-transformers hard-negatives line ({err})") from None
+        if not positives or not qid:
+            raise InputError(path, lineno, "qid/pos", "a line needs a qid and at least one positive")
+        if qid not in topics:
+            stats["skipped_not_in_topics"] += 1
+            continue
+        chosen: list[str] = []
+        seen = set(positives)
+        for items in negs_by_system.values():
+            added = 0
+            for item in items:
+                if float(item["ce-score"]) > threshold:
+                    stats["negatives_above_margin"] += 1
+                    continue
+                pid = str(item["pid"])
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                chosen.append(pid)
+                added += 1
+                if added >= params.negatives_per_system:
+                    break
+        if not chosen:
+            stats["skipped_no_negative"] += 1
+            continue
+        rows.append({"query_id": qid, "query": topics[qid], "positive_document_ids": positives,
+                     "negative_document_ids": chosen})
+    stats["written"] = len(rows)
+    if not rows:
+        raise InputError(path, None, None, f"no training query could be built from it ({stats})")
+    return rows, stats
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make_train_data.py", description="Run + qrels → Tevatron training JSONL.")
-    parser.add_argument("--run", required=True, help="TREC run (BM25 or retriever 1)")
+    parser.add_argument("--run", help="TREC run (BM25 or retriever 1)")
+    parser.add_argument("--hard-negatives", help="instead of --run/--qrels: sentence-transformers' "
+                        "msmarco-hard-negatives.jsonl(.gz); --params then takes ce_score_margin, negatives_per_system")
     parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
-    parser.add_argument("--qrels", required=True, help="TREC qrels")
+    parser.add_argument("--qrels", help="TREC qrels (with --run)")
     parser.add_argument("--out", required=True, help="training JSONL")
-    parser.add_argument("--params", default="{}", help="JSON: depth, keep, min_relevance, merge_with")
+    parser.add_argument("--params", default="{}", help="JSON: depth, keep, selection, seed, min_relevance, merge_with")
     args = parser.parse_args(argv)
     setup_logging()
-    params = parse_params(TrainDataParams, args.params)
+    if bool(args.hard_negatives) == bool(args.run) or (args.run and not args.qrels):
+        parser.error("give --run with --qrels, or --hard-negatives")
     try:
-        rows, stats = build_train_data(args.run, args.topics, args.qrels, params)
+        if args.hard_negatives:
+            rows, stats = read_hard_negatives(args.hard_negatives, args.topics,
+                                              parse_params(HardNegativesParams, args.params))
+        else:
+            rows, stats = build_train_data(args.run, args.topics, args.qrels, parse_params(TrainDataParams, args.params))
     except InputError as err:
         log.error("%s", err)
         return 2

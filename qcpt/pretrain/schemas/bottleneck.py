@@ -11,10 +11,13 @@
   Position ``i`` predicts context token ``i + 1`` (causal LM; position 0 predicts q_1), so the
   decoder generates the whole context q_1 … q_m [SEP]. The output projection is the shared word
   embedding matrix (plus a bias).
-- Attention (:func:`window_attention_mask`): position ``i`` may attend to position 0 (the [CLS]
-  vector) and to positions ``max(1, i - window) … i`` — itself and its ``window`` (3) previous
-  tokens — and to nothing else; padding is never attended. With a short window the decoder cannot
-  read the context it is writing, only the bottleneck, so the [CLS] vector must carry it.
+- Attention (:func:`window_attention_mask`): by default (``window=None``) a plain causal decoder,
+  the LLM-expansion paper's: position ``i`` attends to positions ``0 … i``. With ``window=W`` (the
+  QAC authors' ``--attn_window W``, their CoT-MAE command line uses 3), position ``i`` attends to
+  position 0 (the [CLS] vector) and to positions ``max(1, i - W + 1) … i`` — itself and its
+  ``W - 1`` previous tokens — and to nothing else; padding is never attended. With a short window
+  the decoder cannot read the context it is writing, only the bottleneck, so the [CLS] vector must
+  carry it.
 
 L = L_mlm + L_decoder_clm.
 """
@@ -33,12 +36,15 @@ from ..masking import IGNORE_INDEX
 from .common import PretrainModel, init_weights, masked_lm_sums, mean_from_sums
 
 
-def window_attention_mask(length: int, window: int, device: torch.device | None = None) -> torch.Tensor:
+def window_attention_mask(length: int, window: int | None, device: torch.device | None = None) -> torch.Tensor:
     """[length, length] boolean matrix, True where query position i may attend key position j:
-    ``j == 0`` or ``max(1, i - window) <= j <= i``."""
+    ``j <= i`` (``window=None``, plain causal), else ``j == 0`` or ``max(1, i - window + 1) <= j <= i``
+    (the authors' attn_window: the mask of their ``build_ar_dec_head``)."""
     i = torch.arange(length, device=device)[:, None]
     j = torch.arange(length, device=device)[None, :]
-    return (j == 0) | ((j <= i) & (j >= (i - window).clamp(min=1)))
+    if window is None:
+        return j <= i
+    return (j == 0) | ((j <= i) & (j >= (i - window + 1).clamp(min=1)))
 
 
 class CausalWindowBlock(nn.Module):
@@ -76,7 +82,7 @@ class CausalWindowBlock(nn.Module):
 class BottleneckModel(PretrainModel):
     schema = "bottleneck"
 
-    def __init__(self, encoder: BertModel, *, decoder_layers: int = 1, window: int = 3):
+    def __init__(self, encoder: BertModel, *, decoder_layers: int = 1, window: int | None = None):
         super().__init__(encoder)
         config = encoder.config
         self.window = window

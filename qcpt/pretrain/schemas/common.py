@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -82,35 +81,32 @@ class MLMHead(nn.Module):
     def forward(self, hidden: torch.Tensor, embedding_weight: torch.Tensor) -> torch.Tensor:
         return F.linear(self.layer_norm(self.activation(self.dense(hidden))), embedding_weight, self.bias)
 
-    # Names of the same tensors in transformers' BertForMaskedLM / BertForPreTraining checkpoints.
-    CHECKPOINT_KEYS = {
-        "dense.weight": ("cls.predictions.transform.dense.weight",),
-        "dense.bias": ("cls.predictions.transform.dense.bias",),
-        "layer_norm.weight": ("cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.gamma"),
-        "layer_norm.bias": ("cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.beta"),
-        "bias": ("cls.predictions.bias", "cls.predictions.decoder.bias"),
-    }
+    # The head's tensors in transformers' BertForMaskedLM (the names its loading report uses).
+    PRETRAINED_KEYS = (
+        "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+        "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+        "cls.predictions.bias",
+    )
 
-    def load_from_checkpoint(self, folder: str | os.PathLike) -> bool:
-        """Take the MLM head of a ``BertForMaskedLM``-style checkpoint when the folder has one (BERT
-        and Condenser releases do); returns whether it did. A bare ``BertModel`` keeps the fresh head."""
-        weights = Path(folder) / "model.safetensors"
-        if not weights.is_file():
-            return False
-        from safetensors import safe_open
+    def load_from_pretrained(self, spec: str | os.PathLike, **from_pretrained: Any) -> bool:
+        """Take the pre-trained MLM head of ``spec`` — a hub name (``bert-base-uncased``,
+        ``Luyu/condenser``) or a folder, by one code path: ``BertForMaskedLM.from_pretrained``, as the
+        authors' code does (``AutoModelForMaskedLM.from_pretrained``), whatever the weight format.
+        Returns whether the checkpoint had the head; one without it (a bare ``BertModel``, a
+        sentence-transformers export) keeps the fresh head, and the caller records that."""
+        from transformers import BertForMaskedLM
 
-        found: dict[str, torch.Tensor] = {}
-        with safe_open(str(weights), framework="pt") as handle:
-            keys = set(handle.keys())
-            for name, candidates in self.CHECKPOINT_KEYS.items():
-                for key in candidates:
-                    if key in keys:
-                        found[name] = handle.get_tensor(key)
-                        break
-        if len(found) != len(self.CHECKPOINT_KEYS):
+        model, info = BertForMaskedLM.from_pretrained(str(spec), output_loading_info=True, **from_pretrained)
+        missing = sorted(set(info.get("missing_keys", ())) & set(self.PRETRAINED_KEYS))
+        if missing:
+            log.info("%s has no pre-trained MLM head (missing %s): the head starts fresh", spec, ", ".join(missing))
             return False
-        self.load_state_dict(found)
-        log.info("MLM head initialised from %s", weights)
+        predictions = model.cls.predictions
+        with torch.no_grad():
+            self.dense.load_state_dict(predictions.transform.dense.state_dict())
+            self.layer_norm.load_state_dict(predictions.transform.LayerNorm.state_dict())
+            self.bias.copy_(predictions.bias)
+        log.info("MLM head initialised from %s", spec)
         return True
 
 

@@ -1,0 +1,296 @@
+"""Issue 12: the paper presets carry the papers' settings, as the dry-run jobs of the presets show
+(the shell commands Snakemake would run), and the batch planning refuses what it cannot make."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, fake_inputs, snakemake
+
+from qcpt.batching import BatchPlanError, plan_batch
+from qcpt.pretrain.arguments import PretrainParams
+from qcpt.retrieval.finetune import FinetuneParams
+
+BEIR_IDENTICAL_IDS = {"beir-arguana", "beir-quora"}
+CQADUPSTACK_FORUMS = 12
+
+
+def preset_jobs(tmp_path: Path, preset: str, *extra: str) -> dict[str, list[str]]:
+    """``{rule: [shell command, ...]}`` of a dry run of ``configs/<preset>.yaml`` on stand-in inputs."""
+    config_path = ROOT / "configs" / f"{preset}.yaml"
+    fake_inputs(config_path, tmp_path)
+    proc = snakemake("-n", "-p", "--cores", "2", f"--configfile={config_path}", "--directory", str(tmp_path),
+                     *extra, cwd=tmp_path)
+    jobs: dict[str, list[str]] = defaultdict(list)
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        elif line.startswith("Shell command: ") and rule:
+            jobs[rule].append(line[len("Shell command: "):])
+    return jobs
+
+
+def option(command: str, name: str) -> str:
+    """The value after ``--name`` in a shell command."""
+    words = shlex.split(command.split(";", 1)[-1])
+    return words[words.index(name) + 1]
+
+
+def params_of(command: str) -> dict:
+    return json.loads(option(command, "--params"))
+
+
+def batch_line(command: str) -> str:
+    return shlex.split(command.split(";", 1)[0])[1]
+
+
+def by_schema(jobs: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for command in jobs["pretrain"]:
+        out[params_of(command)["schema"]].append(command)
+    return out
+
+
+@pytest.fixture(scope="module")
+def qac_jobs(tmp_path_factory):
+    return preset_jobs(tmp_path_factory.mktemp("qac"), "query-as-context")
+
+
+@pytest.fixture(scope="module")
+def llm_jobs(tmp_path_factory):
+    return preset_jobs(tmp_path_factory.mktemp("llm"), "llm-expansion")
+
+
+# ------------------------------------------------------------------ rows 1, 2, 5: batches, negatives
+
+
+def test_qac_pretraining_global_batches_and_negatives(qac_jobs):
+    schemas = by_schema(qac_jobs)
+    for command in schemas["contrastive"]:
+        params = params_of(command)
+        assert params["global_batch_size"] == 2048 and params["grad_cache_chunk"] == 64
+        assert params["contrastive_negatives"] == "all"  # QAC eq. 5: all 2B - 1 other vectors
+        assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
+    for command in schemas["cotmae"]:
+        params = params_of(command)
+        assert params["global_batch_size"] == 16384  # QAC §4.1: 16k
+        assert (params["decoder_layers"], params["context_mlm_probability"]) == (1, 0.45)  # row 9, stated
+        assert batch_line(command) == "global batch 16384 = 64 per device x 8 devices x 32 accumulation"
+    assert len(schemas["contrastive"]) == len(schemas["cotmae"]) == 6
+
+
+def tevatron_finetunes(jobs) -> list[str]:
+    return [c for c in jobs["finetune"] if "/finetune/msmarco/" in option(c, "--out")]
+
+
+def test_fine_tuning_global_batch_is_64_in_both_presets(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        assert tevatron_finetunes(jobs)
+        for command in tevatron_finetunes(jobs):
+            params = params_of(command)
+            assert params["global_batch_size"] == 64 and "per_device_batch_size" not in params
+            assert batch_line(command) == "global batch 64 = 16 per device x 4 devices x 1 accumulation"
+
+
+def test_llm_pretraining_batches_negatives_and_plain_causal_decoder(llm_jobs):
+    schemas = by_schema(llm_jobs)
+    for command in schemas["contrastive"]:
+        params = params_of(command)
+        assert params["contrastive_negatives"] == "contexts"  # LLM paper eq. 8
+        assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
+    for command in schemas["bottleneck"]:
+        params = params_of(command)
+        assert "window" in params and params["window"] is None  # row 8: no attention window
+        assert batch_line(command) == "global batch 2048 = 256 per device x 8 devices x 1 accumulation"
+        assert PretrainParams(**{k: v for k, v in params.items()}).window is None
+
+
+def test_half_the_gpus_keep_the_global_batches(tmp_path):
+    # Two cells' chains only (a smaller DAG than the whole preset): CoT-MAE's retriever 2, coCondenser.
+    r = "results/query-as-context"
+    targets = [f"{r}/finetune/msmarco/pt/msmarco_doc/cotmae/span/retriever2/model",
+               f"{r}/pretrain/msmarco_doc/contrastive/span/model"]
+    jobs = preset_jobs(tmp_path, "query-as-context", *targets, "--set-resources", "pretrain:gpu=4", "finetune:gpu=2")
+    schemas = by_schema(jobs)
+    assert {batch_line(c) for c in schemas["cotmae"]} == {
+        "global batch 16384 = 64 per device x 4 devices x 64 accumulation"}
+    assert {batch_line(c) for c in schemas["contrastive"]} == {
+        "global batch 2048 = 512 per device x 4 devices x 1 accumulation"}  # never accumulated
+    assert {batch_line(c) for c in tevatron_finetunes(jobs)} == {
+        "global batch 64 = 32 per device x 2 devices x 1 accumulation"}
+
+
+def test_a_gpu_count_that_cannot_make_the_batch_stops_the_dag(tmp_path):
+    config_path = ROOT / "configs" / "query-as-context.yaml"
+    fake_inputs(config_path, tmp_path)
+    proc = snakemake("-n", "--cores", "2", f"--configfile={config_path}", "--directory", str(tmp_path),
+                     "--set-resources", "finetune:gpu=3", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "finetune.params.global_batch_size" in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ row 3: mined negatives
+
+
+def test_mined_negatives_are_a_seeded_random_128_of_200(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        assert jobs["mine_negatives"]
+        for command in jobs["mine_negatives"]:
+            params = params_of(command)
+            assert (params["depth"], params["keep"], params["selection"], params["seed"]) == (200, 128, "random", 42)
+
+
+# ------------------------------------------------------------------ rows 6, 10, 11: evaluation
+
+
+def _evaluate_params(jobs) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for command in jobs["evaluate"]:
+        evalset = option(command, "--out").split("/eval/")[1].split("/")[0]
+        out[evalset].append(params_of(command))
+    return out
+
+
+def test_msmarco_recall_and_beir_identical_ids_only_where_the_benchmark_says(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        per_evalset = _evaluate_params(jobs)
+        assert {p.get("recall") for p in per_evalset["msmarco-dev"]} == {"msmarco"}
+        assert {p.get("recall") for p in per_evalset["dl19"] + per_evalset["dl20"]} == {None}
+        dropping = {e for e, ps in per_evalset.items() if any(p.get("ignore_identical_ids") for p in ps)}
+        assert dropping == BEIR_IDENTICAL_IDS
+        assert all(p["ignore_identical_ids"] for e in BEIR_IDENTICAL_IDS for p in per_evalset[e])
+
+
+def test_cqadupstack_is_the_mean_of_its_sub_forums(qac_jobs, llm_jobs):
+    for jobs in (qac_jobs, llm_jobs):
+        assert jobs["evaluate_mean"]
+        for command in jobs["evaluate_mean"]:
+            assert "/eval/beir-cqadupstack/" in option(command, "--out")
+            members = [w for w in shlex.split(command) if "=" in w and "/eval/beir-cqadupstack-" in w]
+            assert len({m.split("=")[0] for m in members}) == CQADUPSTACK_FORUMS
+        evaluated = _evaluate_params(jobs)
+        assert "beir-cqadupstack" not in evaluated  # never scored on one pooled collection
+        assert sum(e.startswith("beir-cqadupstack-") for e in evaluated) == CQADUPSTACK_FORUMS
+
+
+# ------------------------------------------------------------------ batch planning
+
+
+def test_plan_accumulates_only_where_the_loss_allows_it():
+    assert plan_batch(16384, 8, key="k", max_per_device=64, accumulation_allowed=True).gradient_accumulation_steps == 32
+    with pytest.raises(BatchPlanError, match="k: .*in-batch negatives"):
+        plan_batch(64, 2, key="k", max_per_device=16, accumulation_allowed=False)
+    assert plan_batch(2048, 4, key="k", max_per_device=256, accumulation_allowed=False,
+                      gradient_caching=True).per_device_batch_size == 512
+    with pytest.raises(BatchPlanError, match="does not split evenly over 3 devices"):
+        plan_batch(64, 3, key="k", accumulation_allowed=True)
+
+
+def test_params_name_their_config_key_and_keep_the_per_device_mode():
+    with pytest.raises(BatchPlanError, match=r"pretrain\.schemas\.contrastive\.global_batch_size"):
+        PretrainParams(schema="contrastive", max_per_device_batch_size=128).batch_plan(8)
+    assert PretrainParams(schema="cotmae").batch_plan(16).as_log() == {
+        "global_batch_size": 16384, "world_size": 16, "per_device_batch_size": 64, "gradient_accumulation_steps": 16}
+    cpu = PretrainParams(schema="bottleneck", batch_size=16).batch_plan(1)  # the demo config's per-device mode
+    assert (cpu.global_batch_size, cpu.per_device_batch_size) == (16, 16)
+    with pytest.raises(ValueError, match="give one of them"):
+        PretrainParams(schema="cotmae", batch_size=8, global_batch_size=64)
+    with pytest.raises(BatchPlanError, match=r"finetune\.params\.global_batch_size"):
+        FinetuneParams(global_batch_size=64, max_per_device_batch_size=8).batch_plan(4)
+    demo = FinetuneParams(per_device_batch_size=8)
+    demo.validate()
+    assert demo.batch_plan(2).global_batch_size == 16
+
+
+# ------------------------------------------------------------------ rows 13, 14: new cells, in the report
+
+
+def test_llm_preset_builds_beir_bm25_and_the_rerun_baselines(llm_jobs):
+    scored = defaultdict(set)
+    for command in [*llm_jobs["evaluate"], *llm_jobs["evaluate_mean"]]:
+        evalset, system = option(command, "--out").split("/eval/")[1].rsplit("/metrics.json", 1)[0].split("/", 1)
+        scored[system].add(evalset)
+    beir = {e for e in scored["bm25"] if e.startswith("beir-") and not e.startswith("beir-cqadupstack-")}
+    assert len(beir) == 14 and "beir-cqadupstack" in beir  # row 13: Table 3's BM25 column
+    for name in ("simcse", "cocondenser", "contriever"):  # row 14
+        assert {"msmarco-dev", "dl19", "dl20", "beir-scifact", "beir-cqadupstack"} <= scored[f"zeroshot/ext/{name}"]
+    pooling = {option(c, "--model"): params_of(c) for c in llm_jobs["encode"] if "/zeroshot/ext/" in option(c, "--out")}
+    assert pooling["facebook/contriever"]["pooling"] == "mean"
+    assert pooling["princeton-nlp/unsup-simcse-bert-base-uncased"] == {"pooling": "cls", "normalize": True}
+    assert pooling["Luyu/co-condenser-marco"] == {"pooling": "cls", "normalize": False}
+
+
+def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
+    import yaml
+
+    from qcpt import config as qconfig
+    from qcpt.report import artifacts
+
+    config = qconfig.validate({**yaml.safe_load((ROOT / "configs" / "llm-expansion.yaml").read_text()),
+                               "results": str(tmp_path)})
+    (table1,) = artifacts(config, ["llm-table1"])
+    rows = {r.label: r for r in table1.rows}
+    contriever = rows["Contriever †"]
+    assert contriever.cells["MS MARCO MRR@10"].system == "zeroshot/ext/contriever"
+    assert contriever.paper["MS MARCO MRR@10"] == 16.8
+    (table3,) = artifacts(config, ["llm-table3"])
+    assert table3.columns[:4] == ["BM25", "coCondenser", "Contriever", "SimCSE"]
+    cqa = next(r for r in table3.rows if r.cells.get("BM25") and r.cells["BM25"].evalset == "beir-cqadupstack")
+    assert cqa.cells["SimCSE"].system == "zeroshot/ext/simcse" and cqa.paper["SimCSE"] == 13.5
+    assert cqa.cells["BM25"].path(str(tmp_path)) in set(qconfig.metrics_targets(config))
+    (table2,) = artifacts(config, ["llm-table2"])
+    tuned = {r.label: r for r in table2.rows}["Contriever †"].cells["MS MARCO MRR@10"]
+    assert tuned.system == "msmarco/ext/contriever/retriever2"
+    assert tuned.path(str(tmp_path)) in set(qconfig.metrics_targets(config))  # built by `encoders: all`
+
+
+# ------------------------------------------------------------------ row 4: the BEIR retriever
+
+
+def test_qac_table2_cells_come_from_the_beir_retriever(qac_jobs):
+    beir = [c for c in qac_jobs["finetune"] if "/finetune/msmarco-beir/" in option(c, "--out")]
+    assert len(beir) == 4  # coCondenser / CoT-MAE x span / query (C = 5)
+    for command in beir:
+        params = params_of(command)
+        assert option(command, "--train").endswith("/finetune/msmarco-beir/st-hard-negatives.jsonl")
+        assert (params["global_batch_size"], params["train_n_passages"], params["num_train_epochs"]) == (75, 2, 10)
+        assert (params["pooling"], params["normalize"], params["temperature"]) == ("mean", True, 0.05)
+        assert batch_line(command) == "global batch 75 = 75 per device x 1 devices x 1 accumulation"
+    (convert,) = qac_jobs["st_hard_negatives"]
+    assert params_of(convert) == {"ce_score_margin": 3.0, "negatives_per_system": 5}
+    systems = {option(c, "--out").split("/eval/beir-scifact/")[1].rsplit("/metrics.json")[0]
+               for c in qac_jobs["evaluate"] if "/eval/beir-scifact/" in option(c, "--out")}
+    assert systems and all(s.startswith("msmarco-beir/") and s.endswith("/retriever1") for s in systems)
+
+
+def test_st_hard_negatives_follow_the_beir_recipe(tmp_path):
+    """Margin 3 below the weakest positive's cross-encoder score, 5 new negatives per system."""
+    import gzip
+
+    from qcpt.retrieval import train_data
+
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("1\tfirst\n2\tsecond\n")
+    line = {"qid": 1, "pos": [{"pid": 10, "ce-score": 8.0}, {"pid": 11, "ce-score": 6.0}],
+            "neg": {"bm25": [{"pid": p, "ce-score": s} for p, s in [(20, 5.0), (21, 2.9), (22, 1.0), (10, 0.0),
+                                                                     (23, 0.5), (24, 0.4), (25, 0.3), (26, 0.2)]],
+                    "dense": [{"pid": 22, "ce-score": 1.0}, {"pid": 30, "ce-score": 3.0}, {"pid": 31, "ce-score": -1}]}}
+    none_left = {"qid": 2, "pos": [{"pid": 40, "ce-score": 1.0}], "neg": {"bm25": [{"pid": 41, "ce-score": 0.5}]}}
+    path = tmp_path / "hn.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps(line) + "\n" + json.dumps(none_left) + "\n")
+    out = tmp_path / "train.jsonl"
+    assert train_data.main(["--hard-negatives", str(path), "--topics", str(topics), "--out", str(out),
+                            "--params", '{"ce_score_margin": 3.0, "negatives_per_system": 5}']) == 0
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["query"] == "first" and row["positive_document_ids"] == ["10", "11"]
+    # threshold 6 - 3 = 3: 20 (5.0) is too close to the positives; 10 is a positive; bm25 keeps
+    # 21 22 23 24 25 (five), dense adds 30 (3.0 <= 3) and 31, 22 already taken.
+    assert row["negative_document_ids"] == ["21", "22", "23", "24", "25", "30", "31"]
