@@ -112,3 +112,21 @@ def test_the_config_check_names_a_missing_or_unusable_expansions_file(tmp_path: 
     config["generators"]["d2q"]["model"] = str(wrong)
     with pytest.raises(qconfig.ConfigError, match=r"'generators\.d2q\.model'.*must end in \.tsv or \.jsonl"):
         qconfig.validate(copy.deepcopy(config))
+
+
+def test_the_workflow_reads_a_precomputed_generator_without_a_model_job(tmp_path: Path):
+    from conftest import snakemake
+
+    expansions = tmp_path / "expansions.tsv"
+    expansions.write_text("d0001-0\tcomet ferreira discovery\n")
+    override = tmp_path / "d2q.yaml"
+    override.write_text(yaml.safe_dump({"generators": {"d2q": {
+        "backend": "precomputed", "model": str(expansions), "prompt": "doct5query", "pool_size": 5}}}))
+    results = tmp_path / "results"
+    target = results / "corpus/demo/queries/d2q/c5-nall.tsv"
+    proc = snakemake(str(target), "-n", "-p", "--cores", "1", "--configfile", str(ROOT / "config.yaml"), str(override),
+                     "--config", f"results={results}")
+    out = proc.stdout + proc.stderr
+    assert "prepare_generator" not in out  # nothing to train or convert
+    assert "index_passages" in out and "--consistency-index" in out
+    assert f"input: {results}/corpus/demo/passages.jsonl, {results}/corpus/demo/passage-order.txt, {expansions}" in out
