@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (1: no OpenMP spinning on a busy shared machine)")
     parser.add_argument("--only-shards", help="A:B: generate shards A..B-1 into --work and stop (run two "
                         "such processes on disjoint ranges, then once without it to assemble)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="assemble the shards already in --work, sample nothing (the sidecar lists the missing ones)")
     parser.add_argument("--limit", type=int, help="only the first N passages (timing runs)")
     parser.add_argument("--work", help="folder keeping each finished shard (a rerun resumes there); default: <out>.shards")
     args = parser.parse_args(argv)
@@ -88,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     if not passages_path.is_file():
         raise SystemExit(f"{passages_path}: no passages file (run: snakemake --cores 2 {passages_path})")
     ids = passage_ids(passages_path)[: args.limit]
-    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="expansions-model.") as tmp:
         model = args.model_dir
         if model is None and args.model.startswith("gguf:"):
@@ -96,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
             model = str(prepare_gguf_model(args.model[len("gguf:"):], str(Path(tmp) / "model")))
         spec = GeneratorSpec.from_dict({**DEFAULT_SPEC, "model": model or args.model, **json.loads(args.spec)})
-        backend = load_backend(spec)
-        load_seconds = time.perf_counter() - t0
+        backend = None  # loaded when the first shard needs sampling (not when every shard is cached)
+        load_seconds = 0.0
         all_passages, pools, counters = [], {}, {"generated_tokens": 0, "sequences": 0}
         shards = -(-len(ids) // args.shard_size)
         work = Path(args.work or f"{args.out}.shards")
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         fingerprint = {"spec": {**spec.to_dict(), "model": args.model}, "passages_sha256": sha256_file(passages_path),
                        "shard_size": args.shard_size}
         seconds = 0.0
+        missing_shards: list[int] = []
         todo = range(shards)
         if args.only_shards:
             first, _, last = args.only_shards.partition(":")
@@ -115,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
             done = work / f"shard-{shard:05d}.json"
             if done.is_file() and json.loads(done.read_text())["fingerprint"] == fingerprint:
                 record = json.loads(done.read_text())  # finished by an earlier run of the same spec
+            elif args.cached_only:
+                missing_shards.append(shard)
+                continue
             else:
+                if backend is None:
+                    t_load = time.perf_counter()
+                    backend = load_backend(spec)
+                    load_seconds = time.perf_counter() - t_load
                 t_shard = time.perf_counter()
                 shard_pools, shard_counters = generate_pools(spec, backend, passages, shard, progress=False)
                 record = {"fingerprint": fingerprint, "pools": {p.id: shard_pools[p.id].queries for p in passages},
@@ -146,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         "queries": rows,
         "shortfall": len(shortfall),
         "shortfall_passages": shortfall,
+        "complete": not missing_shards,
+        "missing_shards": missing_shards,  # --cached-only: shards not generated yet (rerun without it to finish)
         "seconds": round(seconds, 1),  # generation only, summed over shards
         "load_seconds": round(load_seconds, 1),
         **counters,
