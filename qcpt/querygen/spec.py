@@ -16,7 +16,7 @@ from typing import Any
 
 from ..params import ParamsError, check_types, unknown_key
 
-BACKENDS = ("hf-seq2seq", "hf-causal", "vllm")
+BACKENDS = ("hf-seq2seq", "hf-causal", "vllm", "precomputed")
 PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "tk-instruct-fewshot", "chat-zeroshot")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 WORKFLOW_KEYS = frozenset({"python", "train"})
