@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .corpus import one_line
 from .io import InputError, atomic_open, read_jsonl, require_str
-from .models import resolve_model_path
+from .models import load_tokenizer
 from .params import parse_params, setup_logging
 from .textmodels import load_punkt
 
@@ -112,11 +112,9 @@ class PassageMaker:
     """Sentence splitting + token counting + packing, batched over documents for speed."""
 
     def __init__(self, punkt_path: str | os.PathLike, tokenizer_spec: str, params: PassageParams):
-        from transformers import AutoTokenizer
-
         self.params = params
         self.sentences = load_punkt(punkt_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(str(tokenizer_spec)))
+        self.tokenizer = load_tokenizer(tokenizer_spec)
         if not getattr(self.tokenizer, "is_fast", False):
             raise RuntimeError(f"tokenizer {tokenizer_spec} is not a fast (Rust) tokenizer: offsets are needed to cut long sentences")
         self.counts: Counter[str] = Counter()

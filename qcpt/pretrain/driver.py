@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer, TrainerCallback, set_seed
+from transformers import TrainerCallback, set_seed
 
 from ..io import atomic_dir, write_json
-from ..models import resolve_model_path
+from ..models import load_tokenizer, resolve_model_path
 from ..training import (
     JsonLogCallback,
     LossModuleTrainer,
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     set_seed(params.seed)  # the heads' initialisation is part of the run's determinism
     init_dir = resolve_model_path(args.init)
-    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+    tokenizer = load_tokenizer(init_dir)
 
     passages = load_passages(args.passages, use_title=params.use_title)
     queries = None

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import resolve_model_path
+from ..models import load_pretrained, load_tokenizer, resolve_model_path
 from .prompts import adds_special_tokens
 from .spec import GeneratorSpec
 
@@ -63,11 +63,10 @@ class HFBackend(Backend):
         self._torch = torch
         self._transformers = transformers
         self.seq2seq = seq2seq
-        path = resolve_model_path(spec.model)
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        self.tokenizer = load_tokenizer(spec.model)
         model_cls = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = model_cls.from_pretrained(path, dtype=_torch_dtype(spec.dtype, torch))
+        self.model = load_pretrained(model_cls, spec.model, dtype=_torch_dtype(spec.dtype, torch))
         self.model.to(self.device).eval()
         if not seq2seq:
             # Decoder-only models continue the prompt: pad on the left so every prompt ends where

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import InputError, atomic_dir, read_jsonl, read_tsv, require_str, write_json
+from ..models import load_tokenizer
 from .params import parse_params
 from .prompts import DOCT5QUERY_PREFIX
 
@@ -88,9 +89,7 @@ def read_training_pairs(
 
 def build_tokenizer(path: str) -> Any:
     """The encoder's WordPiece tokenizer, with an end-of-sequence token for the decoder ([SEP])."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     if tokenizer.pad_token_id is None:
         raise InputError(path, None, None, "tokenizer has no pad token")
     if tokenizer.eos_token_id is None:

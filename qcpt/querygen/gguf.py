@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from ..io import atomic_dir, sha256_file, write_json
-from ..models import resolve_model_path
+from ..models import load_pretrained, load_tokenizer, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,12 @@ def find_gguf(source: str) -> Path:
 
 
 def prepare_gguf_model(source: str, out: str) -> Path:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     gguf = find_gguf(source)
     log.info("dequantising %s", gguf)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = load_tokenizer(gguf.parent, gguf_file=gguf.name)
+    quantized = load_pretrained(AutoModelForCausalLM, gguf.parent, gguf_file=gguf.name)
     # The loaded model stays marked as GGUF-quantised (and so refuses save_pretrained) although its
     # tensors are already dequantised; move them into a plain model built from the same config.
     config_dict = quantized.config.to_dict()

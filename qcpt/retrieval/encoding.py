@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models import resolve_model_path
+from ..models import load_pretrained, load_tokenizer, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,11 @@ def default_device() -> torch.device:
 
 def load_encoder(spec: str, device: torch.device | None = None):
     """``(model in eval mode on device, tokenizer, local folder)`` for a model spec (folder or package:)."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     folder = resolve_model_path(spec)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder)
+    tokenizer = load_tokenizer(folder)
+    model = load_pretrained(AutoModel, folder)
     model.to(device or default_device()).eval()
     return model, tokenizer, folder
 

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from transformers import AutoModel, AutoTokenizer, TrainerCallback, set_seed
+from transformers import AutoModel, TrainerCallback, set_seed
 
 from ..io import InputError, atomic_dir, read_jsonl, require_str, write_json
-from ..models import resolve_model_path
+from ..models import load_pretrained, load_tokenizer, resolve_model_path
 from ..training import (
     JsonLogCallback,
     LossModuleTrainer,
@@ -304,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
 
     set_seed(params.seed)
     init_dir = resolve_model_path(args.init)
-    tokenizer = AutoTokenizer.from_pretrained(init_dir)
-    encoder = AutoModel.from_pretrained(init_dir)
+    tokenizer = load_tokenizer(init_dir)
+    encoder = load_pretrained(AutoModel, init_dir)
     model = BiEncoder(encoder, params.pooling, params.normalize, params.temperature)
 
     extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm}

@@ -20,6 +20,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
+from ...models import load_pretrained
 from ..masking import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ ENCODER_PREFIX = "encoder."
 def load_encoder(path: str | os.PathLike) -> BertModel:
     """The BERT encoder of a Hugging Face folder (a ``BertModel`` or any ``Bert*`` checkpoint; the
     pooler is left out: retrieval uses the [CLS] vector)."""
-    model = BertModel.from_pretrained(str(path), add_pooling_layer=False)
+    model = load_pretrained(BertModel, path, add_pooling_layer=False)
     if model.config.model_type != "bert":
         raise ValueError(f"{path}: pre-training supports BERT encoders, not {model.config.model_type!r}")
     return model
