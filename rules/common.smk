@@ -163,12 +163,16 @@ def model_input(modelkey):
 
 
 def encode_params(modelkey, max_len=None):
-    """Pooling for external encoders comes from config; trained ones carry qcpt_pooling.json."""
+    """Pooling for external encoders comes from config; fine-tuned ones carry qcpt_pooling.json; the
+    base and pre-trained encoders at zero-shot take `encoder.pooling` where set (so they are pooled
+    like their fine-tuned versions, not as the init model folder declares)."""
     dataset, encoder, _ = qconfig.parse_model_key(modelkey)
     params = {}
     if encoder.startswith("ext/") and dataset == "zeroshot":
         spec = config["external_encoders"][encoder[4:]]
         params = {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
+    elif dataset == "zeroshot" and config["encoder"].get("pooling"):
+        params = {"pooling": config["encoder"]["pooling"]}
     return params
 
 
@@ -193,8 +197,24 @@ def collection_of_topicset(topicset):
 
 
 def encode_shard_paths(collection, modelkey):
+    """The encoded shards a search over ``collection`` reads; none where the collection has
+    ``encode_shards: 0`` (each search job encodes the small collection itself)."""
     n = config["collections"][collection].get("encode_shards", 1)
     return [f"{R}/encode/{collection}/{modelkey}/shard-{i}-of-{n}.npz" for i in range(n)]
+
+
+def search_source(wc, input):
+    """search.py's passage source: the encoded shards, or the collection to encode in the job."""
+    if input.shards:
+        return "--shards " + " ".join(shlex.quote(s) for s in input.shards)
+    return "--collection " + shlex.quote(input.collection[0])
+
+
+def search_collection_input(wc):
+    collection = collection_of_topicset(wc.topicset)
+    if config["collections"][collection].get("encode_shards", 1):
+        return []
+    return [f"{R}/data/{collection}/collection.jsonl"]
 
 
 def search_depth(topicset):
