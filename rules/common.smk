@@ -163,16 +163,19 @@ def model_input(modelkey):
 
 
 def encode_params(modelkey, max_len=None):
-    """Pooling for external encoders comes from config; fine-tuned ones carry qcpt_pooling.json; the
-    base and pre-trained encoders at zero-shot take `encoder.pooling` where set (so they are pooled
-    like their fine-tuned versions, not as the init model folder declares)."""
+    """Pooling for external encoders comes from config; fine-tuned ones carry qcpt_pooling.json.
+    Where `encoder.pooling` is set, the base and pre-trained encoders at zero-shot are encoded the
+    way fine-tuning encodes (that pooling, finetune.params' normalisation and lengths), not as the
+    init model folder declares (MiniLM: mean, normalised, 256 tokens): like with like."""
     dataset, encoder, _ = qconfig.parse_model_key(modelkey)
     params = {}
     if encoder.startswith("ext/") and dataset == "zeroshot":
         spec = config["external_encoders"][encoder[4:]]
         params = {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
     elif dataset == "zeroshot" and config["encoder"].get("pooling"):
-        params = {"pooling": config["encoder"]["pooling"]}
+        tuned = config["finetune"].get("params", {})
+        params = {"pooling": config["encoder"]["pooling"], "normalize": bool(tuned.get("normalize", False)),
+                  "max_len": int(tuned.get("p_max_len", 144)), "q_max_len": int(tuned.get("q_max_len", 32))}
     return params
 
 
