@@ -179,6 +179,11 @@ def encode_params(modelkey, max_len=None):
     return params
 
 
+def passage_encode_params(modelkey):
+    """encode.py's share of :func:`encode_params` (it encodes passages only: no query length)."""
+    return {k: v for k, v in encode_params(modelkey).items() if k != "q_max_len"}
+
+
 TOPIC_SETS = qconfig.topic_sets(config)
 
 

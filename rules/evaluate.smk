@@ -16,7 +16,7 @@ rule encode:
     params:
         script=script("encode"),
         model=lambda wc: model_dir(wc.modelkey),
-        json=lambda wc: as_json(encode_params(wc.modelkey)),
+        json=lambda wc: as_json(passage_encode_params(wc.modelkey)),
     threads: 2
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),

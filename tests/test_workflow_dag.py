@@ -147,3 +147,17 @@ def test_context_tags_round_trip():
         assert qconfig.parse_context(tag).tag == tag
     with pytest.raises(qconfig.ConfigError):
         qconfig.parse_context("query-c5")
+
+
+def test_zero_shot_encodes_like_fine_tuning(tmp_path):
+    """encoder.pooling: MiniLM (which declares normalised mean pooling over 256 tokens) and the
+    pre-trained cells are encoded at zero-shot as fine-tuning encodes, in both the sharded encode
+    jobs and the search jobs; encode.py is given no query length."""
+    results = tmp_path / "results"
+    proc = snakemake("-n", "-p", "--cores", "2", str(results / "eval/demo-test/zeroshot/base/metrics.json"),
+                     "--configfile", str(ROOT / "configs/demo-full.yaml"), "--config", f"results={results}")
+    commands = [line for line in proc.stdout.splitlines() if "scripts/encode.py" in line or "scripts/search.py" in line]
+    assert len(commands) == 3, commands  # two shards, one search
+    for line in commands:
+        assert '"pooling":"cls"' in line and '"normalize":false' in line and '"max_len":144' in line, line
+        assert ('"q_max_len":32' in line) == ("search.py" in line), line
