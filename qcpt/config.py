@@ -143,6 +143,9 @@ def _check_references(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"config key 'pretrain.grid.{i}.amount': {amount} exceeds corpus.num_passages"
                 )
+    for name, gen in config["generators"].items():
+        if gen["backend"] == "precomputed":
+            _check_expansions(gen["model"], f"generators.{name}.model")
     evaluation = config["evaluation"]
     for name in evaluation.get("bm25", []):
         need("evalset", name, "evaluation.bm25", config["evalsets"])
@@ -170,6 +173,17 @@ def _check_references(config: dict[str, Any]) -> None:
             if measure not in evalset_measures(config, evalset):
                 raise ConfigError(f"config key 'expected.scores.{key}.{measure}': evalset {evalset!r} does not "
                                   f"compute {measure} (its measures: {', '.join(evalset_measures(config, evalset))})")
+
+
+def _check_expansions(model: str, where: str) -> None:
+    """A precomputed generator's expansions file must exist before any job runs (its rows are
+    checked by the generation job, which names file, line and field)."""
+    from .querygen.precomputed import expansions_path
+
+    try:
+        expansions_path(model)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"config key '{where}': {err}") from err
 
 
 def evalset_measures(config: dict[str, Any], evalset: str) -> list[str]:

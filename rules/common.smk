@@ -337,6 +337,8 @@ def generator_family(wc):
     """A generator's row of `resources:`: its own `resource_family` (e.g. a 13B model with tensor
     parallelism over 2 GPUs), else by backend."""
     spec = config["generators"][wc.gen]
+    if spec["backend"] == "precomputed":  # reads a file: no accelerator, no model in memory
+        return spec.get("resource_family") or "default"
     return spec.get("resource_family") or ("generate_vllm" if spec["backend"] == "vllm" else "generate")
 
 
@@ -348,7 +350,10 @@ def generator_model_path(gen):
 
 
 def generator_model_input(wc):
-    model = config["generators"][wc.gen]["model"]
+    spec = config["generators"][wc.gen]
+    model = spec["model"]
+    if spec["backend"] == "precomputed":  # the expansions file: a changed file regenerates the shards
+        return [repo_path(model)] if not model.startswith("package:") else []
     return [generator_model_path(wc.gen)] if model == "embedded-doc2query" or model.startswith("gguf:") else []
 
 
@@ -376,6 +381,22 @@ def generator_prepare_command(gen, input, output):
             f" --log {q(train_log)} --params {q(as_json(spec.get('train', {})))}"
         )
     return f"{PY} {S}/prepare_gguf_model.py --source {q(spec['model'][5:])} --out {q(output[0])}"
+
+
+# Round-trip consistency@k of every selected query file (InPars/Promptagator's filter, here a
+# measure in the stats JSON); on by default, `querygen.consistency: {enabled: false}` turns it off.
+CONSISTENCY = {"enabled": True, **config["querygen"].get("consistency", {})}
+
+
+def consistency_index_input(wc):
+    return [f"{R}/corpus/{wc.corpus}/bm25-passages"] if CONSISTENCY["enabled"] else []
+
+
+def consistency_args(input):
+    if not CONSISTENCY["enabled"]:
+        return ""
+    params = {k: v for k, v in CONSISTENCY.items() if k != "enabled"}
+    return f" --consistency-index {shlex.quote(input.index[0])} --consistency {shlex.quote(as_json(params))}"
 
 
 def query_shards(wc):

@@ -62,10 +62,29 @@ rule generate_queries:
         " --out {output.tsv:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 
+rule index_passages:
+    """BM25 index of the passages, once per corpus: the round-trip consistency@k of every selection."""
+    input:
+        rules.passages.output,
+    output:
+        directory(f"{R}/corpus/{{corpus}}/bm25-passages"),
+    log:
+        f"{R}/logs/corpus/{{corpus}}/index_passages.log",
+    params:
+        script=script("index_passages"),
+    resources:
+        **family_resources("default"),
+    conda:
+        "../envs/pyserini.yaml"
+    shell:
+        "{params.script} --passages {input:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule select_queries:
     input:
         shards=query_shards,
         order=rules.passage_order.output,
+        index=consistency_index_input,
     output:
         tsv=f"{R}/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.tsv",
         stats=f"{R}/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.stats.json",
@@ -77,10 +96,11 @@ rule select_queries:
             {"amount": None if wc.amount == "all" else int(wc.amount),
              "expected_passages": config["corpus"]["num_passages"] if wc.amount == "all" else None}
         ),
+        consistency=lambda wc, input: consistency_args(input),
     resources:
         **family_resources("default"),
     conda:
-        "../envs/cpu.yaml"
+        "../envs/pyserini.yaml" if CONSISTENCY["enabled"] else "../envs/cpu.yaml"
     shell:
         "{params.script} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
-        " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q} > {log:q} 2>&1"
+        " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q}{params.consistency} > {log:q} 2>&1"

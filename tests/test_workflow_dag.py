@@ -12,7 +12,7 @@ from qcpt import config as qconfig
 
 STAGE_RULES = {
     "documents", "train_punkt", "build_encoder", "passages", "passage_order", "prepare_generator",
-    "generate_queries", "select_queries", "pretrain", "prepare_collection", "prepare_topics",
+    "generate_queries", "index_passages", "select_queries", "pretrain", "prepare_collection", "prepare_topics",
     "bm25_index", "bm25_search", "bm25_negatives", "finetune", "mine_negatives", "encode", "search",
     "evaluate", "summary", "report", "all",
 }

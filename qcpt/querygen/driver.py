@@ -162,14 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     log.info("shard %d: passages %d..%d of %d; generator %s (%s, %s, prompt %s)",
              args.shard, start, end - 1, len(order), spec.name, spec.backend, spec.model, spec.prompt)
 
-    from .backends import load_backend  # after input checks: loading a model is the slow part
-
     t0 = time.perf_counter()
-    backend = load_backend(spec)
-    load_seconds = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    pools, counters = generate_pools(spec, backend, passages, args.shard, progress=not args.no_progress)
-    seconds = time.perf_counter() - t1
+    if spec.backend == "precomputed":  # published expansions: read, not sampled
+        from .precomputed import precomputed_pools
+
+        device = "precomputed"
+        load_seconds = 0.0
+        pools, counters = precomputed_pools(spec, [p.id for p in passages])
+    else:
+        from .backends import load_backend  # after input checks: loading a model is the slow part
+
+        backend = load_backend(spec)
+        device = getattr(backend, "device", "unknown")
+        load_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pools, counters = generate_pools(spec, backend, passages, args.shard, progress=not args.no_progress)
+    seconds = time.perf_counter() - t0
 
     rows = write_pool_tsv(args.out, passages, pools)
     shortfall = [[p.id, len(pools[p.id])] for p in passages if not pools[p.id].full]
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "passages_per_second": round(len(passages) / seconds, 4) if seconds > 0 else None,
         "generated_tokens_per_second": round(counters["generated_tokens"] / seconds, 2) if seconds > 0 else None,
         **counters,
-        "device": getattr(backend, "device", "unknown"),
+        "device": device,
         "python": sys.executable,
         "host": platform.node(),
         "passages_file": str(Path(args.passages)),

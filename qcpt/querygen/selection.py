@@ -101,9 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", required=True, help="stats JSON")
     parser.add_argument("--order", help="passage order file; required when params.amount is set")
     parser.add_argument("--params", default="{}", help='JSON, e.g. {"amount": 400000} (null/"all" keeps all)')
+    parser.add_argument("--consistency-index", help="BM25 index of the passages (index_passages.py): records "
+                        "round-trip consistency@k of the selected queries in the stats")
+    parser.add_argument("--consistency", default="{}", help="JSON ConsistencyParams: depth, max_queries, seed, k1, b")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = parse_params(SelectParams, args.params)
+    consistency_params = None
+    if args.consistency_index:
+        from .consistency import ConsistencyParams
+
+        consistency_params = parse_params(ConsistencyParams, args.consistency)  # checked before any work
 
     if params.expected_passages is not None:
         if not args.order:
@@ -125,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     stats["amount"] = params.amount
     if keep_ids is not None:
         stats["passages_without_queries"] = len(keep_ids) - stats["passages"]
+    if consistency_params is not None:
+        from .consistency import read_query_rows, round_trip_consistency
+
+        record = round_trip_consistency(read_query_rows(args.out), args.consistency_index, consistency_params,
+                                        source=args.out)
+        key = f"consistency@{consistency_params.depth}"
+        stats[key] = record[key]  # top level: the number a reader looks for
+        stats["consistency"] = {**record, "index": str(args.consistency_index)}
+        log.info("%s = %s over %d of %d queries", key, record[key], record["queries_searched"], record["queries_total"])
     write_json(args.stats, stats)
     log.info("kept %d queries for %d passages (C=%d, amount=%s); %d passages have fewer than C",
              stats["queries"], stats["passages"], args.count, params.amount, stats["passages_short"])

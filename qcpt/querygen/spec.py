@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("hf-seq2seq", "hf-causal", "vllm")
+BACKENDS = ("hf-seq2seq", "hf-causal", "vllm", "precomputed")
 PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "tk-instruct-fewshot", "chat-zeroshot")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 WORKFLOW_KEYS = frozenset({"python", "train"})

@@ -1,0 +1,10 @@
+"""Entry point: see qcpt.querygen.consistency (docs/artifacts.md for the CLI)."""
+
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from qcpt.querygen.consistency import main_index as main
+
+    raise SystemExit(main())
