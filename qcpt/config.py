@@ -441,11 +441,18 @@ def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None) -
 
 
 def encode_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
-    """Pooling for external encoders comes from the config; trained ones carry qcpt_pooling.json."""
+    """Pooling for external encoders comes from the config; fine-tuned ones carry qcpt_pooling.json.
+    Where ``encoder.pooling`` is set, the base and pre-trained encoders at zero-shot are encoded the
+    way fine-tuning encodes (that pooling, finetune.params' normalisation and lengths), not as the
+    init model folder declares (MiniLM: mean, normalised, 256 tokens): like with like."""
     dataset, encoder, _ = parse_model_key(modelkey)
     if encoder.startswith("ext/") and dataset == "zeroshot":
         spec = config["external_encoders"][encoder[4:]]
         return {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
+    if dataset == "zeroshot" and config["encoder"].get("pooling"):
+        tuned = config["finetune"].get("params", {})
+        return {"pooling": config["encoder"]["pooling"], "normalize": bool(tuned.get("normalize", False)),
+                "max_len": int(tuned.get("p_max_len", 144)), "q_max_len": int(tuned.get("q_max_len", 32))}
     return {}
 
 

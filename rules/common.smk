@@ -221,6 +221,11 @@ def encode_params(modelkey):
     return qconfig.encode_job_params(config, modelkey)
 
 
+def passage_encode_params(modelkey):
+    """encode.py's share of :func:`encode_params` (it encodes passages only: no query length)."""
+    return {k: v for k, v in encode_params(modelkey).items() if k != "q_max_len"}
+
+
 TOPIC_SETS = qconfig.topic_sets(config)
 
 
@@ -241,6 +246,8 @@ def collection_of_topicset(topicset):
 
 
 def encode_shard_paths(collection, modelkey):
+    """The encoded shards a search over ``collection`` reads; none where the collection has
+    ``encode_shards: 0`` (each search job encodes the small collection itself)."""
     n = config["collections"][collection].get("encode_shards", 1)
     return [f"{R}/encode/{collection}/{modelkey}/shard-{i}-of-{n}.npz" for i in range(n)]
 
@@ -254,6 +261,21 @@ _MEAN_EVALSETS = [name for name, spec in config["evalsets"].items() if "mean_of"
 MEAN_EVALSET_RE = "|".join(re.escape(n) for n in _MEAN_EVALSETS) or r"(?!x)x"  # (?!x)x: matches nothing
 # (Inside the path pattern the evalset is followed by "/", hence the lookahead's "/".)
 SCORED_EVALSET_RE = (rf"(?!(?:{MEAN_EVALSET_RE})/)[^/]+" if _MEAN_EVALSETS else r"[^/]+")
+
+
+
+def search_source(wc, input):
+    """search.py's passage source: the encoded shards, or the collection to encode in the job."""
+    if input.shards:
+        return "--shards " + " ".join(shlex.quote(s) for s in input.shards)
+    return "--collection " + shlex.quote(input.collection[0])
+
+
+def search_collection_input(wc):
+    collection = collection_of_topicset(wc.topicset)
+    if config["collections"][collection].get("encode_shards", 1):
+        return []
+    return [f"{R}/data/{collection}/collection.jsonl"]
 
 
 def evaluate_run(wc):

@@ -1,5 +1,6 @@
 # Dense evaluation: encode a collection in shards with a model, FAISS search per topic set (TREC
-# run), metrics JSON per run; BM25 runs are scored by the same rule.
+# run), metrics JSON per run; BM25 runs are scored by the same rule. A collection with
+# `encode_shards: 0` has no encode jobs: each search job encodes it in-process (small collections).
 
 
 rule encode:
@@ -15,7 +16,7 @@ rule encode:
     params:
         script=script("encode"),
         model=lambda wc: model_dir(wc.modelkey),
-        json=lambda wc: as_json(encode_params(wc.modelkey)),
+        json=lambda wc: as_json(passage_encode_params(wc.modelkey)),
     threads: 2
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
@@ -30,6 +31,7 @@ rule encode:
 rule search:
     input:
         shards=lambda wc: encode_shard_paths(collection_of_topicset(wc.topicset), wc.modelkey),
+        collection=search_collection_input,
         topics=f"{R}/topics/{{topicset}}.tsv",
         model=lambda wc: model_input(wc.modelkey),
     output:
@@ -39,6 +41,7 @@ rule search:
     params:
         script=script("search"),
         model=lambda wc: model_dir(wc.modelkey),
+        source=search_source,
         json=dense_search_params,
     threads: 2
     resources:
@@ -46,7 +49,7 @@ rule search:
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --shards {input.shards:q}"
+        "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} {params.source}"
         " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 

@@ -311,6 +311,29 @@ def test_encode_shards_and_search_write_a_tie_broken_run(tmp_path: Path):
     assert [e.docid for e in results["q1"]] == [DOCS[i][0] for i in expected]
 
 
+def test_search_over_a_collection_equals_search_over_its_shards(tmp_path: Path):
+    """``--collection`` (encode_shards: 0) encodes in the search job: the same run as encode + search."""
+    folder = tiny_model_dir(tmp_path)
+    collection = write_collection(tmp_path)
+    shard = tmp_path / "shard-0.npz"
+    params = '{"depth": 4, "max_len": 32, "tag": "tiny"}'
+    assert encode_mod.main(["--model", str(folder), "--collection", str(collection), "--shard", "0", "--num-shards", "1",
+                            "--out", str(shard), "--no-progress", "--params", '{"max_len": 32}']) == 0
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("q1\tjupiter planet\nq2\tbread\n")
+    from_shards, from_collection = tmp_path / "shards.trec", tmp_path / "collection.trec"
+    assert search_mod.main(["--model", str(folder), "--shards", str(shard), "--topics", str(topics),
+                            "--out", str(from_shards), "--no-progress", "--params", params]) == 0
+    assert search_mod.main(["--model", str(folder), "--collection", str(collection), "--topics", str(topics),
+                            "--out", str(from_collection), "--no-progress", "--params", params]) == 0
+    shard_run, collection_run = read_run(from_shards), read_run(from_collection)
+    assert {q: [h.docid for h in hits] for q, hits in shard_run.items()} == \
+        {q: [h.docid for h in hits] for q, hits in collection_run.items()}
+    with pytest.raises(SystemExit):  # one passage source, not both
+        search_mod.main(["--model", str(folder), "--shards", str(shard), "--collection", str(collection),
+                         "--topics", str(topics), "--out", str(from_collection)])
+
+
 def test_search_exact_breaks_ties_at_the_cut_by_docid():
     import faiss
 

@@ -18,26 +18,43 @@ STAGE_RULES = {
 }
 
 
-def _demo_dry_run(tmp_path: Path, *targets: str) -> dict[str, int]:
-    """A dry run of the demo writing (in principle) under tmp_path, so built files don't interfere."""
+def _demo_dry_run(tmp_path: Path, *targets: str, config_file: str | None = None) -> dict[str, int]:
+    """A dry run of the demo (or a demo preset) writing (in principle) under tmp_path, so built files
+    don't interfere."""
     results = tmp_path / "results"
-    return dry_run(*(str(results / t) for t in targets), "--config", f"results={results}")
+    preset = ["--configfile", str(ROOT / config_file)] if config_file else []
+    return dry_run(*(str(results / t) for t in targets), *preset, "--config", f"results={results}")
 
 
-def test_demo_dry_run_lists_every_stage(tmp_path):
+def test_demo_dry_run_shows_the_papers_main_comparisons(tmp_path):
     counts = _demo_dry_run(tmp_path)
-    assert STAGE_RULES <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
+    # MiniLM is the init (no build_encoder) and each search job encodes the 300 passages (no encode).
+    assert STAGE_RULES - {"build_encoder", "encode"} <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
+    assert "build_encoder" not in counts and "encode" not in counts
+    # contrastive span / query / mixed / query C=1, CoT-MAE query, bottleneck stage 1 + curriculum
+    assert counts["pretrain"] == 7
+    assert counts["select_queries"] == 3  # d2q C=5, d2q C=1, smollm2 C=5 over 16 passages
+    assert counts["generate_queries"] == 1 + 1  # d2q: 300 passages in one shard; smollm2: 16 passages
+    assert counts["finetune"] == 4 and counts["mine_negatives"] == 2  # span and query encoders, retriever 1 and 2
+    # zero-shot: MiniLM + 6 pre-trained cells; fine-tuned: 4 on the test set + 2 on the training topics (mining)
+    assert counts["search"] == 7 + 4 + 2
+
+
+def test_demo_full_preset_lists_every_stage(tmp_path):
+    counts = _demo_dry_run(tmp_path, config_file="configs/demo-full.yaml")
+    assert STAGE_RULES - {"build_encoder"} <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
     # 3 schemas x {span, query, mixed} + query C=1 + curriculum (one stage 1, stage 2 for C = 1 and 5)
     assert counts["pretrain"] == 13
     assert counts["select_queries"] == 4  # two generators x two query counts
     assert counts["generate_queries"] == 5 + 2  # d2q: 300 passages / 64 per shard; smollm2: 32 passages / 16
+    assert counts["encode"] == 2 * counts["search"] - 6  # two shards per model; 6 of 22 searches share a model's
 
 
 def test_one_metrics_file_builds_only_its_ancestors(tmp_path):
     counts = _demo_dry_run(tmp_path, "eval/demo-test/zeroshot/pt/demo/contrastive/span/metrics.json")
     assert counts == {
-        "documents": 1, "train_punkt": 1, "build_encoder": 1, "passages": 1, "pretrain": 1,
-        "prepare_collection": 1, "prepare_topics": 1, "encode": 2, "search": 1, "evaluate": 1,
+        "documents": 1, "train_punkt": 1, "passages": 1, "pretrain": 1,
+        "prepare_collection": 1, "prepare_topics": 1, "search": 1, "evaluate": 1,
     }
 
 
@@ -45,8 +62,8 @@ def test_one_finetuned_cell_builds_its_chain_only(tmp_path):
     target = "eval/demo-test/demo/pt/demo/cotmae/query-d2q-c5-nall/retriever2/metrics.json"
     counts = _demo_dry_run(tmp_path, target)
     assert counts["pretrain"] == 1 and counts["finetune"] == 2 and counts["mine_negatives"] == 1
-    assert counts["generate_queries"] == 5 and counts["select_queries"] == 1
-    assert "summary" not in counts and "prepare_generator" in counts
+    assert counts["generate_queries"] == 1 and counts["select_queries"] == 1
+    assert "summary" not in counts and "encode" not in counts
 
 
 def _preset_dry_run(tmp_path: Path, preset: str, *targets: str) -> dict[str, int]:
@@ -140,3 +157,17 @@ def test_context_tags_round_trip():
         assert qconfig.parse_context(tag).tag == tag
     with pytest.raises(qconfig.ConfigError):
         qconfig.parse_context("query-c5")
+
+
+def test_zero_shot_encodes_like_fine_tuning(tmp_path):
+    """encoder.pooling: MiniLM (which declares normalised mean pooling over 256 tokens) and the
+    pre-trained cells are encoded at zero-shot as fine-tuning encodes, in both the sharded encode
+    jobs and the search jobs; encode.py is given no query length."""
+    results = tmp_path / "results"
+    proc = snakemake("-n", "-p", "--cores", "2", str(results / "eval/demo-test/zeroshot/base/metrics.json"),
+                     "--configfile", str(ROOT / "configs/demo-full.yaml"), "--config", f"results={results}")
+    commands = [line for line in proc.stdout.splitlines() if "scripts/encode.py" in line or "scripts/search.py" in line]
+    assert len(commands) == 3, commands  # two shards, one search
+    for line in commands:
+        assert '"pooling":"cls"' in line and '"normalize":false' in line and '"max_len":144' in line, line
+        assert ('"q_max_len":32' in line) == ("search.py" in line), line

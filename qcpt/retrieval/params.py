@@ -116,17 +116,18 @@ class EncodeParams:
 class DenseSearchParams:
     pooling: str | None = None
     normalize: bool | None = None
-    max_len: int | None = None      # passage length the shards were encoded with (accepted for the log only)
+    max_len: int | None = None      # passages: the shards' encoding length (log only), or --collection's
     q_max_len: int | None = None    # None: the model folder's declaration, else 32
     depth: int = 1000
     batch_size: int = 128           # query encoding batch
+    p_batch_size: int = 64          # passage encoding batch (with --collection)
     search_batch: int = 4096        # queries per FAISS call
     tag: str = "dense"
     amp: bool = False
 
     def validate(self) -> None:
         _pooling(self.pooling)
-        for name in ("depth", "batch_size", "search_batch"):
+        for name in ("depth", "batch_size", "p_batch_size", "search_batch"):
             if getattr(self, name) < 1:
                 raise ParamsError(name, f"must be ≥ 1, got {getattr(self, name)!r}")
         if self.q_max_len is not None and self.q_max_len < 2:

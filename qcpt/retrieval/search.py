@@ -1,7 +1,11 @@
 """``search.py``: encode topics, exhaustive inner-product search over encoded shards → TREC run.
 
     search.py --model DIR --shards S... --topics T --out run.trec --params '{...}'
+    search.py --model DIR --collection C --topics T --out run.trec --params '{...}'
 
+With ``--collection`` the job encodes the whole collection itself (as ``encode.py`` would, one
+shard) instead of reading shards: for a small collection (the demo's 300 passages encode in a few
+seconds) one process per run instead of encode jobs + a search job, each paying torch's start-up.
 The shards (``encode.py``) are concatenated in the given order into a FAISS ``IndexFlatIP`` (on all
 GPUs via ``faiss.index_cpu_to_all_gpus`` when this faiss has GPU support and CUDA is available,
 else on the CPU). Queries are encoded with the model's pooling (same resolution as ``encode.py``) up
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..io import InputError
-from .data import load_topics
+from .data import iter_collection, load_topics, passage_text
 from .encode import load_shard
 from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 from .params import DenseSearchParams as SearchParams
@@ -97,7 +101,9 @@ def search_exact(index, queries: np.ndarray, ids: Sequence[str], depth: int,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="search.py", description="Dense retrieval: FAISS flat IP → TREC run.")
     parser.add_argument("--model", required=True)
-    parser.add_argument("--shards", required=True, nargs="+")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--shards", nargs="+", help="encoded shards (encode.py), concatenated in this order")
+    source.add_argument("--collection", help="a collection JSONL to encode here (small collections)")
     parser.add_argument("--topics", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--params", default="{}",
@@ -109,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     params = parse_params(SearchParams, args.params)
     try:
         topics = load_topics(args.topics)
-        ids, embeddings = load_shards(args.shards)
+        if args.shards:
+            ids, embeddings = load_shards(args.shards)
+        else:
+            rows = list(iter_collection(args.collection))
     except InputError as err:
         log.error("%s", err)
         return 2
@@ -117,6 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer, folder = load_encoder(args.model, device)
     settings = resolve_settings(folder, pooling=params.pooling, normalize=params.normalize,
                                 p_max_len=params.max_len, q_max_len=params.q_max_len)
+    if args.collection:
+        clock = Throughput()
+        ids = [p.docid for p in rows]
+        embeddings = encode_texts(model, tokenizer, [passage_text(p.title, p.text) for p in rows],
+                                  max_len=settings.p_max_len, batch_size=params.p_batch_size,
+                                  pooling=settings.pooling, normalize=settings.normalize, amp=params.amp,
+                                  progress=not args.no_progress, desc="encoding passages")
+        elapsed, rate = clock.rate(len(rows))
+        log.info("encoded %d passages of %s in %.1f s (%.1f passages/s)", len(rows), args.collection, elapsed, rate)
     clock = Throughput()
     qids = list(topics)
     q_emb = encode_texts(model, tokenizer, [topics[q] for q in qids], max_len=settings.q_max_len,
