@@ -74,12 +74,19 @@ class JsonLogCallback(TrainerCallback):
         self.path = Path(path)
         self.meta = dict(meta or {})
         self.history: list[dict[str, Any]] = []
-        # A resumed run keeps what the killed run already logged; a fresh one starts an empty history.
+        # A resumed run keeps what the killed run already logged (its history, and the resume points
+        # of a job killed more than once); a fresh one starts an empty history.
         if resuming and self.path.is_file():
             try:
-                self.history = json.loads(self.path.read_text())["history"]
-            except (json.JSONDecodeError, KeyError):
-                self.history = []
+                previous = json.loads(self.path.read_text())
+            except json.JSONDecodeError:
+                previous = None
+            previous = previous if isinstance(previous, dict) else {}
+            history = previous.get("history")
+            self.history = history if isinstance(history, list) else []
+            steps = previous.get("resumed_from_steps")
+            if isinstance(steps, list):
+                self.meta["resumed_from_steps"] = list(steps)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and state.global_step:

@@ -206,3 +206,16 @@ def test_default_retention_deletes_checkpoints_once_the_model_is_written(tiny, m
     assert not (tiny["root"] / "default-retention" / "checkpoints").exists()
     pretrain(tiny, "keep-one", tiny["queries"], "--retention", '{"keep_last": 1, "delete_after_final": false}')
     assert [step for step, _ in checkpoints_in(tiny["root"] / "keep-one" / "checkpoints")] == [4]
+
+
+def test_a_resumed_log_keeps_the_earlier_history_and_resume_points(tmp_path: Path):
+    """A job killed twice: the second resume keeps the first one's resume point and history; a fresh
+    run (other inputs) starts both anew."""
+    from qcpt.training import JsonLogCallback
+
+    log_path = tmp_path / "train_log.json"
+    log_path.write_text(json.dumps({"resumed_from_steps": [2], "history": [{"step": 1, "loss": 3.0}]}))
+    resumed = JsonLogCallback(log_path, {"resumed_from_steps": []}, resuming=True)
+    assert resumed.meta["resumed_from_steps"] == [2] and resumed.history == [{"step": 1, "loss": 3.0}]
+    fresh = JsonLogCallback(log_path, {"resumed_from_steps": []}, resuming=False)
+    assert fresh.meta["resumed_from_steps"] == [] and fresh.history == []

@@ -28,7 +28,6 @@ the contrastive loss takes its negatives from all processes' batches.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -97,7 +96,7 @@ def _world_size() -> int:
 
 
 def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
-                  plan: BatchPlan, resuming: bool) -> dict[str, Any]:
+                  plan: BatchPlan) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "schema": params.schema,
         "context": params.context,
@@ -108,15 +107,8 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
         "data": dataset.stats,
         # The effective global batch (per device × processes × accumulation) and how it was made.
         **plan.as_log(),
-        "resumed_from_steps": [],
+        "resumed_from_steps": [],  # JsonLogCallback restores a resumed run's earlier ones
     }
-    # A job killed more than once: keep the earlier resume points the old log recorded.
-    log_path = Path(args.log)
-    if resuming and log_path.is_file():
-        try:
-            meta["resumed_from_steps"] = list(json.loads(log_path.read_text())["resumed_from_steps"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            pass
     return meta
 
 
@@ -195,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ) if is_main else None
     resume = plan_resume(checkpoints, identity, training_args)
     resuming = resume.resume_from is not None
-    meta = _initial_meta(params, args, dataset, plan, resuming)
+    meta = _initial_meta(params, args, dataset, plan)
     meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init),
                 inputs=resume.identity.get("inputs"), checkpoints_discarded=resume.discarded)
     json_log = JsonLogCallback(args.log, meta, resuming=resuming)

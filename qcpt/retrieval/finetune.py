@@ -29,7 +29,6 @@ Weight decay defaults to 0, Tevatron's default (HF Trainer's too). Passages are 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -298,11 +297,6 @@ def main(argv: list[str] | None = None) -> int:
         "passages_per_query": params.train_n_passages, "resumed_from_steps": [],
         "inputs": resume.identity.get("inputs"), "checkpoints_discarded": resume.discarded,
     }
-    if resuming and Path(args.log).is_file():
-        try:  # a job killed more than once: keep the resume points the earlier log recorded
-            meta["resumed_from_steps"] = list(json.loads(Path(args.log).read_text())["resumed_from_steps"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            pass
     json_log = JsonLogCallback(args.log, meta, resuming=resuming)
     trainer = LossModuleTrainer(model=model, args=training_args, train_dataset=dataset,
                                 data_collator=BiEncoderCollator(tokenizer, params.q_max_len, params.p_max_len),
