@@ -159,17 +159,12 @@ def pretrain_batch(wc, resources):
 
 def finetune_batch(wc, resources):
     """The fine-tuning job's effective global batch (queries) on the GPUs it gets (see pretrain_batch)."""
-    from qcpt.batching import BatchPlanError, plan_from_settings
+    from qcpt.batching import BatchPlanError
+    from qcpt.retrieval.params import FinetuneParams, parse_params
 
-    p = qconfig.finetune_settings(config, wc.dataset)
+    params = parse_params(FinetuneParams, qconfig.finetune_job_params(config, wc.dataset))  # validated with the config
     try:
-        plan = plan_from_settings(
-            job_devices(resources), key="finetune.params.global_batch_size",
-            global_batch_size=p.get("global_batch_size"),
-            per_device_batch_size=p.get("per_device_batch_size", None if "global_batch_size" in p else 8),
-            gradient_accumulation_steps=p.get("gradient_accumulation_steps", 1),
-            max_per_device=p.get("max_per_device_batch_size"), accumulation_allowed=False,
-        )
+        plan = params.batch_plan(job_devices(resources))
     except BatchPlanError as err:
         key = "finetune.params" if "global_batch_size" not in config["finetune"]["datasets"][wc.dataset].get(
             "params", {}) else f"finetune.datasets.{wc.dataset}.params"
@@ -261,7 +256,6 @@ _MEAN_EVALSETS = [name for name, spec in config["evalsets"].items() if "mean_of"
 MEAN_EVALSET_RE = "|".join(re.escape(n) for n in _MEAN_EVALSETS) or r"(?!x)x"  # (?!x)x: matches nothing
 # (Inside the path pattern the evalset is followed by "/", hence the lookahead's "/".)
 SCORED_EVALSET_RE = (rf"(?!(?:{MEAN_EVALSET_RE})/)[^/]+" if _MEAN_EVALSETS else r"[^/]+")
-
 
 
 def search_source(wc, input):
