@@ -85,7 +85,9 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
             touch(spec["hard_negatives"])
     for spec in cfg["generators"].values():
         model = spec["model"]
-        if model.startswith("data/"):
+        if spec["backend"] == "precomputed":  # an expansions file, read like the corpus
+            touch(model)
+        elif model.startswith("data/"):
             touch(model, True)
 
 
