@@ -547,7 +547,10 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
     for schema, ctx in list(cells):
         if ctx.kind == "curriculum":
             cells.append((schema, Context("stage1", fraction=ctx.fraction)))
-    cells += [(schema, Context("span")) for schema in schemas if schema not in {s for s, _ in cells}]
+    # Each schema block as written, too: a curriculum derives some of its values (a bad one would
+    # otherwise pass unseen), and a span cell of any schema can be asked for as a target.
+    cells += [(schema, Context("span")) for schema in schemas if (schema, "span") not in
+              {(s, c.kind) for s, c in cells}]
     for schema, ctx in cells:
         where = f"pretrain.schemas.{schema}"
         block = schemas.get(schema, {})
