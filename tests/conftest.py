@@ -60,6 +60,17 @@ def dry_run(*args: str, cwd: Path = ROOT) -> dict[str, int]:
     return job_counts(proc.stdout + proc.stderr)
 
 
+def with_embedded_models(cfg: dict) -> dict:
+    """``cfg`` (the demo config) with the workflow's own small models instead of the demo's real ones:
+    the random BERT of rule build_encoder for MiniLM, and as d2q the tiny doc2query T5 trained on the
+    demo's training queries (rule prepare_generator) for the shipped expansions. Training jobs take
+    seconds, and the stages that build those models stay covered."""
+    cfg["encoder"] = {"init": "embedded", "embedded": cfg["encoder"]["embedded"]}
+    cfg["generators"]["d2q"] = {"backend": "hf-seq2seq", "model": "embedded-doc2query", "prompt": "doct5query",
+                                "pool_size": 10, "batch_size": 32, "train": {"max_steps": 200}}
+    return cfg
+
+
 def fake_inputs(config_path: Path, workdir: Path) -> None:
     """Create empty stand-ins for every external input a preset names, under ``workdir``, so a dry
     run can expand the full grid without the (large) real data."""

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, with_embedded_models
 
 from qcpt import config as qconfig
 
-DEMO = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+# The demo with its embedded models, whose encoder.embedded and generators.d2q.train blocks reach jobs.
+DEMO = with_embedded_models(yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8")))
 
 
 def error_of(mutate) -> str:

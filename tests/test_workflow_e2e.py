@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, dry_run, snakemake
+from conftest import ROOT, dry_run, snakemake, with_embedded_models
 
 
 def tiny_config(tmp_path: Path, documents: Path | None = None) -> Path:
     """The demo config with a small grid and few steps, writing under tmp_path."""
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     cfg["results"] = str(tmp_path / "results")
-    # The small random BERT of rule build_encoder, not the demo's MiniLM: seconds per training job,
-    # and the build_encoder stage stays covered.
-    cfg["encoder"] = {"init": "embedded", "embedded": cfg["encoder"]["embedded"]}
+    with_embedded_models(cfg)
     if documents is not None:
         cfg["corpus"]["source"] = str(documents)
         cfg["collections"]["demo"]["source"] = str(documents)
