@@ -46,6 +46,16 @@ def load_shard(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     return ids, embeddings
 
 
+def encode_passages(model, tokenizer, rows: list, settings, *, batch_size: int, length_sorted: bool = True,
+                    amp: bool = False, progress: bool = True, desc: str = "encoding passages") -> np.ndarray:
+    """Collection ``rows`` encoded as a shard holds them: title and text (``passage_text``) with the
+    model's resolved ``settings`` (pooling, normalisation, passage length); search.py's in-job
+    encoding of a small collection calls this too."""
+    return encode_texts(model, tokenizer, [passage_text(p.title, p.text) for p in rows], max_len=settings.p_max_len,
+                        batch_size=batch_size, pooling=settings.pooling, normalize=settings.normalize,
+                        length_sorted=length_sorted, amp=amp, progress=progress, desc=desc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="encode.py", description="Encode one shard of a collection → .npz.")
     parser.add_argument("--model", required=True, help="encoder folder or package:<module>/<path>")
@@ -71,10 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = resolve_settings(folder, pooling=params.pooling, normalize=params.normalize, p_max_len=params.max_len)
     log.info("shard %d/%d: rows %d..%d of %d, on %s", args.shard, args.num_shards, lo, hi, n, device)
     clock = Throughput()
-    embeddings = encode_texts(model, tokenizer, [passage_text(p.title, p.text) for p in rows],
-                              max_len=settings.p_max_len, batch_size=params.batch_size, pooling=settings.pooling,
-                              normalize=settings.normalize, length_sorted=params.length_sorted, amp=params.amp,
-                              progress=not args.no_progress, desc=f"encoding shard {args.shard}")
+    embeddings = encode_passages(model, tokenizer, rows, settings, batch_size=params.batch_size,
+                                 length_sorted=params.length_sorted, amp=params.amp, progress=not args.no_progress,
+                                 desc=f"encoding shard {args.shard}")
     elapsed, rate = clock.rate(len(rows))
     save_shard(args.out, [p.docid for p in rows], embeddings)
     log.info("encoded %d passages in %.1f s (%.1f passages/s), dim %d → %s", len(rows), elapsed, rate,

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..io import InputError
-from .data import iter_collection, load_topics, passage_text
-from .encode import load_shard
+from .data import iter_collection, load_topics
+from .encode import encode_passages, load_shard
 from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 from .params import DenseSearchParams as SearchParams
 from .params import limit_torch_threads, parse_params, setup_logging
@@ -129,10 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.collection:
         clock = Throughput()
         ids = [p.docid for p in rows]
-        embeddings = encode_texts(model, tokenizer, [passage_text(p.title, p.text) for p in rows],
-                                  max_len=settings.p_max_len, batch_size=params.p_batch_size,
-                                  pooling=settings.pooling, normalize=settings.normalize, amp=params.amp,
-                                  progress=not args.no_progress, desc="encoding passages")
+        embeddings = encode_passages(model, tokenizer, rows, settings, batch_size=params.p_batch_size,
+                                     amp=params.amp, progress=not args.no_progress)
         elapsed, rate = clock.rate(len(rows))
         log.info("encoded %d passages of %s in %.1f s (%.1f passages/s)", len(rows), args.collection, elapsed, rate)
     clock = Throughput()
