@@ -487,6 +487,7 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
     from .corpus_params import EncoderParams, PassageParams, PunktParams
     from .params import ParamsError, parse_params
     from .pretrain.arguments import PretrainParams
+    from .querygen.consistency import ConsistencyParams
     from .querygen.doc2query import Doc2QueryParams
     from .querygen.sharding import OrderParams
     from .querygen.spec import GeneratorSpec
@@ -526,6 +527,8 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
     check(dataclass_parser(PassageParams), config.get("passages", {}), "passages")
     check(dataclass_parser(OrderParams), {"seed": config["querygen"].get("order_seed", 42)}, "querygen",
           {"seed": "querygen.order_seed"})
+    consistency = {k: v for k, v in config["querygen"].get("consistency", {}).items() if k != "enabled"}
+    check(dataclass_parser(ConsistencyParams), consistency, "querygen.consistency")
 
     for gen, spec in config["generators"].items():
         where = f"generators.{gen}"

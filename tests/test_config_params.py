@@ -85,6 +85,9 @@ def test_a_value_outside_the_allowed_ones_lists_them():
     ("encoder.embedded.num_heads", 3, "3 does not divide hidden_size 128"),
     ("encoder.embedded.max_position", 64, "did you mean 'max_position_embeddings'?"),
     ("passages.max_tokenz", 144, "did you mean 'max_tokens'?"),
+    # the query files' consistency@k (ConsistencyParams)
+    ("querygen.consistency.depth", 0, "must be ≥ 1, got 0"),
+    ("querygen.consistency.max_querys", 5, "did you mean 'max_queries'?"),
 ])
 def test_every_params_block_is_parsed_by_its_jobs_dataclass(key, value, expected):
     message = error_of(set_key(key, value))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import InputError, read_jsonl, require_str
+from ..params import ParamsError, check_types
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,18 @@ class ConsistencyParams:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
-            raise ValueError(f"consistency depth must be a positive integer, got {self.depth!r}")
-        if self.max_queries is not None and (isinstance(self.max_queries, bool) or not isinstance(self.max_queries, int)
-                                             or self.max_queries < 1):
-            raise ValueError(f"consistency max_queries must be a positive integer or null, got {self.max_queries!r}")
-        if self.k1 < 0 or not 0 <= self.b <= 1:
-            raise ValueError(f"consistency BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
+        # JSON types by the field annotations (the check parse_params runs), then the ranges.
+        check_types(type(self), asdict(self))
+        if self.depth < 1:
+            raise ParamsError("depth", f"must be ≥ 1, got {self.depth!r}")
+        if self.max_queries is not None and self.max_queries < 1:
+            raise ParamsError("max_queries", f"must be ≥ 1 or null, got {self.max_queries!r}")
+        if self.k1 < 0:
+            raise ParamsError("k1", f"must be ≥ 0, got {self.k1!r}")
+        if not 0 <= self.b <= 1:
+            raise ParamsError("b", f"must be in [0, 1], got {self.b!r}")
+        if self.threads < 1:
+            raise ParamsError("threads", f"must be ≥ 1, got {self.threads!r}")
 
 
 def index_passages(passages: str | os.PathLike, out: str | os.PathLike, threads: int = 1) -> int:
