@@ -415,12 +415,12 @@ def _padded_tokens(lengths: list[int], batch_size: int, *, sort: bool) -> int:
 
 
 def stage_encode(ws: Workspace) -> dict:
-    """qcpt.retrieval.encoding.encode_texts with all-MiniLM-L6-v2 (mean pooling, normalised, 256
+    """qcpt.retrieval.vectors.encode_texts with all-MiniLM-L6-v2 (mean pooling, normalised, 256
     tokens, batch 64) on passages of varied length: length-sorted batches vs in-order batches (each
     padded to its longest text), same texts, same run. Also checks both give the same vectors."""
     import numpy as np
 
-    from qcpt.retrieval.encoding import encode_texts, load_encoder
+    from qcpt.retrieval.vectors import encode_texts, load_encoder
 
     n, max_len, batch = ws.sizes["encode_passages"], 256, 64
     texts = varied_passages(ws, n)

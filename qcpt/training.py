@@ -1,32 +1,52 @@
-"""The one training loop: a thin layer over Hugging Face ``Trainer``.
+"""The one training loop: a thin layer over Hugging Face ``Trainer``, and the trainer base the two
+training drivers (:mod:`qcpt.pretrain.driver`, :mod:`qcpt.retrieval.finetune.driver`) share.
 
-Pre-training schemas and the fine-tuning bi-encoder are all ``torch.nn.Module`` s whose ``forward``
+Pre-training objectives and the fine-tuning bi-encoder are all ``torch.nn.Module`` s whose ``forward``
 returns a dict with ``loss`` (the scalar to optimise) and ``components`` (a dict of named scalar
 tensors, e.g. ``{"mlm": ..., "contrastive": ...}``). :class:`LossModuleTrainer` optimises ``loss`` and
 logs each component; :class:`JsonLogCallback` writes the history as JSON beside the model;
 :func:`run_training` adds resume-from-last-checkpoint, so a killed job that is rerun continues —
 only from checkpoints of the same run (same parameters and inputs, :mod:`qcpt.checkpoints`).
+
+A driver reads its data and builds its loss module, then goes through the shared steps in order:
+:func:`trainer_arguments` (its :class:`qcpt.training_params.TrainerParams` → ``TrainingArguments``),
+:func:`plan_run` (resume or start afresh), :func:`build_trainer` (a :class:`LossModuleTrainer` with
+:class:`EpochCallback`, :class:`ModelStatsCallback` and :class:`JsonLogCallback`), :func:`run_training`, and
+:func:`save_final_model` (atomic, then checkpoint retention).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from .checkpoints import ResumePlan, Retention, last_checkpoint
-from .io import write_json
+from .batching import BatchPlan
+from .checkpoints import (
+    ResumePlan,
+    Retention,
+    finish_checkpoints,
+    last_checkpoint,
+    plan_resume,
+    run_identity,
+)
+from .io import atomic_dir, write_json
+from .training_params import TrainerParams
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JsonLogCallback", "LossModuleTrainer", "last_checkpoint", "run_training", "training_arguments"]
+__all__ = ["EpochCallback", "build_trainer", "JsonLogCallback", "LossModuleTrainer", "ModelStatsCallback", "last_checkpoint",
+           "plan_run", "run_training", "save_final_model", "trainer_arguments", "training_arguments"]
+
 
 class LossModuleTrainer(Trainer):
     """``Trainer`` whose model returns ``{"loss", "components"}``; components are logged per step."""
@@ -167,6 +187,115 @@ def training_arguments(
     return TrainingArguments(**kwargs)
 
 
+def world_size() -> int:
+    """Processes of this run (torchrun's ``WORLD_SIZE``; 1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Rank 0 (torchrun's ``RANK``), or the only process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def ddp_backend(requested: str | None, world: int) -> str | None:
+    """The process-group backend: the one asked for, else gloo for CPU runs under torchrun (NCCL
+    needs GPUs), else None (Trainer's choice)."""
+    return requested or ("gloo" if world > 1 and not torch.cuda.is_available() else None)
+
+
+def trainer_arguments(params: TrainerParams, checkpoints: str | os.PathLike, plan: BatchPlan, *,
+                      max_steps: int, retention: Retention) -> TrainingArguments:
+    """:func:`training_arguments` of a training job: its trainer fields, the batch ``plan`` made for
+    this world size and ``max_steps`` optimiser steps (fine-tuning derives them from its epochs)."""
+    extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm}
+    backend = ddp_backend(params.ddp_backend, plan.devices)
+    if backend:
+        extra["ddp_backend"] = backend
+    return training_arguments(
+        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
+        max_steps=max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
+        lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
+        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
+        dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
+    )
+
+
+def plan_run(checkpoints: str | os.PathLike, params: Mapping[str, Any],
+             inputs: Mapping[str, str | os.PathLike | None], training_args: TrainingArguments) -> ResumePlan:
+    """Resume or start afresh. The run's identity (``params``: everything besides the inputs that
+    decides whether a checkpoint may be resumed; ``inputs``: checksummed) is taken on the main
+    process only; :func:`qcpt.checkpoints.plan_resume` shares its verdict with the others."""
+    identity = run_identity(params, inputs) if is_main_process() else None
+    return plan_resume(checkpoints, identity, training_args)
+
+
+class EpochCallback(TrainerCallback):
+    """Tell the dataset which epoch starts (``dataset.set_epoch``), so what it draws (negatives,
+    contexts, masks) is redrawn each epoch. ``state.epoch`` is whole at an epoch's start and
+    ``epochs done + fraction`` when resuming mid-epoch. (accelerate's ``DataLoader.set_epoch``
+    reaches the dataset only while the sampler has no ``set_epoch`` of its own — true of the plain
+    sampler Trainer uses today, not of seeded or distributed ones — so the epoch is set here
+    explicitly, whatever the sampler.)"""
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+        self.epochs_seen: list[int] = []
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        epoch = math.floor((state.epoch or 0.0) + 1e-9)
+        self.dataset.set_epoch(epoch)
+        self.epochs_seen.append(epoch)
+
+
+class ModelStatsCallback(TrainerCallback):
+    """Copy what the loss module measured in the last step into the training log's metadata:
+    ``fields`` maps a model attribute (e.g. ``last_negatives``) to its log key; a value of 0 (not
+    measured yet) is not copied."""
+
+    def __init__(self, model: torch.nn.Module, log_callback: JsonLogCallback, fields: Mapping[str, str]):
+        self.model = model
+        self.log_callback = log_callback
+        self.fields = dict(fields)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        for attribute, key in self.fields.items():
+            value = getattr(self.model, attribute, 0)
+            if value:
+                self.log_callback.meta[key] = int(value)
+
+
+def build_trainer(model: torch.nn.Module, training_args: TrainingArguments, dataset: Any, collator: Any,
+                  json_log: JsonLogCallback, model_stats: Mapping[str, str]) -> LossModuleTrainer:
+    """The :class:`LossModuleTrainer` of a training job: ``dataset`` hears each epoch's start
+    (:class:`EpochCallback`), the model's ``model_stats`` and every log line go to ``json_log``, which
+    also records the parallel mode ("distributed" under torchrun)."""
+    trainer = LossModuleTrainer(
+        model=model, args=training_args, train_dataset=dataset, data_collator=collator,
+        callbacks=[EpochCallback(dataset), ModelStatsCallback(model, json_log, model_stats), json_log],
+    )
+    json_log.meta["parallel_mode"] = training_args.parallel_mode.value
+    return trainer
+
+
+def save_final_model(trainer: Trainer, encoder: Any, tokenizer: Any, out: str | os.PathLike, record_file: str,
+                     record: dict[str, Any], checkpoints: str | os.PathLike, retention: Retention,
+                     extra: Callable[[Path], None] | None = None) -> None:
+    """Write the trained ``encoder`` (``save_pretrained``), its tokenizer, ``extra(folder)``'s
+    files and ``record`` (plus the steps trained) as ``record_file`` to ``out`` atomically, on the
+    main process; then apply the checkpoint ``retention``. Every process waits for the write."""
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        with atomic_dir(out) as tmp:
+            encoder.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            if extra is not None:
+                extra(Path(tmp))
+            write_json(Path(tmp) / record_file, {**record, "final_step": trainer.state.global_step})
+        log.info("encoder written to %s", out)
+        finish_checkpoints(checkpoints, retention)
+    trainer.accelerator.wait_for_everyone()
+
+
 def run_training(trainer: Trainer, plan: ResumePlan) -> int:
     """Train, resuming from ``plan.resume_from`` (a checkpoint of this same run, see
     :func:`qcpt.checkpoints.plan_resume`) when a killed run left one.
@@ -177,11 +306,3 @@ def run_training(trainer: Trainer, plan: ResumePlan) -> int:
         print(f"[qcpt] resuming from checkpoint {plan.resume_from} at step {plan.start_step}", flush=True)
     trainer.train(resume_from_checkpoint=str(plan.resume_from) if plan.resume_from else None)
     return plan.start_step
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def save_metadata(path: str | os.PathLike, **fields: Any) -> None:
-    write_json(path, fields)

@@ -1,4 +1,4 @@
-"""Entry point: see qcpt/retrieval/finetune.py (docs/artifacts.md for the CLI)."""
+"""Entry point: see qcpt/retrieval/finetune/ (docs/artifacts.md for the CLI)."""
 
 import sys
 from pathlib import Path

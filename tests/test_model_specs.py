@@ -101,7 +101,7 @@ def test_passages_tokenizer_accepts_a_package_spec(tmp_path: Path):
 
 
 def test_retrieval_encoder_loader_accepts_a_package_spec():
-    from qcpt.retrieval.encoding import load_encoder
+    from qcpt.retrieval.vectors import load_encoder
 
     model, tokenizer, folder = load_encoder(MINILM)
     assert Path(folder) == minilm_folder()
@@ -109,7 +109,7 @@ def test_retrieval_encoder_loader_accepts_a_package_spec():
 
 
 def test_pretrain_encoder_loader_accepts_a_package_spec():
-    from qcpt.pretrain.schemas import load_encoder
+    from qcpt.pretrain.objectives import load_encoder
 
     assert load_encoder(MINILM).config.num_hidden_layers == 6
 

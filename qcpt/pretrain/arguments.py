@@ -14,6 +14,7 @@ from typing import Any
 from ..batching import BatchPlan, plan_from_settings
 from ..params import LR_SCHEDULERS, ParamsError, check_types
 from ..params import parse_params as parse_dataclass
+from ..training_params import TrainerParams
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 CONTEXTS = ("span", "query", "mixed")
@@ -48,22 +49,16 @@ SCHEDULERS = LR_SCHEDULERS
 
 
 @dataclass
-class PretrainParams:
-    """All knobs of one pre-training run (see docs in the field comments)."""
+class PretrainParams(TrainerParams):
+    """All knobs of one pre-training run (see docs in the field comments); the trainer's own
+    (learning rate, schedule, batch bounds, checkpointing, hardware) are :class:`TrainerParams`'."""
 
+    # TrainerParams' learning_rate and max_steps: per schema (1e-4 / 4e-4 / 3e-4; 120k / 50k / 80k),
+    # global_batch_size per schema (2048 / 16384 / 2048), max_per_device_batch_size cotmae 64.
+    weight_decay: float = 0.01
     schema: str = "contrastive"            # contrastive | cotmae | bottleneck
     context: str = "span"                  # span | query | mixed
-    learning_rate: float | None = None     # per schema (1e-4 / 4e-4 / 3e-4)
     batch_size: int | None = None          # per device (CPU configs); else derived from global_batch_size
-    global_batch_size: int | None = None   # per schema (2048 / 16384 / 2048): split over the processes
-    max_per_device_batch_size: int | None = None  # memory bound of one forward (cotmae: 64)
-    max_steps: int | None = None           # per schema (120k / 50k / 80k)
-    gradient_accumulation_steps: int = 1   # per-device mode only; derived with global_batch_size
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    lr_scheduler: str = "linear"           # any transformers SchedulerType; curriculum: cosine, constant
-    max_grad_norm: float = 1.0
-    seed: int = 42
     max_len: int = 144                     # passage (and span context) length in tokens, with [CLS]/[SEP]
     query_max_len: int = 32                # generated-query context length
     use_title: bool = False                # prepend the passage title to its text
@@ -82,11 +77,6 @@ class PretrainParams:
     window: int | None = None              # bottleneck: None = plain causal decoder (LLM-expansion paper);
     #                                        W = the authors' attn_window: [CLS] + itself + W - 1 previous
     init_heads: str | None = None          # heads file (or folder holding one) of a previous stage
-    save_steps: int = 500
-    logging_steps: int = 10
-    dataloader_num_workers: int = 0
-    bf16: bool | None = None               # None: on when the GPU supports it
-    ddp_backend: str | None = None         # None: nccl on GPUs, gloo on CPU (torchrun)
 
     def __post_init__(self) -> None:
         if self.schema not in SCHEMAS:
@@ -128,21 +118,16 @@ class PretrainParams:
             raise ParamsError("context", f"{self.context!r} is not one of {', '.join(CONTEXTS)}")
         if self.span_source not in ("other", "self"):
             raise ParamsError("span_source", f"{self.span_source!r} is not 'other' or 'self'")
-        if self.lr_scheduler not in SCHEDULERS:
-            raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}")
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
-        for name in ("learning_rate", "max_steps", "gradient_accumulation_steps", "max_len",
-                     "query_max_len", "temperature", "save_steps", "logging_steps", "condenser_layers"):
+        self.check_trainer_fields()
+        for name in ("max_len", "query_max_len", "temperature", "condenser_layers"):
             positive(name)
-        for name in ("batch_size", "global_batch_size", "max_per_device_batch_size", "window"):
+        for name in ("batch_size", "window"):
             if getattr(self, name) is not None:
                 positive(name)
-        for name in ("warmup_ratio", "weight_decay", "max_grad_norm", "dataloader_num_workers", "decoder_layers"):
-            if getattr(self, name) < 0:
-                raise ParamsError(name, f"must be >= 0, got {getattr(self, name)!r}")
-        if self.warmup_ratio >= 1:  # qcpt.training passes it on as a fraction in [0, 1)
-            raise ParamsError("warmup_ratio", f"must be < 1, got {self.warmup_ratio!r}")
+        if self.decoder_layers < 0:
+            raise ParamsError("decoder_layers", f"must be ≥ 0, got {self.decoder_layers!r}")
         rate("mlm_probability")
         rate("context_mlm_probability")
         rate("mixed_query_probability", allow_zero=True)
@@ -157,8 +142,6 @@ class PretrainParams:
             positive("grad_cache_chunk")
         if self.condenser_skip_layer is not None:
             positive("condenser_skip_layer")
-        if self.ddp_backend not in (None, "nccl", "gloo", "mpi"):
-            raise ParamsError("ddp_backend", f"{self.ddp_backend!r} is not nccl, gloo or mpi")
 
     def batch_plan(self, world: int) -> BatchPlan:
         """Per-device batch and accumulation on ``world`` processes (errors name the config key)."""

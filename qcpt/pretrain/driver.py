@@ -29,25 +29,29 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-from transformers import TrainerCallback, set_seed
+from transformers import set_seed
 
 from ..batching import BatchPlan
-from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
-from ..io import atomic_dir, write_json
+from ..checkpoints import Retention
 from ..models import load_tokenizer, resolve_model_path
-from ..training import JsonLogCallback, LossModuleTrainer, run_training, training_arguments
+from ..params import setup_logging
+from ..training import (
+    JsonLogCallback,
+    build_trainer,
+    plan_run,
+    run_training,
+    save_final_model,
+    trainer_arguments,
+    world_size,
+)
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
 from .data import PretrainDataset, load_passages, load_queries
 from .heads import HEADS_FILE, load_heads, save_heads
-from .schemas import build_model, load_encoder
+from .objectives import build_model, load_encoder
 
 log = logging.getLogger("qcpt.pretrain")
 
@@ -65,34 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", default="{}", help="JSON object of PretrainParams")
     parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
     return parser
-
-
-class _EpochCallback(TrainerCallback):
-    """Tell the dataset which epoch starts, so contexts are redrawn every epoch. ``state.epoch`` is
-    whole at an epoch's start, and ``epochs done + fraction`` when resuming mid-epoch."""
-
-    def __init__(self, dataset: PretrainDataset):
-        self.dataset = dataset
-
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.dataset.set_epoch(math.floor((state.epoch or 0.0) + 1e-9))
-
-
-class _RunInfoCallback(TrainerCallback):
-    """Copy what the run measured (negatives per contrastive anchor) into the training log."""
-
-    def __init__(self, model: Any, log_callback: JsonLogCallback):
-        self.model = model
-        self.log_callback = log_callback
-
-    def on_step_end(self, args, state, control, **kwargs):
-        negatives = getattr(self.model, "last_negatives", 0)
-        if negatives:
-            self.log_callback.meta["contrastive_negatives"] = int(negatives)
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
@@ -115,18 +91,15 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     retention = Retention.from_cli(args.retention)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     params = parse_params(args.params)
     if params.context in ("query", "mixed") and not args.queries:
         raise ValueError(f"context {params.context!r} needs --queries")
     if params.context == "span" and args.queries:
         log.info("context is 'span': --queries %s is not used", args.queries)
-    world = _world_size()
+    world = world_size()
     # Before anything is loaded: the stated global batch must be makeable on these processes.
     plan = params.batch_plan(world)
-    is_main = int(os.environ.get("RANK", "0")) == 0
     checkpoints = Path(args.checkpoints)
 
     set_seed(params.seed)  # the heads' initialisation is part of the run's determinism
@@ -167,51 +140,26 @@ def main(argv: list[str] | None = None) -> int:
         mlm_probability=params.mlm_probability, context_mlm_probability=params.context_mlm_probability,
         whole_word_mask=params.whole_word_mask,
     )
-    extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm}
-    backend = params.ddp_backend or ("gloo" if world > 1 and not torch.cuda.is_available() else None)
-    if backend:
-        extra["ddp_backend"] = backend
-    training_args = training_arguments(
-        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
-        max_steps=params.max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
-        lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
-        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
-        dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
-    )
+    training_args = trainer_arguments(params, checkpoints, plan, max_steps=params.max_steps, retention=retention)
     # The run's identity: what decides whether existing checkpoints may be resumed. Queries count
     # only where the context reads them; the world size changes the global batch.
-    identity = run_identity(
-        {"pretrain": params.to_dict(), "world_size": world},
-        {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
-         "init": args.init, "init_heads": params.init_heads},
-    ) if is_main else None
-    resume = plan_resume(checkpoints, identity, training_args)
-    resuming = resume.resume_from is not None
+    resume = plan_run(checkpoints, {"pretrain": params.to_dict(), "world_size": world},
+                      {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
+                       "init": args.init, "init_heads": params.init_heads}, training_args)
     meta = _initial_meta(params, args, dataset, plan)
     meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init),
                 inputs=resume.identity.get("inputs"), checkpoints_discarded=resume.discarded)
-    json_log = JsonLogCallback(args.log, meta, resuming=resuming)
-    trainer = LossModuleTrainer(
-        model=model, args=training_args, train_dataset=dataset, data_collator=collator,
-        callbacks=[_EpochCallback(dataset), _RunInfoCallback(model, json_log), json_log],
-    )
-    json_log.meta["parallel_mode"] = training_args.parallel_mode.value  # "distributed" under torchrun (DDP)
+    json_log = JsonLogCallback(args.log, meta, resuming=resume.resume_from is not None)
+    # The log records the negatives each contrastive anchor met (the global batch's).
+    trainer = build_trainer(model, training_args, dataset, collator, json_log, {"last_negatives": "contrastive_negatives"})
     log.info("pre-training %s with %s contexts: %d examples, %d steps, global batch %d = %d per device × %d "
              "processes × %d accumulation", params.schema, params.context, len(dataset), params.max_steps,
              plan.global_batch_size, plan.per_device_batch_size, world, plan.gradient_accumulation_steps)
     start = run_training(trainer, resume)
 
-    trainer.accelerator.wait_for_everyone()
-    if trainer.is_world_process_zero():
-        record = {**json_log.meta, "started_at_step": start, "final_step": trainer.state.global_step}
-        with atomic_dir(args.out) as tmp:
-            model.encoder.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            save_heads(model, tmp)
-            write_json(Path(tmp) / OUTPUT_RECORD, record)
-        log.info("encoder written to %s", args.out)
-        finish_checkpoints(checkpoints, retention)
-    trainer.accelerator.wait_for_everyone()
+    save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
+                     {**json_log.meta, "started_at_step": start}, checkpoints, retention,
+                     extra=lambda folder: save_heads(model, folder))
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from ..io import write_json
-from .schemas.common import PretrainModel
+from .objectives.common import PretrainModel
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 
 Shard I holds rows ``[⌊n·I/N⌋, ⌊n·(I+1)/N⌋)`` of the collection (contiguous, in file order), encoded
 as ``title + " " + text`` up to ``max_len`` tokens. Pooling and normalisation default to what the
-model folder declares (:func:`qcpt.retrieval.encoding.resolve_settings`). Batches group passages of
+model folder declares (:func:`qcpt.retrieval.vectors.resolve_settings`). Batches group passages of
 similar length (``length_sorted``) so little padding is computed; the log reports passages/s.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 
 from ..io import InputError, atomic_path
 from .data import iter_collection, passage_text
-from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 from .params import EncodeParams, limit_torch_threads, parse_params, setup_logging
+from .vectors import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 
 log = logging.getLogger(__name__)
 

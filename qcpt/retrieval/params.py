@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 
 from ..batching import BatchPlan, plan_from_settings
-from ..params import LR_SCHEDULERS, ParamsError, parse_params, setup_logging
+from ..params import ParamsError, parse_params, setup_logging
+from ..training_params import TrainerParams
 
 __all__ = [
     "POOLINGS", "DenseSearchParams", "EncodeParams", "FinetuneParams", "limit_torch_threads",
@@ -27,30 +28,21 @@ def _pooling(value: str | None) -> None:
 
 
 @dataclass
-class FinetuneParams:
+class FinetuneParams(TrainerParams):
+    """Fine-tuning (:mod:`qcpt.retrieval.finetune`). The trainer's fields are :class:`TrainerParams`'
+    (lr 2e-5 here; weight decay 0, Tevatron's and HF Trainer's default; ``max_steps`` overrides
+    ``num_train_epochs`` when set; ``global_batch_size`` counts queries over all devices, QAC §4.2:
+    64 = 8 × 8 GPUs; the loss is never accumulated)."""
+
     learning_rate: float = 2e-5
     num_train_epochs: float = 3.0
-    max_steps: int | None = None        # overrides num_train_epochs when set
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0           # Tevatron's default
-    lr_scheduler: str = "linear"
     per_device_batch_size: int | None = None  # queries per device (CPU configs); 8 without a global batch
-    global_batch_size: int | None = None  # queries per step over all devices (QAC §4.2: 64 = 8 × 8 GPUs)
-    max_per_device_batch_size: int | None = None  # memory bound; the loss is never accumulated
-    gradient_accumulation_steps: int = 1
     train_n_passages: int = 16          # 1 positive + 15 negatives per query
     q_max_len: int = 32
     p_max_len: int = 144
     pooling: str = "cls"
     normalize: bool = False
     temperature: float = 1.0
-    seed: int = 42
-    save_steps: int = 500
-    logging_steps: int = 10
-    max_grad_norm: float = 1.0
-    bf16: bool | None = None            # None: on GPUs that support it
-    dataloader_num_workers: int = 0
-    ddp_backend: str | None = None      # None: gloo on CPU under torchrun, Trainer's choice on GPU
 
     def validate(self) -> None:
         _pooling(self.pooling)
@@ -60,30 +52,15 @@ class FinetuneParams:
             if self.gradient_accumulation_steps != 1:
                 raise ParamsError("gradient_accumulation_steps", "the InfoNCE loss takes in-batch negatives, "
                                   "accumulation would shrink them; with global_batch_size it stays 1")
-            if self.global_batch_size < 1:
-                raise ParamsError("global_batch_size", f"must be ≥ 1, got {self.global_batch_size!r}")
         elif self.per_device_batch_size is None:
             self.per_device_batch_size = 8
-        if self.max_per_device_batch_size is not None and self.max_per_device_batch_size < 1:
-            raise ParamsError("max_per_device_batch_size", f"must be ≥ 1, got {self.max_per_device_batch_size!r}")
-        if self.lr_scheduler not in LR_SCHEDULERS:
-            raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(LR_SCHEDULERS)}")
-        for name in ("train_n_passages", "per_device_batch_size", "gradient_accumulation_steps", "q_max_len",
-                     "p_max_len", "save_steps", "logging_steps"):
+        self.check_trainer_fields()
+        for name in ("train_n_passages", "per_device_batch_size", "q_max_len", "p_max_len"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ParamsError(name, f"must be ≥ 1, got {getattr(self, name)!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ParamsError("max_steps", f"must be ≥ 1 or null, got {self.max_steps!r}")
-        for name in ("num_train_epochs", "temperature", "learning_rate"):
+        for name in ("num_train_epochs", "temperature"):
             if getattr(self, name) <= 0:
                 raise ParamsError(name, f"must be > 0, got {getattr(self, name)!r}")
-        for name in ("weight_decay", "max_grad_norm", "dataloader_num_workers"):
-            if getattr(self, name) < 0:
-                raise ParamsError(name, f"must be ≥ 0, got {getattr(self, name)!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ParamsError("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio!r}")
-        if self.ddp_backend not in (None, "nccl", "gloo", "mpi"):
-            raise ParamsError("ddp_backend", f"{self.ddp_backend!r} is not nccl, gloo or mpi")
 
     def batch_plan(self, world: int) -> BatchPlan:
         """Queries per device on ``world`` processes. Never accumulated and no gradient caching

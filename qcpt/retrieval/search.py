@@ -28,10 +28,10 @@ import numpy as np
 from ..io import InputError
 from .data import iter_collection, load_topics
 from .encode import encode_passages, load_shard
-from .encoding import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 from .params import DenseSearchParams as SearchParams
 from .params import limit_torch_threads, parse_params, setup_logging
 from .runs import float32, sort_hits, write_run
+from .vectors import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,9 @@ This serves both recipes:
 
 Topics without a positive are skipped, and so are topics left with no negative; both are counted in
 the log.
+
+The format's reader is here too: :func:`read_train_groups` (what fine-tuning trains on) and
+:func:`restrict_to_collection` (its docids checked against the collection).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import argparse
 import hashlib
 import logging
 import os
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,6 +195,69 @@ def read_hard_negatives(path: str | os.PathLike, topics_path: str | os.PathLike,
     if not rows:
         raise InputError(path, None, None, f"no training query could be built from it ({stats})")
     return rows, stats
+
+
+# --------------------------------------------------------------------------- reading (fine-tuning)
+#
+# What finetune reads back of the files written above: the groups, checked and cleaned.
+
+
+@dataclass(frozen=True)
+class TrainGroup:
+    query_id: str
+    query: str
+    positives: tuple[str, ...]
+    negatives: tuple[str, ...]
+
+
+def read_train_groups(path: str | os.PathLike) -> tuple[list[TrainGroup], dict[str, int]]:
+    """Groups of a Tevatron training JSONL. Negatives that are also positives are dropped (a
+    negative must never be a positive); returns the groups and counts of what was dropped."""
+    groups: list[TrainGroup] = []
+    stats = {"negatives_equal_to_a_positive": 0}
+    for lineno, obj in read_jsonl(path):
+        qid = require_str(path, lineno, obj, "query_id")
+        query = require_str(path, lineno, obj, "query")
+        lists = {}
+        for key in ("positive_document_ids", "negative_document_ids"):
+            value = obj.get(key)
+            if not isinstance(value, list) or not all(isinstance(x, str | int) and not isinstance(x, bool) for x in value):
+                raise InputError(path, lineno, key, "expected a list of document ids")
+            # Interned: on MS MARCO the same docids recur across ~10^8 list entries.
+            lists[key] = [sys.intern(str(x)) for x in value]
+        positives = tuple(dict.fromkeys(lists["positive_document_ids"]))
+        if not positives:
+            raise InputError(path, lineno, "positive_document_ids", "empty")
+        pos = set(positives)
+        negatives = tuple(d for d in dict.fromkeys(lists["negative_document_ids"]) if d not in pos)
+        stats["negatives_equal_to_a_positive"] += sum(1 for d in lists["negative_document_ids"] if d in pos)
+        groups.append(TrainGroup(qid, query, positives, negatives))
+    if not groups:
+        raise InputError(path, None, None, "holds no training queries")
+    return groups, stats
+
+
+def restrict_to_collection(groups: Sequence[TrainGroup], known: set[str], path: str | os.PathLike,
+                           need_negatives: bool) -> tuple[list[TrainGroup], dict[str, int]]:
+    """Drop docids the collection lacks, then groups left without a positive (or a negative when
+    negatives are needed). Nothing found at all means the wrong collection: an InputError."""
+    kept: list[TrainGroup] = []
+    stats = {"missing_docids": 0, "queries_without_positive": 0, "queries_without_negative": 0}
+    for g in groups:
+        positives = tuple(d for d in g.positives if d in known)
+        negatives = tuple(d for d in g.negatives if d in known)
+        stats["missing_docids"] += len(g.positives) + len(g.negatives) - len(positives) - len(negatives)
+        if not positives:
+            stats["queries_without_positive"] += 1
+        elif need_negatives and not negatives:
+            stats["queries_without_negative"] += 1
+        else:
+            kept.append(TrainGroup(g.query_id, g.query, positives, negatives))
+    if not kept:
+        raise InputError(path, None, None, f"no usable training query: its docids are not in the collection ({stats})")
+    if any(stats.values()):
+        log.warning("training data vs collection: %s", stats)
+    return kept, stats
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,7 @@ from .common import (
 )
 
 
-class _GatherWithGrad(torch.autograd.Function):
+class _GatherSummingGrad(torch.autograd.Function):
     """``all_gather`` along dim 0 whose backward all-reduces (sums) the incoming gradient and
     returns this process's slice, so every loss term that used a vector reaches its owner."""
 
@@ -77,12 +77,15 @@ def distributed_world() -> tuple[int, int]:
     return 1, 0
 
 
-def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+def gather_summing_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` of every process, concatenated in rank order; the backward sums the gradients of
+    all processes (not the fine-tuning gather of :mod:`qcpt.retrieval.finetune.modeling`, which
+    keeps only the local slice's)."""
     world, _ = distributed_world()
-    return _GatherWithGrad.apply(tensor) if world > 1 else tensor
+    return _GatherSummingGrad.apply(tensor) if world > 1 else tensor
 
 
-def contrastive_loss(
+def passage_context_loss(
     passages: torch.Tensor, contexts: torch.Tensor, *, temperature: float = 1.0, negatives: str = "contexts"
 ) -> tuple[torch.Tensor, int]:
     """InfoNCE over dot products of this process's passage/context vectors against the global
@@ -95,14 +98,14 @@ def contrastive_loss(
     local = passages.shape[0]
     passages, contexts = passages.float(), contexts.float()
     if negatives == "contexts":
-        candidates = gather_with_grad(contexts)
+        candidates = gather_summing_grad(contexts)
         scores = passages @ candidates.T / temperature
         targets = torch.arange(local, device=scores.device) + rank * local
         return F.cross_entropy(scores, targets), candidates.shape[0] - 1
     if negatives != "all":
         raise ValueError(f"negatives must be 'contexts' or 'all', not {negatives!r}")
     anchors = torch.cat([passages, contexts])                       # [2b, d]: p_0..p_b-1, c_0..c_b-1
-    candidates = gather_with_grad(anchors)                          # [W·2b, d], rank blocks in order
+    candidates = gather_summing_grad(anchors)                       # [W·2b, d], rank blocks in order
     scores = anchors @ candidates.T / temperature
     offset = rank * 2 * local
     own = torch.arange(2 * local, device=scores.device) + offset    # each anchor's own column
@@ -184,7 +187,7 @@ class ContrastiveModel(PretrainModel):
         c_rep, c_mlm, c_n, c_head, c_hn = self._encode_all(context_input_ids, context_attention_mask, context_labels)
         mlm = mean_from_sums(p_mlm + c_mlm, p_n + c_n)
         condenser_mlm = mean_from_sums(p_head + c_head, p_hn + c_hn)
-        co, self.last_negatives = contrastive_loss(p_rep, c_rep, temperature=self.temperature,
+        co, self.last_negatives = passage_context_loss(p_rep, c_rep, temperature=self.temperature,
                                                    negatives=self.negatives)
         loss = mlm + condenser_mlm + co
         return {"loss": loss, "components": {"mlm": mlm.detach(), "condenser_mlm": condenser_mlm.detach(),

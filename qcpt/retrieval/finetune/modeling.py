@@ -5,6 +5,10 @@ are dot products of pooled vectors (optionally L2-normalised) divided by a tempe
 Tevatron recipe); the loss is cross-entropy of every query over *all* passages of the batch, the
 target of query ``i`` being passage ``i * n_passages``. Under DDP, query and passage vectors are
 gathered from every process first, so each query also meets the other processes' passages.
+
+Not the pre-training contrastive loss (:mod:`qcpt.pretrain.objectives.contrastive`): that one pairs
+passages with contexts and its gather sums the gradient back to the owner; here the gather keeps
+only the local slice's gradient and the loss is rescaled by the world size instead.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .encoding import POOLINGS, embed
+from ..vectors import POOLINGS, embed
 
 
-def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
+def gather_keeping_local_grad(local: torch.Tensor) -> torch.Tensor:
     """Concatenate ``local`` from all processes (rank order); only the local slice keeps its grad."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return local
@@ -27,7 +31,7 @@ def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
-def contrastive_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def query_passage_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Cross-entropy of each query over all passages; query i's positive is passage i * (P / Q)."""
     n_queries, n_all = q_reps.shape[0], p_reps.shape[0]
     if n_all % n_queries:
@@ -62,9 +66,9 @@ class BiEncoder(nn.Module):
 
     def forward(self, query_input_ids: torch.Tensor, query_attention_mask: torch.Tensor,
                 passage_input_ids: torch.Tensor, passage_attention_mask: torch.Tensor) -> dict:
-        q_reps = gather_with_grad(self.encode(query_input_ids, query_attention_mask))
-        p_reps = gather_with_grad(self.encode(passage_input_ids, passage_attention_mask))
-        loss = contrastive_loss(q_reps, p_reps, self.temperature)
+        q_reps = gather_keeping_local_grad(self.encode(query_input_ids, query_attention_mask))
+        p_reps = gather_keeping_local_grad(self.encode(passage_input_ids, passage_attention_mask))
+        loss = query_passage_loss(q_reps, p_reps, self.temperature)
         self.last_candidates = int(p_reps.shape[0])
         world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         # Every process computes the same global loss, but its gradient reaches only the local

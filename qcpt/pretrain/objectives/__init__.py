@@ -1,4 +1,7 @@
-"""One loss module per pre-training schema, and the registry that builds them from params.
+"""Pre-training objectives: one loss module per schema, and the registry that builds them from params.
+
+(The package is named for what it holds, the objectives; ``params.schema`` names which one a run
+uses. :mod:`qcpt.schemas` is something else: the config file's schema.)
 
 Each module (:mod:`.contrastive`, :mod:`.cotmae`, :mod:`.bottleneck`) is an ``nn.Module`` holding the
 BERT ``encoder`` (kept after pre-training) and its heads (dropped from the encoder folder, saved

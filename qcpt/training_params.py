@@ -1,0 +1,63 @@
+"""The trainer settings that pre-training and fine-tuning share: one base dataclass.
+
+:class:`qcpt.pretrain.arguments.PretrainParams` and :class:`qcpt.retrieval.finetune.arguments.FinetuneParams`
+extend :class:`TrainerParams` with what is their own (schema, contexts, passages per query, ...).
+The fields here are what :func:`qcpt.training.trainer_arguments` hands to Hugging Face
+``TrainingArguments``; their ``--params`` JSON keys are the same in both jobs.
+
+Import-light like every ``--params`` dataclass (standard library only): :mod:`qcpt.config` validates
+the config's parameter blocks through these classes before any job, without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .params import LR_SCHEDULERS, ParamsError
+
+DDP_BACKENDS = (None, "nccl", "gloo", "mpi")
+
+
+@dataclass
+class TrainerParams:
+    """Optimiser, schedule, batch bounds, checkpointing and hardware settings of one training run.
+
+    ``learning_rate``, ``max_steps`` and ``weight_decay`` are here for the trainer's sake; the two
+    jobs give them their own defaults (pre-training fills the first two per schema)."""
+
+    learning_rate: float | None = None
+    max_steps: int | None = None
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1               # a fraction of the total steps, in [0, 1)
+    lr_scheduler: str = "linear"            # any transformers SchedulerType (LR_SCHEDULERS)
+    max_grad_norm: float = 1.0
+    seed: int = 42                          # model init, data order, sampling, masking
+    global_batch_size: int | None = None    # split over the processes (qcpt.batching)
+    max_per_device_batch_size: int | None = None  # memory bound of one forward
+    gradient_accumulation_steps: int = 1
+    save_steps: int = 500
+    logging_steps: int = 10
+    dataloader_num_workers: int = 0
+    bf16: bool | None = None                # None: on when the GPU supports it
+    ddp_backend: str | None = None          # None: gloo on CPU under torchrun, Trainer's choice on GPU
+
+    def check_trainer_fields(self) -> None:
+        """Range checks of the fields above (types are checked by :func:`qcpt.params.check_types`);
+        a :class:`ParamsError` names the first bad one."""
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(LR_SCHEDULERS)}")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ParamsError("learning_rate", f"must be > 0, got {self.learning_rate!r}")
+        for name in ("max_steps", "global_batch_size", "max_per_device_batch_size", "gradient_accumulation_steps",
+                     "save_steps", "logging_steps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ParamsError(name, f"must be > 0, got {value!r}")
+        for name in ("weight_decay", "max_grad_norm", "dataloader_num_workers"):
+            if getattr(self, name) < 0:
+                raise ParamsError(name, f"must be ≥ 0, got {getattr(self, name)!r}")
+        # qcpt.training passes it on to transformers as a fraction of the total steps.
+        if not 0 <= self.warmup_ratio < 1:
+            raise ParamsError("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.ddp_backend not in DDP_BACKENDS:
+            raise ParamsError("ddp_backend", f"{self.ddp_backend!r} is not nccl, gloo or mpi")
