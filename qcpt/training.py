@@ -8,7 +8,8 @@ logs each component; :class:`JsonLogCallback` writes the history as JSON beside 
 :func:`run_training` adds resume-from-last-checkpoint, so a killed job that is rerun continues —
 only from checkpoints of the same run (same parameters and inputs, :mod:`qcpt.checkpoints`).
 
-A driver reads its data and builds its loss module, then goes through the shared steps in order:
+A driver (its command line ending in :func:`add_run_arguments`) reads its data and builds its loss
+module, then goes through the shared steps in order:
 :func:`trainer_arguments` (its :class:`qcpt.training_params.TrainerParams` → ``TrainingArguments``),
 :func:`plan_run` (resume or start afresh), :func:`build_trainer` (a :class:`LossModuleTrainer` with
 :class:`EpochCallback`, :class:`ModelStatsCallback` and :class:`JsonLogCallback`), :func:`run_training`, and
@@ -17,6 +18,7 @@ A driver reads its data and builds its loss module, then goes through the shared
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -44,7 +46,7 @@ from .training_params import TrainerParams
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EpochCallback", "build_trainer", "JsonLogCallback", "LossModuleTrainer", "ModelStatsCallback", "last_checkpoint",
+__all__ = ["EpochCallback", "add_run_arguments", "build_trainer", "JsonLogCallback", "LossModuleTrainer", "ModelStatsCallback", "last_checkpoint",
            "plan_run", "run_training", "save_final_model", "trainer_arguments", "training_arguments"]
 
 
@@ -185,6 +187,19 @@ def training_arguments(
     )
     kwargs.update(extra)
     return TrainingArguments(**kwargs)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, params: str, init: str, out: str) -> argparse.ArgumentParser:
+    """The arguments of every training job after its data: ``--init`` (help ``init``), ``--out``
+    (help ``out``), ``--checkpoints``, ``--log``, ``--params`` (a JSON object of the dataclass named
+    ``params``) and ``--retention``."""
+    parser.add_argument("--init", required=True, help=init)
+    parser.add_argument("--out", required=True, help=out)
+    parser.add_argument("--checkpoints", required=True, help="checkpoint folder (resumed from when present)")
+    parser.add_argument("--log", required=True, help="training log JSON")
+    parser.add_argument("--params", default="{}", help=f"JSON object of {params}")
+    parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
+    return parser
 
 
 def world_size() -> int:

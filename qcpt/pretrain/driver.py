@@ -34,19 +34,11 @@ from typing import Any
 
 from transformers import set_seed
 
+from .. import training
 from ..batching import BatchPlan
 from ..checkpoints import Retention
 from ..models import load_tokenizer, resolve_model_path
 from ..params import setup_logging
-from ..training import (
-    JsonLogCallback,
-    build_trainer,
-    plan_run,
-    run_training,
-    save_final_model,
-    trainer_arguments,
-    world_size,
-)
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
 from .data import PretrainDataset, load_passages, load_queries
@@ -62,13 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pretrain.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", required=True, help="passages.jsonl")
     parser.add_argument("--queries", help="generated queries TSV (needed by the query and mixed contexts)")
-    parser.add_argument("--init", required=True, help="initial encoder: folder, package:<module>/<path> or hub name")
-    parser.add_argument("--out", required=True, help="output folder (encoder, tokenizer, heads)")
-    parser.add_argument("--checkpoints", required=True, help="checkpoint folder (resumed from when present)")
-    parser.add_argument("--log", required=True, help="training log JSON")
-    parser.add_argument("--params", default="{}", help="JSON object of PretrainParams")
-    parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
-    return parser
+    return training.add_run_arguments(
+        parser, params="PretrainParams", out="output folder (encoder, tokenizer, heads)",
+        init="initial encoder: folder, package:<module>/<path> or hub name")
 
 
 def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: PretrainDataset,
@@ -97,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"context {params.context!r} needs --queries")
     if params.context == "span" and args.queries:
         log.info("context is 'span': --queries %s is not used", args.queries)
-    world = world_size()
+    world = training.world_size()
     # Before anything is loaded: the stated global batch must be makeable on these processes.
     plan = params.batch_plan(world)
     checkpoints = Path(args.checkpoints)
@@ -140,26 +128,29 @@ def main(argv: list[str] | None = None) -> int:
         mlm_probability=params.mlm_probability, context_mlm_probability=params.context_mlm_probability,
         whole_word_mask=params.whole_word_mask,
     )
-    training_args = trainer_arguments(params, checkpoints, plan, max_steps=params.max_steps, retention=retention)
+    training_args = training.trainer_arguments(params, checkpoints, plan, max_steps=params.max_steps,
+                                               retention=retention)
     # The run's identity: what decides whether existing checkpoints may be resumed. Queries count
     # only where the context reads them; the world size changes the global batch.
-    resume = plan_run(checkpoints, {"pretrain": params.to_dict(), "world_size": world},
-                      {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
-                       "init": args.init, "init_heads": params.init_heads}, training_args)
+    resume = training.plan_run(
+        checkpoints, {"pretrain": params.to_dict(), "world_size": world},
+        {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
+         "init": args.init, "init_heads": params.init_heads}, training_args)
     meta = _initial_meta(params, args, dataset, plan)
     meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init),
                 inputs=resume.identity.get("inputs"), checkpoints_discarded=resume.discarded)
-    json_log = JsonLogCallback(args.log, meta, resuming=resume.resume_from is not None)
+    json_log = training.JsonLogCallback(args.log, meta, resuming=resume.resume_from is not None)
     # The log records the negatives each contrastive anchor met (the global batch's).
-    trainer = build_trainer(model, training_args, dataset, collator, json_log, {"last_negatives": "contrastive_negatives"})
+    trainer = training.build_trainer(model, training_args, dataset, collator, json_log,
+                                     {"last_negatives": "contrastive_negatives"})
     log.info("pre-training %s with %s contexts: %d examples, %d steps, global batch %d = %d per device × %d "
              "processes × %d accumulation", params.schema, params.context, len(dataset), params.max_steps,
              plan.global_batch_size, plan.per_device_batch_size, world, plan.gradient_accumulation_steps)
-    start = run_training(trainer, resume)
+    start = training.run_training(trainer, resume)
 
-    save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
-                     {**json_log.meta, "started_at_step": start}, checkpoints, retention,
-                     extra=lambda folder: save_heads(model, folder))
+    training.save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
+                              {**json_log.meta, "started_at_step": start}, checkpoints, retention,
+                              extra=lambda folder: save_heads(model, folder))
     return 0
 
 

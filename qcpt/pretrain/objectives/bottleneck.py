@@ -33,7 +33,7 @@ from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
 from ..masking import IGNORE_INDEX
-from .common import PretrainModel, init_weights, masked_lm_sums, mean_from_sums
+from .common import PretrainModel, Side, init_weights
 
 
 def window_attention_mask(length: int, window: int | None, device: torch.device | None = None) -> torch.Tensor:
@@ -100,25 +100,12 @@ class BottleneckModel(PretrainModel):
         pattern = window_attention_mask(length, self.window, context_attention_mask.device)
         return (pattern[None, :, :] & context_attention_mask.bool()[:, None, :])[:, None]
 
-    def forward(
-        self,
-        passage_input_ids: torch.Tensor,
-        passage_attention_mask: torch.Tensor,
-        passage_labels: torch.Tensor,
-        context_input_ids: torch.Tensor,
-        context_attention_mask: torch.Tensor,
-        context_labels: torch.Tensor,
-    ) -> dict[str, Any]:
-        embedding = self.embedding_weight()
-        last = self.encoder(input_ids=passage_input_ids, attention_mask=passage_attention_mask).last_hidden_state
-        mlm = mean_from_sums(*masked_lm_sums(last, passage_labels, self.mlm_head, embedding))
-        hidden = torch.cat([last[:, :1], self.encoder.embeddings(input_ids=context_input_ids)[:, 1:]], dim=1)
-        allowed = self.decoder_mask(context_attention_mask)
+    def losses(self, passage: Side, context: Side) -> dict[str, torch.Tensor]:
+        last, mlm = self.passage_mlm(passage)
+        hidden = self.decoder_input(last, context.input_ids)
+        allowed = self.decoder_mask(context.attention_mask)
         for block in self.decoder:
             hidden = block(hidden, allowed)
-        selected = context_labels != IGNORE_INDEX
-        logits = F.linear(self.decoder_norm(hidden[selected]), embedding, self.decoder_bias).float()
-        clm = F.cross_entropy(logits, context_labels[selected])
-        loss = mlm + clm
-        return {"loss": loss, "components": {"mlm": mlm.detach(), "decoder_clm": clm.detach()}}
-
+        selected = context.labels != IGNORE_INDEX
+        logits = F.linear(self.decoder_norm(hidden[selected]), self.embedding_weight(), self.decoder_bias).float()
+        return {"mlm": mlm, "decoder_clm": F.cross_entropy(logits, context.labels[selected])}

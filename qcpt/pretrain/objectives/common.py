@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -129,9 +129,20 @@ def mean_from_sums(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
     return total / count.clamp(min=1).to(total.dtype)
 
 
+class Side(NamedTuple):
+    """One side of a training pair as the collator gives it: tokens, mask and MLM labels
+    (``IGNORE_INDEX`` where a token is not predicted)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+
 class PretrainModel(nn.Module):
     """Base of the loss modules: ``encoder`` (the BERT kept after pre-training), ``mlm_head``, and
-    schema-specific heads. ``forward`` returns ``{"loss", "components"}`` (see qcpt.training)."""
+    schema-specific heads. ``forward`` takes the collator's tensors and returns ``{"loss",
+    "components"}`` (see qcpt.training): the loss is the sum of the named components each schema's
+    :meth:`losses` computes, in their order."""
 
     schema: str = ""
 
@@ -141,8 +152,41 @@ class PretrainModel(nn.Module):
         self.mlm_head = MLMHead(encoder.config)
         init_weights(self.mlm_head, encoder.config.initializer_range)
 
+    def forward(
+        self,
+        passage_input_ids: torch.Tensor,
+        passage_attention_mask: torch.Tensor,
+        passage_labels: torch.Tensor,
+        context_input_ids: torch.Tensor,
+        context_attention_mask: torch.Tensor,
+        context_labels: torch.Tensor,
+    ) -> dict[str, Any]:
+        components = self.losses(Side(passage_input_ids, passage_attention_mask, passage_labels),
+                                 Side(context_input_ids, context_attention_mask, context_labels))
+        first, *rest = components.values()
+        return {"loss": sum(rest, first), "components": {k: v.detach() for k, v in components.items()}}
+
+    def losses(self, passage: Side, context: Side) -> dict[str, torch.Tensor]:
+        """The schema's named loss terms (scalars), e.g. ``{"mlm": ..., "decoder_mlm": ...}``."""
+        raise NotImplementedError
+
     def embedding_weight(self) -> torch.Tensor:
         return self.encoder.get_input_embeddings().weight
+
+    def masked_lm(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The shared MLM head's loss on ``hidden``, a mean over the tokens ``labels`` predicts."""
+        return mean_from_sums(*masked_lm_sums(hidden, labels, self.mlm_head, self.embedding_weight()))
+
+    def passage_mlm(self, passage: Side) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's last hidden states of the passage and its MLM loss."""
+        last = self.encoder(input_ids=passage.input_ids, attention_mask=passage.attention_mask).last_hidden_state
+        return last, self.masked_lm(last, passage.labels)
+
+    def decoder_input(self, passage_last: torch.Tensor, context_input_ids: torch.Tensor) -> torch.Tensor:
+        """What a context decoder reads: the passage's [CLS] vector (the bottleneck) in place of the
+        context's own [CLS], then the context's token embeddings (the encoder's embedding layer)."""
+        context_embeddings = self.encoder.embeddings(input_ids=context_input_ids)
+        return torch.cat([passage_last[:, :1], context_embeddings[:, 1:]], dim=1)
 
     def head_config(self) -> dict[str, Any]:
         """Architecture of the heads (saved beside them; a mismatch refuses to load them)."""

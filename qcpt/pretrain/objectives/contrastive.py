@@ -43,6 +43,7 @@ from transformers.models.bert.modeling_bert import BertLayer
 
 from .common import (
     PretrainModel,
+    Side,
     additive_mask,
     head_config,
     init_weights,
@@ -174,21 +175,11 @@ class ContrastiveModel(PretrainModel):
         reps = torch.cat([r[0] for r in results])
         return (reps, *(torch.stack([r[i] for r in results]).sum() for i in range(1, 5)))
 
-    def forward(
-        self,
-        passage_input_ids: torch.Tensor,
-        passage_attention_mask: torch.Tensor,
-        passage_labels: torch.Tensor,
-        context_input_ids: torch.Tensor,
-        context_attention_mask: torch.Tensor,
-        context_labels: torch.Tensor,
-    ) -> dict[str, Any]:
-        p_rep, p_mlm, p_n, p_head, p_hn = self._encode_all(passage_input_ids, passage_attention_mask, passage_labels)
-        c_rep, c_mlm, c_n, c_head, c_hn = self._encode_all(context_input_ids, context_attention_mask, context_labels)
+    def losses(self, passage: Side, context: Side) -> dict[str, torch.Tensor]:
+        p_rep, p_mlm, p_n, p_head, p_hn = self._encode_all(*passage)
+        c_rep, c_mlm, c_n, c_head, c_hn = self._encode_all(*context)
         mlm = mean_from_sums(p_mlm + c_mlm, p_n + c_n)
         condenser_mlm = mean_from_sums(p_head + c_head, p_hn + c_hn)
-        co, self.last_negatives = passage_context_loss(p_rep, c_rep, temperature=self.temperature,
-                                                   negatives=self.negatives)
-        loss = mlm + condenser_mlm + co
-        return {"loss": loss, "components": {"mlm": mlm.detach(), "condenser_mlm": condenser_mlm.detach(),
-                                             "contrastive": co.detach()}}
+        contrastive, self.last_negatives = passage_context_loss(p_rep, c_rep, temperature=self.temperature,
+                                                                negatives=self.negatives)
+        return {"mlm": mlm, "condenser_mlm": condenser_mlm, "contrastive": contrastive}

@@ -19,14 +19,7 @@ from torch import nn
 from transformers import BertModel
 from transformers.models.bert.modeling_bert import BertLayer
 
-from .common import (
-    PretrainModel,
-    additive_mask,
-    head_config,
-    init_weights,
-    masked_lm_sums,
-    mean_from_sums,
-)
+from .common import PretrainModel, Side, additive_mask, head_config, init_weights
 
 
 class CotMaeModel(PretrainModel):
@@ -41,24 +34,11 @@ class CotMaeModel(PretrainModel):
     def head_config(self) -> dict[str, Any]:
         return {"decoder_layers": len(self.decoder)}
 
-    def forward(
-        self,
-        passage_input_ids: torch.Tensor,
-        passage_attention_mask: torch.Tensor,
-        passage_labels: torch.Tensor,
-        context_input_ids: torch.Tensor,
-        context_attention_mask: torch.Tensor,
-        context_labels: torch.Tensor,
-    ) -> dict[str, Any]:
-        embedding = self.embedding_weight()
-        last = self.encoder(input_ids=passage_input_ids, attention_mask=passage_attention_mask).last_hidden_state
-        mlm = mean_from_sums(*masked_lm_sums(last, passage_labels, self.mlm_head, embedding))
-        context_embeddings = self.encoder.embeddings(input_ids=context_input_ids)
-        hidden = torch.cat([last[:, :1], context_embeddings[:, 1:]], dim=1)
-        mask = additive_mask(context_attention_mask, hidden.dtype)
+    def losses(self, passage: Side, context: Side) -> dict[str, torch.Tensor]:
+        last, mlm = self.passage_mlm(passage)
+        hidden = self.decoder_input(last, context.input_ids)
+        mask = additive_mask(context.attention_mask, hidden.dtype)
         for layer in self.decoder:
             hidden = layer(hidden, attention_mask=mask)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-        decoder_mlm = mean_from_sums(*masked_lm_sums(hidden, context_labels, self.mlm_head, embedding))
-        loss = mlm + decoder_mlm
-        return {"loss": loss, "components": {"mlm": mlm.detach(), "decoder_mlm": decoder_mlm.detach()}}
+        return {"mlm": mlm, "decoder_mlm": self.masked_lm(hidden, context.labels)}

@@ -7,22 +7,15 @@ import argparse
 import logging
 import math
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from transformers import AutoModel, set_seed
 
+from ... import training
 from ...checkpoints import Retention
 from ...io import InputError, write_json
 from ...models import load_pretrained, load_tokenizer, resolve_model_path
-from ...training import (
-    JsonLogCallback,
-    build_trainer,
-    plan_run,
-    run_training,
-    save_final_model,
-    trainer_arguments,
-    world_size,
-)
 from ..data import load_passages, passage_text
 from ..params import FinetuneParams, parse_params, setup_logging
 from ..train_data import read_train_groups, restrict_to_collection
@@ -37,17 +30,12 @@ OUTPUT_RECORD = "qcpt_finetune.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="finetune.py", description="``finetune.py``: fine-tune a dense retriever with the Tevatron recipe on HF Trainer.")
+    parser = argparse.ArgumentParser(prog="finetune.py", description="``finetune.py``: fine-tune a dense retriever "
+                                     "with the Tevatron recipe on HF Trainer.")
     parser.add_argument("--train", required=True, help="Tevatron training JSONL")
     parser.add_argument("--collection", required=True, help="collection JSONL {docid, title, text}")
-    parser.add_argument("--init", required=True, help="initial encoder: folder or package:<module>/<path>")
-    parser.add_argument("--out", required=True, help="output model folder")
-    parser.add_argument("--checkpoints", required=True, help="checkpoint folder (resumed from when present)")
-    parser.add_argument("--log", required=True, help="training log JSON")
-    parser.add_argument("--params", default="{}", help="JSON object of FinetuneParams")
-    parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
-    return parser
+    return training.add_run_arguments(parser, params="FinetuneParams", out="output model folder",
+                                      init="initial encoder: folder or package:<module>/<path>")
 
 
 def total_steps(n_queries: int, params: FinetuneParams, world: int) -> int:
@@ -68,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     params = parse_params(FinetuneParams, args.params)
     retention = Retention.from_cli(args.retention)
-    world = world_size()
+    world = training.world_size()
     plan = params.batch_plan(world)  # before any data is read: a batch the devices cannot make fails here
 
     # Training data: the groups whose docids the collection has, and their texts.
@@ -90,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(init_dir)
     model = BiEncoder(load_pretrained(AutoModel, init_dir), params.pooling, params.normalize, params.temperature)
 
-    # Trainer: resumed from this run's checkpoints (the world size changes the batch, so it is part
-    # of the run's identity).
-    training_args = trainer_arguments(params, args.checkpoints, plan, max_steps=steps, retention=retention)
-    resume = plan_run(args.checkpoints, {"finetune": asdict(params), "world_size": world},
-                      {"train": args.train, "collection": args.collection, "init": args.init}, training_args)
+    # The trainer (qcpt.training's steps), resumed from this run's checkpoints (the world size
+    # changes the batch, so it is part of the run's identity).
+    training_args = training.trainer_arguments(params, args.checkpoints, plan, max_steps=steps, retention=retention)
+    resume = training.plan_run(args.checkpoints, {"finetune": asdict(params), "world_size": world},
+                               {"train": args.train, "collection": args.collection, "init": args.init}, training_args)
     meta: dict[str, Any] = {
         "params": asdict(params), "init": args.init, "train": str(args.train), "collection": str(args.collection),
         "queries": len(dataset), "data": {**read_stats, **coverage}, **plan.as_log(),
@@ -102,20 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         "passages_per_query": params.train_n_passages, "resumed_from_steps": [],
         "inputs": resume.identity.get("inputs"), "checkpoints_discarded": resume.discarded,
     }
-    json_log = JsonLogCallback(args.log, meta, resuming=resume.resume_from is not None)
+    json_log = training.JsonLogCallback(args.log, meta, resuming=resume.resume_from is not None)
     # The log records how many passages each query was scored against (its own positive and
     # negatives, the batch's others and, under DDP, the other processes').
-    trainer = build_trainer(model, training_args, dataset, BiEncoderCollator(tokenizer, params.q_max_len, params.p_max_len),
-                            json_log, {"last_candidates": "candidates_per_query"})
+    collator = BiEncoderCollator(tokenizer, params.q_max_len, params.p_max_len)
+    trainer = training.build_trainer(model, training_args, dataset, collator, json_log,
+                                     {"last_candidates": "candidates_per_query"})
     log.info("fine-tuning %s on %d queries: %d steps, %d queries × %d passages per device, %d processes",
              init_dir, len(dataset), steps, plan.per_device_batch_size, params.train_n_passages, world)
-    start = run_training(trainer, resume)
+    start = training.run_training(trainer, resume)
 
     # The encoder, with the pooling and lengths encode/search default to.
-    def write_pooling(folder):
+    def write_pooling(folder: Path) -> None:
         write_json(folder / POOLING_FILE, {"pooling": params.pooling, "normalize": params.normalize,
                                            "q_max_len": params.q_max_len, "p_max_len": params.p_max_len})
 
-    save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
-                     {**json_log.meta, "started_at_step": start}, args.checkpoints, retention, extra=write_pooling)
+    training.save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
+                              {**json_log.meta, "started_at_step": start}, args.checkpoints, retention,
+                              extra=write_pooling)
     return 0
