@@ -32,7 +32,7 @@ import yaml
 from .. import config as qconfig
 from ..io import atomic_open
 from ..tabular import MISSING, csv_text, md_table
-from . import paper_tables, plots
+from . import catalogue, plots
 from .spec import Artifact, BarFigure, CellRef, CurveFigure, Grid, Table
 from .stats import BETTER, WORSE, CellResult, Metrics, paired_ttest
 
@@ -92,9 +92,9 @@ class ReportBuilder:
         self.results = self.grid.results
         self.out_dir = Path(out_dir)
         self.params = params or ReportParams()
-        self.names = paper_tables.table_names(config, names)
+        self.names = catalogue.table_names(config, names)
         self.metrics = Metrics(self.grid.targets, available)
-        self.artifacts: list[Artifact] = paper_tables.artifacts(config, self.names)
+        self.artifacts: list[Artifact] = catalogue.artifacts(config, self.names)
 
     # ---- cells
 
@@ -169,7 +169,7 @@ class ReportBuilder:
         for col in table.columns:
             header += [f"{col} ours", f"{col} paper"] if with_paper else [col]
         md = io.StringIO()
-        md.write(f"# {table.title}\n\nSource: {paper_tables.PAPERS[table.paper]}.")
+        md.write(f"# {table.title}\n\nSource: {catalogue.PAPERS[table.paper]}.")
         if with_paper and table.scale != 1.0:
             md.write(f" Our numbers are ×{table.scale:g}, as the paper's.")
         lines: list[list[str]] = []
@@ -252,7 +252,7 @@ class ReportBuilder:
         self._write(f"{figure.name}.csv", csv_text(rows))
 
         md = io.StringIO()
-        md.write(f"# {figure.title}\n\nSource: {paper_tables.PAPERS[figure.paper]}. ![{figure.name}]({figure.name}.png)\n\n")
+        md.write(f"# {figure.title}\n\nSource: {catalogue.PAPERS[figure.paper]}. ![{figure.name}]({figure.name}.png)\n\n")
         lines: list[list[str]] = []
         for line in figure.lines:
             for amount, system in line.points:
@@ -293,7 +293,7 @@ class ReportBuilder:
         md = io.StringIO()
         md.write("# qcpt report\n\n")
         md.write(f"Results folder `{self.results}`; tables: {', '.join(self.names)}.\n")
-        for paper, title in paper_tables.PAPERS.items():
+        for paper, title in catalogue.PAPERS.items():
             mine = [e for e in entries if e.paper == paper]
             if not mine:
                 continue
