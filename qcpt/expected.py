@@ -26,6 +26,7 @@ from typing import Any
 
 from .config import metrics_path
 from .io import InputError, atomic_open, read_metrics
+from .tabular import MISSING, md_table
 
 DEFAULT_TOLERANCE = 0.005
 
@@ -67,7 +68,7 @@ def compare(expected: dict[str, dict[str, float]], measured: dict[str, dict[str,
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
-    return "–" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
+    return MISSING if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
 
 
 def to_markdown(checks: list[Check]) -> str:
@@ -75,10 +76,9 @@ def to_markdown(checks: list[Check]) -> str:
     failed = sum(not c.ok for c in checks)
     out.write(f"# Reproduction check: {len(checks) - failed} of {len(checks)} scores within ±{checks[0].tolerance:g}\n\n"
               if checks else "# Reproduction check: nothing expected\n\n")
-    out.write("| system | measure | expected | ours | Δ | |\n|---|---|---|---|---|---|\n")
-    for c in checks:
-        status = "OK" if c.ok else ("FAIL (measure missing)" if c.ours is None else "FAIL")
-        out.write(f"| {c.system} | {c.measure} | {c.expected:.4f} | {_fmt(c.ours)} | {_fmt(c.delta, True)} | {status} |\n")
+    rows = [[c.system, c.measure, f"{c.expected:.4f}", _fmt(c.ours), _fmt(c.delta, True),
+             "OK" if c.ok else ("FAIL (measure missing)" if c.ours is None else "FAIL")] for c in checks]
+    out.write(md_table(["system", "measure", "expected", "ours", "Δ", None], rows))  # None: untitled status
     return out.getvalue()
 
 

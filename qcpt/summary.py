@@ -7,22 +7,32 @@ papers' comparison, readable without the report."""
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 
 from .io import atomic_open
+from .tabular import MISSING, csv_text, md_table
 
 MAIN_MEASURES = ("nDCG@10", "MRR@10")
 SPAN_CONTEXT = "span"
+
+
+# The two places this module parses a cell's name: a system into its parts, a metrics path into
+# (evalset, system).
+def _system_parts(system: str) -> list[str]:
+    return system.split("/")
+
+
+def _metrics_cell(root: str, path: str) -> tuple[str, str]:
+    rel = Path(path).parent.relative_to(Path(root) / "eval")
+    return rel.parts[0], "/".join(rel.parts[1:])
 
 
 def span_counterpart(system: str) -> str | None:
     """The span-context cell a pre-trained cell is compared with: ``zeroshot/pt/C/S/ctx`` →
     ``zeroshot/pt/C/S/span``, ``D/pt/C/S/ctx/retrieverN`` → ``D/pt/C/S/span/retrieverN``; None for
     BM25, the base and external encoders, and span cells themselves."""
-    parts = system.split("/")
+    parts = _system_parts(system)
     if len(parts) < 5 or parts[1] != "pt" or parts[4] == SPAN_CONTEXT:
         return None
     return "/".join([*parts[:4], SPAN_CONTEXT, *parts[5:]])
@@ -32,15 +42,13 @@ def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, st
     """Rows ``{"evalset", "system", <measure>: value, "vs", "Δ <main>", "p"}`` and the ordered
     column names after evalset and system (the measures, then the comparison columns where any row
     has a span counterpart in the table)."""
-    from .report.build import paired_ttest
+    from .report.stats import paired_ttest
 
     rows: list[dict[str, str]] = []
     measures: list[str] = []
     loaded: dict[tuple[str, str], dict] = {}
-    prefix = Path(root) / "eval"
     for path in metrics_paths:
-        rel = Path(path).parent.relative_to(prefix)
-        evalset, system = rel.parts[0], "/".join(rel.parts[1:])
+        evalset, system = _metrics_cell(root, path)
         data = json.loads(Path(path).read_text())
         loaded[evalset, system] = data
         row = {"evalset": evalset, "system": system}
@@ -63,19 +71,19 @@ def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, st
         pq_ours = ours.get("per_query", {}).get(main)
         pq_base = base.get("per_query", {}).get(main)
         p_value, n = paired_ttest(pq_ours, pq_base) if pq_ours and pq_base else (None, 0)
-        row["p"] = "–" if p_value is None else f"{p_value:.2g} (n={n})"
+        row["p"] = MISSING if p_value is None else f"{p_value:.2g} (n={n})"
     columns = [*measures, *(["vs", f"Δ {main}", "p"] if compared else [])]
     return rows, columns
 
 
 def to_markdown(rows: list[dict[str, str]], columns: list[str]) -> str:
     header = ["evalset", "system", *columns]
-    out = io.StringIO()
-    out.write("| " + " | ".join(header) + " |\n")
-    out.write("|" + "|".join("---" for _ in header) + "|\n")
-    for row in rows:
-        out.write("| " + " | ".join(row.get(h, "–") for h in header) + " |\n")
-    return out.getvalue()
+    return md_table(header, [[row.get(h, MISSING) for h in header] for row in rows])
+
+
+def to_csv(rows: list[dict[str, str]], columns: list[str]) -> str:
+    header = ["evalset", "system", *columns]
+    return csv_text([header, *([row.get(h, "") for h in header] for row in rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +99,5 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_open(args.out_md) as handle:
         handle.write("# qcpt summary\n\n" + to_markdown(rows, columns) + note)
     with atomic_open(args.out_csv) as handle:
-        writer = csv.DictWriter(handle, fieldnames=["evalset", "system", *columns], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        handle.write(to_csv(rows, columns))
     return 0

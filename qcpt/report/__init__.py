@@ -1,14 +1,18 @@
 """The report: the papers' tables and figures rebuilt from our metrics files, ours beside theirs.
 
-- :mod:`.paper_tables`: the papers' numbers as data, and how each row maps onto our cells;
+- ``papers/*.yaml``: the papers' numbers as printed, data beside the builders that read them;
+- :mod:`.paper_tables`: how each row of the papers' tables maps onto our cells;
+- :mod:`.demo_tables`: the demo set, every cell a config evaluates;
+- :mod:`.catalogue`: which tables a config reports, the files they read and write (for the DAG);
 - :mod:`.spec`: tables, figures and cells, and the config's names for the papers' vocabulary;
-- :mod:`.build`: markdown/CSV tables with paired t-tests, PNG plots, ``index.md`` (CLI ``main``);
+- :mod:`.stats`: metrics files read once, the paired t-test;
+- :mod:`.build`: markdown/CSV tables (:mod:`qcpt.tabular`), PNG plots, ``index.md`` (CLI ``main``);
 - :mod:`.plots`: matplotlib (Agg) curves and bars.
 
 The rule file imports the light functions below when the DAG is built (no matplotlib/scipy there).
 """
 
-from .paper_tables import (
+from .catalogue import (
     PAPERS,
     TABLE_SETS,
     artifacts,

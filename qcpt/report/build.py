@@ -18,7 +18,6 @@ report depends on nothing undeclared); without it, whatever exists under the res
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import io
 import json
@@ -31,14 +30,13 @@ from typing import Any
 import yaml
 
 from .. import config as qconfig
-from ..io import atomic_open, read_metrics
-from . import paper_tables, plots
+from ..io import atomic_open
+from ..tabular import MISSING, csv_text, md_table
+from . import catalogue, plots
 from .spec import Artifact, BarFigure, CellRef, CurveFigure, Grid, Table
+from .stats import BETTER, WORSE, CellResult, Metrics, paired_ttest
 
 log = logging.getLogger(__name__)
-
-MISSING = "–"
-BETTER, WORSE = "▲", "▼"
 
 
 @dataclass
@@ -58,77 +56,6 @@ def parse_params(text: str | None) -> ReportParams:
     return ReportParams(**raw)
 
 
-# --------------------------------------------------------------------------- metrics and statistics
-
-
-class Metrics:
-    """Reads metrics JSON files once; only ``available`` ones when given (else what exists)."""
-
-    def __init__(self, targets: list[str], available: list[str] | None = None):
-        self.targets = set(targets)
-        self.available = None if available is None else {str(Path(p)) for p in available}
-        self._cache: dict[str, dict[str, Any] | None] = {}
-
-    def load(self, path: str) -> dict[str, Any] | None:
-        key = str(Path(path))
-        if key not in self._cache:
-            data = None
-            if (self.available is None or key in self.available) and Path(key).is_file():
-                data = read_metrics(key)
-            self._cache[key] = data
-        return self._cache[key]
-
-    def status(self, path: str) -> str:
-        if self.load(path) is not None:
-            return "present"
-        return "not built yet" if path in self.targets else "not in this config's grid"
-
-    def value(self, path: str, measure: str) -> float | None:
-        data = self.load(path)
-        value = (data or {}).get("measures", {}).get(measure)
-        return None if value is None else float(value)
-
-    def per_query(self, path: str, measure: str) -> dict[str, float] | None:
-        data = self.load(path)
-        values = (data or {}).get("per_query", {}).get(measure)
-        return None if values is None else {str(q): float(v) for q, v in values.items()}
-
-
-def paired_ttest(ours: dict[str, float], baseline: dict[str, float]) -> tuple[float | None, int]:
-    """Two-tailed paired t-test over the queries both dicts score: ``(p, n)``; p is None below 2
-    queries. Zero variance of the differences has no t statistic: identical vectors give p = 1, a
-    constant non-zero shift p = 0."""
-    import numpy as np
-    from scipy.stats import ttest_rel
-
-    qids = sorted(set(ours) & set(baseline))
-    if len(qids) < 2:
-        return None, len(qids)
-    a = np.array([ours[q] for q in qids], dtype=float)
-    b = np.array([baseline[q] for q in qids], dtype=float)
-    diff = a - b
-    if np.allclose(diff, diff[0], rtol=0.0, atol=1e-12):
-        return (1.0 if abs(diff[0]) <= 1e-12 else 0.0), len(qids)
-    return float(ttest_rel(a, b).pvalue), len(qids)
-
-
-@dataclass
-class CellResult:
-    ours: float | None = None  # on the table's scale
-    paper: float | None = None
-    p_value: float | None = None
-    n_queries: int = 0
-    delta: float | None = None  # ours - our baseline, on the table's scale
-    significant: bool = False
-    path: str | None = None
-    baseline_path: str | None = None
-
-    def marker(self) -> str:
-        if not self.significant or self.delta is None:
-            return ""
-        return BETTER if self.delta > 0 else WORSE
-
-
 # --------------------------------------------------------------------------- formatting
 
 
@@ -138,16 +65,6 @@ def _fmt(value: float | None, digits: int) -> str:
 
 def _fmt_p(p: float | None) -> str:
     return "" if p is None else f"{p:.3g}"
-
-
-def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n"
-
-
-def _csv_text(rows: list[list[str]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- the report
@@ -175,9 +92,9 @@ class ReportBuilder:
         self.results = self.grid.results
         self.out_dir = Path(out_dir)
         self.params = params or ReportParams()
-        self.names = paper_tables.table_names(config, names)
+        self.names = catalogue.table_names(config, names)
         self.metrics = Metrics(self.grid.targets, available)
-        self.artifacts: list[Artifact] = paper_tables.artifacts(config, self.names)
+        self.artifacts: list[Artifact] = catalogue.artifacts(config, self.names)
 
     # ---- cells
 
@@ -231,13 +148,11 @@ class ReportBuilder:
         """Where each row's numbers come from, and which metrics files are missing (and why)."""
         buf = io.StringIO()
         buf.write(f"\n## Where our numbers come from\n\nMetrics files `{self.results}/eval/<evalset>/<system>/metrics.json`:\n\n")
-        buf.write(_md_row(["row", "evalsets", "systems"]))
-        buf.write("|---|---|---|\n")
-        for label, rrefs in row_refs:
-            if rrefs:
-                evalsets = ", ".join(dict.fromkeys(f"`{r.evalset}`" for r in rrefs))
-                systems = ", ".join(dict.fromkeys(f"`{r.system}`" for r in rrefs))
-                buf.write(_md_row([label, evalsets, systems]))
+        buf.write(md_table(["row", "evalsets", "systems"], [
+            [label, ", ".join(dict.fromkeys(f"`{r.evalset}`" for r in rrefs)),
+             ", ".join(dict.fromkeys(f"`{r.system}`" for r in rrefs))]
+            for label, rrefs in row_refs if rrefs
+        ]))
         paths = list(dict.fromkeys(r.path(self.results) for r in refs))
         missing = [(p, self.metrics.status(p)) for p in paths if self.metrics.load(p) is None]
         buf.write(f"\n## Missing metrics files ({len(missing)} of {len(paths)})\n\n")
@@ -254,23 +169,23 @@ class ReportBuilder:
         for col in table.columns:
             header += [f"{col} ours", f"{col} paper"] if with_paper else [col]
         md = io.StringIO()
-        md.write(f"# {table.title}\n\nSource: {paper_tables.PAPERS[table.paper]}.")
+        md.write(f"# {table.title}\n\nSource: {catalogue.PAPERS[table.paper]}.")
         if with_paper and table.scale != 1.0:
             md.write(f" Our numbers are ×{table.scale:g}, as the paper's.")
-        md.write("\n\n" + _md_row(header))
-        md.write("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|\n")
+        lines: list[list[str]] = []
         section = None
         for row, cells in zip(table.rows, results, strict=True):
             if row.section and row.section != section:
                 section = row.section
-                md.write(_md_row([f"**{section}**"] + [""] * (len(header) - 1)))
+                lines.append([f"**{section}**"] + [""] * (len(header) - 1))
             line = [row.label]
             for col in table.columns:
                 res = cells[col]
                 line.append(_fmt(res.ours, table.digits) + (f" {res.marker()}" if res.marker() else ""))
                 if with_paper:
                     line.append(_fmt(res.paper, table.digits))
-            md.write(_md_row(line))
+            lines.append(line)
+        md.write("\n\n" + md_table(header, lines, "l" + "r" * (len(header) - 1)))
         md.write(
             f"\n{BETTER}/{WORSE}: better/worse than our baseline ('{self.grid.baseline_context}' context, "
             f"same schema and stage) by a paired two-tailed t-test over per-query values, "
@@ -293,7 +208,7 @@ class ReportBuilder:
                     line.append("" if res.paper is None else f"{res.paper:g}")
                 line += [_fmt_p(res.p_value), "" if res.p_value is None else str(int(res.significant))]
             rows.append(line)
-        self._write(f"{table.name}.csv", _csv_text(rows))
+        self._write(f"{table.name}.csv", csv_text(rows))
         data_cells = [c for row, cells in zip(table.rows, results, strict=True) if not row.average
                       for col, c in cells.items() if row.cells.get(col) is not None]
         return IndexEntry(table.name, table.title, table.paper, table.files(),
@@ -334,23 +249,24 @@ class ReportBuilder:
         for panel in figure.panels:
             row += ["" if panel.paper_baseline is None else f"{panel.paper_baseline:g}", ""]
         rows.append(row)
-        self._write(f"{figure.name}.csv", _csv_text(rows))
+        self._write(f"{figure.name}.csv", csv_text(rows))
 
         md = io.StringIO()
-        md.write(f"# {figure.title}\n\nSource: {paper_tables.PAPERS[figure.paper]}. ![{figure.name}]({figure.name}.png)\n\n")
-        md.write(_md_row(["curve", "amount", *[f"{p.label} ours" for p in figure.panels]]))
-        md.write("|---|---:|" + "---:|" * len(figure.panels) + "\n")
+        md.write(f"# {figure.title}\n\nSource: {catalogue.PAPERS[figure.paper]}. ![{figure.name}]({figure.name}.png)\n\n")
+        lines: list[list[str]] = []
         for line in figure.lines:
             for amount, system in line.points:
                 cells = []
                 for i in range(len(figure.panels)):
                     res = tests[(i, system)]
                     cells.append(_fmt(res.ours, figure.digits) + (f" {res.marker()}" if res.marker() else ""))
-                md.write(_md_row([line.label, plots.amount_label(amount), *cells]))
+                lines.append([line.label, plots.amount_label(amount), *cells])
         if figure.baseline_system:
-            md.write(_md_row(["span baseline (ours)", "", *[_fmt(values.get((i, figure.baseline_system)), figure.digits)
-                                                          for i in range(len(figure.panels))]]))
-        md.write(_md_row([figure.paper_baseline_source, "", *[_fmt(p.paper_baseline, figure.digits) for p in figure.panels]]))
+            lines.append(["span baseline (ours)", "", *[_fmt(values.get((i, figure.baseline_system)), figure.digits)
+                                                      for i in range(len(figure.panels))]])
+        lines.append([figure.paper_baseline_source, "", *[_fmt(p.paper_baseline, figure.digits) for p in figure.panels]])
+        md.write(md_table(["curve", "amount", *[f"{p.label} ours" for p in figure.panels]], lines,
+                          "lr" + "r" * len(figure.panels)))
         md.write(
             f"\n{BETTER}/{WORSE}: better/worse than our span baseline, paired two-tailed t-test, "
             f"p ≤ {self.params.alpha:g}.\n"
@@ -377,7 +293,7 @@ class ReportBuilder:
         md = io.StringIO()
         md.write("# qcpt report\n\n")
         md.write(f"Results folder `{self.results}`; tables: {', '.join(self.names)}.\n")
-        for paper, title in paper_tables.PAPERS.items():
+        for paper, title in catalogue.PAPERS.items():
             mine = [e for e in entries if e.paper == paper]
             if not mine:
                 continue

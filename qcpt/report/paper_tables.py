@@ -1,27 +1,27 @@
-"""The papers' reference numbers as data, and how each of their rows maps onto our metrics files.
+"""The papers' tables: how each row of theirs maps onto our metrics files, beside their numbers.
 
-Only rows our workflow reproduces are kept (BM25, and the span / generated-query / mixed / curriculum
-cells of the schemas we pre-train); other systems the papers quote (ANCE, Contriever …) are not ours
-to compare. Numbers are as printed (×100 except the query-as-context BEIR table, which prints
-nDCG@10 in [0, 1]). Where the text of the LLM paper glues a number to its increment over the baseline
-("20.9+8.470.2+21.2…"), the values below were split by checking each increment against the baseline.
+The numbers, row labels and the papers' names for their schemas and datasets are data, as printed:
+``papers/qac.yaml`` (query-as-context, Wu et al.) and ``papers/llm.yaml`` (LLM document expansion),
+read once at import; every list of numbers is checked against its table's columns there. Only rows
+our workflow reproduces are kept (BM25, and the span / generated-query / mixed / curriculum cells of
+the schemas we pre-train); other systems the papers quote (ANCE, Contriever …) are not ours to
+compare, except the public checkpoints the LLM paper re-runs (†), which the config names as external
+encoders.
 
 Figures 3 and 4 of the LLM paper are plots whose values are not in the text: only their baselines
 (Table 2 / Table 1, the dashed lines of their captions) are known, and our curves are drawn alone.
-
-A table name (``report.tables`` in the config) builds one or more artifacts; without ``report.tables``
-the ``demo`` set reports every cell the config evaluates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from importlib import resources
+from numbers import Real
 from typing import Any
 
-from .. import config as qconfig
+import yaml
+
 from .spec import (
     Artifact,
-    BarFigure,
     CellRef,
     CurveFigure,
     CurveLine,
@@ -29,14 +29,7 @@ from .spec import (
     Grid,
     Row,
     Table,
-    metrics_path,
 )
-
-PAPERS = {
-    "qac": "Query-as-context pre-training (Wu et al.)",
-    "llm": "LLM-based document expansion pre-training",
-    "demo": "Demo grid",
-}
 
 # --------------------------------------------------------------------------- columns
 
@@ -60,138 +53,90 @@ STAGED_COLUMNS = [
     ("R2 DL19 nDCG@10", "dl19", "nDCG@10", "retriever2"),
     ("R2 DL20 nDCG@10", "dl20", "nDCG@10", "retriever2"),
 ]
+QAC_TABLE2_COLUMNS = ["coCondenser w/o", "coCondenser w/", "CoT-MAE w/o", "CoT-MAE w/"]
 
-# BEIR dataset ids (as in the BEIR distribution) in the papers' order, and the LLM paper's names.
-BEIR = [
-    "trec-covid", "nfcorpus", "nq", "hotpotqa", "fiqa", "arguana", "webis-touche2020", "cqadupstack",
-    "quora", "dbpedia-entity", "scidocs", "fever", "climate-fever", "scifact",
-]
-BEIR_LABELS = {
-    "trec-covid": "TREC-COVID", "nfcorpus": "NFCorpus", "nq": "NQ", "hotpotqa": "HotpotQA",
-    "fiqa": "FiQA-2018", "arguana": "ArguAna", "webis-touche2020": "Touché-2020",
-    "cqadupstack": "CQADupStack", "quora": "Quora", "dbpedia-entity": "DBPedia", "scidocs": "SCIDOCS",
-    "fever": "FEVER", "climate-fever": "Climate-FEVER", "scifact": "SciFact",
-}
+# --------------------------------------------------------------------------- the papers' numbers
 
-# --------------------------------------------------------------------------- query-as-context (Wu et al.)
 
-QAC_SCHEMAS = {"contrastive": "coCondenser (120K)", "cotmae": "CoT-MAE (50K)"}
-QAC_GENERATOR = "doct5query"
-QAC_COUNT = 5  # the main results use 5 generated queries per passage (Table 3)
+class PaperData:
+    """One paper's ``papers/<name>.yaml``; a missing key or a list of numbers of the wrong length
+    fails naming the file and the key."""
 
-# Table 1: (label, schema, context, stage, (MRR@10, R@50, R@1k, DL19 nDCG@10, DL20 nDCG@10))
+    def __init__(self, file: str, data: Any):
+        self.file, self.data = file, data
+
+    @classmethod
+    def load(cls, name: str) -> PaperData:
+        path = f"report/papers/{name}.yaml"
+        return cls(f"qcpt/{path}", yaml.safe_load(resources.files("qcpt").joinpath(path).read_text(encoding="utf-8")))
+
+    def get(self, *keys: str | int) -> Any:
+        value = self.data
+        for i, key in enumerate(keys):
+            found = (key in value if isinstance(value, dict)
+                     else isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value))
+            if not found:
+                raise ValueError(f"{self.file}: no {'.'.join(map(str, keys[:i + 1]))}")
+            value = value[key]
+        return value
+
+    def numbers(self, width: int, *keys: str | int) -> tuple[float, ...]:
+        """The list of numbers at ``keys``, one per column of its table (``width``), as floats."""
+        value = self.get(*keys)
+        if (not isinstance(value, list) or len(value) != width
+                or not all(isinstance(v, Real) and not isinstance(v, bool) for v in value)):
+            raise ValueError(f"{self.file}: {'.'.join(map(str, keys))} must be a list of {width} numbers, got {value!r}")
+        return tuple(float(v) for v in value)
+
+
+_qac, _llm = PaperData.load("qac"), PaperData.load("llm")
+_MAIN, _STAGED = len(MAIN_COLUMNS), len(STAGED_COLUMNS)
+
+QAC_TITLE: str = _qac.get("title")
+QAC_SCHEMAS: dict[str, str] = _qac.get("schemas")  # schema -> the paper's name (section header)
+QAC_GENERATOR: str = _qac.get("generator")
+QAC_COUNT: int = _qac.get("count")  # the main results use 5 generated queries per passage (Table 3)
+# Table 1: (label, schema, context, stage, numbers per MAIN_COLUMNS)
 QAC_TABLE1 = [
-    ("BM25", None, "bm25", None, (18.7, 59.2, 85.7, 51.2, 47.7)),
-    ("coCondenser (120K) - retriever 1 †", "contrastive", "span", "retriever1", (37.0, 86.0, 98.5, 68.2, 68.8)),
-    ("w/ query-as-context (120K) - retriever 1", "contrastive", "query", "retriever1", (37.4, 87.3, 98.6, 68.1, 69.2)),
-    ("coCondenser (120K) - retriever 2 †", "contrastive", "span", "retriever2", (38.8, 87.8, 98.8, 71.1, 68.4)),
-    ("w/ query-as-context (120K) - retriever 2", "contrastive", "query", "retriever2", (39.4, 88.6, 99.0, 73.1, 71.8)),
-    ("CoT-MAE (50K) - retriever 1 †", "cotmae", "span", "retriever1", (37.2, 85.7, 98.2, 65.7, 66.5)),
-    ("w/ query-as-context (50K) - retriever 1", "cotmae", "query", "retriever1", (38.6, 87.7, 98.6, 67.7, 67.8)),
-    ("CoT-MAE (50K) - retriever 2 †", "cotmae", "span", "retriever2", (38.8, 87.3, 98.6, 70.7, 69.7)),
-    ("w/ query-as-context (50K) - retriever 2", "cotmae", "query", "retriever2", (40.2, 88.8, 98.8, 71.5, 72.7)),
+    (_qac.get("table1", i, "label"), row.get("schema"), _qac.get("table1", i, "context"), row.get("stage"),
+     _qac.numbers(_MAIN, "table1", i, "numbers"))
+    for i, row in enumerate(_qac.get("table1"))
 ]
+# Table 2 (BEIR nDCG@10, retriever 2): dataset -> numbers per QAC_TABLE2_COLUMNS
+QAC_TABLE2 = {d: _qac.numbers(len(QAC_TABLE2_COLUMNS), "table2", "rows", d) for d in _qac.get("table2", "rows")}
+QAC_TABLE2_AVERAGE = _qac.numbers(len(QAC_TABLE2_COLUMNS), "table2", "average")
+# Tables 3 and 4 (numbers per STAGED_COLUMNS): (schema, query count) and (schema, mixed)
+QAC_TABLE3 = {(s, count): _qac.numbers(_STAGED, "table3", s, count) for s in _qac.get("table3") for count in _qac.get("table3", s)}
+QAC_TABLE4 = {(s, mixed): _qac.numbers(_STAGED, "table4", s, "mixed" if mixed else "query")
+              for s in _qac.get("table4") for mixed in (False, True)}
+QAC_SPAN_STAGED = {s: _qac.numbers(_STAGED, "span_staged", s) for s in _qac.get("span_staged")}
 
-# Table 2 (BEIR nDCG@10, retriever 2): dataset -> (coCondenser w/o, w/, CoT-MAE w/o, w/).
-# The paper prints "fifa" for fiqa and "cquadupstack" for cqadupstack.
-QAC_TABLE2 = {
-    "trec-covid": (0.632, 0.703, 0.646, 0.665),
-    "nfcorpus": (0.333, 0.330, 0.319, 0.340),
-    "nq": (0.531, 0.548, 0.513, 0.546),
-    "hotpotqa": (0.538, 0.583, 0.512, 0.572),
-    "fiqa": (0.319, 0.322, 0.288, 0.326),
-    "arguana": (0.389, 0.447, 0.312, 0.416),
-    "webis-touche2020": (0.213, 0.204, 0.202, 0.212),
-    "cqadupstack": (0.310, 0.341, 0.312, 0.337),
-    "quora": (0.866, 0.864, 0.781, 0.859),
-    "dbpedia-entity": (0.373, 0.386, 0.355, 0.406),
-    "scidocs": (0.133, 0.145, 0.132, 0.151),
-    "fever": (0.728, 0.664, 0.707, 0.688),
-    "climate-fever": (0.204, 0.199, 0.173, 0.220),
-    "scifact": (0.599, 0.648, 0.591, 0.642),
-}
-QAC_TABLE2_AVERAGE = (0.441, 0.456, 0.417, 0.456)
-
-# Tables 3 and 4 share STAGED_COLUMNS: (R1 MRR@10, R@50, R@1k, R2 MRR@10, R@50, R@1k, DL19, DL20).
-QAC_TABLE3 = {  # (schema, query count) -> numbers
-    ("contrastive", 1): (37.7, 87.6, 98.6, 39.3, 88.5, 98.9, 72.3, 71.1),
-    ("contrastive", 5): (37.4, 87.3, 98.6, 39.4, 88.6, 99.0, 73.1, 71.8),
-    ("contrastive", 10): (37.6, 87.0, 98.5, 39.1, 88.5, 98.9, 71.1, 70.9),
-    ("contrastive", 20): (37.7, 87.2, 98.6, 39.4, 88.3, 99.0, 71.5, 70.3),
-    ("cotmae", 1): (38.3, 87.4, 98.5, 39.9, 88.7, 98.7, 71.7, 70.8),
-    ("cotmae", 5): (38.6, 87.7, 98.6, 40.2, 88.8, 98.8, 71.5, 72.7),
-    ("cotmae", 10): (38.5, 87.2, 98.6, 39.7, 88.7, 98.8, 72.5, 71.7),
-    ("cotmae", 20): (38.3, 87.5, 98.6, 39.7, 88.5, 98.8, 72.2, 69.9),
-}
-QAC_TABLE4 = {  # (schema, mixed) -> numbers; "not mixed" is the C=5 query-as-context cell
-    ("contrastive", False): (37.4, 87.3, 98.6, 39.4, 88.6, 99.0, 73.1, 71.8),
-    ("contrastive", True): (37.4, 86.7, 98.4, 39.1, 88.1, 98.8, 71.2, 71.3),
-    ("cotmae", False): (38.6, 87.7, 98.6, 40.2, 88.8, 98.8, 71.5, 72.7),
-    ("cotmae", True): (36.9, 85.6, 98.1, 38.4, 87.1, 98.5, 72.4, 70.0),
-}
-# The span baselines of Tables 3/4 are not printed there; these are their Table 1 rows (†).
-QAC_SPAN_STAGED = {
-    "contrastive": (37.0, 86.0, 98.5, 38.8, 87.8, 98.8, 71.1, 68.4),
-    "cotmae": (37.2, 85.7, 98.2, 38.8, 87.3, 98.6, 70.7, 69.7),
-}
-
-# --------------------------------------------------------------------------- LLM document expansion
-
-LLM_GENERATORS = [  # (row label, generator role)
-    ("+ tk-instruct 3b queries", "tk_instruct_3b"),
-    ("+ Alpaca 7b queries", "alpaca_7b"),
-    ("+ Alpaca 13b queries", "alpaca_13b"),
+LLM_TITLE: str = _llm.get("title")
+LLM_GENERATORS = [(_llm.get("generators", i, "label"), _llm.get("generators", i, "role"))  # (row label, role)
+                  for i in range(len(_llm.get("generators")))]
+LLM_SCHEMAS: dict[str, str] = _llm.get("schemas")
+LLM_DEFAULT_COUNT: int = _llm.get("count")  # used only to name a cell the config lacks
+# Tables 1 (zero-shot, contrastive) and 2 (fine-tuned, retriever 2), numbers per MAIN_COLUMNS:
+# row (bm25, span or a generator role) and (schema, row); the external encoders' rows (label, encoder, numbers)
+LLM_TABLE1 = {row: _llm.numbers(_MAIN, "table1", row) for row in _llm.get("table1")}
+LLM_EXTERNAL_BASELINES = [
+    (_llm.get("table1_external", i, "label"), _llm.get("table1_external", i, "encoder"),
+     _llm.numbers(_MAIN, "table1_external", i, "numbers"))
+    for i in range(len(_llm.get("table1_external")))
 ]
-LLM_SCHEMAS = {"contrastive": "Contrastive Pre-training", "bottleneck": "Bottlenecked Query Generation"}
-LLM_DEFAULT_COUNT = 10  # used only to name a cell the config lacks
-
-# Table 1 (zero-shot, contrastive): row -> (MRR@10, R@50, R@1k, DL19 nDCG@10, DL20 nDCG@10)
-LLM_TABLE1 = {
-    "bm25": (18.7, 59.2, 85.7, 51.2, 47.7),
-    "span": (12.5, 49.0, 82.3, 36.0, 38.4),
-    "tk_instruct_3b": (20.9, 70.2, 92.8, 47.0, 48.6),
-    "alpaca_7b": (22.6, 70.7, 93.8, 51.0, 48.9),
-    "alpaca_13b": (22.7, 71.7, 94.3, 53.9, 50.1),
-}
-# Table 2 (fine-tuned, retriever 2): (schema, row) -> numbers as Table 1
-LLM_TABLE2 = {
-    ("contrastive", "span"): (38.8, 87.8, 98.8, 71.1, 68.4),
-    ("contrastive", "tk_instruct_3b"): (39.6, 88.8, 99.0, 72.9, 71.1),
-    ("contrastive", "alpaca_7b"): (40.0, 89.0, 99.1, 72.9, 71.3),
-    ("contrastive", "alpaca_13b"): (39.6, 88.8, 98.9, 72.6, 72.3),
-    ("bottleneck", "span"): (39.3, 87.9, 98.6, 69.9, 67.4),
-    ("bottleneck", "tk_instruct_3b"): (40.3, 88.7, 98.9, 70.7, 70.0),
-    ("bottleneck", "alpaca_7b"): (39.9, 88.2, 98.7, 69.6, 70.7),
-    ("bottleneck", "alpaca_13b"): (39.7, 88.3, 98.7, 70.8, 69.4),
-}
-# Table 3 (BEIR nDCG@10 ×100, zero-shot contrastive): dataset -> (BM25, coCondenser †, Contriever †,
-# SimCSE †, Baseline, tk 3b, Alpaca 7b, 13b); † = the authors' re-runs of public checkpoints.
-LLM_TABLE3 = {
-    "trec-covid": (65.6, 21.2, 27.3, 27.5, 16.2, 36.8, 52.3, 54.7),
-    "nfcorpus": (32.5, 13.7, 31.7, 10.5, 29.9, 33.1, 30.9, 33.5),
-    "nq": (32.9, 10.7, 25.4, 16.3, 9.3, 34.3, 31.8, 31.9),
-    "hotpotqa": (60.3, 22.3, 48.1, 23.8, 24.2, 56.2, 51.5, 51.8),
-    "fiqa": (23.6, 7.2, 24.5, 9.7, 19.6, 29.8, 27.2, 28.6),
-    "arguana": (31.5, 34.4, 37.9, 28.0, 35.8, 44.6, 40.5, 40.6),
-    "webis-touche2020": (36.7, 5.8, 16.7, 13.4, 8.1, 16.3, 13.7, 16.9),
-    "cqadupstack": (29.9, 10.5, 28.4, 13.5, 18.2, 30.9, 32.4, 33.3),
-    "quora": (78.9, 71.3, 83.5, 73.7, 75.8, 83.8, 83.3, 84.3),
-    "dbpedia-entity": (31.3, 16.3, 29.2, 16.7, 22.5, 30.2, 28.8, 29.6),
-    "scidocs": (15.8, 4.6, 14.9, 6.1, 10.4, 13.6, 13.5, 14.4),
-    "fever": (75.3, 16.8, 68.2, 29.2, 43.6, 61.9, 67.2, 73.1),
-    "climate-fever": (21.3, 6.4, 15.5, 14.2, 8.5, 18.4, 13.8, 17.2),
-    "scifact": (66.5, 43.2, 64.9, 25.0, 52.7, 64.4, 60.8, 60.9),
-}
-LLM_TABLE3_AVERAGE = (43.0, 20.3, 36.9, 22.0, 26.8, 39.6, 39.1, 40.8)
-
-# The authors' re-run baselines (†) of LLM Tables 1 and 3: public checkpoints evaluated zero-shot, the
-# config's `external_encoders` of these names (each with its pooling) -> system zeroshot/ext/<name>.
-LLM_EXTERNAL_BASELINES = [  # (label, external encoder name, Table 1 numbers as LLM_TABLE1)
-    ("SimCSE †", "simcse", (8.7, 33.7, 64.6, 24.5, 17.9)),
-    ("coCondenser †", "cocondenser", (7.5, 31.3, 58.1, 22.1, 20.7)),
-    ("Contriever †", "contriever", (16.8, 60.8, 89.1, 44.5, 43.2)),
+LLM_TABLE2 = {(s, row): _llm.numbers(_MAIN, "table2", s, row) for s in _llm.get("table2") for row in _llm.get("table2", s)}
+LLM_TABLE2_EXTERNAL = [
+    (_llm.get("table2_external", i, "label"), _llm.get("table2_external", i, "encoder"),
+     _llm.numbers(_MAIN, "table2_external", i, "numbers"))
+    for i in range(len(_llm.get("table2_external")))
 ]
-LLM_TABLE3_EXTERNAL = [("coCondenser", "cocondenser"), ("Contriever", "contriever"), ("SimCSE", "simcse")]
+# Table 3 (BEIR nDCG@10): columns BM25, the external encoders (label, encoder), Baseline, the generators
+LLM_TABLE3_EXTERNAL = [(_llm.get("table3", "external", i, "label"), _llm.get("table3", "external", i, "encoder"))
+                       for i in range(len(_llm.get("table3", "external")))]
+_LLM_TABLE3_WIDTH = 2 + len(LLM_TABLE3_EXTERNAL) + len(LLM_GENERATORS)
+LLM_TABLE3 = {d: _llm.numbers(_LLM_TABLE3_WIDTH, "table3", "rows", d, "numbers") for d in _llm.get("table3", "rows")}
+LLM_TABLE3_AVERAGE = _llm.numbers(_LLM_TABLE3_WIDTH, "table3", "average")
+BEIR_LABELS = {d: _llm.get("table3", "rows", d, "label") for d in LLM_TABLE3}  # the LLM paper's dataset names
 
 # --------------------------------------------------------------------------- builders
 
@@ -244,7 +189,7 @@ def _staged_row(grid: Grid, label: str, schema: str, context: str, paper: tuple[
 
 
 def qac_table2(grid: Grid) -> list[Artifact]:
-    columns = ["coCondenser w/o", "coCondenser w/", "CoT-MAE w/o", "CoT-MAE w/"]
+    columns = list(QAC_TABLE2_COLUMNS)
     systems = [(schema, kind) for schema in ("contrastive", "cotmae") for kind in ("span", "query")]
     beir = grid.beir_dataset()
     rows = []
@@ -328,14 +273,6 @@ def llm_table1(grid: Grid) -> list[Artifact]:
     )]
 
 
-# LLM Table 2's fine-tuned baselines that are (partly) the authors' re-runs (†): the external
-# encoders fine-tuned by the same pipeline (retriever 2). (label, external encoder, numbers)
-LLM_TABLE2_EXTERNAL = [
-    ("Contriever †", "contriever", (33.4, 85.0, 98.4, 62.8, 63.2)),
-    ("coCondenser (R@50, DL †)", "cocondenser", (38.2, 86.5, 98.4, 71.7, 68.4)),
-]
-
-
 def llm_table2(grid: Grid) -> list[Artifact]:
     rows = []
     for label, name, paper in LLM_TABLE2_EXTERNAL:
@@ -416,132 +353,3 @@ def llm_figure4(grid: Grid) -> list[Artifact]:
         grid, "llm-figure4", "LLM Figure 4: curriculum, zero-shot contrastive pre-training",
         "contrastive", None, (base[0], base[4]), "paper Table 1 baseline",
     )]
-
-
-# --------------------------------------------------------------------------- the demo set
-
-SCHEMA_LABELS = {"contrastive": "contrastive", "cotmae": "CoT-MAE", "bottleneck": "bottleneck"}
-
-
-def encoder_label(encoder: str) -> str:
-    if encoder == "base":
-        return "base (no pre-training)"
-    if encoder.startswith("ext/"):
-        return f"{encoder[4:]} (external)"
-    _, _, schema, context = encoder.split("/")
-    return f"{SCHEMA_LABELS.get(schema, schema)} · {context}"
-
-
-def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> str | None:
-    if not encoder.startswith("pt/"):
-        return None
-    _, corpus, schema, context = encoder.split("/")
-    if context == grid.baseline_context:
-        return None
-    base_encoder = f"pt/{corpus}/{schema}/{grid.baseline_context}"
-    return f"zeroshot/{base_encoder}" if stage is None else f"{dataset}/{base_encoder}/{stage}"
-
-
-def demo_set(grid: Grid) -> list[Artifact]:
-    """Per evalset: every cell the config evaluates (BM25, zero-shot, fine-tuned per dataset and
-    stage) as a table, and the main measure per encoder and setting as a bar plot."""
-    prefix = f"{grid.results}/eval/"
-    by_evalset: dict[str, list[str]] = {}
-    for path in grid.targets:
-        evalset, system = path[len(prefix):].removesuffix("/metrics.json").split("/", 1)
-        by_evalset.setdefault(evalset, []).append(system)
-    out: list[Artifact] = []
-    for evalset, systems in by_evalset.items():
-        measures = list(grid.config["evalsets"][evalset].get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]))
-        rows: list[Row] = []
-        settings: list[str] = []
-        bars: dict[str, dict[str, str]] = {}
-        for system in systems:
-            if system == "bm25":
-                rows.append(Row("BM25", {m: CellRef(evalset, "bm25", m) for m in measures}, section="BM25"))
-                continue
-            dataset, encoder, stage = qconfig.parse_model_key(system)
-            setting = "zero-shot" if stage is None else f"{dataset} {stage}"
-            section = "Zero-shot" if stage is None else f"Fine-tuned on {dataset}, {stage}"
-            baseline = _baseline_for(grid, encoder, dataset, stage)
-            cells: dict[str, CellRef | None] = {m: CellRef(evalset, system, m, baseline) for m in measures}
-            rows.append(Row(encoder_label(encoder), cells, section=section))
-            settings += [setting] if setting not in settings else []
-            bars.setdefault(encoder_label(encoder), {})[setting] = system
-        sections = list(dict.fromkeys(row.section for row in rows))
-        rows.sort(key=lambda row: sections.index(row.section))  # group by section, stable within
-        out.append(Table(
-            f"demo-{evalset}", f"Demo: every evaluated cell on {evalset}", "demo", measures, rows,
-            scale=1.0, digits=4,
-        ))
-        measure = "nDCG@10" if "nDCG@10" in measures else measures[0]
-        reference = ("BM25", "bm25") if "bm25" in systems else None
-        out.append(BarFigure(
-            f"demo-{evalset}-bars", f"{measure} on {evalset} per pre-training cell", "demo",
-            evalset, measure, settings, list(bars.items()), reference,
-        ))
-    return out
-
-
-TABLE_SETS: dict[str, Callable[[Grid], list[Artifact]]] = {
-    "qac-table1": qac_table1,
-    "qac-table2": qac_table2,
-    "qac-table3": qac_table3,
-    "qac-table4": qac_table4,
-    "llm-table1": llm_table1,
-    "llm-table2": llm_table2,
-    "llm-table3": llm_table3,
-    "llm-figure3": llm_figure3,
-    "llm-figure4": llm_figure4,
-    "demo": demo_set,
-}
-
-# --------------------------------------------------------------------------- what a config reports
-
-
-def table_names(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
-    """``names``, else the config's ``report.tables``, else the demo set; unknown names fail."""
-    chosen = list(names or config.get("report", {}).get("tables") or ["demo"])
-    for name in chosen:
-        if name not in TABLE_SETS:
-            raise ValueError(f"report.tables: unknown table {name!r} (known: {', '.join(TABLE_SETS)})")
-    return chosen
-
-
-def artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Artifact]:
-    grid = Grid(config)
-    return [a for name in table_names(config, names) for a in TABLE_SETS[name](grid)]
-
-
-def output_files(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
-    """File names (relative to the report folder) the report writes: known when the DAG is built."""
-    return [f for a in artifacts(config, names) for f in a.files()] + ["index.md"]
-
-
-def needed_metrics(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
-    """Every metrics file the chosen tables read (cells and their t-test baselines)."""
-    results = config["results"]
-    paths: list[str] = []
-    for artifact in artifacts(config, names):
-        for ref in artifact.refs():
-            paths.append(ref.path(results))
-            if ref.baseline:
-                paths.append(metrics_path(results, ref.evalset, ref.baseline))
-    return list(dict.fromkeys(paths))
-
-
-def metrics_inputs(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
-    """The metrics files the tables need that the config also builds (the report rule's inputs)."""
-    needed = set(needed_metrics(config, names))
-    return [p for p in qconfig.metrics_targets(config) if p in needed]
-
-
-def report_entries(config: dict[str, Any], names: list[str] | None = None) -> list[dict[str, str]]:
-    """Per output file: the artifact it belongs to, its title and paper (for ``snakemake --report``)."""
-    out = []
-    for artifact in artifacts(config, names):
-        kind = "table" if isinstance(artifact, Table) else "figure"
-        for name in artifact.files():
-            out.append({"file": name, "artifact": artifact.name, "title": artifact.title,
-                        "paper": PAPERS[artifact.paper], "kind": kind})
-    return out

@@ -1,0 +1,87 @@
+"""The demo set: every cell a config evaluates, per evalset, as a table (no paper numbers) and as a
+bar plot of the main measure per encoder and setting; the report of a config without
+``report.tables``."""
+
+from __future__ import annotations
+
+from .. import config as qconfig
+from .spec import Artifact, BarFigure, CellRef, Grid, Row, Table
+
+SCHEMA_LABELS = {"contrastive": "contrastive", "cotmae": "CoT-MAE", "bottleneck": "bottleneck"}
+
+
+# The two places this module parses a cell's name: an encoder tag into its parts, a metrics path
+# into (evalset, system).
+def _encoder_parts(encoder: str) -> tuple[str, ...]:
+    """``("base",)``, ``("ext", name)`` or ``("pt", corpus, schema, context)``."""
+    if encoder == "base":
+        return ("base",)
+    if encoder.startswith("ext/"):
+        return ("ext", encoder[4:])
+    return tuple(encoder.split("/"))
+
+
+def _metrics_cell(results: str, path: str) -> tuple[str, str]:
+    evalset, system = path[len(f"{results}/eval/"):].removesuffix("/metrics.json").split("/", 1)
+    return evalset, system
+
+
+def encoder_label(encoder: str) -> str:
+    parts = _encoder_parts(encoder)
+    if parts[0] == "base":
+        return "base (no pre-training)"
+    if parts[0] == "ext":
+        return f"{parts[1]} (external)"
+    _, _, schema, context = parts
+    return f"{SCHEMA_LABELS.get(schema, schema)} · {context}"
+
+
+def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> str | None:
+    parts = _encoder_parts(encoder)
+    if parts[0] != "pt":
+        return None
+    _, corpus, schema, context = parts
+    if context == grid.baseline_context:
+        return None
+    base_encoder = f"pt/{corpus}/{schema}/{grid.baseline_context}"
+    return f"zeroshot/{base_encoder}" if stage is None else f"{dataset}/{base_encoder}/{stage}"
+
+
+def demo_set(grid: Grid) -> list[Artifact]:
+    """Per evalset: every cell the config evaluates (BM25, zero-shot, fine-tuned per dataset and
+    stage) as a table, and the main measure per encoder and setting as a bar plot."""
+    by_evalset: dict[str, list[str]] = {}
+    for path in grid.targets:
+        evalset, system = _metrics_cell(grid.results, path)
+        by_evalset.setdefault(evalset, []).append(system)
+    out: list[Artifact] = []
+    for evalset, systems in by_evalset.items():
+        measures = list(grid.config["evalsets"][evalset].get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]))
+        rows: list[Row] = []
+        settings: list[str] = []
+        bars: dict[str, dict[str, str]] = {}
+        for system in systems:
+            if system == "bm25":
+                rows.append(Row("BM25", {m: CellRef(evalset, "bm25", m) for m in measures}, section="BM25"))
+                continue
+            dataset, encoder, stage = qconfig.parse_model_key(system)
+            setting = "zero-shot" if stage is None else f"{dataset} {stage}"
+            section = "Zero-shot" if stage is None else f"Fine-tuned on {dataset}, {stage}"
+            baseline = _baseline_for(grid, encoder, dataset, stage)
+            cells: dict[str, CellRef | None] = {m: CellRef(evalset, system, m, baseline) for m in measures}
+            rows.append(Row(encoder_label(encoder), cells, section=section))
+            settings += [setting] if setting not in settings else []
+            bars.setdefault(encoder_label(encoder), {})[setting] = system
+        sections = list(dict.fromkeys(row.section for row in rows))
+        rows.sort(key=lambda row: sections.index(row.section))  # group by section, stable within
+        out.append(Table(
+            f"demo-{evalset}", f"Demo: every evaluated cell on {evalset}", "demo", measures, rows,
+            scale=1.0, digits=4,
+        ))
+        measure = "nDCG@10" if "nDCG@10" in measures else measures[0]
+        reference = ("BM25", "bm25") if "bm25" in systems else None
+        out.append(BarFigure(
+            f"demo-{evalset}-bars", f"{measure} on {evalset} per pre-training cell", "demo",
+            evalset, measure, settings, list(bars.items()), reference,
+        ))
+    return out
