@@ -228,12 +228,11 @@ def test_llm_preset_builds_beir_bm25_and_the_rerun_baselines(llm_jobs):
 
 
 def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
-    import yaml
-
     from qcpt import config as qconfig
+    from qcpt.config_files import read_config
     from qcpt.report import artifacts
 
-    config = qconfig.validate({**yaml.safe_load((ROOT / "configs" / "llm-expansion.yaml").read_text()),
+    config = qconfig.validate({**read_config(ROOT / "configs" / "llm-expansion.yaml"),
                                "results": str(tmp_path)})
     (table1,) = artifacts(config, ["llm-table1"])
     rows = {r.label: r for r in table1.rows}

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
+from qcpt.config_files import read_config
 from qcpt.io import InputError
 from qcpt.report import artifacts, metrics_inputs, needed_metrics, output_files
 from qcpt.report.build import ReportBuilder, main
@@ -21,7 +20,7 @@ LLM = ROOT / "configs" / "llm-expansion.yaml"
 
 
 def load(path: Path, results: Path) -> dict:
-    config = yaml.safe_load(path.read_text())
+    config = read_config(path)
     config["results"] = str(results)
     return qconfig.validate(config)
 
@@ -87,8 +86,7 @@ def test_rows_map_onto_our_paths(tmp_path):
 
 def test_mapping_follows_the_configs_names(tmp_path):
     """Corpus, generator and evalset names come from the config, not from the paper presets."""
-    config = yaml.safe_load(QAC.read_text())
-    config = copy.deepcopy(config)
+    config = read_config(QAC)
     config.pop("expected")  # its cells are named after msmarco-dev, which this test renames
     config["results"] = str(tmp_path / "r")
     config["corpus"]["name"] = "marco2"
