@@ -77,7 +77,7 @@ def test_rows_map_onto_our_paths(tmp_path):
     assert t3.system == "msmarco/pt/msmarco_doc/cotmae/query-doct5query-c20-nall/retriever1"
     llm = load(LLM, results)
     zs = row(table(llm, "llm-table1"), "+ Alpaca 13b queries").cells["MS MARCO MRR@10"]
-    assert zs.system == "zeroshot/pt/msmarco_doc/contrastive/query-alpaca_13b-c10-nall"
+    assert zs.system == "zeroshot/pt/msmarco_passage/contrastive/query-alpaca_13b-c10-nall"
     fig = table(llm, "llm-figure3")
     amounts = [a for a, _ in fig.lines[0].points]
     assert amounts == [50_000, 100_000, 400_000, 800_000, 1_000_000, 4_000_000, 8_841_823]
