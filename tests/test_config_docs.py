@@ -60,6 +60,31 @@ def test_every_params_block_names_a_dataclass_whose_fields_are_listed():
         config_docs.params_class("qcpt.config_files:NoSuchClass")
 
 
+def test_every_params_field_has_a_meaning():
+    """A field with neither a comment beside it nor an entry in FIELD_NOTES would be a blank cell."""
+    schema = config_docs.load_schema()
+    _, params = documented_paths(schema)
+    blank = [f"{cls.__name__}.{f.name}" for cls in set(params.values()) for f in dataclasses.fields(cls)
+             if not config_docs.field_meaning(cls, f.name, config_docs.field_comments(cls))]
+    assert blank == []
+
+    @dataclasses.dataclass
+    class NewParams:
+        explained: int = 1  # a comment
+        learning_rate: float = 1.0
+        unexplained_knob: int = 0
+
+    comments = config_docs.field_comments(NewParams)
+    assert [f.name for f in dataclasses.fields(NewParams) if not config_docs.field_meaning(NewParams, f.name, comments)] == [
+        "unexplained_knob"]
+
+    @dataclasses.dataclass
+    class Derived(NewParams):  # a shared base's field comments reach its subclasses
+        extra: int = 2  # its own
+
+    assert config_docs.field_comments(Derived) == {"explained": "a comment", "extra": "its own"}
+
+
 def test_field_comments_follow_continuation_lines():
     from qcpt.pretrain.arguments import PretrainParams
 

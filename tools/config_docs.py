@@ -19,6 +19,7 @@ import inspect
 import io
 import re
 import sys
+import textwrap
 import tokenize
 from pathlib import Path
 from typing import Any
@@ -119,10 +120,13 @@ def params_class(spec: str) -> type:
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """The comment beside each field in the class's source, with its continuation lines (a comment
-    line that follows, indented past the fields)."""
-    source = inspect.getsource(cls)
+    """The comment beside each field in the source of the class and of the dataclasses it inherits
+    from (the nearest one wins), with its continuation lines (comment-only lines that follow)."""
     comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is not cls and dataclasses.is_dataclass(klass):
+            comments.update(field_comments(klass))
+    source = textwrap.dedent(inspect.getsource(cls))  # (a class defined in a function is indented)
     current: str | None = None
     field_re = re.compile(r"^    (\w+)\s*:")
     lines = source.splitlines()
@@ -139,6 +143,78 @@ def field_comments(cls: type) -> dict[str, str]:
         else:
             current = None
     return comments
+
+
+# The meaning of fields whose source line has no comment: by ``Class.field``, else by field name
+# (the name means the same in every class that has it). A field with neither fails the docs test,
+# so a new field is explained here or, better, by a comment beside it.
+FIELD_NOTES: dict[str, str] = {
+    "seed": "seed of this job's randomness (default: the config's `seed`)",
+    "learning_rate": "peak learning rate (AdamW)",
+    "warmup_ratio": "share of the steps with a linear warmup",
+    "weight_decay": "AdamW weight decay",
+    "lr_scheduler": "learning-rate schedule after the warmup (a transformers SchedulerType)",
+    "max_grad_norm": "gradient clipping norm",
+    "save_steps": "steps between resumable checkpoints",
+    "logging_steps": "steps between training-log records",
+    "dataloader_num_workers": "data loader worker processes",
+    "gradient_accumulation_steps": "per-device mode only (CPU configs); derived from global_batch_size otherwise",
+    "num_train_epochs": "passes over the training queries",
+    "q_max_len": "query tokens",
+    "p_max_len": "passage tokens",
+    "pooling": "cls ([CLS] vector) or mean (mean of the token vectors)",
+    "normalize": "unit-length vectors (cosine similarity instead of dot product)",
+    "FinetuneParams.temperature": "softmax temperature of the InfoNCE loss",
+    "FinetuneParams.gradient_accumulation_steps": "must stay 1 with a global batch (in-batch negatives are never accumulated)",
+    "GeneratorSpec.temperature": "sampling temperature",
+    "GeneratorSpec.batch_size": "passages per generation call",
+    "Doc2QueryParams.batch_size": "training pairs per step",
+    "max_steps": "training steps",
+    "include_title": "prepend the passage title to its text",
+    "EncoderParams.vocab_size": "WordPiece vocabulary learnt from the corpus",
+    "EncoderParams.hidden_size": "hidden size of the embedded BERT",
+    "EncoderParams.num_heads": "attention heads per layer",
+    "EncoderParams.intermediate_size": "feed-forward size",
+    "EncoderParams.max_position_embeddings": "longest input in tokens",
+    "EncoderParams.min_frequency": "a word piece enters the vocabulary when seen this often",
+    "EncoderParams.lowercase": "lowercase text before tokenising (an uncased model)",
+    "PassageParams.max_tokens": "longest passage in encoder tokens (QAC §4.1: 144); sentences are packed up to it",
+    "ConsistencyParams.k1": "BM25 k1 of the round-trip search",
+    "ConsistencyParams.b": "BM25 b of the round-trip search",
+    "ConsistencyParams.threads": "search threads",
+    "Doc2QueryParams.d_model": "T5 hidden size",
+    "Doc2QueryParams.d_ff": "T5 feed-forward size",
+    "Doc2QueryParams.num_layers": "T5 encoder layers",
+    "Doc2QueryParams.num_decoder_layers": "T5 decoder layers",
+    "Doc2QueryParams.num_heads": "T5 attention heads",
+    "Doc2QueryParams.d_kv": "T5 size of each attention head",
+    "Doc2QueryParams.dropout_rate": "T5 dropout",
+    "Doc2QueryParams.max_source_tokens": "passage tokens the model reads",
+    "Doc2QueryParams.max_target_tokens": "query tokens it writes",
+    "Doc2QueryParams.min_relevance": "lowest qrels grade whose (query, passage) pair is a training pair",
+    "GeneratorSpec.name": "the generator's name (the key under generators; set by the workflow)",
+    "GeneratorSpec.model": "the model (as the `model` key above)",
+    "GeneratorSpec.prompt": "the prompt family (as the `prompt` key above)",
+    "GeneratorSpec.backend": "the backend (as the `backend` key above)",
+    "GeneratorSpec.pool_size": "distinct queries kept per passage (the grid's `count` takes the first C)",
+    "GeneratorSpec.queries_per_generation": "queries one generated sequence holds (a prompt asking for ten: 10)",
+    "GeneratorSpec.top_p": "nucleus sampling mass",
+    "GeneratorSpec.top_k": "top-k sampling",
+    "GeneratorSpec.max_new_tokens": "longest generated sequence",
+    "GeneratorSpec.max_input_tokens": "the passage is cut to this many tokens before it enters the prompt",
+    "GeneratorSpec.max_attempts": "sampling rounds for passages still short of pool_size",
+    "GeneratorSpec.tensor_parallel_size": "GPUs one vLLM engine spreads the model over",
+    "GeneratorSpec.dtype": "weights' dtype (auto: the checkpoint's)",
+    "GeneratorSpec.few_shot_examples": "the tk-instruct prompt's examples (qcpt/querygen/spec.py)",
+    "GeneratorSpec.max_query_chars": "a parsed query longer than this many characters is dropped",
+    "GeneratorSpec.max_query_words": "a parsed query longer than this many words is dropped",
+    "GeneratorSpec.max_model_len": "vLLM's context length (None: the model's)",
+    "GeneratorSpec.engine_args": "further vLLM engine arguments",
+}
+
+
+def field_meaning(cls: type, name: str, comments: dict[str, str]) -> str:
+    return comments.get(name) or FIELD_NOTES.get(f"{cls.__name__}.{name}") or FIELD_NOTES.get(name, "")
 
 
 def _type_name(annotation: Any) -> str:
@@ -175,7 +251,7 @@ def params_table(spec: str) -> list[str]:
             "| field | type | default | meaning |", "|---|---|---|---|"]
     for field in dataclasses.fields(cls):
         rows.append(f"| `{field.name}` | {cell(_type_name(field.type))} | {cell(_default(field))} | "
-                    f"{cell(comments.get(field.name, ''))} |")
+                    f"{cell(field_meaning(cls, field.name, comments))} |")
     return rows + [""]
 
 
