@@ -25,6 +25,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import config_files
 from .querygen import sharding
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
@@ -103,6 +104,7 @@ def _schema() -> dict:
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Validate against the schema and across keys; return the config with defaults filled in."""
+    config_files.check_merged(config)
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     lines = []
@@ -128,8 +130,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        return validate(yaml.safe_load(handle))
+    return validate(config_files.read_config(path))
 
 
 def _check_references(config: dict[str, Any]) -> None:

@@ -12,10 +12,12 @@ sys.path.insert(0, workflow.basedir)
 from qcpt import config as qconfig  # noqa: E402
 from qcpt import expected as qexpected  # noqa: E402
 from qcpt import report as qreport  # noqa: E402
+from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402
 
 try:
+    merge_includes(config, workflow.configfiles)  # a preset's `include:` files (qcpt/config_files.py)
     qconfig.validate(config)
-except qconfig.ConfigError as err:
+except (qconfig.ConfigError, ConfigFileError) as err:
     raise WorkflowError(str(err)) from None
 
 R = config["results"]

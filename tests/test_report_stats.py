@@ -44,7 +44,7 @@ def test_table_marks_significant_cells(tmp_path):
     config = load(LLM, results)
     ours, base = _vectors(shift=0.1)
     worse = {q: v - 0.1 for q, v in base.items()}
-    zs = f"{results}/eval/msmarco-dev/zeroshot/pt/msmarco_doc/contrastive"
+    zs = f"{results}/eval/msmarco-dev/zeroshot/pt/msmarco_passage/contrastive"
     measures = ("MRR@10", "R@50", "R@1000")
 
     def write(context: str, values: dict[str, float]) -> None:

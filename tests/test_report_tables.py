@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
+from qcpt.config_files import read_config
 from qcpt.io import InputError
 from qcpt.report import artifacts, metrics_inputs, needed_metrics, output_files
 from qcpt.report.build import ReportBuilder, main
@@ -21,7 +20,7 @@ LLM = ROOT / "configs" / "llm-expansion.yaml"
 
 
 def load(path: Path, results: Path) -> dict:
-    config = yaml.safe_load(path.read_text())
+    config = read_config(path)
     config["results"] = str(results)
     return qconfig.validate(config)
 
@@ -78,7 +77,7 @@ def test_rows_map_onto_our_paths(tmp_path):
     assert t3.system == "msmarco/pt/msmarco_doc/cotmae/query-doct5query-c20-nall/retriever1"
     llm = load(LLM, results)
     zs = row(table(llm, "llm-table1"), "+ Alpaca 13b queries").cells["MS MARCO MRR@10"]
-    assert zs.system == "zeroshot/pt/msmarco_doc/contrastive/query-alpaca_13b-c10-nall"
+    assert zs.system == "zeroshot/pt/msmarco_passage/contrastive/query-alpaca_13b-c10-nall"
     fig = table(llm, "llm-figure3")
     amounts = [a for a, _ in fig.lines[0].points]
     assert amounts == [50_000, 100_000, 400_000, 800_000, 1_000_000, 4_000_000, 8_841_823]
@@ -87,8 +86,7 @@ def test_rows_map_onto_our_paths(tmp_path):
 
 def test_mapping_follows_the_configs_names(tmp_path):
     """Corpus, generator and evalset names come from the config, not from the paper presets."""
-    config = yaml.safe_load(QAC.read_text())
-    config = copy.deepcopy(config)
+    config = read_config(QAC)
     config.pop("expected")  # its cells are named after msmarco-dev, which this test renames
     config["results"] = str(tmp_path / "r")
     config["corpus"]["name"] = "marco2"

@@ -67,21 +67,21 @@ ALLOWED_RULES = ["documents", "prepare_topics", "bm25_index", "generate_queries"
 
 LLM_R = "results/llm-expansion"
 LLM_INTERMEDIATES = [
-    f"{LLM_R}/corpus/msmarco_doc/passages.jsonl",
-    f"{LLM_R}/corpus/msmarco_doc/passage-order.txt",
+    f"{LLM_R}/corpus/msmarco_passage/passages.jsonl",
+    f"{LLM_R}/corpus/msmarco_passage/passage-order.txt",
     f"{LLM_R}/data/msmarco-passage/collection.jsonl",
     f"{LLM_R}/finetune/msmarco/bm25-negatives.jsonl",
 ]
 # target -> its job as (rule, generator)
 LLM_TARGETS = {
-    f"{LLM_R}/pretrain/msmarco_doc/contrastive/span/model": ("pretrain", ""),
+    f"{LLM_R}/pretrain/msmarco_passage/contrastive/span/model": ("pretrain", ""),
     f"{LLM_R}/finetune/msmarco/base/retriever1/model": ("finetune", ""),
     f"{LLM_R}/encode/msmarco-passage/zeroshot/base/shard-0-of-8.npz": ("encode", ""),
-    f"{LLM_R}/corpus/msmarco_doc/queries/alpaca_7b/shards/shard-00000.tsv": ("generate_queries", "alpaca_7b"),
-    f"{LLM_R}/corpus/msmarco_doc/queries/tk_instruct_3b/shards/shard-00000.tsv": ("generate_queries", "tk_instruct_3b"),
+    f"{LLM_R}/corpus/msmarco_passage/queries/alpaca_7b/shards/shard-00000.tsv": ("generate_queries", "alpaca_7b"),
+    f"{LLM_R}/corpus/msmarco_passage/queries/tk_instruct_3b/shards/shard-00000.tsv": ("generate_queries", "tk_instruct_3b"),
     f"{LLM_R}/data/msmarco-passage/bm25-index": ("bm25_index", ""),
     f"{LLM_R}/topics/dl19.tsv": ("prepare_topics", ""),
-    f"{LLM_R}/corpus/msmarco_doc/documents.jsonl": ("documents", ""),
+    f"{LLM_R}/corpus/msmarco_passage/documents.jsonl": ("documents", ""),
 }
 # job -> its row in the preset's resources table (None: no family, the profile's defaults)
 LLM_FAMILIES = {

@@ -79,8 +79,10 @@ def test_query_as_context_grid(tmp_path):
     assert counts["pretrain"] == cells
     assert counts["generate_queries"] == 89  # ceil(8,841,823 / 100,000)
     assert counts["select_queries"] == 4
-    # + Table 2's BEIR retriever (one stage on sentence-transformers' hard negatives) of 4 encoders
-    assert counts["finetune"] == 2 * encoders + 4 and counts["mine_negatives"] == encoders
+    # + Table 2's BEIR retriever (one stage on sentence-transformers' hard negatives) of 4 encoders,
+    # a rule of its own (finetune_beir) so halving the Tevatron GPUs leaves its one GPU alone
+    assert counts["finetune"] == 2 * encoders and counts["finetune_beir"] == 4
+    assert counts["mine_negatives"] == encoders
     assert counts["st_hard_negatives"] == 1
     # 14 BEIR sets; CQADupStack is the mean (evaluate_mean) of 12 sub-forums, each its own collection.
     beir, forums = 13, 12
@@ -110,7 +112,7 @@ def test_llm_expansion_grid(tmp_path):
 
 
 def test_curriculum_amount_uses_a_prefix_of_shards(tmp_path):
-    target = "results/llm-expansion/corpus/msmarco_doc/queries/alpaca_13b/c10-n400000.tsv"
+    target = "results/llm-expansion/corpus/msmarco_passage/queries/alpaca_13b/c10-n400000.tsv"
     counts = _preset_dry_run(tmp_path, "llm-expansion", target)
     assert counts["generate_queries"] == 4 and counts["select_queries"] == 1
 

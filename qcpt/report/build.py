@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .. import config as qconfig
+from ..config_files import read_config
 from ..io import atomic_open
 from ..tabular import MISSING, csv_text, md_table
 from . import catalogue, plots
@@ -338,8 +337,7 @@ def load_config(path: str | None, text: str | None) -> dict[str, Any]:
     if text is not None:
         config = json.loads(text)
     else:
-        with open(path, encoding="utf-8") as handle:  # type: ignore[arg-type]
-            config = yaml.safe_load(handle)
+        config = read_config(path)  # type: ignore[arg-type]
     return qconfig.validate(config)
 
 
