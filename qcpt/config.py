@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import shlex
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -352,21 +350,6 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
         if ctx.generator:
             cell["pretrain"]["generator"] = config["generators"][ctx.generator]
     return cell
-
-
-# --------------------------------------------------------------------------- job interpreter
-
-
-def job_python(deployment_settings: Any = None, executable: str | None = None) -> str:
-    """The command that starts Python in a local job: ``executable`` (default: the interpreter running
-    Snakemake), shell-quoted; plain ``python`` under ``--software-deployment-method conda``, where
-    every job rule's environment (its ``conda:``, envs/) puts its own Python first on PATH.
-    ``deployment_settings`` is Snakemake's ``workflow.deployment_settings``. (Apptainer is not special:
-    no rule names a container, so such jobs run on the host.)"""
-    methods = {getattr(m, "name", str(m)).upper() for m in getattr(deployment_settings, "deployment_method", ())}
-    if "CONDA" in methods:
-        return "python"
-    return shlex.quote(executable or sys.executable)
 
 
 # --------------------------------------------------------------------------- job parameters

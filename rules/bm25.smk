@@ -9,7 +9,7 @@ rule prepare_collection:
     log:
         f"{R}/logs/data/{{collection}}/collection.log",
     params:
-        script=script("prepare_collection"),
+        script=command("corpus:collection"),
         fmt=lambda wc: config["collections"][wc.collection].get("format", "auto"),
     resources:
         **family_resources("default"),
@@ -33,7 +33,7 @@ rule prepare_topics:
     conda:
         "../envs/cpu.yaml"
     params:
-        script=script("prepare_topics"),
+        script=command("corpus:topics"),
     shell:
         "{params.script} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out-topics {output.topics:q} --out-qrels {output.qrels:q} > {log:q} 2>&1"
@@ -52,7 +52,7 @@ rule bm25_index:
     conda:
         "../envs/pyserini.yaml"
     params:
-        script=script("bm25_index"),
+        script=command("retrieval.bm25:index"),
     shell:
         "{params.script} --collection {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
@@ -66,7 +66,7 @@ rule bm25_search:
     log:
         f"{R}/logs/bm25/{{topicset}}.log",
     params:
-        script=script("bm25_search"),
+        script=command("retrieval.bm25:search"),
         json=bm25_search_params,
     threads: 2
     resources:
@@ -88,7 +88,7 @@ rule bm25_negatives:
     log:
         f"{R}/logs/finetune/{{dataset}}/bm25_negatives.log",
     params:
-        script=script("make_train_data"),
+        script=command("retrieval.train_data"),
         json=as_json(qconfig.bm25_negatives_job_params(config)),
     resources:
         **family_resources("default"),

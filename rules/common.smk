@@ -12,6 +12,7 @@ sys.path.insert(0, workflow.basedir)
 from qcpt import config as qconfig  # noqa: E402
 from qcpt import expected as qexpected  # noqa: E402
 from qcpt import report as qreport  # noqa: E402
+from qcpt.cli import job_python  # noqa: E402
 
 try:
     qconfig.validate(config)
@@ -26,10 +27,10 @@ EXPECTED_TARGETS = [f"{R}/reproduction.md"] if EXPECTED else []
 # The interpreter of local jobs: the one running Snakemake, so `.venv/bin/snakemake` works without
 # activating the venv; under --software-deployment-method conda each rule's environment puts its own
 # `python` first on PATH. A generator's `python:` key overrides both.
-PY = qconfig.job_python(workflow.deployment_settings)
-# Scripts are found next to the Snakefile, so `--directory` can point anywhere; quoted for paths
-# with spaces.
-S = shlex.quote(str(Path(workflow.basedir) / "scripts"))
+PY = job_python(workflow.deployment_settings)
+# The entry point is found next to the Snakefile, so `--directory` can point anywhere; quoted for
+# paths with spaces.
+ENTRY = shlex.quote(str(Path(workflow.basedir) / "scripts" / "qcpt.py"))
 # Config `checkpoints:` (retention) for the training jobs, as an environment variable in their shell
 # commands rather than a param: what is kept of checkpoints never changes a result, so changing it
 # must not rerun the jobs (Snakemake reruns on changed params, not on a global's value).
@@ -108,9 +109,10 @@ def family_resources(family, mem_mb=4000, runtime=60, gpu=0):
     return out
 
 
-def script(name, python=PY):
-    """The command that runs one of scripts/ (rules pass it as a param, so provenance sees it)."""
-    return f"{python} {S}/{name}.py"
+def command(name, python=PY):
+    """The command line that runs command ``name`` of the table in qcpt/cli.py (rules pass it as a
+    param, so provenance sees it)."""
+    return f"{python} {ENTRY} {name}"
 
 
 def launcher(family, name):
@@ -126,8 +128,8 @@ def launcher(family, name):
     def launch(wildcards, resources):
         gpus = resources.get("gpu", 0) or 0
         if gpus > 1:
-            return f"{PY} -m torch.distributed.run --standalone --nproc_per_node={gpus} -- {S}/{name}.py"
-        return script(name)
+            return f"{PY} -m torch.distributed.run --standalone --nproc_per_node={gpus} -- {ENTRY} {name}"
+        return command(name)
 
     launch.__name__ = f"launch_{getattr(family, '__name__', family)}"
     return launch
@@ -395,11 +397,11 @@ def generator_prepare_command(gen, input, output):
     if spec["model"] == "embedded-doc2query":
         train_log = f"{R}/logs/generators/{gen}.train_log.json"
         return (
-            f"{PY} {S}/train_doc2query.py --collection {q(input.collection)} --topics {q(input.topics)}"
+            f"{command('querygen.doc2query')} --collection {q(input.collection)} --topics {q(input.topics)}"
             f" --qrels {q(input.qrels)} --tokenizer {q(encoder_init_path())} --out {q(output[0])}"
             f" --log {q(train_log)} --params {q(as_json(spec.get('train', {})))}"
         )
-    return f"{PY} {S}/prepare_gguf_model.py --source {q(spec['model'][5:])} --out {q(output[0])}"
+    return f"{command('querygen.gguf')} --source {q(spec['model'][5:])} --out {q(output[0])}"
 
 
 # Round-trip consistency@k of every selected query file (InPars/Promptagator's filter, here a

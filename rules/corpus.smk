@@ -9,7 +9,7 @@ rule documents:
     log:
         f"{R}/logs/corpus/{{corpus}}/documents.log",
     params:
-        script=script("prepare_documents"),
+        script=command("corpus:documents"),
         fmt=config["corpus"].get("format", "auto"),
     resources:
         **family_resources("default"),
@@ -27,7 +27,7 @@ rule train_punkt:
     log:
         f"{R}/logs/corpus/{{corpus}}/punkt.log",
     params:
-        script=script("train_punkt"),
+        script=command("textmodels:punkt"),
         json=as_json(config.get("punkt", {})),
     resources:
         **family_resources("default"),
@@ -45,7 +45,7 @@ rule build_encoder:
     log:
         f"{R}/logs/corpus/{{corpus}}/build_encoder.log",
     params:
-        script=script("build_encoder"),
+        script=command("textmodels:encoder"),
         json=as_json(config["encoder"].get("embedded", {})),
     resources:
         **family_resources("default"),
@@ -65,7 +65,7 @@ rule passages:
     log:
         f"{R}/logs/corpus/{{corpus}}/passages.log",
     params:
-        script=script("make_passages"),
+        script=command("passages"),
         tokenizer=lambda wc, input: input.tokenizer or encoder_init_path(),
         json=as_json(config.get("passages", {})),
     resources:

@@ -14,7 +14,7 @@ rule encode:
     wildcard_constraints:
         nshards=r"\d+",
     params:
-        script=script("encode"),
+        script=command("retrieval.encode"),
         model=lambda wc: model_dir(wc.modelkey),
         json=lambda wc: as_json(passage_encode_params(wc.modelkey)),
     threads: 2
@@ -39,7 +39,7 @@ rule search:
     log:
         f"{R}/logs/eval/{{topicset}}/{{modelkey}}/search.log",
     params:
-        script=script("search"),
+        script=command("retrieval.search"),
         model=lambda wc: model_dir(wc.modelkey),
         source=search_source,
         json=dense_search_params,
@@ -65,7 +65,7 @@ rule evaluate:
         system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
         evalset=SCORED_EVALSET_RE,
     params:
-        script=script("evaluate"),
+        script=command("retrieval.evaluate"),
         json=evaluate_params,
     resources:
         **family_resources("default"),
@@ -89,7 +89,7 @@ rule evaluate_mean:
         system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
         evalset=MEAN_EVALSET_RE,
     params:
-        script=script("mean_metrics"),
+        script=command("retrieval.evaluate:mean"),
         members=lambda wc, input: " ".join(
             "--member " + shlex.quote(f"{m}={path}") for m, path in zip(qconfig.evalset_members(config, wc.evalset), input.members)
         ),

@@ -16,7 +16,7 @@ rule finetune:
         init=lambda wc: encoder_model_dir(wc.encoder),
         json=lambda wc: finetune_params(wc.dataset),
         checkpoints=lambda wc: checkpoint_dir(f"{R}/finetune/{wc.dataset}/{wc.encoder}/{wc.stage}"),
-        launch=launcher(finetune_family, "finetune"),
+        launch=launcher(finetune_family, "retrieval.finetune"),
         batch=finetune_batch,
     threads: 2
     resources:
@@ -41,7 +41,7 @@ rule mine_negatives:
     log:
         f"{R}/logs/finetune/{{dataset}}/{{encoder}}/mine_negatives.log",
     params:
-        script=script("make_train_data"),
+        script=command("retrieval.train_data"),
         json=lambda wc, input: as_json(
             qconfig.mined_negatives_job_params(config, input.bm25[0] if input.bm25 else None)
         ),
@@ -66,7 +66,7 @@ rule st_hard_negatives:
     log:
         f"{R}/logs/finetune/{{dataset}}/st_hard_negatives.log",
     params:
-        script=script("make_train_data"),
+        script=command("retrieval.train_data"),
         json=lambda wc: as_json(config["finetune"]["datasets"][wc.dataset].get("hard_negatives_params", {})),
     resources:
         **family_resources("default"),

@@ -18,7 +18,7 @@ rule pretrain:
         init=pretrain_init,
         queries=lambda wc, input: "--queries " + shlex.quote(input.queries) if "queries" in input.keys() else "",
         checkpoints=lambda wc: checkpoint_dir(f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}"),
-        launch=launcher("pretrain", "pretrain"),
+        launch=launcher("pretrain", "pretrain.driver"),
         batch=pretrain_batch,
     threads: 2
     resources:

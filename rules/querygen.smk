@@ -10,7 +10,7 @@ rule passage_order:
     log:
         f"{R}/logs/corpus/{{corpus}}/passage_order.log",
     params:
-        script=script("passage_order"),
+        script=command("querygen.sharding"),
         json=as_json({"seed": config["querygen"].get("order_seed", 42)}),
     resources:
         **family_resources("default"),
@@ -49,7 +49,7 @@ rule generate_queries:
     log:
         f"{R}/logs/corpus/{{corpus}}/queries/{{gen}}/shard-{{shard}}.log",
     params:
-        python=lambda wc: script("generate_queries", config["generators"][wc.gen].get("python", PY)),
+        python=lambda wc: command("querygen.driver", config["generators"][wc.gen].get("python", PY)),
         spec=lambda wc: as_json(generator_spec(wc.gen)),
         shard_size=lambda wc: qconfig.shard_size(config, wc.gen),
     resources:
@@ -71,7 +71,7 @@ rule index_passages:
     log:
         f"{R}/logs/corpus/{{corpus}}/index_passages.log",
     params:
-        script=script("index_passages"),
+        script=command("querygen.consistency:index"),
     resources:
         **family_resources("default"),
     conda:
@@ -91,7 +91,7 @@ rule select_queries:
     log:
         f"{R}/logs/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.log",
     params:
-        script=script("select_queries"),
+        script=command("querygen.selection"),
         json=lambda wc: as_json(
             {"amount": None if wc.amount == "all" else int(wc.amount),
              "expected_passages": config["corpus"]["num_passages"] if wc.amount == "all" else None}

@@ -11,7 +11,7 @@ rule summary:
     log:
         f"{R}/logs/summary.log",
     params:
-        script=script("summary"),
+        script=command("summary"),
         root=lambda wc, output: str(Path(output.md).parent),
     resources:
         **family_resources("default"),
@@ -31,7 +31,7 @@ rule check_expected:
     log:
         f"{R}/logs/check_expected.log",
     params:
-        script=script("check_expected"),
+        script=command("expected"),
         root=R,
         expected=as_json(EXPECTED),
         tolerance=qexpected.tolerance(config),
@@ -53,7 +53,7 @@ rule report:
     log:
         f"{R}/logs/report.log",
     params:
-        script=script("report"),
+        script=command("report.build"),
         out=lambda wc, output: str(Path(output.index).parent),
         config=as_json({k: v for k, v in config.items() if k != "resources"}),
     resources:
