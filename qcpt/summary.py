@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from .io import atomic_open
+from .workflow import cells, grid
 
 MAIN_MEASURES = ("nDCG@10", "MRR@10")
 SPAN_CONTEXT = "span"
@@ -22,10 +23,7 @@ def span_counterpart(system: str) -> str | None:
     """The span-context cell a pre-trained cell is compared with: ``zeroshot/pt/C/S/ctx`` →
     ``zeroshot/pt/C/S/span``, ``D/pt/C/S/ctx/retrieverN`` → ``D/pt/C/S/span/retrieverN``; None for
     BM25, the base and external encoders, and span cells themselves."""
-    parts = system.split("/")
-    if len(parts) < 5 or parts[1] != "pt" or parts[4] == SPAN_CONTEXT:
-        return None
-    return "/".join([*parts[:4], SPAN_CONTEXT, *parts[5:]])
+    return cells.counterpart(system, SPAN_CONTEXT)
 
 
 def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, str]], list[str]]:
@@ -37,10 +35,8 @@ def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, st
     rows: list[dict[str, str]] = []
     measures: list[str] = []
     loaded: dict[tuple[str, str], dict] = {}
-    prefix = Path(root) / "eval"
     for path in metrics_paths:
-        rel = Path(path).parent.relative_to(prefix)
-        evalset, system = rel.parts[0], "/".join(rel.parts[1:])
+        evalset, system = grid.parse_metrics_path(root, path)
         data = json.loads(Path(path).read_text())
         loaded[evalset, system] = data
         row = {"evalset": evalset, "system": system}

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import config as qconfig
+from ..workflow import cells
+from ..workflow import grid as workflow_grid
 from .spec import (
     Artifact,
     BarFigure,
@@ -426,33 +428,26 @@ SCHEMA_LABELS = {"contrastive": "contrastive", "cotmae": "CoT-MAE", "bottleneck"
 def encoder_label(encoder: str) -> str:
     if encoder == "base":
         return "base (no pre-training)"
-    if encoder.startswith("ext/"):
-        return f"{encoder[4:]} (external)"
-    _, _, schema, context = encoder.split("/")
-    return f"{SCHEMA_LABELS.get(schema, schema)} · {context}"
+    parsed = cells.parse_encoder(encoder)
+    if parsed.kind == "ext":
+        return f"{parsed.name} (external)"
+    return f"{SCHEMA_LABELS.get(parsed.schema, parsed.schema)} · {parsed.context}"
 
 
 def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> str | None:
-    if not encoder.startswith("pt/"):
-        return None
-    _, corpus, schema, context = encoder.split("/")
-    if context == grid.baseline_context:
-        return None
-    base_encoder = f"pt/{corpus}/{schema}/{grid.baseline_context}"
-    return f"zeroshot/{base_encoder}" if stage is None else f"{dataset}/{base_encoder}/{stage}"
+    return cells.counterpart(cells.model_key(dataset, encoder, stage).key, grid.baseline_context)
 
 
 def demo_set(grid: Grid) -> list[Artifact]:
     """Per evalset: every cell the config evaluates (BM25, zero-shot, fine-tuned per dataset and
     stage) as a table, and the main measure per encoder and setting as a bar plot."""
-    prefix = f"{grid.results}/eval/"
     by_evalset: dict[str, list[str]] = {}
     for path in grid.targets:
-        evalset, system = path[len(prefix):].removesuffix("/metrics.json").split("/", 1)
+        evalset, system = workflow_grid.parse_metrics_path(grid.results, path)
         by_evalset.setdefault(evalset, []).append(system)
     out: list[Artifact] = []
     for evalset, systems in by_evalset.items():
-        measures = list(grid.config["evalsets"][evalset].get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]))
+        measures = qconfig.evalset_measures(grid.config, evalset)
         rows: list[Row] = []
         settings: list[str] = []
         bars: dict[str, dict[str, str]] = {}

@@ -8,6 +8,7 @@ same template (``Paths(R).of("metrics", evalset=..., system=...)``) or parses a 
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -122,5 +123,7 @@ class Paths:
 
     def parse(self, name: str, path: str) -> dict[str, str] | None:
         """The wildcard values of ``path`` as an instance of artifact ``name``; None if it is not one."""
-        m = _pattern(getattr(self, name)).match(str(path))
+        # Compared as normalised paths, as pathlib would: "./results/eval/..." is under "results".
+        template = f"{os.path.normpath(self.results)}/{TEMPLATES[name]}"
+        m = _pattern(template).match(os.path.normpath(str(path)))
         return m.groupdict() if m else None
