@@ -156,7 +156,7 @@ def _check_expansions(model: str, where: str) -> None:
 def _job_params_errors(config: dict[str, Any]) -> list[str]:
     """Every parameter block of the config parsed by the dataclass of the script it goes to; one
     line per bad block, naming the config key path of the bad value."""
-    # Imported here: these are the scripts' own classes (import-light modules, no torch).
+    # Imported here: these are the commands' own classes (import-light modules, no torch).
     from .corpus_params import EncoderParams, PassageParams, PunktParams
     from .params import ParamsError, parse_params
     from .pretrain.arguments import PretrainParams

@@ -8,7 +8,7 @@ Modules, in the order data flows through them:
 - :mod:`.schemas` — one loss module per schema (``contrastive``, ``cotmae``, ``bottleneck``) and the
   registry that builds them;
 - :mod:`.heads` — saving the heads beside the encoder for the curriculum's second stage;
-- :mod:`.driver` — ``main(argv)``, the single entry point (``scripts/pretrain.py``), on one process
+- :mod:`.driver` — ``main(argv)``, the single entry point (``scripts/qcpt.py pretrain.driver``), on one process
   or under ``torchrun``;
 - :mod:`.tiny` — a tiny WordPiece tokenizer and BERT for tests and smoke runs.
 """
