@@ -137,3 +137,11 @@ def test_metrics_paths_round_trip_through_the_grid():
         for target in grid.metrics_targets(config)[:50]:
             evalset, system = grid.parse_metrics_path(config["results"], target)
             assert grid.metrics_path(config["results"], cells.metrics_cell(evalset, system)) == target
+
+
+def test_the_config_schema_offers_exactly_the_pretraining_schemas():
+    schema = yaml.safe_load((ROOT / "qcpt" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
+    pretrain = schema["properties"]["pretrain"]["properties"]
+    assert pretrain["schemas"]["propertyNames"]["enum"] == list(cells.SCHEMAS)
+    assert pretrain["grid"]["items"]["properties"]["schema"]["items"]["enum"] == list(cells.SCHEMAS)
+    assert cells.WILDCARDS["schema"] == "|".join(cells.SCHEMAS)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..params import ConfigError
+from ..pretrain.arguments import SCHEMAS  # the pre-training command's schemas (import-light)
 
-SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 STAGES = ("retriever1", "retriever2")
 ZEROSHOT = "zeroshot"
 BM25 = "bm25"
