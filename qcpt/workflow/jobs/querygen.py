@@ -80,7 +80,7 @@ def consistency(config: dict[str, Any]) -> dict[str, Any] | None:
     """Round-trip consistency@k settings of the selection jobs (InPars/Promptagator's filter, here a
     measure in the stats JSON), None where `querygen.consistency: {enabled: false}` turns it off."""
     block = config["querygen"].get("consistency", {})
-    if not block.get("enabled", setting(config, "querygen", "consistency", "enabled")):
+    if not setting(config, "querygen", "consistency", "enabled"):
         return None
     return {k: v for k, v in block.items() if k != "enabled"}
 
