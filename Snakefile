@@ -17,20 +17,9 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 
 
+# One meaning per wildcard name across all rules, from the cell grammar of qcpt/workflow/cells.py.
 wildcard_constraints:
-    corpus=r"[A-Za-z0-9_]+",
-    schema="contrastive|cotmae|bottleneck",
-    gen=r"[A-Za-z0-9_]+",
-    qcount=r"\d+",
-    amount=r"all|\d+",
-    shard=r"\d+",
-    collection=r"[A-Za-z0-9_-]+",
-    topicset=r"[A-Za-z0-9_-]+",
-    evalset=r"[A-Za-z0-9_-]+",
-    dataset=r"[A-Za-z0-9_-]+",
-    stage="retriever1|retriever2",
-    encoder=r"base|pt/[^/]+/[^/]+/[^/]+|ext/[^/]+",
-    modelkey=r"zeroshot/(base|pt/[^/]+/[^/]+/[^/]+|ext/[^/]+)|[A-Za-z0-9_-]+/(base|pt/[^/]+/[^/]+/[^/]+|ext/[^/]+)/retriever[12]",
+    **cells.WILDCARDS,
 
 
 include: "rules/corpus.smk"
@@ -43,9 +32,9 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         METRICS_TARGETS,
-        f"{R}/summary.md",
+        P.summary_md,
         REPORT_TARGETS,
         EXPECTED_TARGETS,
-    default_target: True

@@ -219,7 +219,7 @@ def _generate(ws: Workspace, python: str, generator: dict, n: int, tag: str, env
     passages, order = _querygen_inputs(ws, n)
     out, stats = ws.root / f"qg-{tag}.tsv", ws.root / f"qg-{tag}.stats.json"
     t0 = time.perf_counter()
-    _run([python, str(ROOT / "scripts" / "generate_queries.py"), "--passages", str(passages), "--order", str(order),
+    _run([python, str(ROOT / "scripts" / "qcpt.py"), "querygen.driver", "--passages", str(passages), "--order", str(order),
           "--shard", "0", "--shard-size", str(n), "--generator", json.dumps(generator), "--out", str(out),
           "--stats", str(stats), "--no-progress"], env, timeout=1200)
     wall = time.perf_counter() - t0
@@ -323,7 +323,7 @@ def training_flops_per_sample(schema: str, params: dict[str, int], tokens: float
 
 
 def stage_pretrain(ws: Workspace) -> dict:
-    """scripts/pretrain.py per schema (span contexts) at demo size: the demo's embedded encoder
+    """`scripts/qcpt.py pretrain.driver` per schema (span contexts) at demo size: the demo's embedded encoder
     (4 layers, hidden 128), demo passages, batch 16, max length 144. Samples/s is the median of the
     per-step rates the training log records, the first step (warm-up) left out."""
     import torch
@@ -344,7 +344,7 @@ def stage_pretrain(ws: Workspace) -> dict:
         params = {"schema": schema, "context": "span", "batch_size": 16, "max_steps": steps, "save_steps": 10_000,
                   "logging_steps": 1, "warmup_ratio": 0.0}
         t0 = time.perf_counter()
-        _run([sys.executable, str(ROOT / "scripts" / "pretrain.py"), "--passages", str(passages), "--init", str(encoder),
+        _run([sys.executable, str(ROOT / "scripts" / "qcpt.py"), "pretrain.driver", "--passages", str(passages), "--init", str(encoder),
               "--out", str(run_dir / "model"), "--checkpoints", str(run_dir / "checkpoints"),
               "--log", str(run_dir / "log.json"), "--params", json.dumps(params)], ws.env(), timeout=1200)
         wall = time.perf_counter() - t0

@@ -31,6 +31,11 @@ LR_SCHEDULERS = (
 )
 
 
+class ConfigError(ValueError):
+    """A config that does not validate; the message names the key. (Here, beside ParamsError, so
+    the workflow layer and the config validator share it without importing each other.)"""
+
+
 class ParamsError(ValueError):
     """One bad parameter: ``key`` is the field (None for the object as a whole), ``reason`` what is
     wrong with it. The config validator re-homes ``key`` under the config key path it came from."""

@@ -12,30 +12,17 @@ from pathlib import Path
 
 from .io import atomic_open
 from .tabular import MISSING, csv_text, md_table
+from .workflow import cells, grid
 
 MAIN_MEASURES = ("nDCG@10", "MRR@10")
 SPAN_CONTEXT = "span"
-
-
-# The two places this module parses a cell's name: a system into its parts, a metrics path into
-# (evalset, system).
-def _system_parts(system: str) -> list[str]:
-    return system.split("/")
-
-
-def _metrics_cell(root: str, path: str) -> tuple[str, str]:
-    rel = Path(path).parent.relative_to(Path(root) / "eval")
-    return rel.parts[0], "/".join(rel.parts[1:])
 
 
 def span_counterpart(system: str) -> str | None:
     """The span-context cell a pre-trained cell is compared with: ``zeroshot/pt/C/S/ctx`` →
     ``zeroshot/pt/C/S/span``, ``D/pt/C/S/ctx/retrieverN`` → ``D/pt/C/S/span/retrieverN``; None for
     BM25, the base and external encoders, and span cells themselves."""
-    parts = _system_parts(system)
-    if len(parts) < 5 or parts[1] != "pt" or parts[4] == SPAN_CONTEXT:
-        return None
-    return "/".join([*parts[:4], SPAN_CONTEXT, *parts[5:]])
+    return cells.counterpart(system, SPAN_CONTEXT)
 
 
 def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, str]], list[str]]:
@@ -48,7 +35,7 @@ def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, st
     measures: list[str] = []
     loaded: dict[tuple[str, str], dict] = {}
     for path in metrics_paths:
-        evalset, system = _metrics_cell(root, path)
+        evalset, system = grid.parse_metrics_path(root, path)
         data = json.loads(Path(path).read_text())
         loaded[evalset, system] = data
         row = {"evalset": evalset, "system": system}

@@ -3,37 +3,36 @@
 
 rule prepare_collection:
     input:
-        lambda wc: config["collections"][wc.collection]["source"],
+        unpack(job_inputs("prepare_collection")),
     output:
-        f"{R}/data/{{collection}}/collection.jsonl",
+        P.collection,
     log:
-        f"{R}/logs/data/{{collection}}/collection.log",
-    params:
-        script=script("prepare_collection"),
-        fmt=lambda wc: config["collections"][wc.collection].get("format", "auto"),
-    resources:
-        **family_resources("default"),
+        P.log("prepare_collection"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("corpus:collection"),
+        fmt=job_arg("prepare_collection", "fmt"),
     shell:
         "{params.script} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_topics:
     input:
-        topics=lambda wc: TOPIC_SETS[wc.topicset]["topics"],
-        qrels=lambda wc: TOPIC_SETS[wc.topicset]["qrels"],
+        unpack(job_inputs("prepare_topics")),
     output:
-        topics=f"{R}/topics/{{topicset}}.tsv",
-        qrels=f"{R}/topics/{{topicset}}.qrels",
+        topics=P.topics,
+        qrels=P.qrels,
     log:
-        f"{R}/logs/topics/{{topicset}}.log",
-    resources:
-        **family_resources("default"),
+        P.log("prepare_topics"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
     params:
-        script=script("prepare_topics"),
+        script=command("corpus:topics"),
     shell:
         "{params.script} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out-topics {output.topics:q} --out-qrels {output.qrels:q} > {log:q} 2>&1"
@@ -41,38 +40,37 @@ rule prepare_topics:
 
 rule bm25_index:
     input:
-        f"{R}/data/{{collection}}/collection.jsonl",
+        P.collection,
     output:
-        directory(f"{R}/data/{{collection}}/bm25-index"),
+        directory(P.bm25_index),
     log:
-        f"{R}/logs/data/{{collection}}/bm25_index.log",
+        P.log("bm25_index"),
+    conda:
+        "../envs/pyserini.yaml"
     threads: 2
     resources:
         **family_resources("bm25", mem_mb=8000, runtime=240),
-    conda:
-        "../envs/pyserini.yaml"
     params:
-        script=script("bm25_index"),
+        script=command("retrieval.bm25:index"),
     shell:
         "{params.script} --collection {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule bm25_search:
     input:
-        index=lambda wc: f"{R}/data/{TOPIC_SETS[wc.topicset]['collection']}/bm25-index",
-        topics=f"{R}/topics/{{topicset}}.tsv",
+        unpack(job_inputs("bm25_search")),
     output:
-        f"{R}/bm25/{{topicset}}.trec",
+        P.bm25_run,
     log:
-        f"{R}/logs/bm25/{{topicset}}.log",
-    params:
-        script=script("bm25_search"),
-        json=bm25_search_params,
+        P.log("bm25_search"),
+    conda:
+        "../envs/pyserini.yaml"
     threads: 2
     resources:
         **family_resources("bm25", mem_mb=8000, runtime=240),
-    conda:
-        "../envs/pyserini.yaml"
+    params:
+        script=command("retrieval.bm25:search"),
+        json=job_params("bm25_search"),
     shell:
         "{params.script} --index {input.index:q} --topics {input.topics:q} --out {output:q}"
         " --params {params.json:q} > {log:q} 2>&1"
@@ -80,20 +78,18 @@ rule bm25_search:
 
 rule bm25_negatives:
     input:
-        run=f"{R}/bm25/train-{{dataset}}.trec",
-        topics=f"{R}/topics/train-{{dataset}}.tsv",
-        qrels=f"{R}/topics/train-{{dataset}}.qrels",
+        unpack(job_inputs("bm25_negatives")),
     output:
-        f"{R}/finetune/{{dataset}}/bm25-negatives.jsonl",
+        P.bm25_negatives,
     log:
-        f"{R}/logs/finetune/{{dataset}}/bm25_negatives.log",
-    params:
-        script=script("make_train_data"),
-        json=as_json(qconfig.bm25_negatives_job_params(config)),
-    resources:
-        **family_resources("default"),
+        P.log("bm25_negatives"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("retrieval.train_data"),
+        json=job_params("bm25_negatives"),
     shell:
         "{params.script} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

@@ -3,75 +3,73 @@
 
 rule documents:
     input:
-        config["corpus"]["source"],
+        unpack(job_inputs("documents")),
     output:
-        f"{R}/corpus/{{corpus}}/documents.jsonl",
+        P.documents,
     log:
-        f"{R}/logs/corpus/{{corpus}}/documents.log",
-    params:
-        script=script("prepare_documents"),
-        fmt=config["corpus"].get("format", "auto"),
-    resources:
-        **family_resources("default"),
+        P.log("documents"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("corpus:documents"),
+        fmt=job_arg("documents", "fmt"),
     shell:
         "{params.script} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_punkt:
     input:
-        rules.documents.output,
+        unpack(job_inputs("train_punkt")),
     output:
-        f"{R}/corpus/{{corpus}}/punkt.pickle",
+        P.punkt,
     log:
-        f"{R}/logs/corpus/{{corpus}}/punkt.log",
-    params:
-        script=script("train_punkt"),
-        json=as_json(config.get("punkt", {})),
-    resources:
-        **family_resources("default"),
+        P.log("train_punkt"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("textmodels:punkt"),
+        json=job_params("train_punkt"),
     shell:
         "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule build_encoder:
     input:
-        rules.documents.output,
+        unpack(job_inputs("build_encoder")),
     output:
-        directory(f"{R}/corpus/{{corpus}}/embedded-encoder"),
+        directory(P.embedded_encoder),
     log:
-        f"{R}/logs/corpus/{{corpus}}/build_encoder.log",
-    params:
-        script=script("build_encoder"),
-        json=as_json(config["encoder"].get("embedded", {})),
-    resources:
-        **family_resources("default"),
+        P.log("build_encoder"),
     conda:
         "../envs/train.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("textmodels:encoder"),
+        json=job_params("build_encoder"),
     shell:
         "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule passages:
     input:
-        documents=rules.documents.output,
-        punkt=rules.train_punkt.output,
-        tokenizer=encoder_init_input(),
+        unpack(job_inputs("passages")),
     output:
-        f"{R}/corpus/{{corpus}}/passages.jsonl",
+        P.passages,
     log:
-        f"{R}/logs/corpus/{{corpus}}/passages.log",
-    params:
-        script=script("make_passages"),
-        tokenizer=lambda wc, input: input.tokenizer or encoder_init_path(),
-        json=as_json(config.get("passages", {})),
-    resources:
-        **family_resources("default"),
+        P.log("passages"),
     conda:
         "../envs/train.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("passages"),
+        tokenizer=job_arg("passages", "tokenizer"),
+        json=job_params("passages"),
     shell:
         "{params.script} --documents {input.documents:q} --punkt {input.punkt:q}"
         " --tokenizer {params.tokenizer:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"

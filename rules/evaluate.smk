@@ -2,26 +2,29 @@
 # run), metrics JSON per run; BM25 runs are scored by the same rule. A collection with
 # `encode_shards: 0` has no encode jobs: each search job encodes it in-process (small collections).
 
+SCORED_EVALSET, MEAN_EVALSET = cells.evalset_wildcards(
+    [name for name, spec in config["evalsets"].items() if "mean_of" in spec]
+)
+
 
 rule encode:
     input:
-        collection=f"{R}/data/{{collection}}/collection.jsonl",
-        model=lambda wc: model_input(wc.modelkey),
+        unpack(job_inputs("encode")),
     output:
-        f"{R}/encode/{{collection}}/{{modelkey}}/shard-{{shard}}-of-{{nshards}}.npz",
+        P.encode_shard,
     log:
-        f"{R}/logs/encode/{{collection}}/{{modelkey}}/shard-{{shard}}-of-{{nshards}}.log",
+        P.log("encode"),
     wildcard_constraints:
         nshards=r"\d+",
-    params:
-        script=script("encode"),
-        model=lambda wc: model_dir(wc.modelkey),
-        json=lambda wc: as_json(passage_encode_params(wc.modelkey)),
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
-    conda:
-        "../envs/train.yaml"
+    params:
+        script=command("retrieval.encode"),
+        model=job_arg("encode", "model"),
+        json=job_params("encode"),
     shell:
         "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --collection {input.collection:q}"
         " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
@@ -30,24 +33,21 @@ rule encode:
 
 rule search:
     input:
-        shards=lambda wc: encode_shard_paths(collection_of_topicset(wc.topicset), wc.modelkey),
-        collection=search_collection_input,
-        topics=f"{R}/topics/{{topicset}}.tsv",
-        model=lambda wc: model_input(wc.modelkey),
+        unpack(job_inputs("search")),
     output:
-        f"{R}/eval/{{topicset}}/{{modelkey}}/run.trec",
+        P.dense_run,
     log:
-        f"{R}/logs/eval/{{topicset}}/{{modelkey}}/search.log",
-    params:
-        script=script("search"),
-        model=lambda wc: model_dir(wc.modelkey),
-        source=search_source,
-        json=dense_search_params,
+        P.log("search"),
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
-    conda:
-        "../envs/train.yaml"
+    params:
+        script=command("retrieval.search"),
+        model=job_arg("search", "model"),
+        source=job_arg("search", "source"),
+        json=job_params("search"),
     shell:
         "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} {params.source}"
         " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
@@ -55,22 +55,21 @@ rule search:
 
 rule evaluate:
     input:
-        run=evaluate_run,
-        qrels=f"{R}/topics/{{evalset}}.qrels",
+        unpack(job_inputs("evaluate")),
     output:
-        f"{R}/eval/{{evalset}}/{{system}}/metrics.json",
+        P.metrics,
     log:
-        f"{R}/logs/eval/{{evalset}}/{{system}}/evaluate.log",
+        P.log("evaluate"),
     wildcard_constraints:
-        system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
-        evalset=SCORED_EVALSET_RE,
-    params:
-        script=script("evaluate"),
-        json=evaluate_params,
-    resources:
-        **family_resources("default"),
+        system=cells.SYSTEM_WILDCARD,
+        evalset=SCORED_EVALSET,
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("retrieval.evaluate"),
+        json=job_params("evaluate"),
     shell:
         "{params.script} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
         " --params {params.json:q} > {log:q} 2>&1"
@@ -80,24 +79,21 @@ rule evaluate:
 # retrieved against its own corpus): the members' metrics for the same system, averaged.
 rule evaluate_mean:
     input:
-        members=lambda wc: [f"{R}/eval/{m}/{wc.system}/metrics.json" for m in qconfig.evalset_members(config, wc.evalset)],
+        unpack(job_inputs("evaluate_mean")),
     output:
-        f"{R}/eval/{{evalset}}/{{system}}/metrics.json",
+        P.metrics,
     log:
-        f"{R}/logs/eval/{{evalset}}/{{system}}/evaluate_mean.log",
+        P.log("evaluate_mean"),
     wildcard_constraints:
-        system=r"bm25|zeroshot/.+|[A-Za-z0-9_-]+/.+/retriever[12]",
-        evalset=MEAN_EVALSET_RE,
-    params:
-        script=script("mean_metrics"),
-        members=lambda wc, input: " ".join(
-            "--member " + shlex.quote(f"{m}={path}") for m, path in zip(qconfig.evalset_members(config, wc.evalset), input.members)
-        ),
-        json=lambda wc: as_json({"measures": qconfig.evalset_measures(config, wc.evalset),
-                                 "cell": qconfig.cell_config(config, wc.evalset, wc.system)}),
-    resources:
-        **family_resources("default"),
+        system=cells.SYSTEM_WILDCARD,
+        evalset=MEAN_EVALSET,
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("retrieval.evaluate:mean"),
+        members=job_arg("evaluate_mean", "members"),
+        json=job_params("evaluate_mean"),
     shell:
         "{params.script} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1"

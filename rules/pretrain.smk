@@ -5,27 +5,27 @@
 
 rule pretrain:
     input:
-        unpack(pretrain_inputs),
+        unpack(job_inputs("pretrain")),
     output:
-        model=directory(f"{R}/pretrain/{{corpus}}/{{schema}}/{{context}}/model"),
-        log=f"{R}/pretrain/{{corpus}}/{{schema}}/{{context}}/train_log.json",
+        model=directory(P.pretrain_model),
+        log=P.pretrain_log,
     log:
-        f"{R}/logs/pretrain/{{corpus}}/{{schema}}/{{context}}.log",
+        P.log("pretrain"),
     wildcard_constraints:
-        context=r"[A-Za-z0-9_.-]+",
-    params:
-        json=pretrain_params,
-        init=pretrain_init,
-        queries=lambda wc, input: "--queries " + shlex.quote(input.queries) if "queries" in input.keys() else "",
-        checkpoints=lambda wc: checkpoint_dir(f"{R}/pretrain/{wc.corpus}/{wc.schema}/{wc.context}"),
-        launch=launcher("pretrain", "pretrain"),
-        batch=pretrain_batch,
+        context=cells.CONTEXT_WILDCARD,
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         **family_resources("pretrain", mem_mb=8000, runtime=600),
-    conda:
-        "../envs/train.yaml"
+    params:
+        json=job_params("pretrain"),
+        init=job_arg("pretrain", "init"),
+        queries=job_arg("pretrain", "queries"),
+        checkpoints=job_arg("pretrain", "checkpoints"),
+        launch=launcher("pretrain.driver"),
+        batch=batch("pretrain"),
     shell:
-        "echo {params.batch:q} > {log:q}; {CHECKPOINT_RETENTION} OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
+        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
         " {params.queries} --init {params.init:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
         " --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"

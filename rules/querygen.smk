@@ -2,20 +2,23 @@
 # generator (a pool of queries per passage); per (query count, amount) a selection over a prefix of
 # shards, so smaller curriculum amounts reuse the shards of larger ones.
 
+CONSISTENCY = qjobs.querygen.consistency(config)
+
+
 rule passage_order:
     input:
-        rules.passages.output,
+        unpack(job_inputs("passage_order")),
     output:
-        f"{R}/corpus/{{corpus}}/passage-order.txt",
+        P.passage_order,
     log:
-        f"{R}/logs/corpus/{{corpus}}/passage_order.log",
-    params:
-        script=script("passage_order"),
-        json=as_json({"seed": config["querygen"].get("order_seed", 42)}),
-    resources:
-        **family_resources("default"),
+        P.log("passage_order"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("querygen.sharding"),
+        json=job_params("passage_order"),
     shell:
         "{params.script} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
@@ -23,39 +26,37 @@ rule passage_order:
 rule prepare_generator:
     """Build or convert a generator's weights: train the demo doc2query T5, or dequantise a GGUF once."""
     input:
-        unpack(lambda wc: doc2query_inputs(wc.gen)),
+        unpack(job_inputs("prepare_generator")),
     output:
-        directory(f"{R}/generators/{{gen}}/model"),
+        directory(P.generator_model),
     log:
-        f"{R}/logs/generators/{{gen}}.log",
-    params:
-        cmd=lambda wc, input, output: generator_prepare_command(wc.gen, input, output),
-    resources:
-        **family_resources("generate", mem_mb=8000, runtime=120),
+        P.log("prepare_generator"),
     conda:
         "../envs/train.yaml"
+    resources:
+        **family_resources("generate", mem_mb=8000, runtime=120),
+    params:
+        cmd=lambda wc: command(**job("prepare_generator")(wc).args["command"]),
     shell:
-        "{CHECKPOINT_RETENTION} {params.cmd} > {log:q} 2>&1"
+        "{params.cmd} > {log:q} 2>&1"
 
 
 rule generate_queries:
     input:
-        passages=rules.passages.output,
-        order=rules.passage_order.output,
-        model=generator_model_input,
+        unpack(job_inputs("generate_queries")),
     output:
-        tsv=f"{R}/corpus/{{corpus}}/queries/{{gen}}/shards/shard-{{shard}}.tsv",
-        stats=f"{R}/corpus/{{corpus}}/queries/{{gen}}/shards/shard-{{shard}}.stats.json",
+        tsv=P.query_shard,
+        stats=P.query_shard_stats,
     log:
-        f"{R}/logs/corpus/{{corpus}}/queries/{{gen}}/shard-{{shard}}.log",
-    params:
-        python=lambda wc: script("generate_queries", config["generators"][wc.gen].get("python", PY)),
-        spec=lambda wc: as_json(generator_spec(wc.gen)),
-        shard_size=lambda wc: qconfig.shard_size(config, wc.gen),
-    resources:
-        **family_resources(generator_family, mem_mb=8000, runtime=240),
+        P.log("generate_queries"),
     conda:
-        generator_env
+        lambda wc: qjobs.querygen.generator_env(config, wc.gen)
+    resources:
+        **family_resources(job_family("generate_queries"), mem_mb=8000, runtime=240),
+    params:
+        python=lambda wc: command("querygen.driver", config["generators"][wc.gen].get("python", PY)),
+        spec=job_params("generate_queries"),
+        shard_size=job_arg("generate_queries", "shard_size"),
     shell:
         "{params.python} --passages {input.passages:q} --order {input.order:q}"
         " --shard {wildcards.shard} --shard-size {params.shard_size} --generator {params.spec:q}"
@@ -65,42 +66,37 @@ rule generate_queries:
 rule index_passages:
     """BM25 index of the passages, once per corpus: the round-trip consistency@k of every selection."""
     input:
-        rules.passages.output,
+        P.passages,
     output:
-        directory(f"{R}/corpus/{{corpus}}/bm25-passages"),
+        directory(P.passages_index),
     log:
-        f"{R}/logs/corpus/{{corpus}}/index_passages.log",
-    params:
-        script=script("index_passages"),
-    resources:
-        **family_resources("default"),
+        P.log("index_passages"),
     conda:
         "../envs/pyserini.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("querygen.consistency:index"),
     shell:
         "{params.script} --passages {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule select_queries:
     input:
-        shards=query_shards,
-        order=rules.passage_order.output,
-        index=consistency_index_input,
+        unpack(job_inputs("select_queries")),
     output:
-        tsv=f"{R}/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.tsv",
-        stats=f"{R}/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.stats.json",
+        tsv=P.queries,
+        stats=P.queries_stats,
     log:
-        f"{R}/logs/corpus/{{corpus}}/queries/{{gen}}/c{{qcount}}-n{{amount}}.log",
-    params:
-        script=script("select_queries"),
-        json=lambda wc: as_json(
-            {"amount": None if wc.amount == "all" else int(wc.amount),
-             "expected_passages": config["corpus"]["num_passages"] if wc.amount == "all" else None}
-        ),
-        consistency=lambda wc, input: consistency_args(input),
+        P.log("select_queries"),
+    conda:
+        "../envs/pyserini.yaml" if CONSISTENCY is not None else "../envs/cpu.yaml"
     resources:
         **family_resources("default"),
-    conda:
-        "../envs/pyserini.yaml" if CONSISTENCY["enabled"] else "../envs/cpu.yaml"
+    params:
+        script=command("querygen.selection"),
+        json=job_params("select_queries"),
+        consistency=job_arg("select_queries", "consistency"),
     shell:
         "{params.script} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
         " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q}{params.consistency} > {log:q} 2>&1"

@@ -2,21 +2,32 @@
 # figures (ours beside theirs) from the metrics files those tables need (qcpt/report), and the check
 # of the config's expected scores against our runs (qcpt/expected.py).
 
+from qcpt import expected as qexpected  # noqa: E402
+from qcpt import report as qreport  # noqa: E402
+
+EXPECTED = qexpected.expected_scores(config)
+EXPECTED_TARGETS = [P.reproduction_md] if EXPECTED else []
+# Its inputs are the metrics files its tables need that this config also builds, so every input
+# has a producer; cells outside the grid show as missing in the tables, they never fail the job.
+REPORT_OUTPUTS = qjobs.report.report_outputs(config)
+REPORT_TARGETS = [path for path, _ in REPORT_OUTPUTS] + [P.report_index]
+
+
 rule summary:
     input:
         METRICS_TARGETS,
     output:
-        md=f"{R}/summary.md",
-        csv=f"{R}/summary.csv",
+        md=P.summary_md,
+        csv=P.summary_csv,
     log:
-        f"{R}/logs/summary.log",
-    params:
-        script=script("summary"),
-        root=lambda wc, output: str(Path(output.md).parent),
-    resources:
-        **family_resources("default"),
+        P.log("summary"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("summary"),
+        root=lambda wc, output: str(Path(output.md).parent),
     shell:
         "{params.script} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}"
         " --out-csv {output.csv:q} > {log:q} 2>&1"
@@ -24,21 +35,21 @@ rule summary:
 
 rule check_expected:
     input:
-        [qconfig.metrics_path(R, key) for key in EXPECTED],
+        [grid.metrics_path(R, key) for key in EXPECTED],
     output:
-        md=f"{R}/reproduction.md",
-        json=f"{R}/reproduction.json",
+        md=P.reproduction_md,
+        json=P.reproduction_json,
     log:
-        f"{R}/logs/check_expected.log",
-    params:
-        script=script("check_expected"),
-        root=R,
-        expected=as_json(EXPECTED),
-        tolerance=qexpected.tolerance(config),
-    resources:
-        **family_resources("default"),
+        P.log("check_expected"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("expected"),
+        root=lambda wc, output: str(Path(output.md).parent),
+        expected=as_json(EXPECTED),
+        tolerance=qexpected.tolerance(config),
     shell:
         "{params.script} --root {params.root:q} --expected {params.expected:q} --tolerance {params.tolerance}"
         " --out-md {output.md:q} --out-json {output.json:q} > {log:q} 2>&1"
@@ -46,19 +57,19 @@ rule check_expected:
 
 rule report:
     input:
-        REPORT_INPUTS,
+        qreport.metrics_inputs(config),
     output:
-        [report_output(e) for e in REPORT_ENTRIES],
-        index=f"{REPORT_DIR}/index.md",
+        [report(path, **shown) if shown else path for path, shown in REPORT_OUTPUTS],
+        index=P.report_index,
     log:
-        f"{R}/logs/report.log",
-    params:
-        script=script("report"),
-        out=lambda wc, output: str(Path(output.index).parent),
-        config=as_json({k: v for k, v in config.items() if k != "resources"}),
-    resources:
-        **family_resources("default"),
+        P.log("report"),
     conda:
         "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("report.build"),
+        out=lambda wc, output: str(Path(output.index).parent),
+        config=as_json({k: v for k, v in config.items() if k != "resources"}),
     shell:
         "{params.script} --config-json {params.config:q} --out {params.out:q} --metrics {input:q} > {log:q} 2>&1"

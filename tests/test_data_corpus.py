@@ -126,7 +126,7 @@ def test_cli_reports_error_and_writes_nothing(tmp_path):
     src = write_lines(tmp_path / "corpus.jsonl", [GOOD, GOOD])
     out = tmp_path / "documents.jsonl"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "prepare_documents.py"), "--source", str(src), "--out", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "qcpt.py"), "corpus:documents", "--source", str(src), "--out", str(out)],
         capture_output=True, text=True,
     )
     assert proc.returncode != 0

@@ -147,7 +147,7 @@ def test_bad_documents_are_located(tmp_path, models):
 def test_cli_end_to_end(tmp_path, models):
     punkt, encoder = models
     out = tmp_path / "passages.jsonl"
-    cmd = [sys.executable, str(ROOT / "scripts" / "make_passages.py"), "--documents", str(DEMO_DOCS),
+    cmd = [sys.executable, str(ROOT / "scripts" / "qcpt.py"), "passages", "--documents", str(DEMO_DOCS),
            "--punkt", str(punkt), "--tokenizer", str(encoder), "--out", str(out), "--params", '{"max_tokens": 144, "seed": 42}']
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert proc.returncode == 0, proc.stderr

@@ -27,7 +27,7 @@ def test_two_process_contrastive_run_uses_the_global_batch(tmp_path):
     # "--" ends torchrun's own options: without it, argparse would take the script's "--log" as an
     # ambiguous abbreviation of torchrun's --log-dir/--logs-specs.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--",
-           str(ROOT / "scripts" / "pretrain.py"), "--passages", str(passages), "--queries", str(queries),
+           str(ROOT / "scripts" / "qcpt.py"), "pretrain.driver", "--passages", str(passages), "--queries", str(queries),
            "--init", str(init), "--out", str(tmp_path / "model"), "--checkpoints", str(tmp_path / "ckpt"),
            "--log", str(tmp_path / "log.json"), "--params", json.dumps(params)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

@@ -54,7 +54,7 @@ def test_passage_order_script_is_a_seeded_permutation(tmp_path):
     passages = tmp_path / "passages.jsonl"
     _write_passages(passages, ids)
     out1, out2, out3 = tmp_path / "o1.txt", tmp_path / "o2.txt", tmp_path / "o3.txt"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "passage_order.py"), "--passages", str(passages),
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "qcpt.py"), "querygen.sharding", "--passages", str(passages),
                     "--out", str(out1)], check=True, capture_output=True)
     assert sharding.main(["--passages", str(passages), "--out", str(out2), "--params", '{"seed": 42}']) == 0
     assert sharding.main(["--passages", str(passages), "--out", str(out3), "--params", '{"seed": 7}']) == 0

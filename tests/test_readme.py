@@ -239,11 +239,17 @@ def test_a_target_after_configfile_is_refused():
         assert parse_snakemake(["snakemake", "--cores", "2", *fixed], "example").targets == ["results/beir-scifact/reproduction.md"]
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_test_command_then_the_linters():
+    """CI's first command is the README's test command, as written; after it come exactly the
+    three linters, each installed by the `[test]` extra it installs (or Snakemake itself)."""
     readme_test = [line for line in _bash_blocks()[1].splitlines() if line and not line.startswith("#")]
-    ci = (ROOT / ".ci" / "run").read_text()
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line and not line.startswith(("#", "set ", "cd ", "export "))]
     assert len(readme_test) == 1
-    assert readme_test[0] in ci
+    assert ci[0] == readme_test[0]
+    assert ci[1:] == ["ruff check .", "snakefmt --check .", "snakemake --lint --cores 1"]
+    extra = {re.split("[=<>]", spec)[0] for spec in _pyproject()["project"]["optional-dependencies"]["test"]}
+    assert {"pytest", "ruff", "snakefmt"} <= extra, extra
 
 
 def test_readme_demo_command_installs_and_runs_snakemake():

@@ -24,7 +24,7 @@ def _metrics(root: Path, key: str, **measures: float) -> None:
 
 def _check(root: Path, expected: dict, tolerance: float = 0.005) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "check_expected.py"), "--root", str(root),
+        [sys.executable, str(ROOT / "scripts" / "qcpt.py"), "expected", "--root", str(root),
          "--expected", json.dumps(expected), "--tolerance", str(tolerance),
          "--out-md", str(root / "reproduction.md"), "--out-json", str(root / "reproduction.json")],
         capture_output=True, text=True)

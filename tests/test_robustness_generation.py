@@ -104,7 +104,7 @@ def generation_inputs(tmp_path_factory):
 
 
 def generation_command(d: Path, spec: dict, out: Path, *, shard_size: int = 48, python: str = sys.executable) -> list[str]:
-    return [python, str(ROOT / "scripts" / "generate_queries.py"), "--passages", str(d / "passages.jsonl"),
+    return [python, str(ROOT / "scripts" / "qcpt.py"), "querygen.driver", "--passages", str(d / "passages.jsonl"),
             "--order", str(d / "order.txt"), "--shard", "0", "--shard-size", str(shard_size), "--generator", json.dumps(spec),
             "--out", str(out / "shard-00000.tsv"), "--stats", str(out / "shard-00000.stats.json")]
 

@@ -1,4 +1,4 @@
-"""Malformed input at every stage boundary: the real script (``python scripts/X.py``) fails, its
+"""Malformed input at every stage boundary: the real command (``python scripts/qcpt.py <command>``) fails, its
 message names the file, the line and the field or reason, and nothing appears under the output
 names (outputs are atomic, so a failed job leaves nothing Snakemake or a person could mistake for
 a result)."""
@@ -90,75 +90,75 @@ class Case:
 
 
 CASES = {
-    "documents-bad-json": Case("prepare_documents", "documents", 3, '{"id": "x", "title": "t", "text": ',
+    "documents-bad-json": Case("corpus:documents", "documents", 3, '{"id": "x", "title": "t", "text": ',
                                ["bad JSON"], ["--source", "{bad}", "--format", "jsonl", "--out", "{out}/documents.jsonl"]),
-    "documents-missing-text": Case("prepare_documents", "documents", 5, '{"id": "d9005", "title": "No text"}',
+    "documents-missing-text": Case("corpus:documents", "documents", 5, '{"id": "d9005", "title": "No text"}',
                                    ["'text'", "missing"], ["--source", "{bad}", "--out", "{out}/documents.jsonl"]),
-    "documents-duplicate-id": Case("prepare_documents", "documents", 7, '{"id": "d0001", "title": "", "text": "Again."}',
+    "documents-duplicate-id": Case("corpus:documents", "documents", 7, '{"id": "d0001", "title": "", "text": "Again."}',
                                    ["'id'", "duplicate"], ["--source", "{bad}", "--out", "{out}/documents.jsonl"]),
-    "collection-docid-with-space": Case("prepare_collection", "collection", 4, '{"docid": "d 4", "title": "", "text": "x"}',
+    "collection-docid-with-space": Case("corpus:collection", "collection", 4, '{"docid": "d 4", "title": "", "text": "x"}',
                                         ["'id'", "whitespace"], ["--source", "{bad}", "--out", "{out}/collection.jsonl"]),
-    "passages-to-order-duplicate": Case("passage_order", "passages", 6,
+    "passages-to-order-duplicate": Case("querygen.sharding", "passages", 6,
                                         '{"id": "d0001-0", "doc_id": "d0001", "title": "", "text": "x", "n_tokens": 1}',
                                         ["'id'", "duplicate"], ["--passages", "{bad}", "--out", "{out}/order.txt"]),
     "order-to-generation-duplicate": Case(
-        "generate_queries", "order", 4, "d0001-0", ["'passage_id'", "duplicate"],
+        "querygen.driver", "order", 4, "d0001-0", ["'passage_id'", "duplicate"],
         ["--passages", "{passages}", "--order", "{bad}", "--shard", "0", "--shard-size", "4",
          "--generator", json.dumps({"name": "g", "model": "unused", "prompt": "doct5query"}),
          "--out", "{out}/shard.tsv", "--stats", "{out}/shard.stats.json", "--no-progress"]),
     "pool-shard-three-columns": Case(
-        "select_queries", "shard", 4, "d0002-0\tquery\textra", ["expected 2 tab-separated columns", "found 3"],
+        "querygen.selection", "shard", 4, "d0002-0\tquery\textra", ["expected 2 tab-separated columns", "found 3"],
         ["--shards", "{bad}", "--count", "2", "--out", "{out}/queries.tsv", "--stats", "{out}/queries.stats.json"]),
     "pool-shard-empty-query": Case(
-        "select_queries", "shard", 2, "d0001-0\t  ", ["'query'", "empty"],
+        "querygen.selection", "shard", 2, "d0001-0\t  ", ["'query'", "empty"],
         ["--shards", "{bad}", "--count", "2", "--out", "{out}/queries.tsv", "--stats", "{out}/queries.stats.json"]),
     "queries-to-pretrain-unknown-passage": Case(
-        "pretrain", "shard", 5, "d7777-0\ta query for a passage that does not exist", ["'passage_id'", "d7777-0"],
+        "pretrain.driver", "shard", 5, "d7777-0\ta query for a passage that does not exist", ["'passage_id'", "d7777-0"],
         ["--passages", "{passages}", "--queries", "{bad}", "--init", "{encoder}", "--out", "{out}/model",
          "--checkpoints", "{out}/checkpoints", "--log", "{out}/log.json",
          "--params", json.dumps({"context": "query", "batch_size": 2, "max_steps": 1})]),
     "passages-to-pretrain-missing-doc-id": Case(
-        "pretrain", "passages", 2, '{"id": "d0002-0", "title": "", "text": "x", "n_tokens": 1}', ["'doc_id'", "missing"],
+        "pretrain.driver", "passages", 2, '{"id": "d0002-0", "title": "", "text": "x", "n_tokens": 1}', ["'doc_id'", "missing"],
         ["--passages", "{bad}", "--init", "{encoder}", "--out", "{out}/model", "--checkpoints", "{out}/checkpoints",
          "--log", "{out}/log.json", "--params", json.dumps({"batch_size": 2, "max_steps": 1})]),
     "topics-three-columns": Case(
-        "prepare_topics", "topics", 2, "q2\twhere\tis it", ["expected 2 tab-separated columns"],
+        "corpus:topics", "topics", 2, "q2\twhere\tis it", ["expected 2 tab-separated columns"],
         ["--topics", "{bad}", "--qrels", "{qrels}", "--out-topics", "{out}/t.tsv", "--out-qrels", "{out}/q.trec"]),
     "qrels-relevance-not-integer": Case(
-        "prepare_topics", "qrels", 3, "q3 0 d0003 high", ["'relevance'", "not an integer"],
+        "corpus:topics", "qrels", 3, "q3 0 d0003 high", ["'relevance'", "not an integer"],
         ["--topics", "{topics}", "--qrels", "{bad}", "--out-topics", "{out}/t.tsv", "--out-qrels", "{out}/q.trec"]),
     "qrels-to-evaluate-wrong-columns": Case(
-        "evaluate", "qrels", 2, "q2 0 d0002", ["expected 4 columns"],
+        "retrieval.evaluate", "qrels", 2, "q2 0 d0002", ["expected 4 columns"],
         ["--run", "{run}", "--qrels", "{bad}", "--out", "{out}/metrics.json"]),
     "run-to-evaluate-score-not-number": Case(
-        "evaluate", "run", 5, "q2 Q0 d0001 1 high bm25", ["'score'", "not a number"],
+        "retrieval.evaluate", "run", 5, "q2 Q0 d0001 1 high bm25", ["'score'", "not a number"],
         ["--run", "{bad}", "--qrels", "{qrels}", "--out", "{out}/metrics.json"]),
     "run-to-evaluate-five-columns": Case(
-        "evaluate", "run", 3, "q1 Q0 d0003 3 7.5", ["expected 6 columns"],
+        "retrieval.evaluate", "run", 3, "q1 Q0 d0003 3 7.5", ["expected 6 columns"],
         ["--run", "{bad}", "--qrels", "{qrels}", "--out", "{out}/metrics.json"]),
     "run-to-train-data-rank-not-integer": Case(
-        "make_train_data", "run", 6, "q2 Q0 d0002 second 8.5 bm25", ["'rank'", "not an integer"],
+        "retrieval.train_data", "run", 6, "q2 Q0 d0002 second 8.5 bm25", ["'rank'", "not an integer"],
         ["--run", "{bad}", "--topics", "{topics}", "--qrels", "{qrels}", "--out", "{out}/train.jsonl"]),
     "qrels-to-train-data-duplicate-judgment": Case(
-        "make_train_data", "qrels", 3, "q1 0 d0001 1", ["'docid'", "duplicate judgment"],
+        "retrieval.train_data", "qrels", 3, "q1 0 d0001 1", ["'docid'", "duplicate judgment"],
         ["--run", "{run}", "--topics", "{topics}", "--qrels", "{bad}", "--out", "{out}/train.jsonl"]),
     "topics-to-bm25-search-empty-query": Case(
-        "bm25_search", "topics", 2, "q2\t ", ["'text'", "empty"],
+        "retrieval.bm25:search", "topics", 2, "q2\t ", ["'text'", "empty"],
         ["--index", "{dir}/no-index-needed", "--topics", "{bad}", "--out", "{out}/run.trec"]),
     "topics-to-search-duplicate-qid": Case(
-        "search", "topics", 3, "q1\tagain", ["'qid'", "duplicate"],
+        "retrieval.search", "topics", 3, "q1\tagain", ["'qid'", "duplicate"],
         ["--model", "unused", "--shards", "{encoded}", "--topics", "{bad}", "--out", "{out}/run.trec"]),
     "collection-to-encode-duplicate-docid": Case(
-        "encode", "collection", 5, '{"docid": "d0002", "title": "", "text": "twice"}', ["'docid'", "duplicate"],
+        "retrieval.encode", "collection", 5, '{"docid": "d0002", "title": "", "text": "twice"}', ["'docid'", "duplicate"],
         ["--model", "unused", "--collection", "{bad}", "--shard", "0", "--num-shards", "1",
          "--out", "{out}/shard-0-of-1.npz"]),
     "train-data-to-finetune-positives-not-a-list": Case(
-        "finetune", "train", 2, '{"query_id": "q2", "query": "x", "positive_document_ids": "d0002", '
+        "retrieval.finetune", "train", 2, '{"query_id": "q2", "query": "x", "positive_document_ids": "d0002", '
         '"negative_document_ids": []}', ["'positive_document_ids'", "expected a list"],
         ["--train", "{bad}", "--collection", "{collection}", "--init", "unused", "--out", "{out}/model",
          "--checkpoints", "{out}/checkpoints", "--log", "{out}/log.json"]),
     "collection-to-bm25-empty-text": Case(
-        "bm25_index", "collection", 6, '{"docid": "d0006", "title": "", "text": ""}', ["'text'", "empty"],
+        "retrieval.bm25:index", "collection", 6, '{"docid": "d0006", "title": "", "text": ""}', ["'text'", "empty"],
         ["--collection", "{bad}", "--out", "{out}/index"]),
 }
 
@@ -171,7 +171,7 @@ def run_case(case: Case, good: dict[str, Path], tmp_path: Path, tiny_encoder: Pa
     values = {**{k: str(v) for k, v in good.items()}, "bad": str(bad), "out": str(out),
               "encoder": str(tiny_encoder or "")}
     argv = [a.format(**values) if "{" in a and not a.startswith("{\"") else a for a in case.args]
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{case.script}.py"), *argv],
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "qcpt.py"), case.script, *argv],
                           capture_output=True, text=True, env=ENV, timeout=300, cwd=tmp_path)
     return proc, bad, out
 
@@ -179,7 +179,7 @@ def run_case(case: Case, good: dict[str, Path], tmp_path: Path, tiny_encoder: Pa
 @pytest.mark.parametrize("name", list(CASES))
 def test_malformed_input_is_located_and_writes_nothing(name, good, tmp_path, request):
     case = CASES[name]
-    encoder = request.getfixturevalue("tiny_encoder") if case.script == "pretrain" else None
+    encoder = request.getfixturevalue("tiny_encoder") if case.script == "pretrain.driver" else None
     proc, bad, out = run_case(case, good, tmp_path, encoder)
     message = proc.stderr
     assert proc.returncode != 0, f"{case.script} accepted a malformed {case.input}:\n{message[-3000:]}"
@@ -195,14 +195,14 @@ def test_every_case_corrupts_its_input(good, tmp_path):
     """The same commands on the good inputs succeed, so each case fails because of its bad line
     (for the cheap scripts; pre-training and BM25 are covered by their own tests)."""
     for name, case in CASES.items():
-        if case.script in ("pretrain", "bm25_index", "bm25_search", "generate_queries", "search", "encode", "finetune"):
+        if case.script in ("pretrain.driver", "retrieval.bm25:index", "retrieval.bm25:search", "querygen.driver", "retrieval.search", "retrieval.encode", "retrieval.finetune"):
             continue
         values = {**{k: str(v) for k, v in good.items()}, "bad": str(good[case.input])}
         out = tmp_path / name
         out.mkdir()
         values["out"] = str(out)
         argv = [a.format(**values) if "{" in a and not a.startswith("{\"") else a for a in case.args]
-        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{case.script}.py"), *argv],
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "qcpt.py"), case.script, *argv],
                               capture_output=True, text=True, env=ENV, timeout=300, cwd=tmp_path)
         assert proc.returncode == 0, f"{name}: the good input fails too:\n{proc.stderr[-3000:]}"
         assert any(out.iterdir()), name

@@ -168,8 +168,8 @@ def test_zero_shot_encodes_like_fine_tuning(tmp_path):
     results = tmp_path / "results"
     proc = snakemake("-n", "-p", "--cores", "2", str(results / "eval/demo-test/zeroshot/base/metrics.json"),
                      "--configfile", str(ROOT / "configs/demo-full.yaml"), "--config", f"results={results}")
-    commands = [line for line in proc.stdout.splitlines() if "scripts/encode.py" in line or "scripts/search.py" in line]
+    commands = [line for line in proc.stdout.splitlines() if "qcpt.py retrieval.encode " in line or "qcpt.py retrieval.search " in line]
     assert len(commands) == 3, commands  # two shards, one search
     for line in commands:
         assert '"pooling":"cls"' in line and '"normalize":false' in line and '"max_len":144' in line, line
-        assert ('"q_max_len":32' in line) == ("search.py" in line), line
+        assert ('"q_max_len":32' in line) == ("retrieval.search " in line), line

@@ -18,7 +18,7 @@ from conftest import ROOT, fake_conda
 from demo_runs import ENV, demo_config, snakemake_command
 from snakemake.settings.types import DeploymentMethod, DeploymentSettings
 
-from qcpt import config as qconfig
+from qcpt.cli import job_python
 
 
 def _path_with_failing_python(tmp_path: Path) -> dict[str, str]:
@@ -94,13 +94,13 @@ def test_under_conda_jobs_run_their_environments_python(tmp_path):
 
 
 def test_job_python_is_quoted_and_conda_uses_the_environments_python():
-    assert qconfig.job_python(None, "/opt/my venv/bin/python") == "'/opt/my venv/bin/python'"
-    assert qconfig.job_python(DeploymentSettings(), "/usr/bin/python3") == "/usr/bin/python3"
-    assert qconfig.job_python(DeploymentSettings(), None) == shlex.quote(sys.executable)
+    assert job_python(None, "/opt/my venv/bin/python") == "'/opt/my venv/bin/python'"
+    assert job_python(DeploymentSettings(), "/usr/bin/python3") == "/usr/bin/python3"
+    assert job_python(DeploymentSettings(), None) == shlex.quote(sys.executable)
     conda = DeploymentSettings(deployment_method={DeploymentMethod.CONDA})
-    assert qconfig.job_python(conda, "/usr/bin/python3") == "python"
+    assert job_python(conda, "/usr/bin/python3") == "python"
     modules = DeploymentSettings(deployment_method={DeploymentMethod.ENV_MODULES})
-    assert qconfig.job_python(modules, "/usr/bin/python3") == "/usr/bin/python3"
+    assert job_python(modules, "/usr/bin/python3") == "/usr/bin/python3"
 
 
 def test_a_generators_python_key_still_wins(tmp_path):

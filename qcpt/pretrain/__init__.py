@@ -9,7 +9,7 @@ Modules, in the order data flows through them:
 - :mod:`.objectives` — one loss module per schema (``contrastive``, ``cotmae``, ``bottleneck``) and
   the registry that builds them (not to be confused with :mod:`qcpt.schemas`, the config schema);
 - :mod:`.heads` — saving the heads beside the encoder for the curriculum's second stage;
-- :mod:`.driver` — ``main(argv)``, the single entry point (``scripts/pretrain.py``), on one process
-  or under ``torchrun``, on the trainer base of :mod:`qcpt.training`;
+- :mod:`.driver` — ``main(argv)``, the single entry point (``scripts/qcpt.py pretrain.driver``), on
+  one process or under ``torchrun``, on the trainer base of :mod:`qcpt.training`;
 - :mod:`.tiny` — a tiny WordPiece tokenizer and BERT for tests and smoke runs.
 """

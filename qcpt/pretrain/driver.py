@@ -1,4 +1,4 @@
-"""``scripts/pretrain.py``: pre-train an encoder with one schema and one kind of context.
+"""``scripts/qcpt.py pretrain.driver``: pre-train an encoder with one schema and one kind of context.
 
     pretrain.py --passages passages.jsonl [--queries queries.tsv] --init DIR --out DIR
                 --checkpoints DIR --log train_log.json --params '{"schema": "contrastive", ...}'

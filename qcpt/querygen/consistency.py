@@ -130,8 +130,7 @@ def read_query_rows(path: str | os.PathLike) -> list[tuple[str, str]]:
 
 
 def main_index(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="index_passages.py",
-                                     description="BM25 index of a passages JSONL (for query consistency@k).")
+    parser = argparse.ArgumentParser(description="BM25 index of a passages JSONL (for query consistency@k).")
     parser.add_argument("--passages", required=True, help="passages JSONL {id, title, text}")
     parser.add_argument("--out", required=True, help="index folder (written atomically)")
     parser.add_argument("--threads", type=int, default=1)

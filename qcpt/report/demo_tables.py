@@ -5,46 +5,24 @@ bar plot of the main measure per encoder and setting; the report of a config wit
 from __future__ import annotations
 
 from .. import config as qconfig
+from ..workflow import cells
+from ..workflow import grid as workflow_grid
 from .spec import Artifact, BarFigure, CellRef, Grid, Row, Table
 
 SCHEMA_LABELS = {"contrastive": "contrastive", "cotmae": "CoT-MAE", "bottleneck": "bottleneck"}
 
 
-# The two places this module parses a cell's name: an encoder tag into its parts, a metrics path
-# into (evalset, system).
-def _encoder_parts(encoder: str) -> tuple[str, ...]:
-    """``("base",)``, ``("ext", name)`` or ``("pt", corpus, schema, context)``."""
-    if encoder == "base":
-        return ("base",)
-    if encoder.startswith("ext/"):
-        return ("ext", encoder[4:])
-    return tuple(encoder.split("/"))
-
-
-def _metrics_cell(results: str, path: str) -> tuple[str, str]:
-    evalset, system = path[len(f"{results}/eval/"):].removesuffix("/metrics.json").split("/", 1)
-    return evalset, system
-
-
 def encoder_label(encoder: str) -> str:
-    parts = _encoder_parts(encoder)
-    if parts[0] == "base":
+    if encoder == "base":
         return "base (no pre-training)"
-    if parts[0] == "ext":
-        return f"{parts[1]} (external)"
-    _, _, schema, context = parts
-    return f"{SCHEMA_LABELS.get(schema, schema)} · {context}"
+    parsed = cells.parse_encoder(encoder)
+    if parsed.kind == "ext":
+        return f"{parsed.name} (external)"
+    return f"{SCHEMA_LABELS.get(parsed.schema, parsed.schema)} · {parsed.context}"
 
 
 def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> str | None:
-    parts = _encoder_parts(encoder)
-    if parts[0] != "pt":
-        return None
-    _, corpus, schema, context = parts
-    if context == grid.baseline_context:
-        return None
-    base_encoder = f"pt/{corpus}/{schema}/{grid.baseline_context}"
-    return f"zeroshot/{base_encoder}" if stage is None else f"{dataset}/{base_encoder}/{stage}"
+    return cells.counterpart(cells.model_key(dataset, encoder, stage).key, grid.baseline_context)
 
 
 def demo_set(grid: Grid) -> list[Artifact]:
@@ -52,11 +30,11 @@ def demo_set(grid: Grid) -> list[Artifact]:
     stage) as a table, and the main measure per encoder and setting as a bar plot."""
     by_evalset: dict[str, list[str]] = {}
     for path in grid.targets:
-        evalset, system = _metrics_cell(grid.results, path)
+        evalset, system = workflow_grid.parse_metrics_path(grid.results, path)
         by_evalset.setdefault(evalset, []).append(system)
     out: list[Artifact] = []
     for evalset, systems in by_evalset.items():
-        measures = list(grid.config["evalsets"][evalset].get("measures", ["MRR@10", "R@50", "R@1000", "nDCG@10"]))
+        measures = qconfig.evalset_measures(grid.config, evalset)
         rows: list[Row] = []
         settings: list[str] = []
         bars: dict[str, dict[str, str]] = {}
@@ -68,8 +46,8 @@ def demo_set(grid: Grid) -> list[Artifact]:
             setting = "zero-shot" if stage is None else f"{dataset} {stage}"
             section = "Zero-shot" if stage is None else f"Fine-tuned on {dataset}, {stage}"
             baseline = _baseline_for(grid, encoder, dataset, stage)
-            cells: dict[str, CellRef | None] = {m: CellRef(evalset, system, m, baseline) for m in measures}
-            rows.append(Row(encoder_label(encoder), cells, section=section))
+            row_cells: dict[str, CellRef | None] = {m: CellRef(evalset, system, m, baseline) for m in measures}
+            rows.append(Row(encoder_label(encoder), row_cells, section=section))
             settings += [setting] if setting not in settings else []
             bars.setdefault(encoder_label(encoder), {})[setting] = system
         sections = list(dict.fromkeys(row.section for row in rows))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config as qconfig
+from ..workflow import cells
 
 
 @dataclass(frozen=True)
@@ -245,11 +246,11 @@ class Grid:
     # ---- systems
 
     def encoder(self, schema: str, context: str) -> str:
-        return f"pt/{self.corpus}/{schema}/{context}"
+        return cells.pretrained(self.corpus, schema, context).tag
 
     def system(self, encoder: str, stage: str | None) -> str:
         """A model key: ``zeroshot/<encoder>`` (stage None) or ``<dataset>/<encoder>/<stage>``."""
-        return f"zeroshot/{encoder}" if stage is None else f"{self.dataset()}/{encoder}/{stage}"
+        return cells.model_key(cells.ZEROSHOT if stage is None else self.dataset(), encoder, stage).key
 
     def pt_system(self, schema: str, context: str, stage: str | None) -> str:
         return self.system(self.encoder(schema, context), stage)

@@ -173,7 +173,7 @@ def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParam
 
 
 def main_index(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bm25_index.py", description="Lucene BM25 index of a collection JSONL.")
+    parser = argparse.ArgumentParser(description="Lucene BM25 index of a collection JSONL.")
     parser.add_argument("--collection", required=True, help="collection JSONL {docid, title, text}")
     parser.add_argument("--out", required=True, help="index folder (written atomically)")
     parser.add_argument("--threads", type=int, default=1)
@@ -190,7 +190,7 @@ def main_index(argv: list[str] | None = None) -> int:
 
 
 def main_search(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bm25_search.py", description="BM25 search of topics → TREC run.")
+    parser = argparse.ArgumentParser(description="BM25 search of topics → TREC run.")
     parser.add_argument("--index", required=True)
     parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
     parser.add_argument("--out", required=True, help="TREC run file")

@@ -57,7 +57,7 @@ def encode_passages(model, tokenizer, rows: list, settings, *, batch_size: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="encode.py", description="Encode one shard of a collection → .npz.")
+    parser = argparse.ArgumentParser(description="Encode one shard of a collection → .npz.")
     parser.add_argument("--model", required=True, help="encoder folder or package:<module>/<path>")
     parser.add_argument("--collection", required=True)
     parser.add_argument("--shard", type=int, required=True)

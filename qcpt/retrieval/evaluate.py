@@ -231,7 +231,7 @@ def mean_of_metrics(members: Mapping[str, str | os.PathLike], measures: Sequence
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evaluate.py", description="Score a TREC run → metrics JSON.")
+    parser = argparse.ArgumentParser(description="Score a TREC run → metrics JSON.")
     parser.add_argument("--run", required=True)
     parser.add_argument("--qrels", required=True)
     parser.add_argument("--out", required=True, help="metrics JSON")
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def mean_main(argv: list[str] | None = None) -> int:
     """``mean_metrics.py --member NAME=metrics.json ... --out metrics.json --params '{"measures": [...]}'``."""
-    parser = argparse.ArgumentParser(prog="mean_metrics.py", description="Mean of several metrics JSONs.")
+    parser = argparse.ArgumentParser(description="Mean of several metrics JSONs.")
     parser.add_argument("--member", action="append", required=True, help="NAME=path of a member's metrics JSON")
     parser.add_argument("--out", required=True, help="metrics JSON")
     parser.add_argument("--params", default="{}", help='JSON: measures, cell')

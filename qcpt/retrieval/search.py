@@ -99,7 +99,7 @@ def search_exact(index, queries: np.ndarray, ids: Sequence[str], depth: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="search.py", description="Dense retrieval: FAISS flat IP → TREC run.")
+    parser = argparse.ArgumentParser(description="Dense retrieval: FAISS flat IP → TREC run.")
     parser.add_argument("--model", required=True)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--shards", nargs="+", help="encoded shards (encode.py), concatenated in this order")

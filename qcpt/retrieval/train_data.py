@@ -261,7 +261,7 @@ def restrict_to_collection(groups: Sequence[TrainGroup], known: set[str], path: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make_train_data.py", description="Run + qrels → Tevatron training JSONL.")
+    parser = argparse.ArgumentParser(description="Run + qrels → Tevatron training JSONL.")
     parser.add_argument("--run", help="TREC run (BM25 or retriever 1)")
     parser.add_argument("--hard-negatives", help="instead of --run/--qrels: sentence-transformers' "
                         "msmarco-hard-negatives.jsonl(.gz); --params then takes ce_score_margin, negatives_per_system")

@@ -1,0 +1,47 @@
+"""Jobs of rules/bm25.smk: collections, topics, BM25 index and runs, BM25 negatives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import grid
+from ..defaults import setting
+from .base import Job, paths
+
+
+def prepare_collection(config: dict[str, Any], collection: str) -> Job:
+    spec = config["collections"][collection]
+    return Job({"source": spec["source"]}, args={"fmt": setting(config, "collections", collection, "format")})
+
+
+def prepare_topics(config: dict[str, Any], topicset: str) -> Job:
+    spec = grid.topic_sets(config)[topicset]
+    return Job({"topics": spec["topics"], "qrels": spec["qrels"]})
+
+
+def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, Any]:
+    spec = grid.topic_sets(config)[topicset]
+    bm25 = config["collections"][spec["collection"]].get("bm25", {})
+    return {**bm25, "depth": grid.search_depth(config, topicset, "bm25_depth"), "threads": 2, "tag": "bm25"}
+
+
+def bm25_search(config: dict[str, Any], topicset: str) -> Job:
+    p = paths(config)
+    collection = grid.topic_sets(config)[topicset]["collection"]
+    inputs = {"index": p.of("bm25_index", collection=collection), "topics": p.of("topics", topicset=topicset)}
+    return Job(inputs, bm25_search_job_params(config, topicset))
+
+
+def training_topics(config: dict[str, Any], dataset: str) -> dict[str, str]:
+    p, topicset = paths(config), grid.train_topicset(dataset)
+    return {"topics": p.of("topics", topicset=topicset), "qrels": p.of("qrels", topicset=topicset)}
+
+
+def bm25_negatives_job_params(config: dict[str, Any]) -> dict[str, Any]:
+    return {"depth": setting(config, "finetune", "negatives", "bm25_depth"), "keep": None}
+
+
+def bm25_negatives(config: dict[str, Any], dataset: str) -> Job:
+    inputs = {"run": paths(config).of("bm25_run", topicset=grid.train_topicset(dataset)),
+              **training_topics(config, dataset)}
+    return Job(inputs, bm25_negatives_job_params(config))

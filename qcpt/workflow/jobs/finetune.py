@@ -1,0 +1,78 @@
+"""Jobs of rules/finetune.smk: the two retrievers of a fine-tuning dataset and their negatives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...params import ConfigError
+from .. import cells, grid
+from ..defaults import setting
+from .base import Job, describe_batch, encoder_model, paths
+from .bm25 import training_topics
+
+
+def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None) -> dict[str, Any]:
+    def negatives(key: str) -> Any:
+        return setting(config, "finetune", "negatives", key)
+
+    return {"depth": negatives("mined_depth"), "keep": negatives("mined_keep"),
+            "selection": negatives("mined_selection"), "seed": setting(config, "seed"), "merge_with": merge_with}
+
+
+def mine_negatives(config: dict[str, Any], dataset: str, encoder: str) -> Job:
+    p = paths(config)
+    system = cells.model_key(dataset, encoder, "retriever1").key
+    bm25 = [p.of("bm25_negatives", dataset=dataset)] if setting(config, "finetune", "negatives", "merge_bm25") else []
+    inputs = {"run": p.of("dense_run", topicset=grid.train_topicset(dataset), modelkey=system),
+              **training_topics(config, dataset), "bm25": bm25}
+    return Job(inputs, mined_negatives_job_params(config, bm25[0] if bm25 else None))
+
+
+def st_hard_negatives(config: dict[str, Any], dataset: str) -> Job:
+    spec = config["finetune"]["datasets"][dataset]
+    inputs = {"hard_negatives": spec["hard_negatives"], "topics": training_topics(config, dataset)["topics"]}
+    return Job(inputs, spec.get("hard_negatives_params", {}))
+
+
+def finetune_settings(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """finetune.params, with the dataset's own ``params`` over them (the BEIR retriever's recipe)."""
+    return {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})}
+
+
+def finetune_job_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    return {"seed": setting(config, "seed"), **finetune_settings(config, dataset)}
+
+
+def finetune(config: dict[str, Any], dataset: str, encoder: str, stage: str) -> Job:
+    """Retriever 1 trains on BM25 (or the dataset's hard) negatives, retriever 2 on negatives mined
+    with retriever 1; both start from the same encoder."""
+    p = paths(config)
+    spec = config["finetune"]["datasets"][dataset]
+    if stage != "retriever1":
+        train = p.of("mined_negatives", dataset=dataset, encoder=encoder)
+    else:
+        train = p.of("st_hard_negatives" if spec.get("hard_negatives") else "bm25_negatives", dataset=dataset)
+    init, init_input = encoder_model(config, encoder)
+    inputs = {"train": train, "collection": p.of("collection", collection=spec["collection"]), "init": init_input}
+    run = p.of("finetune_run", dataset=dataset, encoder=encoder, stage=stage)
+    return Job(inputs, finetune_job_params(config, dataset), {"init": init, "checkpoints": f"{run}/checkpoints"})
+
+
+def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:
+    """A dataset's row of `resources:` (its own `resource_family`, e.g. a one-GPU recipe), else finetune."""
+    return config["finetune"]["datasets"][dataset].get("resource_family", "finetune")
+
+
+def batch(config: dict[str, Any], devices: int, dataset: str, encoder: str, stage: str) -> str:
+    """The job's effective global batch (queries) on ``devices`` processes (see pretrain.batch)."""
+    from ...batching import BatchPlanError
+    from ...params import parse_params
+    from ...retrieval.params import FinetuneParams
+
+    params = parse_params(FinetuneParams, finetune_job_params(config, dataset))  # validated with the config
+    try:
+        return describe_batch(params.batch_plan(devices))
+    except BatchPlanError as err:
+        own = "global_batch_size" in config["finetune"]["datasets"][dataset].get("params", {})
+        message = str(err).replace("finetune.params", f"finetune.datasets.{dataset}.params" if own else "finetune.params", 1)
+        raise ConfigError(f"finetune {dataset}/{encoder}/{stage}: {message}") from None

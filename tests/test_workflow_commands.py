@@ -1,0 +1,122 @@
+"""The command table (qcpt/cli.py): one entry point, every command named after its module and
+documented in docs/artifacts.md, every command a rule runs is in the table, and starting the entry
+point imports no command's module until that command runs."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+from qcpt.cli import COMMANDS, main
+
+ENTRY = ROOT / "scripts" / "qcpt.py"
+
+
+def _documented() -> dict[str, str]:
+    """``{command: "module:function"}`` of the command table in docs/artifacts.md."""
+    text = (ROOT / "docs" / "artifacts.md").read_text(encoding="utf-8")
+    section = text[text.index("## Commands"):]
+    return dict(re.findall(r"^\| `([\w.:]+)` \| `([\w.:]+)` \|", section, re.M))
+
+
+def _defines(module: str, function: str) -> bool:
+    """Whether ``module``'s source defines ``function`` at top level (read, not imported: importing
+    every command's module would import torch)."""
+    spec = importlib.util.find_spec(module)
+    assert spec and spec.origin, module
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    return any(isinstance(n, ast.FunctionDef) and n.name == function for n in tree.body)
+
+
+def test_every_command_is_named_after_its_module_and_its_function_exists():
+    for name, (module, function) in COMMANDS.items():
+        base, _, entry = name.partition(":")
+        assert module == f"qcpt.{base}", f"{name} runs {module}: a command is named after its module"
+        assert function == ("main" if not entry else f"main_{entry}") or function == f"{entry}_main", name
+        assert _defines(module, function), f"{name}: {module} defines no {function}"
+
+
+def test_docs_list_every_command_with_its_module():
+    documented = _documented()
+    table = {name: f"{module}:{function}" for name, (module, function) in COMMANDS.items()}
+    assert documented == table
+
+
+def test_the_rules_run_only_commands_of_the_table():
+    used = set()
+    for path in (ROOT / "rules").glob("*.smk"):
+        text = path.read_text(encoding="utf-8")
+        for call, args in re.findall(r"\b(command|launcher)\(([^()]*)", text):
+            names = re.findall(r"""["']([\w.:]+)["']""", args)
+            used |= set(names[-1:] if call == "launcher" else names[:1])
+    # Job functions that give a whole command line name their command ({"name": ..., "argv": ...}).
+    for path in (ROOT / "qcpt" / "workflow" / "jobs").glob("*.py"):
+        used |= set(re.findall(r'"name": "([\w.:]+)", "argv"', path.read_text(encoding="utf-8")))
+    assert used, "no command found in rules/"
+    assert used <= set(COMMANDS), used - set(COMMANDS)
+    assert set(COMMANDS) <= used, f"commands no rule runs: {set(COMMANDS) - used}"
+    assert [p.name for p in (ROOT / "scripts").iterdir() if p.suffix == ".py"] == ["qcpt.py"]
+
+
+def test_an_unknown_command_names_the_closest(capsys):
+    assert main(["retrieval.evaluat"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'retrieval.evaluat'" in err and "did you mean 'retrieval.evaluate'" in err
+    assert main([]) == 2 and main(["--help"]) == 0
+
+
+def test_the_entry_point_imports_a_commands_module_only_when_it_runs():
+    code = ("import runpy, sys; sys.argv = ['qcpt.py', '--help']\n"
+            "try:\n    runpy.run_path(sys.argv_path, run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('torch', 'transformers', 'qcpt.retrieval.evaluate', 'pyserini') "
+            "if m in sys.modules)\nprint(heavy)")
+    proc = subprocess.run([sys.executable, "-c", code.replace("sys.argv_path", repr(str(ENTRY)))],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
+    # A command's own arguments reach its module, under the command's name.
+    proc = subprocess.run([sys.executable, str(ENTRY), "retrieval.evaluate", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: qcpt.py retrieval.evaluate"), proc.stdout
+
+
+def _writers() -> list[str]:
+    """The rows of docs/artifacts.md's "Where each file comes from", rebuilt from rules/*.smk:
+    per artifact template, each rule whose output it is, its job function and its command(s)."""
+    from qcpt.workflow import jobs
+    from qcpt.workflow.paths import TEMPLATES
+
+    found: dict[str, list[tuple[str, str, list[str]]]] = {}
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.S | re.M):
+            rule, body = m[1], m[2]
+            output = re.search(r"    output:\n(.*?)\n    \w+:", body, re.S)
+            commands = re.findall(r'(?:command|launcher)\("([\w.:]+)"', body)
+            if rule == "prepare_generator":  # its job function names the command (see jobs/querygen.py)
+                commands = ["querygen.doc2query", "querygen.gguf"]
+            for name in re.findall(r"P\.(\w+)", output[1]) if output else []:
+                found.setdefault(name, []).append((rule, path.name, commands))
+    rows = []
+    for name, template in TEMPLATES.items():
+        for rule, smk, commands in found.get(name, []):
+            fn = jobs.RULES.get(rule)
+            where = f"`jobs/{fn.__module__.rsplit('.', 1)[-1]}.py:{fn.__name__}`" if fn else "–"
+            rows.append(f"| `{name}` | `{template}` | `rules/{smk}` `{rule}` | {where} | "
+                        f"{', '.join(f'`{c}`' for c in commands)} |")
+    return rows
+
+
+def test_docs_say_which_rule_job_function_and_command_write_each_file():
+    text = (ROOT / "docs" / "artifacts.md").read_text(encoding="utf-8")
+    section = text[text.index("## Where each file comes from"):text.index("## Commands")]
+    documented = [line for line in section.splitlines() if line.startswith("| `")]
+    rows = _writers()
+    assert documented == rows
+    assert any(row.startswith("| `metrics` ") and "`retrieval.evaluate`" in row for row in rows)
