@@ -3,6 +3,7 @@
 # where its files live is qcpt/workflow/paths.py; the rules only wire the two together.
 
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
