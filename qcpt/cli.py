@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # pre-training and fine-tuning
     "pretrain.driver": ("qcpt.pretrain.driver", "main"),
     "retrieval.train_data": ("qcpt.retrieval.train_data", "main"),
-    "retrieval.finetune": ("qcpt.retrieval.finetune", "main"),
+    "retrieval.finetune.driver": ("qcpt.retrieval.finetune.driver", "main"),
     # retrieval and evaluation
     "retrieval.bm25:index": ("qcpt.retrieval.bm25", "main_index"),
     "retrieval.bm25:search": ("qcpt.retrieval.bm25", "main_search"),

@@ -19,7 +19,7 @@ rule finetune:
         init=job_arg("finetune", "init"),
         json=job_params("finetune"),
         checkpoints=job_arg("finetune", "checkpoints"),
-        launch=launcher("retrieval.finetune"),
+        launch=launcher("retrieval.finetune.driver"),
         batch=batch("finetune"),
     shell:
         "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"

@@ -46,7 +46,7 @@ def test_scripts_chain_bm25_negatives_finetune_encode_search_evaluate(tmp_path: 
 
     init = tiny_model_dir(tmp_path)
     model = tmp_path / "retriever1"
-    script("retrieval.finetune", "--train", str(tmp_path / "train.jsonl"), "--collection", str(collection), "--init", str(init),
+    script("retrieval.finetune.driver", "--train", str(tmp_path / "train.jsonl"), "--collection", str(collection), "--init", str(init),
            "--out", str(model), "--checkpoints", str(tmp_path / "ckpt"), "--log", str(tmp_path / "log.json"),
            "--params", json.dumps({"max_steps": 2, "per_device_batch_size": 2, "train_n_passages": 2,
                                    "save_steps": 1, "p_max_len": 32}))
@@ -88,7 +88,7 @@ def test_finetune_under_torchrun_scores_queries_against_both_processes_passages(
     params = {"max_steps": 2, "per_device_batch_size": 2, "train_n_passages": 3, "p_max_len": 24,
               "save_steps": 1, "logging_steps": 1}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--",
-           str(ROOT / "scripts" / "qcpt.py"), "retrieval.finetune", "--train", str(train), "--collection", str(collection),
+           str(ROOT / "scripts" / "qcpt.py"), "retrieval.finetune.driver", "--train", str(train), "--collection", str(collection),
            "--init", str(tiny_model_dir(tmp_path)), "--out", str(tmp_path / "model"),
            "--checkpoints", str(tmp_path / "ckpt"), "--log", str(tmp_path / "log.json"), "--params", json.dumps(params)]
     proc = subprocess.run(cmd, env={**ENV, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)

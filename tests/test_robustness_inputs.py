@@ -153,7 +153,7 @@ CASES = {
         ["--model", "unused", "--collection", "{bad}", "--shard", "0", "--num-shards", "1",
          "--out", "{out}/shard-0-of-1.npz"]),
     "train-data-to-finetune-positives-not-a-list": Case(
-        "retrieval.finetune", "train", 2, '{"query_id": "q2", "query": "x", "positive_document_ids": "d0002", '
+        "retrieval.finetune.driver", "train", 2, '{"query_id": "q2", "query": "x", "positive_document_ids": "d0002", '
         '"negative_document_ids": []}', ["'positive_document_ids'", "expected a list"],
         ["--train", "{bad}", "--collection", "{collection}", "--init", "unused", "--out", "{out}/model",
          "--checkpoints", "{out}/checkpoints", "--log", "{out}/log.json"]),
@@ -195,7 +195,7 @@ def test_every_case_corrupts_its_input(good, tmp_path):
     """The same commands on the good inputs succeed, so each case fails because of its bad line
     (for the cheap scripts; pre-training and BM25 are covered by their own tests)."""
     for name, case in CASES.items():
-        if case.script in ("pretrain.driver", "retrieval.bm25:index", "retrieval.bm25:search", "querygen.driver", "retrieval.search", "retrieval.encode", "retrieval.finetune"):
+        if case.script in ("pretrain.driver", "retrieval.bm25:index", "retrieval.bm25:search", "querygen.driver", "retrieval.search", "retrieval.encode", "retrieval.finetune.driver"):
             continue
         values = {**{k: str(v) for k, v in good.items()}, "bad": str(good[case.input])}
         out = tmp_path / name

@@ -34,7 +34,7 @@ SHIMS = {
     "prepare_gguf_model": "querygen.gguf", "generate_queries": "querygen.driver",
     "index_passages": "querygen.consistency:index", "select_queries": "querygen.selection",
     "pretrain": "pretrain.driver", "make_train_data": "retrieval.train_data",
-    "finetune": "retrieval.finetune", "bm25_index": "retrieval.bm25:index",
+    "finetune": "retrieval.finetune.driver", "bm25_index": "retrieval.bm25:index",
     "bm25_search": "retrieval.bm25:search", "encode": "retrieval.encode",
     "search": "retrieval.search", "evaluate": "retrieval.evaluate",
     "mean_metrics": "retrieval.evaluate:mean", "summary": "summary", "check_expected": "expected",
