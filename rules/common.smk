@@ -3,7 +3,6 @@
 # where its files live is qcpt/workflow/paths.py; the rules only wire the two together.
 
 import os
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -21,7 +20,8 @@ from qcpt.workflow.jobs import as_json  # noqa: E402
 from qcpt.workflow.paths import Paths  # noqa: E402
 
 try:
-    merge_includes(config, workflow.configfiles)  # a preset's `include:` files (qcpt/config_files.py)
+    # a preset's `include:` files (qcpt/config_files.py)
+    merge_includes(config, workflow.configfiles)
     qconfig.validate(config)
 except (qconfig.ConfigError, ConfigFileError) as err:
     raise WorkflowError(str(err)) from None

@@ -72,14 +72,9 @@ rule st_hard_negatives:
 # train_msmarco_v3.py: one GPU, batch 75) runs as a rule of its own, so `--set-resources
 # finetune:gpu=N` resizes the Tevatron jobs only (75 does not split over 2 GPUs);
 # `--set-resources finetune_beir:gpu=N` resizes these.
-HARD_NEGATIVES_DATASETS = [
-    d for d, s in config["finetune"]["datasets"].items() if s.get("hard_negatives")
-]
-
-
 use rule finetune as finetune_beir with:
     wildcard_constraints:
-        dataset="|".join(re.escape(d) for d in HARD_NEGATIVES_DATASETS) or r"(?!)",
+        dataset=grid.hard_negatives_datasets_pattern(config),
 
 
 ruleorder: finetune_beir > finetune

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from ..querygen import sharding
@@ -153,3 +154,10 @@ def search_depth(config: dict[str, Any], topicset: str, negatives_key: str = "mi
     if training_dataset(config, topicset) is not None:
         return setting(config, "finetune", "negatives", negatives_key)
     return setting(config, "evalsets", topicset, "depth")
+
+
+def hard_negatives_datasets_pattern(config: dict[str, Any]) -> str:
+    """The ``dataset`` wildcard constraint of rule ``finetune_beir``: the fine-tuning datasets
+    trained on a hard-negatives file (QAC Table 2's BEIR retriever), or a pattern matching nothing."""
+    names = [d for d, spec in config["finetune"]["datasets"].items() if spec.get("hard_negatives")]
+    return "|".join(re.escape(d) for d in names) or r"(?!)"
