@@ -12,7 +12,7 @@ sys.path.insert(0, workflow.basedir)
 from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
 from qcpt.cli import job_python  # noqa: E402
-from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402
+from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
 from qcpt.workflow import cells, grid  # noqa: E402
 from qcpt.workflow import jobs as qjobs  # noqa: E402
 from qcpt.workflow.defaults import resource  # noqa: E402
@@ -20,7 +20,6 @@ from qcpt.workflow.jobs import as_json  # noqa: E402
 from qcpt.workflow.paths import Paths  # noqa: E402
 
 try:
-    # a preset's `include:` files (qcpt/config_files.py)
     merge_includes(config, workflow.configfiles)
     qconfig.validate(config)
 except (qconfig.ConfigError, ConfigFileError) as err:
