@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, fake_inputs, snakemake
 
 from qcpt.batching import BatchPlanError, plan_batch
-from qcpt.pretrain.arguments import PretrainParams
+from qcpt.pretrain.arguments import SCHEMA_DEFAULTS, PretrainParams
 from qcpt.retrieval.finetune import FinetuneParams
 
 BEIR_IDENTICAL_IDS = {"beir-arguana", "beir-quora"}
@@ -368,3 +368,16 @@ def test_the_llm_presets_passage_settings_keep_every_collection_passage_whole(tm
     split = tmp_path / "split.jsonl"
     make_passages(documents, punkt, tokenizer, split, PassageParams(**{**params, "max_tokens": 144}))
     assert len(split.read_text(encoding="utf-8").splitlines()) > len(rows)
+
+
+def test_llm_contrastive_span_is_a_random_crop_of_the_passage(qac_jobs, llm_jobs):
+    """On the passage collection a document has no second passage: the LLM preset's contrastive span
+    context is the paper's "randomly sampled passage span" (span_source crop), its bottleneck span the
+    passage itself; QAC keeps coCondenser's other passage of the document (the schema default)."""
+    def sources(jobs: dict[str, list[str]], schema: str) -> set:
+        return {params_of(c).get("span_source", SCHEMA_DEFAULTS[schema]["span_source"])
+                for c in by_schema(jobs)[schema]}
+
+    assert sources(llm_jobs, "contrastive") == {"crop"}
+    assert sources(llm_jobs, "bottleneck") == {"self"}
+    assert sources(qac_jobs, "contrastive") == sources(qac_jobs, "cotmae") == {"other"}

@@ -121,3 +121,23 @@ def test_scheduler_names_are_transformers_schedulers():
     from qcpt.pretrain.arguments import SCHEDULERS
 
     assert set(SCHEDULERS) == {s.value for s in SchedulerType} - {"reduce_lr_on_plateau"}
+
+
+def test_span_source_crop_is_a_seeded_contiguous_span_of_the_passages_words(tmp_path):
+    words = [f"w{k}" for k in range(40)]
+    rows = [{"id": "P-0", "doc_id": "P", "title": "", "text": " ".join(words)}]
+    passages = load_passages(write_passages(tmp_path / "p.jsonl", rows))
+    ds = PretrainDataset(passages, context="span", span_source="crop", span_crop=(0.25, 0.5), seed=5)
+    spans = set()
+    for epoch in range(30):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        context = item["context"].split()
+        assert item["context_kind"] == "crop" and 10 <= len(context) <= 20
+        start = words.index(context[0])
+        assert words[start:start + len(context)] == context  # contiguous
+        assert ds[0] == item  # a pure function of (seed, epoch, index)
+        spans.add(item["context"])
+    assert len(spans) > 10  # a new span every epoch
+    with pytest.raises(ValueError, match="span_crop"):
+        PretrainDataset(passages, context="span", span_source="crop", span_crop=(0.6, 0.5))

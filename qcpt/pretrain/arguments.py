@@ -18,6 +18,7 @@ from ..training_params import TrainerParams
 
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 CONTEXTS = ("span", "query", "mixed")
+SPAN_SOURCES = ("other", "self", "crop")
 
 # Per-schema paper values. Batch sizes are the papers' *global* batches (coCondenser 2048, CoT-MAE
 # 16k, bottleneck 2048); the driver splits them over the processes it runs with (qcpt.batching).
@@ -65,7 +66,10 @@ class PretrainParams(TrainerParams):
     mlm_probability: float | None = None   # encoder MLM rate: 0.15 contrastive, 0.30 cotmae/bottleneck
     context_mlm_probability: float = 0.45  # CoT-MAE decoder-side mask rate of the context
     whole_word_mask: bool = True           # mask all WordPiece pieces of a word together
-    span_source: str | None = None         # "other" passage of the document, or the passage "self"
+    span_source: str | None = None         # "other" passage of the document, the passage "self", or a
+    #                                        random "crop" of it (LLM paper's contrastive span)
+    span_crop_min: float = 0.1             # crop: shortest span, as a share of the passage's words
+    span_crop_max: float = 0.5             # crop: longest span (Contriever's random-cropping range)
     mixed_query_probability: float = 0.5   # mixed context: P(query) per example, else span
     temperature: float = 1.0               # contrastive softmax temperature
     contrastive_negatives: str = "contexts"  # "contexts": passage vs all contexts (LLM-expansion eq. 8);
@@ -116,8 +120,12 @@ class PretrainParams(TrainerParams):
 
         if self.context not in CONTEXTS:
             raise ParamsError("context", f"{self.context!r} is not one of {', '.join(CONTEXTS)}")
-        if self.span_source not in ("other", "self"):
-            raise ParamsError("span_source", f"{self.span_source!r} is not 'other' or 'self'")
+        if self.span_source not in SPAN_SOURCES:
+            raise ParamsError("span_source", f"{self.span_source!r} is not one of {', '.join(SPAN_SOURCES)}")
+        rate("span_crop_min")
+        rate("span_crop_max")
+        if self.span_crop_min > self.span_crop_max:
+            raise ParamsError("span_crop_min", f"must be <= span_crop_max ({self.span_crop_max!r}), got {self.span_crop_min!r}")
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
         self.check_trainer_fields()

@@ -6,7 +6,10 @@ Contexts (``params.context``):
   every epoch (coCondenser's two spans of one document). A document cut into a single passage has no
   other span, so its passage is paired with itself: the two copies still differ, because each side
   is masked independently (and dropout differs). With ``span_source="self"`` (the bottleneck
-  schema's default, after the LLM-expansion paper) the context is the passage itself.
+  schema's default, after the LLM-expansion paper) the context is the passage itself. With
+  ``span_source="crop"`` it is a random contiguous span of the passage's words, between
+  ``span_crop[0]`` and ``span_crop[1]`` of them (the LLM paper's "randomly sampled passage span" for
+  contrastive pre-training on a passage collection, where a document has no other passage).
 - ``query``: one generated query drawn at random, every epoch, from the passage's pool in the
   queries TSV. Passages without queries are left out of the dataset (and counted).
 - ``mixed``: per example, a query with probability ``mixed_query_probability`` (0.5), else a span;
@@ -116,17 +119,21 @@ class PretrainDataset(Dataset):
         context: str,
         queries: list[list[str]] | None = None,
         span_source: str = "other",
+        span_crop: tuple[float, float] = (0.1, 0.5),
         mixed_query_probability: float = 0.5,
         seed: int = 42,
     ):
         if context in ("query", "mixed") and queries is None:
             raise ValueError(f"context {context!r} needs generated queries (--queries)")
-        if span_source not in ("other", "self"):
-            raise ValueError(f"span_source {span_source!r} is not 'other' or 'self'")
+        if span_source not in ("other", "self", "crop"):
+            raise ValueError(f"span_source {span_source!r} is not 'other', 'self' or 'crop'")
+        if not 0.0 < span_crop[0] <= span_crop[1] <= 1.0:
+            raise ValueError(f"span_crop {span_crop!r}: need 0 < min <= max <= 1")
         self.passages = passages
         self.context = context
         self.queries = queries
         self.span_source = span_source
+        self.span_crop = span_crop
         self.mixed_query_probability = mixed_query_probability
         self.seed = seed
         self.epoch = 0
@@ -159,12 +166,25 @@ class PretrainDataset(Dataset):
     def _span(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
         if self.span_source == "self":
             return self.passages.texts[passage], "self"
+        if self.span_source == "crop":
+            return self._crop(self.passages.texts[passage], rng), "crop"
         members = self.passages.by_doc[self.passages.doc_ids[passage]]
         if len(members) == 1:
             return self.passages.texts[passage], "span"
         pick = int(rng.integers(len(members) - 1))
         others = [m for m in members if m != passage]
         return self.passages.texts[others[pick]], "span"
+
+    def _crop(self, text: str, rng: np.random.Generator) -> str:
+        words = text.split()
+        if len(words) < 2:
+            return text
+        low, high = self.span_crop
+        shortest = max(1, int(np.ceil(low * len(words))))
+        longest = max(shortest, int(high * len(words)))
+        length = int(rng.integers(shortest, longest + 1))
+        start = int(rng.integers(len(words) - length + 1))
+        return " ".join(words[start:start + length])
 
     def _query(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
         pool = self.queries[passage]

@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if params.context != "span":
         queries, query_stats = load_queries(args.queries, passages)
     dataset = PretrainDataset(passages, context=params.context, queries=queries, span_source=params.span_source,
+                              span_crop=(params.span_crop_min, params.span_crop_max),
                               mixed_query_probability=params.mixed_query_probability, seed=params.seed)
     dataset.stats.update(query_stats)
     needed = plan.per_device_batch_size * world
