@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ..workflow import cells as cell_names
 from .spec import (
     Artifact,
     CellRef,
@@ -200,8 +201,8 @@ def qac_table2(grid: Grid) -> list[Artifact]:
             if beir is None:  # a config without the BEIR retriever: the Tevatron retriever 2 stands in
                 cells[col] = _pt_cell(grid, schema, context, "retriever2", dataset, "nDCG@10")
                 continue
-            system = f"{beir}/{grid.encoder(schema, context)}/retriever1"
-            baseline = f"{beir}/{grid.encoder(schema, grid.baseline_context)}/retriever1"
+            system = cell_names.model_key(beir, grid.encoder(schema, context), "retriever1").key
+            baseline = cell_names.model_key(beir, grid.encoder(schema, grid.baseline_context), "retriever1").key
             cells[col] = CellRef(grid.evalset(dataset), system, "nDCG@10", None if baseline == system else baseline)
         rows.append(Row(dataset, cells, dict(zip(columns, paper, strict=True))))
     rows.append(Row("Average", dict.fromkeys(columns), dict(zip(columns, QAC_TABLE2_AVERAGE, strict=True)), average=True))
@@ -255,7 +256,7 @@ def _llm_context(grid: Grid, schema: str, role: str) -> str:
 
 def _external_row(grid: Grid, label: str, name: str, paper: tuple[float, ...]) -> Row:
     cells: dict[str, CellRef | None] = {
-        col: CellRef(grid.evalset(evalset), f"zeroshot/ext/{name}", measure) for col, evalset, measure in MAIN_COLUMNS
+        col: CellRef(grid.evalset(evalset), cell_names.model_key(cell_names.ZEROSHOT, cell_names.external(name)).key, measure) for col, evalset, measure in MAIN_COLUMNS
     }
     return Row(label, cells, dict(zip([c[0] for c in MAIN_COLUMNS], paper, strict=True)))
 
@@ -302,7 +303,7 @@ def llm_table3(grid: Grid) -> list[Artifact]:
     for dataset, paper in LLM_TABLE3.items():
         cells: dict[str, CellRef | None] = {"BM25": CellRef(grid.evalset(dataset), "bm25", "nDCG@10")}
         for col, name in LLM_TABLE3_EXTERNAL:
-            cells[col] = CellRef(grid.evalset(dataset), f"zeroshot/ext/{name}", "nDCG@10")
+            cells[col] = CellRef(grid.evalset(dataset), cell_names.model_key(cell_names.ZEROSHOT, cell_names.external(name)).key, "nDCG@10")
         for col, role in zip(ours, roles, strict=True):
             cells[col] = _pt_cell(grid, "contrastive", _llm_context(grid, "contrastive", role), None, dataset, "nDCG@10")
         rows.append(Row(BEIR_LABELS[dataset], cells, dict(zip(columns, paper, strict=True))))
