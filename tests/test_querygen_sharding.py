@@ -64,6 +64,18 @@ def test_passage_order_script_is_a_seeded_permutation(tmp_path):
         sharding.main(["--passages", str(passages), "--out", str(out3), "--params", '{"sed": 7}'])
 
 
+def test_a_corpus_of_another_size_than_num_passages_fails_before_generation(tmp_path):
+    """corpus.num_passages lays out the generation shards when the DAG is built: the order job, the
+    first after splitting, stops on another count, names the key and writes no order."""
+    passages = tmp_path / "passages.jsonl"
+    _write_passages(passages, [f"d{i}-0" for i in range(12)])
+    out = tmp_path / "order.txt"
+    with pytest.raises(InputError, match=r"split into 12 passages .* corpus.num_passages is 10: set corpus.num_passages: 12"):
+        sharding.main(["--passages", str(passages), "--out", str(out), "--params", '{"seed": 42, "expected_passages": 10}'])
+    assert not out.exists()
+    assert sharding.main(["--passages", str(passages), "--out", str(out), "--params", '{"seed": 42, "expected_passages": 12}']) == 0
+
+
 def test_order_with_duplicates_is_rejected(tmp_path):
     path = tmp_path / "order.txt"
     path.write_text("a\nb\na\n")

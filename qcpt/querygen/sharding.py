@@ -95,6 +95,9 @@ def write_order(path: str | os.PathLike, order: Sequence[str]) -> None:
 @dataclass
 class OrderParams:
     seed: int = 42
+    # The config's corpus.num_passages, which laid out the generation shards when the DAG was built:
+    # a corpus that splits into another count fails here, before any query is generated.
+    expected_passages: int | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         ids.append(pid)
     if not ids:
         raise InputError(args.passages, None, None, "no passages")
+    if params.expected_passages is not None and len(ids) != params.expected_passages:
+        raise InputError(args.passages, None, None,
+                         f"the corpus split into {len(ids)} passages but the config's corpus.num_passages is "
+                         f"{params.expected_passages}: set corpus.num_passages: {len(ids)} (the generation shards "
+                         "are laid out from it) and rerun; nothing was generated yet")
     write_order(args.out, make_passage_order(ids, params.seed))
     logging.getLogger(__name__).info("wrote order of %d passages (seed %d) to %s", len(ids), params.seed, args.out)
     return 0

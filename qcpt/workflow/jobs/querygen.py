@@ -24,7 +24,8 @@ GENERATOR_WORKFLOW_KEYS = ("python", "train", "shard_size", "resource_family")
 
 def passage_order(config: dict[str, Any], corpus: str) -> Job:
     return Job({"passages": paths(config).of("passages", corpus=corpus)},
-               {"seed": setting(config, "querygen", "order_seed")})
+               {"seed": setting(config, "querygen", "order_seed"),
+                "expected_passages": config["corpus"]["num_passages"]})
 
 
 def prepare_generator(config: dict[str, Any], gen: str) -> Job:
