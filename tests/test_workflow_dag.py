@@ -35,9 +35,9 @@ def test_demo_dry_run_shows_the_papers_main_comparisons(tmp_path):
     assert counts["pretrain"] == 7
     assert counts["select_queries"] == 3  # d2q C=5, d2q C=1, smollm2 C=5 over 16 passages
     assert counts["generate_queries"] == 1 + 1  # d2q: 300 passages in one shard; smollm2: 16 passages
-    assert counts["finetune"] == 4 and counts["mine_negatives"] == 2  # span and query encoders, retriever 1 and 2
-    # zero-shot: MiniLM + 6 pre-trained cells; fine-tuned: 4 on the test set + 2 on the training topics (mining)
-    assert counts["search"] == 7 + 4 + 2
+    assert counts["finetune"] == 2 and counts["mine_negatives"] == 1  # the query encoder, retriever 1 and 2
+    # zero-shot: MiniLM + 6 pre-trained cells; fine-tuned: 2 on the test set + 1 on the training topics (mining)
+    assert counts["search"] == 7 + 2 + 1
 
 
 def test_demo_full_preset_lists_every_stage(tmp_path):

@@ -103,7 +103,10 @@ class HFBackend(Backend):
             decoder_start_token_id=self.model.generation_config.decoder_start_token_id,
         )
         with torch.inference_mode():
-            out = self.model.generate(**enc, generation_config=config)
+            if self.seq2seq or n == 1 or enc["input_ids"].shape[1] < 2:
+                out = self.model.generate(**enc, generation_config=config)
+            else:
+                out = self._generate_shared_prefill(enc, n, config)
         # seq2seq output starts with the decoder start token; causal output repeats the prompt.
         generated = out[:, 1:] if self.seq2seq else out[:, enc["input_ids"].shape[1]:]
         rows = generated.tolist()
@@ -121,6 +124,28 @@ class HFBackend(Backend):
                 ))
             samples.append(group)
         return samples
+
+
+    def _generate_shared_prefill(self, enc: dict[str, Any], n: int, config: Any) -> Any:
+        """``generate`` with ``n`` samples per prompt, each prompt's prefix encoded once.
+
+        ``generate`` copies every prompt ``n`` times before encoding it, so on a CPU most of the time
+        goes into encoding the same prompt n times. Here the prompt minus its last token runs once,
+        its key/value cache is repeated per sample (row ``i * n + j``, the order ``generate`` itself
+        uses), and ``generate`` continues from that cache on the copied prompts: the same sampling
+        code and random draws, a fifth of the prompt work at n = 5.
+        """
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        # Positions as generate derives them from a left-padded mask.
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        prefix = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+                            use_cache=True)
+        cache = prefix.past_key_values
+        cache.batch_repeat_interleave(n)
+        single = self._transformers.GenerationConfig(**{**config.to_dict(), "num_return_sequences": 1})
+        return self.model.generate(input_ids=ids.repeat_interleave(n, dim=0),
+                                   attention_mask=mask.repeat_interleave(n, dim=0),
+                                   past_key_values=cache, generation_config=single)
 
 
 class VLLMBackend(Backend):

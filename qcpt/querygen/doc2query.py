@@ -61,16 +61,15 @@ class Doc2QueryParams:
                 raise ParamsError(name, f"must be in [0, 1), got {getattr(self, name)!r}")
 
 
-def read_training_pairs(
-    collection: str, topics: str, qrels: str, *, min_relevance: int = 1, include_title: bool = False
-) -> list[tuple[str, str]]:
-    """``(document text, query)`` for every judged-relevant pair whose query and document exist."""
+def read_judged_queries(topics: str, qrels: str, *, min_relevance: int = 1) -> list[tuple[str, str, str]]:
+    """``(qid, query, docid)`` for every judgment of at least ``min_relevance`` whose query is in the
+    topics, in qrels order."""
     queries = {}
     for lineno, row in read_tsv(topics, ["qid", "query"]):
         if not row["query"].strip():
             raise InputError(topics, lineno, "query", "empty")
         queries[row["qid"]] = row["query"].strip()
-    judged: list[tuple[str, str]] = []
+    judged: list[tuple[str, str, str]] = []
     with open(qrels, encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -83,8 +82,16 @@ def read_training_pairs(
             except ValueError as err:
                 raise InputError(qrels, lineno, "relevance", f"not an integer: {parts[3]!r}") from err
             if rel >= min_relevance and parts[0] in queries:
-                judged.append((parts[0], parts[2]))
-    wanted = {docid for _, docid in judged}
+                judged.append((parts[0], queries[parts[0]], parts[2]))
+    return judged
+
+
+def read_training_pairs(
+    collection: str, topics: str, qrels: str, *, min_relevance: int = 1, include_title: bool = False
+) -> list[tuple[str, str]]:
+    """``(document text, query)`` for every judged-relevant pair whose query and document exist."""
+    judged = read_judged_queries(topics, qrels, min_relevance=min_relevance)
+    wanted = {docid for _, _, docid in judged}
     docs: dict[str, str] = {}
     for lineno, row in read_jsonl(collection):
         docid = require_str(collection, lineno, row, "docid")
@@ -95,7 +102,7 @@ def read_training_pairs(
         body = f"{title}. {text}" if include_title and title else text
         if body.strip():
             docs[docid] = body
-    pairs = [(docs[docid], queries[qid]) for qid, docid in judged if docid in docs]
+    pairs = [(docs[docid], query) for _, query, docid in judged if docid in docs]
     if not pairs:
         raise InputError(qrels, None, None, "no relevant (query, document) pair has both its query in the topics and its document in the collection")
     return pairs
