@@ -13,9 +13,10 @@ from typing import Any
 from .. import config as qconfig
 from . import paper_tables as pt
 from .demo_tables import demo_set
-from .spec import Artifact, Grid, Table, metrics_path
+from .spec import Artifact, Grid, metrics_path
+from .verdict_table import verdict_artifact
 
-PAPERS = {"qac": pt.QAC_TITLE, "llm": pt.LLM_TITLE, "demo": "Demo grid"}  # key -> title, in the index's order
+PAPERS = {"verdict": "Did it replicate?", "qac": pt.QAC_TITLE, "llm": pt.LLM_TITLE, "demo": "Demo grid"}  # key -> title, in the index's order
 
 TABLE_SETS: dict[str, Callable[[Grid], list[Artifact]]] = {
     "qac-table1": pt.qac_table1,
@@ -43,8 +44,11 @@ def table_names(config: dict[str, Any], names: list[str] | None = None) -> list[
 
 
 def artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Artifact]:
+    """The chosen tables' artifacts, led by the verdict table of their papers' claims."""
     grid = Grid(config)
-    return [a for name in table_names(config, names) for a in TABLE_SETS[name](grid)]
+    tables = [a for name in table_names(config, names) for a in TABLE_SETS[name](grid)]
+    verdicts = verdict_artifact(grid, list(dict.fromkeys(a.paper for a in tables)))
+    return ([verdicts] if verdicts else []) + tables
 
 
 def output_files(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
@@ -74,7 +78,7 @@ def report_entries(config: dict[str, Any], names: list[str] | None = None) -> li
     """Per output file: the artifact it belongs to, its title and paper (for ``snakemake --report``)."""
     out = []
     for artifact in artifacts(config, names):
-        kind = "table" if isinstance(artifact, Table) else "figure"
+        kind = "figure" if artifact.files()[0].endswith(".png") else "table"
         for name in artifact.files():
             out.append({"file": name, "artifact": artifact.name, "title": artifact.title,
                         "paper": PAPERS[artifact.paper], "kind": kind})
