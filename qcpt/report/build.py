@@ -93,7 +93,7 @@ class ReportBuilder:
         self.params = params or ReportParams()
         self.names = catalogue.table_names(config, names)
         self.metrics = Metrics(self.grid.targets, available)
-        self.artifacts: list[Artifact] = catalogue.artifacts(config, self.names)
+        self.artifacts: list[Artifact | verdict_table.Verdicts] = catalogue.report_artifacts(config, self.names)
 
     # ---- cells
 
