@@ -31,8 +31,8 @@ from .. import config as qconfig
 from ..config_files import read_config
 from ..io import atomic_open
 from ..tabular import MISSING, csv_text, md_table
-from . import catalogue, plots, verdict_table
-from .spec import Artifact, BarFigure, CellRef, CurveFigure, Grid, Table
+from . import audit_table, catalogue, plots, verdict_table
+from .spec import BarFigure, CellRef, CurveFigure, Grid, Table
 from .stats import BETTER, WORSE, CellResult, Metrics, paired_ttest
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class ReportBuilder:
 
     def __init__(
         self, config: dict[str, Any], out_dir: str | Path, available: list[str] | None = None,
-        names: list[str] | None = None, params: ReportParams | None = None,
+        names: list[str] | None = None, params: ReportParams | None = None, audits: list[str] | None = None,
     ):
         self.config = config
         self.grid = Grid(config)
@@ -93,7 +93,8 @@ class ReportBuilder:
         self.params = params or ReportParams()
         self.names = catalogue.table_names(config, names)
         self.metrics = Metrics(self.grid.targets, available)
-        self.artifacts: list[Artifact | verdict_table.Verdicts] = catalogue.report_artifacts(config, self.names)
+        self.artifacts: list[Any] = catalogue.report_artifacts(config, self.names)
+        self.audits = audits  # the query audits the report may read (None: whatever exists)
 
     # ---- cells
 
@@ -329,6 +330,8 @@ class ReportBuilder:
             if isinstance(artifact, verdict_table.Verdicts):
                 entry, self.verdicts_md = verdict_table.write(self, artifact)
                 entries.append(entry)
+            elif isinstance(artifact, audit_table.QueryAudits):
+                entries.append(audit_table.write(self, artifact, self.audits))
             elif isinstance(artifact, Table):
                 entries.append(self.write_table(artifact))
             elif isinstance(artifact, CurveFigure):
@@ -359,11 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the report folder")
     parser.add_argument("--metrics", nargs="*", default=None,
                         help="metrics files the report may read (default: whatever exists)")
+    parser.add_argument("--audits", nargs="*", default=None,
+                        help="generated-query audit JSONs the report may read (default: whatever exists)")
     parser.add_argument("--tables", nargs="+", default=None, help="table names (default: config report.tables, else demo)")
     parser.add_argument("--params", default=None, help='JSON, e.g. {"alpha": 0.01, "dpi": 150}')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = parse_params(args.params)
     config = load_config(args.config, args.config_json)
-    ReportBuilder(config, args.out, args.metrics, args.tables, params).build()
+    ReportBuilder(config, args.out, args.metrics, args.tables, params, args.audits).build()
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import config as qconfig
 from . import paper_tables as pt
+from .audit_table import QueryAudits, audit_artifact
 from .demo_tables import demo_set
 from .spec import Artifact, Grid, metrics_path
 from .verdict_table import Verdicts, verdict_artifact
@@ -48,12 +49,13 @@ def artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Ar
     return [a for name in table_names(config, names) for a in TABLE_SETS[name](grid)]
 
 
-def report_artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Artifact | Verdicts]:
+def report_artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Artifact | Verdicts | QueryAudits]:
     """What the report writes: the chosen tables' artifacts, led by the verdict table of their
     papers' claims."""
     tables = artifacts(config, names)
     verdicts = verdict_artifact(Grid(config), list(dict.fromkeys(a.paper for a in tables)))
-    return ([verdicts] if verdicts else []) + tables
+    audits = audit_artifact(config)
+    return [a for a in (verdicts, audits) if a is not None] + tables
 
 
 def output_files(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
