@@ -1,6 +1,6 @@
 """The verdict in the workflow: every claim's two cells are built by its paper's preset (a dry run),
 seed replicates on one demo cell build both runs, and the report leads with the verdict table,
-linking each verdict's metrics files, with mean ± sd over seeds in the tables."""
+linking each verdict's metrics files, with mean ± sd over seeds in the tables, then the query audits."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from conftest import ROOT, fake_inputs, snakemake
 
 from qcpt import config as qconfig
 from qcpt.config_files import read_config
+from qcpt.report import audit as qaudit
 from qcpt.report import claims as qclaims
 from qcpt.report.build import ReportBuilder
 from qcpt.report.spec import Grid
 from qcpt.workflow import grid as workflow_grid
+from qcpt.workflow import jobs as qjobs
 
 
 def _dry_run_lines(*args: str, cwd: Path) -> str:
@@ -101,10 +103,19 @@ def test_the_report_leads_with_the_verdict_table_and_shows_mean_sd_over_seeds(tm
         lift = 0.0 if "/span" in path else 0.1  # every query-context cell is 0.1 above span
         lift += 0.02 if "-s43" in path else 0.0
         _write_metrics(path, [v + lift + 0.001 * (i % 3) * (q % 2) for q, v in enumerate(base)])
+    # one query file's audit, with a planted leak of a test topic
+    audit_path = qjobs.report.audit_targets(config)[0]
+    record = qaudit.audit({"p1": ["year the comet from la silla found", "comet tail"]}, [("p1", "a comet")], 5,
+                          {"demo-test": {"q202": "year the comet from la silla found"}}, [{"shortfall": 3}])
+    Path(audit_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(audit_path).write_text(json.dumps(record))
     out = tmp_path / "report"
     ReportBuilder(config, out).build()
     index = (out / "index.md").read_text()
     assert index.index("## Did it replicate?") < index.index("## Demo grid")
+    audits = (out / "queries-audit.md").read_text()
+    assert "| d2q | 5 | all | 1 | 2 | 2.00 | 1 |" in audits and "| 1 + 0 |" in audits and "(not built)" in audits
+    assert (out / "queries-audit-lengths.png").stat().st_size > 0
     rows = {r["claim"]: r for r in csv.DictReader(open(out / "verdict.csv", newline="", encoding="utf-8"))}
     assert set(rows) == {c.id for c in qclaims.CLAIMS["demo"][0]}
     r2 = rows["demo-query-vs-span-r2"]
