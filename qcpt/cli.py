@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("qcpt.summary", "main"),
     "expected": ("qcpt.expected", "main"),
     "report.build": ("qcpt.report.build", "main"),
+    "report.audit": ("qcpt.report.audit", "main"),
 }
 
 ENTRY_POINT = "scripts/qcpt.py"

@@ -11,6 +11,28 @@ EXPECTED_TARGETS = [P.reproduction_md] if EXPECTED else []
 # has a producer; cells outside the grid show as missing in the tables, they never fail the job.
 REPORT_OUTPUTS = qjobs.report.report_outputs(config)
 REPORT_TARGETS = [path for path, _ in REPORT_OUTPUTS] + [P.report_index]
+AUDIT_TARGETS = qjobs.report.audit_targets(config)
+
+
+rule audit_queries:
+    """One generated-query file's audit: duplicates, copies, lengths, leakage into topic sets."""
+    input:
+        unpack(job_inputs("audit_queries")),
+    output:
+        P.queries_audit,
+    log:
+        P.log("audit_queries"),
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        script=command("report.audit"),
+        topics=job_arg("audit_queries", "topics"),
+        training=job_arg("audit_queries", "training"),
+    shell:
+        "{params.script} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}"
+        " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --out {output:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -57,7 +79,8 @@ rule check_expected:
 
 rule report:
     input:
-        qreport.metrics_inputs(config),
+        metrics=qreport.metrics_inputs(config),
+        audits=AUDIT_TARGETS,
     output:
         [report(path, **shown) if shown else path for path, shown in REPORT_OUTPUTS],
         index=P.report_index,
@@ -72,4 +95,5 @@ rule report:
         out=lambda wc, output: str(Path(output.index).parent),
         config=as_json({k: v for k, v in config.items() if k != "resources"}),
     shell:
-        "{params.script} --config-json {params.config:q} --out {params.out:q} --metrics {input:q} > {log:q} 2>&1"
+        "{params.script} --config-json {params.config:q} --out {params.out:q} --metrics {input.metrics:q}"
+        " --audits {input.audits:q} > {log:q} 2>&1"

@@ -1,6 +1,9 @@
 """The report: the papers' tables and figures rebuilt from our metrics files, ours beside theirs.
 
-- ``papers/*.yaml``: the papers' numbers as printed, data beside the builders that read them;
+- ``papers/*.yaml``: the papers' numbers as printed, data beside the builders that read them, and
+  ``papers/claims-*.yaml`` the comparisons their texts claim;
+- :mod:`.claims`, :mod:`.verdict`, :mod:`.verdict_table`: one verdict per claim (Δ, CI, Holm p),
+  the table that leads the report;
 - :mod:`.paper_tables`: how each row of the papers' tables maps onto our cells;
 - :mod:`.demo_tables`: the demo set, every cell a config evaluates;
 - :mod:`.catalogue`: which tables a config reports, the files they read and write (for the DAG);
@@ -19,11 +22,12 @@ from .catalogue import (
     metrics_inputs,
     needed_metrics,
     output_files,
+    report_artifacts,
     report_entries,
     table_names,
 )
 
 __all__ = [
-    "PAPERS", "TABLE_SETS", "artifacts", "metrics_inputs", "needed_metrics", "output_files", "report_entries",
+    "PAPERS", "TABLE_SETS", "artifacts", "metrics_inputs", "needed_metrics", "output_files", "report_artifacts", "report_entries",
     "table_names",
 ]

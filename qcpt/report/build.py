@@ -31,8 +31,8 @@ from .. import config as qconfig
 from ..config_files import read_config
 from ..io import atomic_open
 from ..tabular import MISSING, csv_text, md_table
-from . import catalogue, plots
-from .spec import Artifact, BarFigure, CellRef, CurveFigure, Grid, Table
+from . import audit_table, catalogue, plots, verdict_table
+from .spec import BarFigure, CellRef, CurveFigure, Grid, Table
 from .stats import BETTER, WORSE, CellResult, Metrics, paired_ttest
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class ReportBuilder:
 
     def __init__(
         self, config: dict[str, Any], out_dir: str | Path, available: list[str] | None = None,
-        names: list[str] | None = None, params: ReportParams | None = None,
+        names: list[str] | None = None, params: ReportParams | None = None, audits: list[str] | None = None,
     ):
         self.config = config
         self.grid = Grid(config)
@@ -93,7 +93,8 @@ class ReportBuilder:
         self.params = params or ReportParams()
         self.names = catalogue.table_names(config, names)
         self.metrics = Metrics(self.grid.targets, available)
-        self.artifacts: list[Artifact] = catalogue.artifacts(config, self.names)
+        self.artifacts: list[Any] = catalogue.report_artifacts(config, self.names)
+        self.audits = audits  # the query audits the report may read (None: whatever exists)
 
     # ---- cells
 
@@ -102,21 +103,24 @@ class ReportBuilder:
         if ref is None:
             return out
         out.path = ref.path(self.results)
-        value = self.metrics.value(out.path, ref.measure)
+        value, sd, out.seeds, ours_pq = self.metrics.seeded(self._replicates(ref), ref.measure)
         out.ours = None if value is None else value * scale
+        out.sd = None if sd is None else sd * scale
         base = ref.baseline_ref()
         if base is None or value is None:
             return out
         out.baseline_path = base.path(self.results)
-        base_value = self.metrics.value(out.baseline_path, ref.measure)
-        ours_pq = self.metrics.per_query(out.path, ref.measure)
-        base_pq = self.metrics.per_query(out.baseline_path, ref.measure)
+        base_value, _, _, base_pq = self.metrics.seeded(self._replicates(base), ref.measure)
         if base_value is None or ours_pq is None or base_pq is None:
             return out
         out.delta = (value - base_value) * scale
         out.p_value, out.n_queries = paired_ttest(ours_pq, base_pq)
         out.significant = out.p_value is not None and out.p_value <= self.params.alpha
         return out
+
+    def _replicates(self, ref: CellRef) -> list[str]:
+        """The metrics files of ``ref``'s seed replicates (its own first when it has none)."""
+        return [CellRef(ref.evalset, s, ref.measure).path(self.results) for s in self.grid.replicates(ref.system)]
 
     def table_results(self, table: Table) -> list[dict[str, CellResult]]:
         """Per row and column: our number, the paper's, and the t-test against the baseline."""
@@ -180,7 +184,8 @@ class ReportBuilder:
             line = [row.label]
             for col in table.columns:
                 res = cells[col]
-                line.append(_fmt(res.ours, table.digits) + (f" {res.marker()}" if res.marker() else ""))
+                spread = f" ± {res.sd:.{table.digits}f}" if res.sd is not None else ""
+                line.append(_fmt(res.ours, table.digits) + spread + (f" {res.marker()}" if res.marker() else ""))
                 if with_paper:
                     line.append(_fmt(res.paper, table.digits))
             lines.append(line)
@@ -292,6 +297,8 @@ class ReportBuilder:
         md = io.StringIO()
         md.write("# qcpt report\n\n")
         md.write(f"Results folder `{self.results}`; tables: {', '.join(self.names)}.\n")
+        if self.verdicts_md:
+            md.write(f"\n{self.verdicts_md}")
         for paper, title in catalogue.PAPERS.items():
             mine = [e for e in entries if e.paper == paper]
             if not mine:
@@ -318,8 +325,14 @@ class ReportBuilder:
     def build(self) -> list[IndexEntry]:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         entries = []
+        self.verdicts_md = ""
         for artifact in self.artifacts:
-            if isinstance(artifact, Table):
+            if isinstance(artifact, verdict_table.Verdicts):
+                entry, self.verdicts_md = verdict_table.write(self, artifact)
+                entries.append(entry)
+            elif isinstance(artifact, audit_table.QueryAudits):
+                entries.append(audit_table.write(self, artifact, self.audits))
+            elif isinstance(artifact, Table):
                 entries.append(self.write_table(artifact))
             elif isinstance(artifact, CurveFigure):
                 entries.append(self.write_curve(artifact))
@@ -349,11 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the report folder")
     parser.add_argument("--metrics", nargs="*", default=None,
                         help="metrics files the report may read (default: whatever exists)")
+    parser.add_argument("--audits", nargs="*", default=None,
+                        help="generated-query audit JSONs the report may read (default: whatever exists)")
     parser.add_argument("--tables", nargs="+", default=None, help="table names (default: config report.tables, else demo)")
     parser.add_argument("--params", default=None, help='JSON, e.g. {"alpha": 0.01, "dpi": 150}')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     params = parse_params(args.params)
     config = load_config(args.config, args.config_json)
-    ReportBuilder(config, args.out, args.metrics, args.tables, params).build()
+    ReportBuilder(config, args.out, args.metrics, args.tables, params, args.audits).build()
     return 0

@@ -12,10 +12,12 @@ from typing import Any
 
 from .. import config as qconfig
 from . import paper_tables as pt
+from .audit_table import QueryAudits, audit_artifact
 from .demo_tables import demo_set
-from .spec import Artifact, Grid, Table, metrics_path
+from .spec import Artifact, Grid, metrics_path
+from .verdict_table import Verdicts, verdict_artifact
 
-PAPERS = {"qac": pt.QAC_TITLE, "llm": pt.LLM_TITLE, "demo": "Demo grid"}  # key -> title, in the index's order
+PAPERS = {"verdict": "Did it replicate?", "qac": pt.QAC_TITLE, "llm": pt.LLM_TITLE, "demo": "Demo grid"}  # key -> title, in the index's order
 
 TABLE_SETS: dict[str, Callable[[Grid], list[Artifact]]] = {
     "qac-table1": pt.qac_table1,
@@ -47,16 +49,25 @@ def artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Ar
     return [a for name in table_names(config, names) for a in TABLE_SETS[name](grid)]
 
 
+def report_artifacts(config: dict[str, Any], names: list[str] | None = None) -> list[Artifact | Verdicts | QueryAudits]:
+    """What the report writes: the chosen tables' artifacts, led by the verdict table of their
+    papers' claims."""
+    tables = artifacts(config, names)
+    verdicts = verdict_artifact(Grid(config), list(dict.fromkeys(a.paper for a in tables)))
+    audits = audit_artifact(config)
+    return [a for a in (verdicts, audits) if a is not None] + tables
+
+
 def output_files(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
     """File names (relative to the report folder) the report writes: known when the DAG is built."""
-    return [f for a in artifacts(config, names) for f in a.files()] + ["index.md"]
+    return [f for a in report_artifacts(config, names) for f in a.files()] + ["index.md"]
 
 
 def needed_metrics(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
     """Every metrics file the chosen tables read (cells and their t-test baselines)."""
     results = config["results"]
     paths: list[str] = []
-    for artifact in artifacts(config, names):
+    for artifact in report_artifacts(config, names):
         for ref in artifact.refs():
             paths.append(ref.path(results))
             if ref.baseline:
@@ -73,8 +84,8 @@ def metrics_inputs(config: dict[str, Any], names: list[str] | None = None) -> li
 def report_entries(config: dict[str, Any], names: list[str] | None = None) -> list[dict[str, str]]:
     """Per output file: the artifact it belongs to, its title and paper (for ``snakemake --report``)."""
     out = []
-    for artifact in artifacts(config, names):
-        kind = "table" if isinstance(artifact, Table) else "figure"
+    for artifact in report_artifacts(config, names):
+        kind = "figure" if artifact.files()[0].endswith(".png") else "table"
         for name in artifact.files():
             out.append({"file": name, "artifact": artifact.name, "title": artifact.title,
                         "paper": PAPERS[artifact.paper], "kind": kind})

@@ -25,13 +25,26 @@ def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> 
     return cells.counterpart(cells.model_key(dataset, encoder, stage).key, grid.baseline_context)
 
 
+def unseeded(system: str) -> str:
+    """The system of a seed replicate's cell under the config's seed (the name its row shows)."""
+    if system == cells.BM25:
+        return system
+    key = cells.parse_model_key(system)
+    encoder = cells.parse_encoder(key.encoder)
+    if encoder.kind != "pt":
+        return system
+    return key.with_encoder(encoder.with_context(cells.parse_context(encoder.context).with_seed(None).tag)).key
+
+
 def demo_set(grid: Grid) -> list[Artifact]:
     """Per evalset: every cell the config evaluates (BM25, zero-shot, fine-tuned per dataset and
     stage) as a table, and the main measure per encoder and setting as a bar plot."""
     by_evalset: dict[str, list[str]] = {}
     for path in grid.targets:
         evalset, system = workflow_grid.parse_metrics_path(grid.results, path)
-        by_evalset.setdefault(evalset, []).append(system)
+        system = unseeded(system)  # one row per cell: its seed replicates are its mean ± sd
+        if system not in by_evalset.setdefault(evalset, []):
+            by_evalset[evalset].append(system)
     out: list[Artifact] = []
     for evalset, systems in by_evalset.items():
         measures = qconfig.evalset_measures(grid.config, evalset)

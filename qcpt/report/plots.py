@@ -125,3 +125,22 @@ def bars_png(
                 color=PAPER_GREY)
     fig.tight_layout()
     _save(fig, path, dpi)
+
+
+def length_histogram_png(path: str | Path, histograms: dict[str, dict[int, int]], dpi: int = 150) -> None:
+    """Query length (tokens) distribution per query file, as the share of its queries (step lines);
+    an empty plot says so when no audit is present."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, hist in histograms.items():
+        total = sum(hist.values()) or 1
+        xs = list(range(min(hist, default=0), max(hist, default=0) + 1))
+        ax.step(xs, [hist.get(x, 0) / total for x in xs], where="mid", label=label)
+    if histograms:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no audit built yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("query length (tokens)")
+    ax.set_ylabel("share of queries")
+    ax.set_title("Generated query lengths")
+    _save(fig, path, dpi)

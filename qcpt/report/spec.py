@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import config as qconfig
 from ..workflow import cells
+from ..workflow import grid as workflow_grid
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ class Grid:
         self.results: str = config["results"]
         self.corpus: str = config["corpus"]["name"]
         self.num_passages: int = int(config["corpus"]["num_passages"])
-        self.cells = qconfig.pretrain_cells(config)
+        # the cells as the papers name them: seed replicates are one cell (see replicates)
+        self.cells = list(dict.fromkeys((s, c.with_seed(None)) for s, c in qconfig.pretrain_cells(config)))
         self.targets = qconfig.metrics_targets(config)
         self.baseline_context: str = config.get("report", {}).get("baseline", "span")
         qconfig.parse_context(self.baseline_context)  # a bad tag fails here, naming it
@@ -254,6 +256,10 @@ class Grid:
 
     def pt_system(self, schema: str, context: str, stage: str | None) -> str:
         return self.system(self.encoder(schema, context), stage)
+
+    def replicates(self, system: str) -> list[str]:
+        """The systems of ``system``'s seed replicates in the config, by seed (``[system]`` if none)."""
+        return workflow_grid.seed_replicates(self.config, system)
 
     def baseline_system(self, schema: str, stage: str | None) -> str:
         return self.pt_system(schema, self.baseline_context, stage)

@@ -45,6 +45,25 @@ class Metrics:
         return None if values is None else {str(q): float(v) for q, v in values.items()}
 
 
+    def seeded(self, paths: list[str], measure: str) -> tuple[float | None, float | None, int, dict[str, float] | None]:
+        """One cell over its seed replicates' metrics files (those present): ``(mean, sd, seeds,
+        per-query mean)``; sd is None below 2 seeds, the per-query mean covers the queries every
+        present seed scores (None if one lacks per-query values)."""
+        import statistics
+
+        present = [p for p in paths if self.value(p, measure) is not None]
+        if not present:
+            return None, None, 0, None
+        values = [self.value(p, measure) for p in present]
+        sd = statistics.stdev(values) if len(values) > 1 else None  # type: ignore[type-var]
+        per_query = [self.per_query(p, measure) for p in present]
+        pq = None
+        if all(q is not None for q in per_query):
+            shared = set(per_query[0]).intersection(*per_query[1:])  # type: ignore[arg-type]
+            pq = {q: sum(d[q] for d in per_query) / len(per_query) for q in sorted(shared)}  # type: ignore[index]
+        return sum(values) / len(values), sd, len(present), pq  # type: ignore[arg-type]
+
+
 def paired_ttest(ours: dict[str, float], baseline: dict[str, float]) -> tuple[float | None, int]:
     """Two-tailed paired t-test over the queries both dicts score: ``(p, n)``; p is None below 2
     queries. Zero variance of the differences has no t statistic: identical vectors give p = 1, a
@@ -73,6 +92,8 @@ class CellResult:
     significant: bool = False
     path: str | None = None
     baseline_path: str | None = None
+    sd: float | None = None  # over seed replicates (config seeds), on the table's scale
+    seeds: int = 0
 
     def marker(self) -> str:
         if not self.significant or self.delta is None:

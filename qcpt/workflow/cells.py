@@ -1,7 +1,9 @@
 """The names of the grid's cells, built and parsed here only. A cell's identity is its path.
 
 - pre-training context: ``span`` | ``query-<gen>-c<C>-n<amount>`` | ``mixed-<gen>-c<C>-n<amount>``
-  | ``curriculum-f<frac>-<gen>-c<C>-n<amount>``; a curriculum's first stage is ``stage1-f<frac>``.
+  | ``curriculum-f<frac>-<gen>-c<C>-n<amount>``; a curriculum's first stage is ``stage1-f<frac>``;
+  a seed replicate (config ``seeds``) other than the config's ``seed`` ends in ``-s<seed>``, so the
+  default seed's cells keep their names.
 - encoder tag: ``base`` (the initial encoder), ``pt/<corpus>/<schema>/<context>`` (a pre-trained
   cell) or ``ext/<name>`` (an external encoder from ``external_encoders``).
 - model key (what gets encoded and searched): ``zeroshot/<encoder>`` or
@@ -72,7 +74,7 @@ _CONTEXT_RE = re.compile(
     rf"^(?:(?P<span>{SPAN})"
     rf"|(?P<ctx>query|mixed)-(?P<gen>{NAME})-c(?P<count>\d+)-n(?P<amount>{_AMOUNT})"
     rf"|curriculum-f(?P<frac>{_FRACTION})-(?P<cgen>{NAME})-c(?P<ccount>\d+)-n(?P<camount>{_AMOUNT})"
-    rf"|stage1-f(?P<sfrac>{_FRACTION}))$"
+    rf"|stage1-f(?P<sfrac>{_FRACTION}))(?:-s(?P<seed>\d+))?$"
 )
 _ENCODER_RE = re.compile(rf"^(?:{ENCODER})$")
 _MODEL_KEY_RE = re.compile(rf"^(?:{ZEROSHOT}/(?P<zenc>.+)|(?P<ds>[^/]+)/(?P<fenc>.+)/(?P<stage>{_STAGE}))$")
@@ -85,17 +87,22 @@ class Context:
     count: int | None = None
     amount: int | str | None = None  # int or "all"
     fraction: float | None = None
+    seed: int | None = None  # a seed replicate's own seed; None: the config's seed
 
     @property
     def tag(self) -> str:
+        suffix = "" if self.seed is None else f"-s{self.seed}"
         if self.kind == SPAN:
-            return SPAN
+            return SPAN + suffix
         if self.kind == "stage1":
-            return f"stage1-f{self.fraction:g}"
-        rest = f"{self.generator}-c{self.count}-n{self.amount}"
+            return f"stage1-f{self.fraction:g}{suffix}"
+        rest = f"{self.generator}-c{self.count}-n{self.amount}{suffix}"
         if self.kind == "curriculum":
             return f"curriculum-f{self.fraction:g}-{rest}"
         return f"{self.kind}-{rest}"
+
+    def with_seed(self, seed: int | None) -> Context:
+        return replace(self, seed=seed)
 
     @property
     def reads_queries(self) -> bool:
@@ -103,7 +110,7 @@ class Context:
 
     def stage1(self) -> Context:
         """The first stage a curriculum cell continues from (spans for ``fraction`` of the steps)."""
-        return Context("stage1", fraction=self.fraction)
+        return Context("stage1", fraction=self.fraction, seed=self.seed)
 
 
 def _amount(text: str) -> int | str:
@@ -114,13 +121,14 @@ def parse_context(tag: str) -> Context:
     m = _CONTEXT_RE.match(tag)
     if not m:
         raise ConfigError(f"not a pre-training context: {tag!r}")
+    seed = None if m["seed"] is None else int(m["seed"])
     if m["span"]:
-        return Context(SPAN)
+        return Context(SPAN, seed=seed)
     if m["sfrac"]:
-        return Context("stage1", fraction=float(m["sfrac"]))
+        return Context("stage1", fraction=float(m["sfrac"]), seed=seed)
     if m["ctx"]:
-        return Context(m["ctx"], m["gen"], int(m["count"]), _amount(m["amount"]))
-    return Context("curriculum", m["cgen"], int(m["ccount"]), _amount(m["camount"]), float(m["frac"]))
+        return Context(m["ctx"], m["gen"], int(m["count"]), _amount(m["amount"]), seed=seed)
+    return Context("curriculum", m["cgen"], int(m["ccount"]), _amount(m["camount"]), float(m["frac"]), seed)
 
 
 @dataclass(frozen=True)
@@ -217,6 +225,8 @@ def counterpart(system: str, context: str = SPAN) -> str | None:
         return None
     key = parse_model_key(system)
     encoder = parse_encoder(key.encoder)
-    if encoder.kind != "pt" or encoder.context == context:
+    if encoder.kind != "pt" or parse_context(encoder.context).with_seed(None).tag == context:
         return None
-    return key.with_encoder(encoder.with_context(context)).key
+    # a seed replicate's counterpart is the same seed's
+    seed = parse_context(encoder.context).seed
+    return key.with_encoder(encoder.with_context(parse_context(context).with_seed(seed).tag)).key

@@ -32,10 +32,20 @@ def evalset_measures(config: dict[str, Any], evalset: str) -> list[str]:
     return list(setting(config, "evalsets", evalset, "measures"))
 
 
+def block_seeds(config: dict[str, Any], block: dict[str, Any]) -> list[int | None]:
+    """A grid block's seed replicates: its ``seeds``, else the config's ``seeds``, else one run; the
+    config's ``seed`` is None (its cells keep their unseeded names)."""
+    default = setting(config, "seed")
+    seeds = block.get("seeds", config.get("seeds", [default]))
+    return list(dict.fromkeys(None if seed == default else int(seed) for seed in seeds))
+
+
 def pretrain_cells(config: dict[str, Any]) -> list[tuple[str, Context]]:
-    """Every ``(schema, context)`` of the pre-training grid, in config order, without repeats."""
+    """Every ``(schema, context)`` of the pre-training grid, in config order, without repeats; a
+    block's seed replicates follow each of its cells."""
     out: list[tuple[str, Context]] = []
     for i, block in enumerate(config["pretrain"]["grid"]):
+        seeds = block_seeds(config, block)
         for schema, kind in itertools.product(block["schema"], block["context"]):
             if kind == cells.SPAN:
                 combos = [Context(cells.SPAN)]
@@ -48,10 +58,31 @@ def pretrain_cells(config: dict[str, Any]) -> list[tuple[str, Context]]:
                         block.get("fraction", [None]) if kind == "curriculum" else [None],
                     )
                 ]
-            for ctx in combos:
+            for ctx in (c.with_seed(seed) for c in combos for seed in seeds):
                 if (schema, ctx) not in out:
                     out.append((schema, ctx))
     return out
+
+
+def seed_replicates(config: dict[str, Any], system: str) -> list[str]:
+    """The systems of every seed replicate of ``system``'s pre-trained cell in the grid, sorted by
+    seed (the config's seed as its number); ``[system]`` for BM25, the base and external encoders
+    and cells without replicates."""
+    if system == cells.BM25:
+        return [system]
+    key = cells.parse_model_key(system)
+    encoder = cells.parse_encoder(key.encoder)
+    if encoder.kind != "pt":
+        return [system]
+    base = cells.parse_context(encoder.context).with_seed(None)
+    default = setting(config, "seed")
+    found = sorted(
+        (default if ctx.seed is None else ctx.seed, ctx) for schema, ctx in pretrain_cells(config)
+        if schema == encoder.schema and ctx.with_seed(None) == base
+    )
+    if len(found) < 2:
+        return [system]
+    return [key.with_encoder(encoder.with_context(ctx.tag)).key for _, ctx in found]
 
 
 def encoder_tags(config: dict[str, Any]) -> list[str]:
@@ -63,10 +94,16 @@ def encoder_tags(config: dict[str, Any]) -> list[str]:
 
 
 def expand_encoders(config: dict[str, Any], listed: list[str]) -> list[str]:
-    """An evaluation block's ``encoders`` with ``all`` expanded to every encoder tag."""
+    """An evaluation block's ``encoders`` with ``all`` expanded to every encoder tag, and a listed
+    pre-trained cell to its seed replicates."""
     out: list[str] = []
     for tag in listed:
-        for t in encoder_tags(config) if tag == "all" else [tag]:
+        if tag == "all":
+            tags = encoder_tags(config)
+        else:
+            replicates = seed_replicates(config, cells.model_key(cells.ZEROSHOT, tag).key)
+            tags = [tag, *(cells.parse_model_key(s).encoder for s in replicates)]
+        for t in tags:
             if t not in out:
                 out.append(t)
     return out

@@ -26,6 +26,7 @@ TEMPLATES = {
     "query_shard_stats": "corpus/{corpus}/queries/{gen}/shards/shard-{shard}.stats.json",
     "queries": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.tsv",
     "queries_stats": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.stats.json",
+    "queries_audit": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.audit.json",
     # pre-training (a training run's folder holds its model, log and checkpoints)
     "pretrain_run": "pretrain/{corpus}/{schema}/{context}",
     "pretrain_model": "pretrain/{corpus}/{schema}/{context}/model",
@@ -67,6 +68,7 @@ LOGS = {
     "generate_queries": "corpus/{corpus}/queries/{gen}/shard-{shard}.log",
     "index_passages": "corpus/{corpus}/index_passages.log",
     "select_queries": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.log",
+    "audit_queries": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.audit.log",
     "pretrain": "pretrain/{corpus}/{schema}/{context}.log",
     "prepare_collection": "data/{collection}/collection.log",
     "prepare_topics": "topics/{topicset}.log",

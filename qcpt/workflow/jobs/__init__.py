@@ -39,6 +39,7 @@ RULES: dict[str, Callable[..., Job]] = {
     "search": evaluate.search,
     "evaluate": evaluate.evaluate,
     "evaluate_mean": evaluate.evaluate_mean,
+    "audit_queries": report.audit_queries,
 }
 
 

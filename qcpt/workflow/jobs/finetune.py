@@ -11,12 +11,20 @@ from .base import Job, describe_batch, encoder_model, paths
 from .bm25 import training_topics
 
 
-def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None) -> dict[str, Any]:
+def encoder_seed(config: dict[str, Any], encoder: str | None) -> int:
+    """The seed of the jobs fine-tuning ``encoder``: a seed replicate's own (its cell is made once
+    per seed, fine-tuning included), else the config's."""
+    parsed = cells.parse_encoder(encoder) if encoder else None
+    seed = cells.parse_context(parsed.context).seed if parsed and parsed.kind == "pt" else None
+    return setting(config, "seed") if seed is None else seed
+
+
+def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None, encoder: str | None = None) -> dict[str, Any]:
     def negatives(key: str) -> Any:
         return setting(config, "finetune", "negatives", key)
 
     return {"depth": negatives("mined_depth"), "keep": negatives("mined_keep"),
-            "selection": negatives("mined_selection"), "seed": setting(config, "seed"), "merge_with": merge_with}
+            "selection": negatives("mined_selection"), "seed": encoder_seed(config, encoder), "merge_with": merge_with}
 
 
 def mine_negatives(config: dict[str, Any], dataset: str, encoder: str) -> Job:
@@ -25,7 +33,7 @@ def mine_negatives(config: dict[str, Any], dataset: str, encoder: str) -> Job:
     bm25 = [p.of("bm25_negatives", dataset=dataset)] if setting(config, "finetune", "negatives", "merge_bm25") else []
     inputs = {"run": p.of("dense_run", topicset=grid.train_topicset(dataset), modelkey=system),
               **training_topics(config, dataset), "bm25": bm25}
-    return Job(inputs, mined_negatives_job_params(config, bm25[0] if bm25 else None))
+    return Job(inputs, mined_negatives_job_params(config, bm25[0] if bm25 else None, encoder))
 
 
 def st_hard_negatives(config: dict[str, Any], dataset: str) -> Job:
@@ -39,8 +47,11 @@ def finetune_settings(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     return {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})}
 
 
-def finetune_job_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
-    return {"seed": setting(config, "seed"), **finetune_settings(config, dataset)}
+def finetune_job_params(config: dict[str, Any], dataset: str, encoder: str | None = None) -> dict[str, Any]:
+    params = {"seed": setting(config, "seed"), **finetune_settings(config, dataset)}
+    if encoder_seed(config, encoder) != setting(config, "seed"):  # a seed replicate's own seed wins
+        params["seed"] = encoder_seed(config, encoder)
+    return params
 
 
 def finetune(config: dict[str, Any], dataset: str, encoder: str, stage: str) -> Job:
@@ -55,7 +66,7 @@ def finetune(config: dict[str, Any], dataset: str, encoder: str, stage: str) -> 
     init, init_input = encoder_model(config, encoder)
     inputs = {"train": train, "collection": p.of("collection", collection=spec["collection"]), "init": init_input}
     run = p.of("finetune_run", dataset=dataset, encoder=encoder, stage=stage)
-    return Job(inputs, finetune_job_params(config, dataset), {"init": init, "checkpoints": f"{run}/checkpoints"})
+    return Job(inputs, finetune_job_params(config, dataset, encoder), {"init": init, "checkpoints": f"{run}/checkpoints"})
 
 
 def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:
@@ -69,7 +80,7 @@ def batch(config: dict[str, Any], devices: int, dataset: str, encoder: str, stag
     from ...params import parse_params
     from ...retrieval.params import FinetuneParams
 
-    params = parse_params(FinetuneParams, finetune_job_params(config, dataset))  # validated with the config
+    params = parse_params(FinetuneParams, finetune_job_params(config, dataset, encoder))  # validated with the config
     try:
         return describe_batch(params.batch_plan(devices))
     except BatchPlanError as err:

@@ -18,6 +18,8 @@ def pretrain_job_params(config: dict[str, Any], schema: str, ctx: cells.Context)
     params = dict(config["pretrain"].get("schemas", {}).get(schema, {}))
     params.pop("init", None)
     params.setdefault("seed", setting(config, "seed"))
+    if ctx.seed is not None:  # a seed replicate (config seeds)
+        params["seed"] = ctx.seed
     params["schema"] = schema
     total = params.get("max_steps")
     if ctx.kind in ("stage1", "curriculum") and not total:

@@ -1,11 +1,38 @@
-"""Jobs of rules/report.smk: the files the report writes, and how `snakemake --report` files them."""
+"""Jobs of rules/report.smk: the generated-query audits, the files the report writes, and how
+`snakemake --report` files them."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from ... import report as qreport
-from .base import paths
+from .. import grid
+from .base import Job, paths
+
+
+def audit_targets(config: dict[str, Any]) -> list[str]:
+    """The audit JSON of every query file the pre-training grid reads (the report's inputs)."""
+    p, corpus = paths(config), config["corpus"]["name"]
+    return [p.of("queries_audit", corpus=corpus, gen=gen, qcount=count, amount=amount)
+            for gen, count, amount in grid.query_sets(config)]
+
+
+def audit_queries(config: dict[str, Any], corpus: str, gen: str, qcount: str, amount: str) -> Job:
+    """One query file against its passages, its generation shards' stats and every topic set: the
+    eval sets' topics and the fine-tuning datasets' training topics (the queries a doc2query model
+    may have been trained on)."""
+    p = paths(config)
+    n = grid.shards_for_amount(config, gen, amount)
+    topics = {name: p.of("topics", topicset=name) for name in grid.topic_sets(config)}
+    inputs = {"queries": p.of("queries", corpus=corpus, gen=gen, qcount=qcount, amount=amount),
+              "passages": p.of("passages", corpus=corpus),
+              "stats": [p.of("query_shard_stats", corpus=corpus, gen=gen, shard=f"{i:05d}") for i in range(n)],
+              "topics": list(topics.values())}
+    training = [name for name in topics if grid.training_dataset(config, name) is not None]
+    args = {"topics": " ".join(shlex.quote(f"{name}={path}") for name, path in topics.items()),
+            "training": " ".join(["--training", *map(shlex.quote, training)]) if training else ""}
+    return Job(inputs, {}, args)
 
 
 def report_outputs(config: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:

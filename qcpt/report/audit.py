@@ -1,0 +1,230 @@
+"""The audit of one generated-query file (a selection ``c<C>-n<amount>.tsv``): what the queries are
+made of, and whether any of them leaks an evaluation (or training) topic.
+
+Per file: queries per passage against C, the duplicate rate (a query repeated for its passage, and a
+normalised text repeated anywhere in the file), the copy rate (the normalised query is a substring
+of its normalised passage), token overlap with the passage, the length distribution, the generation
+shards' shortfall and their counters of truncated sequences and dropped expansion rows (the shard
+stats do not count parse failures themselves), and leakage against each topic set: exact matches
+after normalisation, and near matches by character n-gram Jaccard ≥ ``threshold``.
+
+Near matches are found without comparing every pair: a query whose n-gram set Q has Jaccard ≥ t
+with a topic's set T shares at least ``t·|Q|`` n-grams with it, so at most ``|Q| − ⌈t·|Q|⌉`` of Q's
+n-grams miss T and any ``|Q| − ⌈t·|Q|⌉ + 1`` of them (we probe the rarest among the topics) include
+one of T's: the topics indexed by n-gram under those probes are the only candidates.
+
+CLI::
+
+    report.py audit --queries Q.tsv --passages passages.jsonl --count C --shard-stats S.json ...
+                    --topics NAME=PATH ... [--training NAME ...] [--params '{"threshold": 0.8}'] --out A.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import statistics
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_open, read_jsonl
+
+log = logging.getLogger(__name__)
+
+_NON_WORD = re.compile(r"[^\w\s]+")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class AuditParams:
+    threshold: float = 0.8  # near match: character n-gram Jaccard at least this
+    ngram: int = 3  # character n-grams of the normalised text (padded with one space each side)
+    examples: int = 5  # leaked query/topic pairs kept per topic set in the JSON
+
+
+def normalise(text: str) -> str:
+    """Case-folded, NFKC, punctuation dropped, whitespace collapsed: what an exact match compares."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACE.sub(" ", _NON_WORD.sub(" ", text)).strip()
+
+
+def ngrams(normalised: str, n: int = 3) -> frozenset[str]:
+    padded = f" {normalised} "
+    return frozenset(padded[i:i + n] for i in range(max(len(padded) - n + 1, 1)))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+class TopicIndex:
+    """One topic set's normalised texts, for exact lookups and n-gram candidate search."""
+
+    def __init__(self, topics: dict[str, str], params: AuditParams):
+        self.params = params
+        self.exact: dict[str, str] = {}
+        self.grams: dict[str, frozenset[str]] = {}
+        self.by_gram: dict[str, list[str]] = defaultdict(list)
+        for qid, text in topics.items():
+            norm = normalise(text)
+            self.exact.setdefault(norm, qid)
+            self.grams[qid] = ngrams(norm, params.ngram)
+            for g in self.grams[qid]:
+                self.by_gram[g].append(qid)
+
+    def match(self, query: str) -> tuple[str, str, float] | None:
+        """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None."""
+        norm = normalise(query)
+        if norm in self.exact:
+            return "exact", self.exact[norm], 1.0
+        q = ngrams(norm, self.params.ngram)
+        known = sorted((g for g in q if g in self.by_gram), key=lambda g: (len(self.by_gram[g]), g))
+        # (the tolerance keeps 0.8 · 15 = 12.000000000000002 from asking for a 13th shared n-gram)
+        probes = len(q) - math.ceil(self.params.threshold * len(q) - 1e-9) + 1
+        if len(known) < len(q) - probes + 1:  # fewer shared n-grams with all topics than a match needs
+            return None
+        best: tuple[str, str, float] | None = None
+        for qid in dict.fromkeys(t for g in known[:probes] for t in self.by_gram[g]):
+            score = jaccard(q, self.grams[qid])
+            if score >= self.params.threshold and (best is None or score > best[2]):
+                best = ("near", qid, score)
+        return best
+
+
+def read_query_file(path: str | Path) -> dict[str, list[str]]:
+    """``{passage id: [queries]}`` of a selection TSV (``passage_id<TAB>query``), in file order."""
+    from ..querygen.selection import read_pool_shard
+
+    out: dict[str, list[str]] = defaultdict(list)
+    for _, pid, query in read_pool_shard(path):
+        out[pid].append(query)
+    return dict(out)
+
+
+def read_topics_file(path: str | Path) -> dict[str, str]:
+    from ..corpus import read_topics
+
+    return read_topics(path)[0]
+
+
+def _tokens(text: str) -> list[str]:
+    return normalise(text).split()
+
+
+def audit(
+    queries: dict[str, list[str]], passages: Iterable[tuple[str, str]], count: int,
+    topic_sets: dict[str, dict[str, str]], shard_stats: list[dict[str, Any]],
+    training: Iterable[str] = (), params: AuditParams | None = None,
+) -> dict[str, Any]:
+    """The audit record of one query file; ``passages`` yields ``(id, title + text)`` (only the
+    passages with queries are read)."""
+    params = params or AuditParams()
+    per_passage = Counter(len(qs) for qs in queries.values())
+    total = sum(len(qs) for qs in queries.values())
+    texts = Counter(normalise(q) for qs in queries.values() for q in qs)
+    within = sum(len(qs) - len({normalise(q) for q in qs}) for qs in queries.values())
+    copies, overlaps, lengths, seen = 0, [], Counter(), set()
+    for pid, text in passages:
+        if pid not in queries:
+            continue
+        seen.add(pid)
+        norm, tokens = normalise(text), set(_tokens(text))
+        for q in queries[pid]:
+            q_norm, q_tokens = normalise(q), _tokens(q)
+            copies += bool(q_norm) and q_norm in norm
+            overlaps.append(sum(t in tokens for t in q_tokens) / len(q_tokens) if q_tokens else 0.0)
+    for qs in queries.values():
+        lengths.update(len(_tokens(q)) for q in qs)
+    leakage = {}
+    for name, topics in topic_sets.items():
+        index = TopicIndex(topics, params)
+        exact = near = 0
+        examples = []
+        for pid, qs in queries.items():
+            for q in qs:
+                found = index.match(q)
+                if found is None:
+                    continue
+                exact += found[0] == "exact"
+                near += found[0] == "near"
+                if len(examples) < params.examples:
+                    examples.append({"passage": pid, "query": q, "topic": found[1], "topic_text": topics[found[1]],
+                                     "kind": found[0], "jaccard": round(found[2], 4)})
+        leakage[name] = {"topics": len(topics), "training": name in set(training), "exact": exact, "near": near,
+                         "leaked": exact + near, "rate": (exact + near) / total if total else 0.0,
+                         "examples": examples}
+    length_values = [n for n, c in sorted(lengths.items()) for _ in range(c)]
+    return {
+        "count": count,
+        "passages": len(queries),
+        "passages_missing_from_corpus": len(set(queries) - seen),
+        "queries": total,
+        "queries_per_passage": {str(k): v for k, v in sorted(per_passage.items())},
+        "passages_below_count": sum(v for k, v in per_passage.items() if k < count),
+        "mean_queries_per_passage": total / len(queries) if queries else 0.0,
+        "duplicate_rate_within_passage": within / total if total else 0.0,
+        "duplicate_rate_corpus": sum(c for c in texts.values() if c > 1) / total if total else 0.0,
+        "copy_rate": copies / total if total else 0.0,
+        "token_overlap": statistics.fmean(overlaps) if overlaps else 0.0,
+        "length_tokens": {"histogram": {str(k): v for k, v in sorted(lengths.items())},
+                          "mean": statistics.fmean(length_values) if length_values else 0.0,
+                          "median": statistics.median(length_values) if length_values else 0.0},
+        "generation": {key: sum(int(s.get(key) or 0) for s in shard_stats)
+                       for key in ("passages", "queries", "shortfall", "sequences", "truncated_sequences",
+                                   "expansion_rows_dropped")} | {"shards": len(shard_stats)},
+        "leakage": leakage,
+        "params": asdict(params),
+    }
+
+
+def _passage_texts(path: str | Path) -> Iterable[tuple[str, str]]:
+    for _, obj in read_jsonl(path):
+        yield str(obj["id"]), f"{obj.get('title') or ''} {obj.get('text') or ''}"
+
+
+def parse_params(text: str | None) -> AuditParams:
+    raw = json.loads(text) if text and text.strip() else {}
+    known = {f for f in AuditParams.__dataclass_fields__}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"--params: unknown keys {sorted(unknown)} (known: {', '.join(sorted(known))})")
+    params = AuditParams(**raw)
+    if not 0 < params.threshold <= 1 or params.ngram < 1:
+        raise ValueError(f"--params: threshold must be in (0, 1] and ngram ≥ 1, got {raw}")
+    return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Audit one generated-query file (duplicates, copies, leakage).")
+    parser.add_argument("--queries", required=True, help="selected queries TSV (passage_id<TAB>query)")
+    parser.add_argument("--passages", required=True, help="passages JSONL {id, title, text}")
+    parser.add_argument("--count", required=True, type=int, help="C: queries per passage asked for")
+    parser.add_argument("--shard-stats", nargs="*", default=[], help="the generation shards' stats JSON")
+    parser.add_argument("--topics", nargs="*", default=[], help="NAME=PATH topic sets to check for leakage")
+    parser.add_argument("--training", nargs="*", default=[], help="names among --topics that are training topics")
+    parser.add_argument("--params", default=None, help='JSON, e.g. {"threshold": 0.8, "ngram": 3}')
+    parser.add_argument("--out", required=True, help="the audit JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    topic_sets = {}
+    for spec in args.topics:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            parser.error(f"--topics wants NAME=PATH, got {spec!r}")
+        topic_sets[name] = read_topics_file(path)
+    stats = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.shard_stats]
+    record = audit(read_query_file(args.queries), _passage_texts(args.passages), args.count, topic_sets, stats,
+                   args.training, parse_params(args.params))
+    record["file"] = str(args.queries)
+    with atomic_open(args.out) as handle:
+        json.dump(record, handle, indent=1, ensure_ascii=False)
+    log.info("%s: %d queries, %s", args.queries, record["queries"],
+             ", ".join(f"{n} {v['leaked']} leaked" for n, v in record["leakage"].items()))
+    return 0

@@ -1,0 +1,81 @@
+"""The generated-query audit on constructed query files: rates by hand, a planted leak found (exact
+and near), a non-leak not, the candidate search equal to comparing every pair."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from qcpt.report import audit as qa
+
+PASSAGES = [
+    ("p1", "Comet Ferreira is a periodic comet first observed at Calar Alto."),
+    ("p2", "Wheat hardiness depends on a tolerance gene from Anatolia."),
+]
+TOPICS = {"t1": "How big is the nucleus of comet Ferreira?", "t2": "what gene gives wheat its hardiness"}
+
+
+def test_rates_by_hand():
+    queries = {"p1": ["periodic comet", "Periodic comet!", "who observed comet ferreira first"],
+               "p2": ["wheat hardiness"]}
+    record = qa.audit(queries, PASSAGES, 2, {}, [{"shortfall": 1, "sequences": 7, "queries": 4}])
+    assert record["queries"] == 4 and record["passages"] == 2
+    assert record["queries_per_passage"] == {"1": 1, "3": 1} and record["passages_below_count"] == 1
+    assert record["duplicate_rate_within_passage"] == pytest.approx(1 / 4)  # "Periodic comet!" repeats
+    assert record["duplicate_rate_corpus"] == pytest.approx(2 / 4)  # both copies of it count
+    # substrings of their passage: "periodic comet" (twice), "wheat hardiness"
+    assert record["copy_rate"] == pytest.approx(3 / 4)
+    # token overlap per query: 1, 1, 4/5 ("who" is not in p1; observed, comet, ferreira, first are), 1
+    overlap = (1 + 1 + 4 / 5 + 1) / 4
+    assert record["token_overlap"] == pytest.approx(overlap)
+    assert record["length_tokens"]["histogram"] == {"2": 3, "5": 1}
+    assert record["generation"]["shortfall"] == 1 and record["generation"]["shards"] == 1
+
+
+def test_a_planted_leak_is_found_and_a_non_leak_is_not():
+    queries = {"p1": ["How big is the nucleus of comet  Ferreira", "comet tail colour"],  # exact after normalising
+               "p2": ["what gene gives wheat its hardyness", "wheat harvest in spring"]}  # one letter off: near
+    record = qa.audit(queries, PASSAGES, 2, {"test": TOPICS, "other": {"x": "comet tail colour of mars"}}, [],
+                      training=["other"])
+    test = record["leakage"]["test"]
+    assert (test["exact"], test["near"], test["leaked"]) == (1, 1, 2)
+    assert {e["topic"] for e in test["examples"]} == {"t1", "t2"}
+    near = next(e for e in test["examples"] if e["kind"] == "near")
+    assert 0.8 <= near["jaccard"] < 1.0
+    # "comet tail colour" vs "comet tail colour of mars": shared words, Jaccard below 0.8: no leak
+    assert record["leakage"]["other"]["leaked"] == 0 and record["leakage"]["other"]["training"]
+    grams = qa.ngrams(qa.normalise("comet tail colour")), qa.ngrams(qa.normalise("comet tail colour of mars"))
+    assert qa.jaccard(*grams) < 0.8
+
+
+def test_candidate_search_equals_every_pair():
+    rng = random.Random(0)
+    words = ["comet", "wheat", "gene", "orbit", "nucleus", "how", "what", "is", "the", "of", "a"]
+    topics = {f"t{i}": " ".join(rng.choices(words, k=rng.randint(2, 6))) for i in range(60)}
+    params = qa.AuditParams(threshold=0.6)
+    index = qa.TopicIndex(topics, params)
+    for _ in range(300):
+        query = " ".join(rng.choices(words, k=rng.randint(2, 6)))
+        q = qa.ngrams(qa.normalise(query))
+        best = max((qa.jaccard(q, qa.ngrams(qa.normalise(t))) for t in topics.values()), default=0.0)
+        found = index.match(query)
+        if best >= 0.6:
+            assert found is not None and found[2] == pytest.approx(best), query
+        else:
+            assert found is None, query
+
+
+def test_cli_writes_the_json(tmp_path):
+    (tmp_path / "q.tsv").write_text("p1\tHow big is the nucleus of comet Ferreira\np2\twheat harvest\n")
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": i, "title": "", "text": t}) + "\n" for i, t in PASSAGES))
+    (tmp_path / "t.tsv").write_text("".join(f"{q}\t{t}\n" for q, t in TOPICS.items()))
+    (tmp_path / "s.json").write_text(json.dumps({"shortfall": 0, "queries": 2}))
+    qa.main(["--queries", str(tmp_path / "q.tsv"), "--passages", str(tmp_path / "p.jsonl"), "--count", "1",
+             "--shard-stats", str(tmp_path / "s.json"), "--topics", f"demo-test={tmp_path / 't.tsv'}",
+             "--out", str(tmp_path / "a.json")])
+    record = json.loads((tmp_path / "a.json").read_text())
+    assert record["leakage"]["demo-test"]["exact"] == 1 and record["file"].endswith("q.tsv")
+    with pytest.raises(ValueError, match="unknown keys"):
+        qa.parse_params('{"treshold": 0.8}')

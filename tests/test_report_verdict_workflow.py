@@ -1,0 +1,131 @@
+"""The verdict in the workflow: every claim's two cells are built by its paper's preset (a dry run),
+seed replicates on one demo cell build both runs, and the report leads with the verdict table,
+linking each verdict's metrics files, with mean ± sd over seeds in the tables, then the query audits."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, fake_inputs, snakemake
+
+from qcpt import config as qconfig
+from qcpt.config_files import read_config
+from qcpt.report import audit as qaudit
+from qcpt.report import claims as qclaims
+from qcpt.report.build import ReportBuilder
+from qcpt.report.spec import Grid
+from qcpt.workflow import grid as workflow_grid
+from qcpt.workflow import jobs as qjobs
+
+
+def _dry_run_lines(*args: str, cwd: Path) -> str:
+    proc = snakemake("-n", "--cores", "1", *args, cwd=cwd)
+    return proc.stdout + proc.stderr
+
+
+def _job_files(output: str, rule: str, field: str) -> set[str]:
+    """The ``field`` (input/output) files of every job of ``rule`` in a dry run's listing."""
+    files: set[str] = set()
+    current = None
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            current = m.group(1)
+        elif current == rule and line.strip().startswith(f"{field}: "):
+            files.update(f.strip() for f in line.strip()[len(field) + 2:].split(","))
+    return files
+
+
+@pytest.mark.parametrize("preset, claim_set", [("query-as-context", "qac"), ("llm-expansion", "llm")])
+def test_each_paper_preset_builds_every_claims_two_cells(tmp_path, preset, claim_set):
+    config_path = ROOT / "configs" / f"{preset}.yaml"
+    fake_inputs(config_path, tmp_path)
+    output = _dry_run_lines("--configfile", str(config_path), "--directory", str(tmp_path), cwd=tmp_path)
+    built = _job_files(output, "evaluate", "output") | _job_files(output, "evaluate_mean", "output")
+    report_inputs = _job_files(output, "report", "input")
+    config = qconfig.validate(read_config(config_path))
+    grid = Grid(config)
+    claims = qclaims.claims_for([claim_set])
+    assert len(claims) == len(qclaims.CLAIMS[claim_set][0]) > 10
+    for claim in claims:
+        for ref in qclaims.claim_refs(grid, claim):
+            path = os.path.normpath(ref.path(config["results"]))
+            assert path in built, f"{claim.id}: {path} is not built by {preset}"
+            assert path in report_inputs, f"{claim.id}: {path} is not an input of the report"
+
+
+def _seeded_demo(tmp_path: Path, block: int | None) -> Path:
+    """config.yaml with ``seeds: [42, 43]`` on grid block ``block`` (None: the whole grid)."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if block is None:
+        config["seeds"] = [42, 43]
+    else:
+        config["pretrain"]["grid"][block]["seeds"] = [42, 43]
+    config["results"] = str(tmp_path / "results")
+    path = tmp_path / "seeded.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_seeds_on_one_demo_cell_build_both_replicates(tmp_path):
+    config = _seeded_demo(tmp_path, 0)  # block 0: the contrastive span cell
+    output = _dry_run_lines("--configfile", str(config), "-p", cwd=ROOT)
+    runs = {p for p in _job_files(output, "pretrain", "output") if p.endswith("/model")}
+    assert {Path(p).parent.name for p in runs} >= {"span", "span-s43"} and len(runs) == 7 + 1
+    tuned = {p for p in _job_files(output, "finetune", "output") if p.endswith("/model")}
+    assert any("/contrastive/span-s43/retriever2/" in p for p in tuned)
+    assert len(tuned) == 4 + 2  # the span cell is fine-tuned (retrievers 1 and 2) once per seed
+    # the replicate's jobs get its seed, the default seed's cell keeps its path and its seed
+    seeds = {}
+    for m in re.finditer(r"pretrain\.driver .*?--out \S*/contrastive/(span(?:-s43)?)/model .*?--params '([^']*)'", output):
+        seeds[m.group(1)] = json.loads(m.group(2))["seed"]
+    assert seeds == {"span": 42, "span-s43": 43}
+
+
+def _write_metrics(path: str, per_query: list[float]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    values = {f"q{i}": v for i, v in enumerate(per_query)}
+    Path(path).write_text(json.dumps({"measures": {m: sum(per_query) / len(per_query) for m in ("MRR@10", "nDCG@10")},
+                                      "per_query": {m: values for m in ("MRR@10", "nDCG@10")}}))
+
+
+def test_the_report_leads_with_the_verdict_table_and_shows_mean_sd_over_seeds(tmp_path):
+    config = qconfig.validate(read_config(_seeded_demo(tmp_path, None)))
+    results = config["results"]
+    base = [0.2, 0.4, 0.3, 0.5, 0.6, 0.1, 0.3, 0.2]
+    for i, path in enumerate(workflow_grid.metrics_targets(config)):
+        lift = 0.0 if "/span" in path else 0.1  # every query-context cell is 0.1 above span
+        lift += 0.02 if "-s43" in path else 0.0
+        _write_metrics(path, [v + lift + 0.001 * (i % 3) * (q % 2) for q, v in enumerate(base)])
+    # one query file's audit, with a planted leak of a test topic
+    audit_path = qjobs.report.audit_targets(config)[0]
+    record = qaudit.audit({"p1": ["year the comet from la silla found", "comet tail"]}, [("p1", "a comet")], 5,
+                          {"demo-test": {"q202": "year the comet from la silla found"}}, [{"shortfall": 3}])
+    Path(audit_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(audit_path).write_text(json.dumps(record))
+    out = tmp_path / "report"
+    ReportBuilder(config, out).build()
+    index = (out / "index.md").read_text()
+    assert index.index("## Did it replicate?") < index.index("## Demo grid")
+    audits = (out / "queries-audit.md").read_text()
+    assert "| d2q | 5 | all | 1 | 2 | 2.00 | 1 |" in audits and "| 1 + 0 |" in audits and "(not built)" in audits
+    assert (out / "queries-audit-lengths.png").stat().st_size > 0
+    rows = {r["claim"]: r for r in csv.DictReader(open(out / "verdict.csv", newline="", encoding="utf-8"))}
+    assert set(rows) == {c.id for c in qclaims.CLAIMS["demo"][0]}
+    r2 = rows["demo-query-vs-span-r2"]
+    assert r2["verdict"] == "replicated" and r2["seeds"] == "2"
+    assert float(r2["delta"]) == pytest.approx(10.0, abs=0.2)
+    ours = r2["ours_metrics"].split(";")
+    assert "/query-d2q-c5-nall/" in ours[0] and "/query-d2q-c5-nall-s43/" in ours[1]
+    md = (out / "verdict.md").read_text()
+    link = os.path.relpath(ours[0], out)
+    assert f"]({link})" in md and (out / link).resolve().is_file()
+    demo = (out / "demo-demo-test.md").read_text()
+    assert re.search(r"\| contrastive · span \| 0\.\d{4} ± 0\.\d{4}", demo), demo
+    assert results in rows["demo-query-vs-span-r2"]["baseline_metrics"]
