@@ -7,15 +7,25 @@ import shlex
 from typing import Any
 
 from ... import report as qreport
-from .. import grid
+from .. import cells, grid
 from .base import Job, paths
 
 
 def audit_targets(config: dict[str, Any]) -> list[str]:
-    """The audit JSON of every query file the pre-training grid reads (the report's inputs)."""
+    """The audit JSON of every query file an evaluated pre-trained cell reads (the report's inputs):
+    a grid cell no metrics file needs is never built, so neither are its queries nor their audit."""
     p, corpus = paths(config), config["corpus"]["name"]
+    evaluated = {cells.parse_model_key(system).encoder for _, system in grid.metrics_cells(config)
+                 if system != cells.BM25}
+    needed = []
+    for tag in evaluated:
+        encoder = cells.parse_encoder(tag)
+        if encoder.kind == "pt":
+            ctx = cells.parse_context(encoder.context)
+            if ctx.reads_queries:
+                needed.append((ctx.generator, ctx.count, ctx.amount))
     return [p.of("queries_audit", corpus=corpus, gen=gen, qcount=count, amount=amount)
-            for gen, count, amount in grid.query_sets(config)]
+            for gen, count, amount in grid.query_sets(config) if (gen, count, amount) in needed]
 
 
 def audit_queries(config: dict[str, Any], corpus: str, gen: str, qcount: str, amount: str) -> Job:
