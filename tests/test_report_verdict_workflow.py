@@ -74,18 +74,20 @@ def _seeded_demo(tmp_path: Path, block: int | None) -> Path:
 
 
 def test_seeds_on_one_demo_cell_build_both_replicates(tmp_path):
-    config = _seeded_demo(tmp_path, 0)  # block 0: the contrastive span cell
+    config = _seeded_demo(tmp_path, 1)  # block 1: the contrastive query and mixed cells (d2q, C = 5)
     output = _dry_run_lines("--configfile", str(config), "-p", cwd=ROOT)
     runs = {p for p in _job_files(output, "pretrain", "output") if p.endswith("/model")}
-    assert {Path(p).parent.name for p in runs} >= {"span", "span-s43"} and len(runs) == 7 + 1
+    assert {Path(p).parent.name for p in runs} >= {"query-d2q-c5-nall", "query-d2q-c5-nall-s43",
+                                                   "mixed-d2q-c5-nall-s43"} and len(runs) == 7 + 2
     tuned = {p for p in _job_files(output, "finetune", "output") if p.endswith("/model")}
-    assert any("/contrastive/span-s43/retriever2/" in p for p in tuned)
-    assert len(tuned) == 4 + 2  # the span cell is fine-tuned (retrievers 1 and 2) once per seed
+    assert any("/contrastive/query-d2q-c5-nall-s43/retriever2/" in p for p in tuned)
+    assert len(tuned) == 2 + 2  # the fine-tuned query cell: retrievers 1 and 2 once per seed
     # the replicate's jobs get its seed, the default seed's cell keeps its path and its seed
     seeds = {}
-    for m in re.finditer(r"pretrain\.driver .*?--out \S*/contrastive/(span(?:-s43)?)/model .*?--params '([^']*)'", output):
+    for m in re.finditer(r"pretrain\.driver .*?--out \S*/contrastive/(query-d2q-c5-nall(?:-s43)?)/model .*?--params '([^']*)'",
+                         output):
         seeds[m.group(1)] = json.loads(m.group(2))["seed"]
-    assert seeds == {"span": 42, "span-s43": 43}
+    assert seeds == {"query-d2q-c5-nall": 42, "query-d2q-c5-nall-s43": 43}
 
 
 def _write_metrics(path: str, per_query: list[float]) -> None:
@@ -118,14 +120,15 @@ def test_the_report_leads_with_the_verdict_table_and_shows_mean_sd_over_seeds(tm
     assert (out / "queries-audit-lengths.png").stat().st_size > 0
     rows = {r["claim"]: r for r in csv.DictReader(open(out / "verdict.csv", newline="", encoding="utf-8"))}
     assert set(rows) == {c.id for c in qclaims.CLAIMS["demo"][0]}
-    r2 = rows["demo-query-vs-span-r2"]
-    assert r2["verdict"] == "replicated" and r2["seeds"] == "2"
-    assert float(r2["delta"]) == pytest.approx(10.0, abs=0.2)
-    ours = r2["ours_metrics"].split(";")
+    zeroshot = rows["demo-query-vs-span-zeroshot"]
+    assert zeroshot["verdict"] == "replicated" and zeroshot["seeds"] == "2"
+    assert float(zeroshot["delta"]) == pytest.approx(10.0, abs=0.2)
+    assert rows["demo-query-vs-span-r2"]["verdict"] == "not built"  # the demo fine-tunes no span cell
+    ours = zeroshot["ours_metrics"].split(";")
     assert "/query-d2q-c5-nall/" in ours[0] and "/query-d2q-c5-nall-s43/" in ours[1]
     md = (out / "verdict.md").read_text()
     link = os.path.relpath(ours[0], out)
     assert f"]({link})" in md and (out / link).resolve().is_file()
     demo = (out / "demo-demo-test.md").read_text()
     assert re.search(r"\| contrastive · span \| 0\.\d{4} ± 0\.\d{4}", demo), demo
-    assert results in rows["demo-query-vs-span-r2"]["baseline_metrics"]
+    assert results in zeroshot["baseline_metrics"]
