@@ -77,5 +77,7 @@ def test_cli_writes_the_json(tmp_path):
              "--out", str(tmp_path / "a.json")])
     record = json.loads((tmp_path / "a.json").read_text())
     assert record["leakage"]["demo-test"]["exact"] == 1 and record["file"].endswith("q.tsv")
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key 'treshold' \\(did you mean 'threshold'"):
         qa.parse_params('{"treshold": 0.8}')
+    with pytest.raises(ValueError, match="threshold"):
+        qa.parse_params('{"threshold": 1.5}')

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_open, read_jsonl
+from ..params import ParamsError
+from ..params import parse_params as _parse_params
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ class AuditParams:
     threshold: float = 0.8  # near match: character n-gram Jaccard at least this
     ngram: int = 3  # character n-grams of the normalised text (padded with one space each side)
     examples: int = 5  # leaked query/topic pairs kept per topic set in the JSON
+
+    def validate(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise ParamsError("threshold", f"must be in (0, 1], got {self.threshold!r}")
+        if self.ngram < 1:
+            raise ParamsError("ngram", f"must be >= 1, got {self.ngram!r}")
 
 
 def normalise(text: str) -> str:
@@ -190,15 +198,8 @@ def _passage_texts(path: str | Path) -> Iterable[tuple[str, str]]:
 
 
 def parse_params(text: str | None) -> AuditParams:
-    raw = json.loads(text) if text and text.strip() else {}
-    known = {f for f in AuditParams.__dataclass_fields__}
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"--params: unknown keys {sorted(unknown)} (known: {', '.join(sorted(known))})")
-    params = AuditParams(**raw)
-    if not 0 < params.threshold <= 1 or params.ngram < 1:
-        raise ValueError(f"--params: threshold must be in (0, 1] and ngram ≥ 1, got {raw}")
-    return params
+    """``--params`` through the project's one parser (unknown keys with a did-you-mean, JSON types)."""
+    return _parse_params(AuditParams, text)
 
 
 def main(argv: list[str] | None = None) -> int:
