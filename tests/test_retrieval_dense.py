@@ -401,3 +401,49 @@ def test_cross_device_negatives_give_the_single_process_gradient(tmp_path: Path)
         got = torch.load(tmp_path / f"rank{rank}.pt")
         assert got["loss"] == pytest.approx(float(loss.detach()), rel=1e-6)
         torch.testing.assert_close(got["grad"], weight.grad)
+
+
+def _reference_search(vectors: np.ndarray, queries: np.ndarray, ids: list[str], depth: int):
+    """Brute force: every document scored in float32, sorted by (score desc, docid asc)."""
+    out = []
+    for query in queries:
+        scores = (vectors @ query).astype(np.float32)
+        hits = sorted(((ids[i], float(s)) for i, s in enumerate(scores)), key=lambda h: (-h[1], h[0]))
+        out.append(hits[:depth])
+    return out
+
+
+@pytest.mark.parametrize("depth", [1, 5, 17, 40, 64])
+def test_vectorised_search_equals_brute_force_with_ties_straddling_the_cut(depth: int):
+    import faiss
+
+    rng = np.random.default_rng(7)
+    # Few distinct vectors, each repeated: every score ties with many others, across every cut.
+    distinct = rng.integers(-3, 4, size=(6, 8)).astype(np.float32)
+    vectors = distinct[rng.integers(0, 6, size=64)]
+    ids = [f"d{int(i)}" for i in rng.permutation(1000)[:64]]  # docid order unrelated to row order
+    queries = rng.integers(-2, 3, size=(9, 8)).astype(np.float32)
+    index = faiss.IndexFlatIP(8)
+    index.add(vectors)
+    expected = _reference_search(vectors, queries, ids, depth)
+    assert search_mod.search_exact(index, queries, ids, depth, batch=4) == expected
+
+
+def test_ranked_run_is_written_as_write_run_writes_the_same_hits(tmp_path: Path):
+    import faiss
+
+    from qcpt.retrieval.runs import write_ranked_run, write_run
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((50, 4)).astype(np.float32)
+    vectors[10:20] = vectors[0]  # a tie group
+    ids = [f"p{i:02d}" for i in range(50)][::-1]
+    queries = rng.standard_normal((5, 4)).astype(np.float32)
+    index = faiss.IndexFlatIP(4)
+    index.add(vectors)
+    qids = [f"q{i}" for i in range(5)]
+    ranked = search_mod.rank_exact(index, queries, search_mod.docid_ranks(ids), 15)
+    write_ranked_run(tmp_path / "a.trec", qids, ids, ranked, "dense")
+    hits = search_mod.search_exact(index, queries, ids, 15)
+    write_run(tmp_path / "b.trec", dict(zip(qids, hits, strict=True)), "dense")
+    assert (tmp_path / "a.trec").read_text() == (tmp_path / "b.trec").read_text()

@@ -30,7 +30,7 @@ from .data import iter_collection, load_topics
 from .encode import encode_passages, load_shard
 from .params import DenseSearchParams as SearchParams
 from .params import limit_torch_threads, parse_params, setup_logging
-from .runs import float32, sort_hits, write_run
+from .runs import write_ranked_run
 from .vectors import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 
 log = logging.getLogger(__name__)
@@ -75,27 +75,65 @@ def build_index(embeddings: np.ndarray):
     return index
 
 
-def search_exact(index, queries: np.ndarray, ids: Sequence[str], depth: int,
-                 batch: int = 4096) -> list[list[tuple[str, float]]]:
-    """Top ``depth`` per query by (score desc, docid asc), widening the search where a tie
-    straddles the cut."""
+def docid_ranks(ids: Sequence[str]) -> np.ndarray:
+    """Each docid's position in string order: sorting rows by this rank sorts them by docid."""
+    # NumPy compares unicode strings by code point, as Python does (ids never end in NUL).
+    order = np.argsort(np.asarray(ids, dtype=str), kind="stable")
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids), dtype=np.int64)
+    return ranks
+
+
+def _rank_one(index, query: np.ndarray, ranks: np.ndarray, depth: int, k: int,
+              scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One query whose tie at the cut may continue past the ``k`` FAISS returned: widen (doubling)
+    until the tie group is complete, then order by (score desc, docid asc)."""
+    total = index.ntotal
+    while k < total and depth < k and scores[k - 1] == scores[depth - 1]:
+        k = min(total, k * 2)
+        wide_scores, wide_rows = index.search(query[None, :], k)
+        scores, rows = wide_scores[0], wide_rows[0]
+    valid = rows >= 0
+    scores, rows = scores[valid], rows[valid]
+    order = np.lexsort((ranks[rows], -scores))[:depth]
+    return rows[order], scores[order]
+
+
+def rank_exact(index, queries: np.ndarray, ranks: np.ndarray, depth: int,
+               batch: int = 4096) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Top ``depth`` rows and float32 scores per query by (score desc, docid asc), where ``ranks``
+    is :func:`docid_ranks` of the index's ids. FAISS is asked for one row more than ``depth``: a
+    query whose last two scores differ has its exact top ``depth`` set, and all of them are ordered
+    in one vectorised sort; only a query whose tie reaches that extra row is widened by itself."""
     total = index.ntotal
     depth = min(depth, total)
-    results: list[list[tuple[str, float]]] = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     for lo in range(0, len(queries), batch):
         block = queries[lo: lo + batch]
         k = min(depth + 1, total)
         scores, rows = index.search(block, k)
+        needs_widening = (rows < 0).any(axis=1)
+        if k < total and depth < k:
+            needs_widening |= scores[:, k - 1] == scores[:, depth - 1]
+        safe_rows = np.where(rows >= 0, rows, 0)
+        order = np.lexsort((ranks[safe_rows], -scores), axis=-1)[:, :depth]
+        top_rows = np.take_along_axis(rows, order, axis=1)
+        top_scores = np.take_along_axis(scores, order, axis=1)
         for qi in range(len(block)):
-            q_scores, q_rows, q_k = scores[qi], rows[qi], k
-            # Widen while the last retrieved score still ties with the depth-th one.
-            while q_k < total and depth < q_k and float32(q_scores[q_k - 1]) == float32(q_scores[depth - 1]):
-                q_k = min(total, q_k * 2)
-                wide_scores, wide_rows = index.search(block[qi: qi + 1], q_k)
-                q_scores, q_rows = wide_scores[0], wide_rows[0]
-            hits = [(ids[r], float(s)) for s, r in zip(q_scores, q_rows, strict=True) if r >= 0]
-            results.append(sort_hits(hits)[:depth])
-    return results
+            if needs_widening[qi]:
+                out.append(_rank_one(index, block[qi], ranks, depth, k, scores[qi], rows[qi]))
+            else:
+                out.append((top_rows[qi], top_scores[qi]))
+    return out
+
+
+def search_exact(index, queries: np.ndarray, ids: Sequence[str], depth: int,
+                 batch: int = 4096) -> list[list[tuple[str, float]]]:
+    """Top ``depth`` ``(docid, score)`` per query by (score desc, docid asc), widening the search
+    where a tie straddles the cut (:func:`rank_exact`, as Python tuples)."""
+    ranked = rank_exact(index, queries, docid_ranks(ids), depth, batch)
+    return [[(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+            for rows, scores in ranked]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"query vectors have dimension {q_emb.shape[1]}, passages {embeddings.shape[1]}: "
                          "shards were encoded with another model")
     index = build_index(embeddings)
-    hits = search_exact(index, q_emb, ids, params.depth, params.search_batch)
+    ranked = rank_exact(index, q_emb, docid_ranks(ids), params.depth, params.search_batch)
     elapsed, rate = clock.rate(len(qids))
-    lines = write_run(args.out, dict(zip(qids, hits, strict=True)), params.tag)
+    lines = write_ranked_run(args.out, qids, ids, ranked, params.tag)
     log.info("%d queries (encoding + search) in %.1f s (%.1f queries/s) over %d passages "
              "(passages encoded with max_len %d); wrote %d lines to %s",
              len(qids), elapsed, rate, len(ids), settings.p_max_len, lines, args.out)
