@@ -115,10 +115,14 @@ def rank_exact(index, queries: np.ndarray, ranks: np.ndarray, depth: int,
         needs_widening = (rows < 0).any(axis=1)
         if k < total and depth < k:
             needs_widening |= scores[:, k - 1] == scores[:, depth - 1]
-        safe_rows = np.where(rows >= 0, rows, 0)
-        order = np.lexsort((ranks[safe_rows], -scores), axis=-1)[:, :depth]
-        top_rows = np.take_along_axis(rows, order, axis=1)
-        top_scores = np.take_along_axis(scores, order, axis=1)
+        # FAISS returns scores in descending order: a row without two equal neighbours is already
+        # in its final order, and only rows holding a tie are re-sorted by (score desc, docid asc).
+        top_rows, top_scores = rows[:, :depth].copy(), scores[:, :depth].copy()
+        tied = np.flatnonzero((scores[:, 1:] == scores[:, :-1]).any(axis=1) & ~needs_widening)
+        if len(tied):
+            order = np.lexsort((ranks[rows[tied]], -scores[tied]), axis=-1)[:, :depth]
+            top_rows[tied] = np.take_along_axis(rows[tied], order, axis=1)
+            top_scores[tied] = np.take_along_axis(scores[tied], order, axis=1)
         for qi in range(len(block)):
             if needs_widening[qi]:
                 out.append(_rank_one(index, block[qi], ranks, depth, k, scores[qi], rows[qi]))
