@@ -39,11 +39,15 @@ def sort_hits(hits: Iterable[Hit]) -> list[Hit]:
     return sorted(as_float32, key=lambda hit: (-hit[1], hit[0]))
 
 
+def _check_tag(tag: str) -> None:
+    if not tag or any(c.isspace() for c in tag):
+        raise ValueError(f"run tag {tag!r} must be a non-empty word without whitespace")
+
+
 def write_run(path: str | os.PathLike, results: Mapping[str, Sequence[Hit]], tag: str,
               depth: int | None = None) -> int:
     """Write ``{qid: hits}`` (queries in mapping order) atomically; returns the number of lines."""
-    if not tag or any(c.isspace() for c in tag):
-        raise ValueError(f"run tag {tag!r} must be a non-empty word without whitespace")
+    _check_tag(tag)
     n = 0
     with atomic_open(path) as handle:
         for qid, hits in results.items():
@@ -64,8 +68,7 @@ def write_ranked_run(path: str | os.PathLike, qids: Sequence[str], ids: Sequence
                      ranked: Sequence[tuple[np.ndarray, np.ndarray]], tag: str) -> int:
     """Write the already ordered ``(rows, float32 scores)`` of each query (``search.rank_exact``)
     as :func:`write_run` would write the same hits, without building a tuple per hit."""
-    if not tag or any(c.isspace() for c in tag):
-        raise ValueError(f"run tag {tag!r} must be a non-empty word without whitespace")
+    _check_tag(tag)
     if len(qids) != len(ranked):
         raise ValueError(f"{len(qids)} queries but {len(ranked)} ranked lists")
     n = 0

@@ -113,7 +113,7 @@ def rank_exact(index, queries: np.ndarray, ranks: np.ndarray, depth: int,
         k = min(depth + 1, total)
         scores, rows = index.search(block, k)
         needs_widening = (rows < 0).any(axis=1)
-        if k < total and depth < k:
+        if k < total:  # else FAISS returned every row: no tie can continue past them
             needs_widening |= scores[:, k - 1] == scores[:, depth - 1]
         # FAISS returns scores in descending order: a row without two equal neighbours is already
         # in its final order, and only rows holding a tie are re-sorted by (score desc, docid asc).
