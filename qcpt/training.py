@@ -219,10 +219,13 @@ def ddp_backend(requested: str | None, world: int) -> str | None:
 
 
 def trainer_arguments(params: TrainerParams, checkpoints: str | os.PathLike, plan: BatchPlan, *,
-                      max_steps: int, retention: Retention) -> TrainingArguments:
+                      max_steps: int, retention: Retention,
+                      ddp_find_unused_parameters: bool = False) -> TrainingArguments:
     """:func:`training_arguments` of a training job: its trainer fields, the batch ``plan`` made for
-    this world size and ``max_steps`` optimiser steps (fine-tuning derives them from its epochs)."""
-    extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm}
+    this world size and ``max_steps`` optimiser steps (fine-tuning derives them from its epochs).
+    ``ddp_find_unused_parameters``: some parameters get no gradient in some steps (a frozen encoder)."""
+    extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm,
+                             "ddp_find_unused_parameters": ddp_find_unused_parameters}
     backend = ddp_backend(params.ddp_backend, plan.devices)
     if backend:
         extra["ddp_backend"] = backend

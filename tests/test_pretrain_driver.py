@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModel
+from transformers import AutoModel, set_seed
 
 from qcpt.checkpoints import RETENTION_ENV
+from qcpt.pretrain.arguments import parse_params
 from qcpt.pretrain.driver import main
 from qcpt.pretrain.heads import HEADS_FILE
+from qcpt.pretrain.objectives import build_model, load_encoder
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
 
 torch.set_num_threads(2)
@@ -134,3 +136,29 @@ def test_global_batch_is_made_by_accumulation_where_the_loss_allows_it(tiny):
     with pytest.raises(ValueError, match=r"pretrain\.schemas\.contrastive\.global_batch_size"):
         run(tiny, "global-contrastive", schema="contrastive", context="span", batch_size=None,
             global_batch_size=8, max_per_device_batch_size=4, **params)
+
+
+@pytest.mark.parametrize("schema", ["contrastive", "cotmae"])
+def test_head_warmup_trains_only_the_heads_then_everything(tiny, monkeypatch, schema):
+    # Keep checkpoint-2 (the end of the warm-up) to look at the weights there.
+    monkeypatch.setenv(RETENTION_ENV, '{"delete_after_final": false}')
+    params = {"schema": schema, "context": "query", "max_steps": 3, "save_steps": 2, "head_warmup_steps": 2}
+    model_dir, log = run(tiny, f"warmup-{schema}", **params)
+    initial = load_file(tiny["init"] / "model.safetensors")
+    at_two = load_file(model_dir.parent / "checkpoints" / "checkpoint-2" / "model.safetensors")
+    encoder_keys = [k for k in at_two if k.startswith("encoder.")]
+    heads = [k for k in at_two if not k.startswith("encoder.")]
+    # Steps 1-2: the encoder is exactly the init (no gradient, no weight decay) while the heads moved.
+    assert encoder_keys and all(torch.equal(at_two[k], initial[k[len("encoder."):]]) for k in encoder_keys)
+    set_seed(42)  # the heads as the driver initialises them
+    start = build_model(load_encoder(tiny["init"]), parse_params(params)).head_state_dict()
+    assert heads and all(not torch.equal(at_two[k], start[k]) for k in heads if k.endswith("dense.weight"))
+    # Step 3 trains the encoder too.
+    final = load_file(model_dir / "model.safetensors")
+    assert not torch.equal(final["embeddings.word_embeddings.weight"], initial["embeddings.word_embeddings.weight"])
+    assert sorted(step_losses(log)) == [1, 2, 3]
+
+
+def test_head_warmup_must_leave_steps_to_train_the_encoder(tiny):
+    with pytest.raises(ValueError, match="head_warmup_steps"):
+        run(tiny, "warmup-bad", schema="contrastive", context="span", max_steps=3, head_warmup_steps=3)

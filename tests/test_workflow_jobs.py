@@ -58,6 +58,12 @@ def test_a_curriculum_cell_continues_from_its_stage1_with_the_rest_of_the_steps(
     assert first.params["context"] == "span" and first.params["max_steps"] == 15
     assert first.params["lr_scheduler"] == "cosine" and "queries" not in first.inputs
     assert first.args["checkpoints"] == "results/pretrain/demo/bottleneck/stage1-f0.75/checkpoints"
+    # A head warm-up is stage 1's (fresh heads); stage 2 continues stage 1's heads.
+    warm = demo(pretrain__schemas__bottleneck__head_warmup_steps=4)
+    assert jobs.job(warm, "pretrain", corpus="demo", schema="bottleneck", context="stage1-f0.75").params[
+        "head_warmup_steps"] == 4
+    assert jobs.job(warm, "pretrain", corpus="demo", schema="bottleneck",
+                    context="curriculum-f0.75-smollm2-c5-n16").params["head_warmup_steps"] == 0
 
 
 def test_a_span_cell_starts_from_the_encoder_or_its_schemas_own_init():

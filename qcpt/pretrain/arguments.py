@@ -81,6 +81,10 @@ class PretrainParams(TrainerParams):
     window: int | None = None              # bottleneck: None = plain causal decoder (LLM-expansion paper);
     #                                        W = the authors' attn_window: [CLS] + itself + W - 1 previous
     init_heads: str | None = None          # heads file (or folder holding one) of a previous stage
+    head_warmup_steps: int = 0             # the first N of max_steps train the heads only (encoder
+    #                                        frozen): an init without pre-trained heads (a
+    #                                        sentence-transformers export has no MLM head) starts at
+    #                                        MLM loss ln(vocab), whose gradients swamp the encoder
 
     def __post_init__(self) -> None:
         if self.schema not in SCHEMAS:
@@ -150,6 +154,9 @@ class PretrainParams(TrainerParams):
             positive("grad_cache_chunk")
         if self.condenser_skip_layer is not None:
             positive("condenser_skip_layer")
+        if not 0 <= self.head_warmup_steps < self.max_steps:
+            raise ParamsError("head_warmup_steps", f"must be in [0, max_steps = {self.max_steps}), "
+                              f"got {self.head_warmup_steps!r}")
 
     def batch_plan(self, world: int) -> BatchPlan:
         """Per-device batch and accumulation on ``world`` processes (errors name the config key)."""

@@ -42,7 +42,7 @@ from ..params import setup_logging
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
 from .data import PretrainDataset, load_passages, load_queries
-from .heads import HEADS_FILE, load_heads, save_heads
+from .heads import HEADS_FILE, HeadWarmupCallback, load_heads, save_heads
 from .objectives import build_model, load_encoder
 
 log = logging.getLogger("qcpt.pretrain")
@@ -129,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         mlm_probability=params.mlm_probability, context_mlm_probability=params.context_mlm_probability,
         whole_word_mask=params.whole_word_mask,
     )
+    # A head warm-up leaves the encoder without gradients for a while: DDP must expect that.
     training_args = training.trainer_arguments(params, checkpoints, plan, max_steps=params.max_steps,
-                                               retention=retention)
+                                               retention=retention,
+                                               ddp_find_unused_parameters=params.head_warmup_steps > 0)
     # The run's identity: what decides whether existing checkpoints may be resumed. Queries count
     # only where the context reads them; the world size changes the global batch.
     resume = training.plan_run(
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     # The log records the negatives each contrastive anchor met (the global batch's).
     trainer = training.build_trainer(model, training_args, dataset, collator, json_log,
                                      {"last_negatives": "contrastive_negatives"})
+    if params.head_warmup_steps:
+        trainer.add_callback(HeadWarmupCallback(model, params.head_warmup_steps))
     log.info("pre-training %s with %s contexts: %d examples, %d steps, global batch %d = %d per device × %d "
              "processes × %d accumulation", params.schema, params.context, len(dataset), params.max_steps,
              plan.global_batch_size, plan.per_device_batch_size, world, plan.gradient_accumulation_steps)

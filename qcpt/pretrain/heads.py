@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
+from transformers import TrainerCallback
 
 from ..io import write_json
 from .objectives.common import PretrainModel
@@ -77,3 +78,26 @@ def load_heads(model: PretrainModel, location: str | os.PathLike, *, required: b
     model.load_head_state_dict(load_file(str(path), device="cpu"))
     log.info("loaded %s heads from %s", model.schema, path)
     return True
+
+
+class HeadWarmupCallback(TrainerCallback):
+    """Freeze the encoder for the first ``steps`` optimiser steps, so only the heads train.
+
+    Heads that start fresh (an init without an MLM head, the Condenser head, the decoders) begin
+    with MLM losses near ln(vocab) ≈ 10; trained jointly from step 0, their large gradients reach
+    the encoder and drown the contrastive signal of a short run. Frozen parameters get no gradient
+    (``requires_grad`` off, so the encoder's backward is not computed at all): the optimiser skips
+    them, and their weights are exactly the init's until the warm-up ends. The state follows
+    ``state.global_step``, so a run resumed inside the warm-up stays frozen."""
+
+    def __init__(self, model: PretrainModel, steps: int):
+        self.model = model
+        self.steps = steps
+        self.frozen: bool | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        frozen = state.global_step < self.steps
+        if frozen != self.frozen:
+            self.model.encoder.requires_grad_(not frozen)
+            log.info("step %d: encoder %s", state.global_step, "frozen (head warm-up)" if frozen else "training")
+            self.frozen = frozen

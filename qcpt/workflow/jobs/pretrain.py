@@ -27,8 +27,9 @@ def pretrain_job_params(config: dict[str, Any], schema: str, ctx: cells.Context)
     if ctx.kind == "stage1":
         params.update(context=cells.SPAN, max_steps=round(total * ctx.fraction), lr_scheduler="cosine")
     elif ctx.kind == "curriculum":
+        # Stage 2 takes stage 1's trained heads: no head warm-up.
         params.update(context="query", max_steps=total - round(total * ctx.fraction),
-                      lr_scheduler="constant", warmup_ratio=0.0)
+                      lr_scheduler="constant", warmup_ratio=0.0, head_warmup_steps=0)
     else:
         params["context"] = ctx.kind
     return params
