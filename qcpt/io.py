@@ -35,6 +35,10 @@ class InputError(ValueError):
         what = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {what}{reason}")
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, int | None, str | None, str]]:
+        # Rebuilt from its parts, not from the message: a worker process's error pickles back whole.
+        return type(self), (self.path, self.line, self.field, self.reason)
+
 
 # --------------------------------------------------------------------------- atomic output
 

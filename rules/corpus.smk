@@ -64,6 +64,9 @@ rule passages:
         P.log("passages"),
     conda:
         "../envs/train.yaml"
+    # Worker processes (capped at --cores; on a cluster the job's CPUs, the `default` row's
+    # cpus_per_task). Not a param: the file is the same for any count, so it never reruns the job.
+    threads: resource(config, "default", "cpus_per_task", 4)
     resources:
         **family_resources("default"),
     params:
@@ -72,4 +75,4 @@ rule passages:
         json=job_params("passages"),
     shell:
         "{params.script} --documents {input.documents:q} --punkt {input.punkt:q}"
-        " --tokenizer {params.tokenizer:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        " --tokenizer {params.tokenizer:q} --out {output:q} --workers {threads} --params {params.json:q} > {log:q} 2>&1"

@@ -144,14 +144,57 @@ def test_bad_documents_are_located(tmp_path, models):
     assert not out.exists()
 
 
+def test_worker_processes_write_the_same_file_as_one(tmp_path, models, caplog):
+    """workers=2 sends batches to a process pool; the file must be byte-identical and the counters
+    equal. 300 documents in batches of 64: four full batches and a partial last one; short passages
+    on, so the per-document target lengths are drawn too."""
+    import logging
+
+    punkt, encoder = models
+    params = PassageParams(max_tokens=30, short_fraction=0.3, batch_documents=64)
+    serial = make_passages(DEMO_DOCS, punkt, str(encoder), tmp_path / "serial.jsonl", params)
+    with caplog.at_level(logging.INFO, logger="qcpt.passages"):
+        parallel = make_passages(DEMO_DOCS, punkt, str(encoder), tmp_path / "parallel.jsonl", params, workers=2)
+    assert "(2 worker processes)" in caplog.text  # the pool ran (not the fall-back for tiny inputs)
+    assert (tmp_path / "parallel.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()
+    assert parallel == serial
+    assert parallel["documents"] == 300 and parallel["passages"] == len(read_rows(tmp_path / "serial.jsonl"))
+
+
+def test_worker_processes_report_errors_as_one_process_does(tmp_path, models):
+    """A duplicate id far into the input names its line (after the batches before it are made);
+    a bad Punkt file fails in the workers' start-up and comes back as the same InputError."""
+    import pickle
+
+    punkt, encoder = models
+    params = PassageParams(batch_documents=64)
+    docs = read_rows(DEMO_DOCS)
+    duplicated = write_docs(tmp_path / "dup.jsonl", [*docs, {**docs[5], "text": "Again."}])
+    bad_punkt = tmp_path / "bad.pickle"
+    bad_punkt.write_bytes(pickle.dumps({"not": "punkt"}))
+    for source, punkt_file, line, field in ((duplicated, punkt, len(docs) + 1, "id"), (DEMO_DOCS, bad_punkt, None, None)):
+        errors = []
+        for workers in (1, 2):
+            out = tmp_path / f"p{workers}.jsonl"
+            with pytest.raises(InputError) as err:
+                make_passages(source, punkt_file, str(encoder), out, params, workers=workers)
+            assert not out.exists()
+            errors.append((err.value.path, err.value.line, err.value.field, str(err.value)))
+        assert errors[0] == errors[1]
+        assert errors[0][1:3] == (line, field), errors[0]
+
+
 def test_cli_end_to_end(tmp_path, models):
     punkt, encoder = models
     out = tmp_path / "passages.jsonl"
+    serial = tmp_path / "serial.jsonl"
+    make_passages(DEMO_DOCS, punkt, str(encoder), serial, PassageParams(max_tokens=144, seed=42))
     cmd = [sys.executable, str(ROOT / "scripts" / "qcpt.py"), "passages", "--documents", str(DEMO_DOCS),
-           "--punkt", str(punkt), "--tokenizer", str(encoder), "--out", str(out), "--params", '{"max_tokens": 144, "seed": 42}']
+           "--punkt", str(punkt), "--tokenizer", str(encoder), "--out", str(out), "--workers", "2", "--params", '{"max_tokens": 144, "seed": 42}']
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert proc.returncode == 0, proc.stderr
     assert len(out.read_text().splitlines()) == 300
-    assert "wrote 300 passages" in proc.stderr
+    assert "wrote 300 passages" in proc.stderr and "(2 worker processes)" in proc.stderr
+    assert out.read_bytes() == serial.read_bytes()
     bad = subprocess.run(cmd[:-1] + ['{"max_tokens": 144, "sead": 1}'], capture_output=True, text=True)
     assert bad.returncode != 0 and "sead" in bad.stderr
