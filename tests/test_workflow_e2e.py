@@ -24,6 +24,8 @@ def tiny_config(tmp_path: Path, documents: Path | None = None) -> Path:
     cfg["querygen"]["shard_size"] = 256
     for params in cfg["pretrain"]["schemas"].values():
         params.update(max_steps=4, save_steps=2, batch_size=8)
+        if params.get("head_warmup_steps"):  # the demo's warm-up must leave steps to train the encoder
+            params["head_warmup_steps"] = 1
     cfg["pretrain"]["grid"] = [
         {"schema": ["contrastive"], "context": ["span"]},
         {"schema": ["contrastive"], "context": ["query"], "generator": ["d2q"], "count": [2]},
