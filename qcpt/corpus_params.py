@@ -56,7 +56,7 @@ class PassageParams:
     seed: int = 42
     short_fraction: float = 0.0  # share of passages packed to a random length in [2, max_tokens] (authors: 0.15)
     min_tokens: int = 1  # passages shorter than this (e.g. a lone "Notes." line) are dropped, counted
-    batch_documents: int = 256  # documents whose sentences are tokenised in one call
+    batch_documents: int = 256  # documents whose sentences are tokenised in one call (a worker process's unit of work)
 
     def __post_init__(self) -> None:
         def fail(key: str, why: str) -> ParamsError:

@@ -242,10 +242,12 @@ _worker_error: Exception | None = None
 
 def _init_worker(punkt: str, tokenizer: str, params: PassageParams) -> None:
     """Each worker loads Punkt and the tokenizer once. A failure is kept and raised by the worker's
-    first batch (a raising initializer would make the pool respawn workers forever)."""
+    first batch, so it reaches the caller as itself (a raising initializer only breaks the pool:
+    BrokenProcessPool, the error lost)."""
     global _worker_maker, _worker_error
     # One thread per worker: the pool is the parallelism (Rust tokenizer threads or OpenMP threads
-    # on top of it would oversubscribe the cores). Set before transformers/torch are imported.
+    # on top of it would oversubscribe the cores). The tokenizers library reads its variable when
+    # it encodes; torch, imported by the fork server already, is told directly below.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
