@@ -612,7 +612,8 @@ def pyserini_batch_search(index: Path, topics: dict[str, str], params: Any) -> d
     """pyserini alone, as a user of the library writes it: a ``LuceneSearcher`` (obtained through
     qcpt.compat.pyserini as qcpt.retrieval.bm25 obtains it) with ``set_bm25(k1, b)``, one
     ``batch_search`` of every topic at ``k=depth`` on ``threads`` threads, and its hits as
-    ``(docid, score)`` lists in the order pyserini returns them (Lucene's: ties by internal doc number)."""
+    ``(docid, score)`` lists in the order pyserini returns them (pyserini 1.6 already ranks ties by
+    docid: Anserini sorts them on the id field and perturbs tied scores by 1e-6)."""
     from qcpt.retrieval.bm25 import _lucene
 
     _, LuceneSearcher = _lucene()

@@ -146,9 +146,10 @@ def lucene_hits(scored_docs: Sequence[Any]) -> tuple[list[str], np.ndarray]:
 def order_hits(docids: list[str], scores: np.ndarray) -> list[Hit]:
     """``(docid, float32 score)`` by score descending, ties by docid: :func:`.runs.sort_hits`'s order.
 
-    Lucene already returns a query's hits by score descending (ties in internal document order), so
-    only the runs of equal scores are sorted, by docid; hits not in descending order (no Lucene
-    collector returns them so) fall back to the full sort."""
+    pyserini returns a query's hits by score descending, so only runs of equal scores are sorted, by
+    docid (pyserini 1.6 leaves almost none: Anserini sorts ties on the id field and then rounds
+    scores to 1e-4 and lowers each tied one by 1e-6); hits not in descending order fall back to the
+    full sort."""
     if len(scores) > 1:
         if (scores[1:] > scores[:-1]).any():
             return sort_hits(zip(docids, scores.tolist(), strict=True))
@@ -182,8 +183,9 @@ def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParam
             for qid in batch:
                 docids, scores = lucene_hits(found.get(qid, []))
                 q_k = k
-                # Lucene orders ties by internal doc number; widen until the tie group at the cut
-                # is complete, so the cut follows docid order like the rest of the run.
+                # Equal scores at the cut: widen until the tie group is complete, so the cut follows
+                # docid order like the rest of the run even where the searcher picks tied documents
+                # by internal doc number (pyserini 1.6 picks them by docid, so this rarely runs).
                 while len(docids) == q_k and depth < q_k < total and scores[-1] == scores[depth - 1]:
                     q_k = min(total, q_k * 2)
                     docids, scores = lucene_hits(searcher.search(topics[qid], k=q_k))
