@@ -93,6 +93,16 @@ def machine_info(threads: int) -> dict[str, Any]:
     return info
 
 
+# Stages that time the workflow against the raw library call on the same work (``overhead_ratio``).
+OVERHEAD_STAGES = ("faiss", "bm25", "encode")
+
+
+def overhead_ratios(stages: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """``{stage: overhead_ratio}`` of the stages that measure one (workflow seconds / raw library
+    seconds); None for such a stage not run in this bench or failed."""
+    return {name: stages.get(name, {}).get("overhead_ratio") for name in OVERHEAD_STAGES}
+
+
 def run_stage(name: str, ws: Workspace) -> dict[str, Any]:
     log.info("stage %s ...", name)
     t0 = time.perf_counter()
@@ -146,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.stages:
             report["stages"][name] = run_stage(name, ws)
+            report["overhead_ratios"] = overhead_ratios(report["stages"])
             report["total_seconds"] = round(time.perf_counter() - t0, 3)
             if hasattr(os, "getloadavg"):  # other work on the machine slows every stage: say so
                 report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

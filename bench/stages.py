@@ -417,6 +417,65 @@ def stage_dag(ws: Workspace) -> dict:
             "note": "seconds: the whole `snakemake -n` process (start-up, parsing, DAG, dry run)"}
 
 
+# --------------------------------------------------------------------------- overhead against the raw library
+
+# Rounds of (raw library call, workflow call) per overhead measurement, per stage; each side keeps its
+# fastest. Encoding gets fewer: a round of the full size is about a minute on 2 cores.
+OVERHEAD_ROUNDS = {"bm25": 3, "encode": 2}
+
+
+@dataclass
+class SideBySide:
+    """Seconds of each round of a raw-library call and the workflow's call on the same work, and
+    what the last round of each returned."""
+
+    raw_seconds: list[float]
+    workflow_seconds: list[float]
+    raw_output: Any
+    workflow_output: Any
+
+    def summary(self, items: int, unit: str, raw_name: str, workflow_name: str) -> dict[str, Any]:
+        """``raw`` and ``workflow`` (fastest round: seconds, ``<unit>_per_second``, every round's
+        seconds), ``overhead_ratio`` (workflow / raw, fastest rounds) and the ratio of each round."""
+
+        def side(name: str, seconds: list[float]) -> dict[str, Any]:
+            best = min(seconds)
+            return {"implementation": name, "seconds": round(best, 3), f"{unit}_per_second": _rate(items, best),
+                    "round_seconds": [round(x, 3) for x in seconds]}
+
+        raw_best, workflow_best = min(self.raw_seconds), min(self.workflow_seconds)
+        return {
+            "raw": side(raw_name, self.raw_seconds),
+            "workflow": side(workflow_name, self.workflow_seconds),
+            "overhead_ratio": round(workflow_best / raw_best, 3) if raw_best > 0 else None,
+            "overhead_ratio_per_round": [round(w / r, 3) if r > 0 else None
+                                         for r, w in zip(self.raw_seconds, self.workflow_seconds, strict=True)],
+            "overhead_rounds": len(self.raw_seconds),
+        }
+
+
+def side_by_side(raw: Callable[[], Any], workflow: Callable[[], Any], rounds: int) -> SideBySide:
+    """Run ``raw`` then ``workflow``, ``rounds`` times in alternation, timing each call.
+
+    Alternating (rather than all raw calls, then all workflow calls) exposes both sides to the same
+    warm-up (JIT, allocator, caches) and to the same drift of the load on a shared machine; keeping
+    each side's fastest round drops rounds that other work on the machine slowed down (load only
+    ever adds time)."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    raw_seconds: list[float] = []
+    workflow_seconds: list[float] = []
+    raw_output = workflow_output = None
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        raw_output = raw()
+        raw_seconds.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        workflow_output = workflow()
+        workflow_seconds.append(time.perf_counter() - t0)
+    return SideBySide(raw_seconds, workflow_seconds, raw_output, workflow_output)
+
+
 # --------------------------------------------------------------------------- encoding
 
 
@@ -444,28 +503,53 @@ def _padded_tokens(lengths: list[int], batch_size: int, *, sort: bool) -> int:
 
 def stage_encode(ws: Workspace) -> dict:
     """qcpt.retrieval.vectors.encode_texts with all-MiniLM-L6-v2 (mean pooling, normalised, 256
-    tokens, batch 64) on passages of varied length: length-sorted batches vs in-order batches (each
-    padded to its longest text), same texts, same run. Also checks both give the same vectors."""
+    tokens, batch 64) on passages of varied length, side by side with sentence-transformers'
+    ``SentenceTransformer.encode`` on the same model folder and texts (same batch size, normalised,
+    ``max_seq_length`` 256): the overhead of the workflow's encoding over the library's, and how far
+    their vectors differ. Then encode_texts with in-order batches (each padded to its longest text)
+    against its length-sorted batches, same texts: the saving of length-sorting."""
     import numpy as np
+    from sentence_transformers import SentenceTransformer
 
+    from qcpt.models import resolve_model_path
     from qcpt.retrieval.vectors import encode_texts, load_encoder
 
     n, max_len, batch = ws.sizes["encode_passages"], 256, 64
     texts = varied_passages(ws, n)
-    model, tokenizer, _ = load_encoder(MINILM)
+    model, tokenizer, folder = load_encoder(MINILM)
+    device = next(model.parameters()).device
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]]
-    timings, vectors = {}, {}
-    for name, length_sorted in (("length_sorted", True), ("in_order", False)):
-        t0 = time.perf_counter()
-        vectors[name] = encode_texts(model, tokenizer, texts, max_len=max_len, batch_size=batch, pooling="mean",
-                                     normalize=True, length_sorted=length_sorted, progress=False)
-        timings[name] = time.perf_counter() - t0
+    library = SentenceTransformer(str(resolve_model_path(MINILM)), device=str(device))
+    library.max_seq_length = max_len
+
+    def raw(some: list[str]) -> np.ndarray:
+        return library.encode(some, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True,
+                              show_progress_bar=False)
+
+    def workflow(some: list[str], *, length_sorted: bool = True) -> np.ndarray:
+        return encode_texts(model, tokenizer, some, max_len=max_len, batch_size=batch, pooling="mean",
+                            normalize=True, length_sorted=length_sorted, progress=False)
+
+    raw(texts[:batch])  # warm-up, untimed: first-call allocations and kernel choices of either side
+    workflow(texts[:batch])
+    rounds = side_by_side(lambda: raw(texts), lambda: workflow(texts), OVERHEAD_ROUNDS["encode"])
+    overhead = rounds.summary(n, "passages", "sentence_transformers.SentenceTransformer.encode",
+                              "qcpt.retrieval.vectors.encode_texts")
+    library_diff = float(np.abs(rounds.workflow_output - rounds.raw_output).max())
+    timings = {"length_sorted": min(rounds.workflow_seconds)}
+    vectors = {"length_sorted": rounds.workflow_output}
+    t0 = time.perf_counter()
+    vectors["in_order"] = workflow(texts, length_sorted=False)
+    timings["in_order"] = time.perf_counter() - t0
     max_diff = float(np.abs(vectors["length_sorted"] - vectors["in_order"]).max())
     real = sum(lengths)
     return {
-        "model": MINILM, "passages": n, "max_len": max_len, "batch_size": batch,
+        "model": MINILM, "model_folder": str(folder), "device": str(device), "passages": n, "max_len": max_len,
+        "batch_size": batch,
         "tokens": {"mean": round(statistics.fmean(lengths), 1), "median": statistics.median(lengths),
                    "p90": sorted(lengths)[int(0.9 * (n - 1))], "max": max(lengths), "total": real},
+        **overhead,
+        "max_abs_vector_difference_vs_raw": library_diff,
         "length_sorted": {"seconds": round(timings["length_sorted"], 3),
                           "passages_per_second": _rate(n, timings["length_sorted"]),
                           "padded_tokens": _padded_tokens(lengths, batch, sort=True)},
@@ -549,9 +633,49 @@ def _bm25_inputs(ws: Workspace) -> tuple[Path, dict[str, str], str]:
     return collection, topics, f"demo documents x {repeat} (no ../shared/data/scifact)"
 
 
+BM25_WARMUP_QUERIES = 50  # searched once by each side before the timed rounds (JIT, index caches)
+
+
+def pyserini_batch_search(index: Path, topics: dict[str, str], params: Any) -> dict[str, list[tuple[str, float]]]:
+    """pyserini alone, as a user of the library writes it: a ``LuceneSearcher`` (obtained through
+    qcpt.compat.pyserini as qcpt.retrieval.bm25 obtains it) with ``set_bm25(k1, b)``, one
+    ``batch_search`` of every topic at ``k=depth`` on ``threads`` threads, and its hits as
+    ``(docid, score)`` lists in the order pyserini returns them (pyserini 1.6 already ranks ties by
+    docid: Anserini sorts them on the id field and perturbs tied scores by 1e-6)."""
+    from qcpt.retrieval.bm25 import _lucene
+
+    _, LuceneSearcher = _lucene()
+    searcher = LuceneSearcher(str(index))
+    searcher.set_bm25(params.k1, params.b)
+    qids = list(topics)
+    found = searcher.batch_search([topics[q] for q in qids], qids, k=params.depth, threads=params.threads)
+    hits = {qid: [(hit.docid, hit.score) for hit in found.get(qid, [])] for qid in qids}
+    searcher.close()
+    return hits
+
+
+def bm25_ranking_differences(raw: dict[str, list[tuple[str, float]]],
+                             workflow: dict[str, list[tuple[str, float]]]) -> list[str]:
+    """Queries whose two rankings are not the same BM25 ranking: a different score list (float32,
+    best first), or different documents above the lowest score. Only the order among equal scores,
+    and which of the documents tied at the cut are kept, may differ (docid order vs Lucene's)."""
+    differ = []
+    for qid in raw.keys() | workflow.keys():
+        a, b = raw.get(qid, []), workflow.get(qid, [])
+        if [s for _, s in a] != [s for _, s in b]:
+            differ.append(qid)
+        elif a and {d for d, s in a if s > a[-1][1]} != {d for d, s in b if s > b[-1][1]}:
+            differ.append(qid)
+    return sorted(differ)
+
+
 def stage_bm25(ws: Workspace) -> dict:
     """Lucene indexing and BM25 search (k1 0.9, b 0.4, depth 1000) through qcpt.retrieval.bm25,
-    in this process: the JVM start is timed apart from indexing and searching."""
+    in this process: the JVM start is timed apart from indexing and searching. The search
+    (``bm25.search``, what rule bm25_search runs) is timed side by side with pyserini's own
+    ``LuceneSearcher.batch_search`` on the same index, topics, k1/b, depth and threads
+    (:func:`pyserini_batch_search`); both sides open and close their searcher inside the timing,
+    as ``bm25.search`` does. The two must give the same BM25 ranking (:func:`bm25_ranking_differences`)."""
     from qcpt.compat.pyserini import ensure_pyserini
     from qcpt.retrieval import bm25
 
@@ -562,20 +686,33 @@ def stage_bm25(ws: Workspace) -> dict:
     ensure_pyserini()
     import pyserini.pyclass  # noqa: F401 - starts the JVM
     jvm_seconds = time.perf_counter() - t0
+    index = ws.root / "bm25-index"
     t0 = time.perf_counter()
-    indexed = bm25.build_index(collection, ws.root / "bm25-index", threads=ws.threads)
+    indexed = bm25.build_index(collection, index, threads=ws.threads)
     index_seconds = time.perf_counter() - t0
     params = bm25.SearchParams(k1=0.9, b=0.4, depth=1000, threads=ws.threads)
-    t0 = time.perf_counter()
-    results = bm25.search(ws.root / "bm25-index", topics, params)
-    search_seconds = time.perf_counter() - t0
+    warmup = dict(list(topics.items())[:BM25_WARMUP_QUERIES])
+    pyserini_batch_search(index, warmup, params)
+    bm25.search(index, warmup, params)
+    rounds = side_by_side(lambda: pyserini_batch_search(index, topics, params),
+                          lambda: bm25.search(index, topics, params), OVERHEAD_ROUNDS["bm25"])
+    overhead = rounds.summary(len(topics), "queries",
+                              "pyserini LuceneSearcher.batch_search + hits as (docid, score) lists",
+                              "qcpt.retrieval.bm25.search (+ ties broken by docid, also at the cut)")
+    results = rounds.workflow_output
+    differ = bm25_ranking_differences(rounds.raw_output, results)
+    if differ:
+        raise RuntimeError(f"bm25.search and pyserini's batch_search rank {len(differ)} of {len(topics)} queries "
+                           f"differently (first: {differ[:5]})")
     hits = sum(len(h) for h in results.values())
+    search_seconds = min(rounds.workflow_seconds)
     return {"source": source, "documents": n_docs, "indexed": indexed, "queries": len(topics), "depth": 1000,
             "threads": ws.threads, "jvm_start_seconds": round(jvm_seconds, 3),
             "index_seconds": round(index_seconds, 3), "documents_per_second": _rate(n_docs, index_seconds),
             "search_seconds": round(search_seconds, 3), "queries_per_second": _rate(len(topics), search_seconds),
-            "hits": hits,
-            "note": "index_seconds include writing Anserini's JSON input and the index record (checksum)"}
+            "hits": hits, **overhead, "ranking_differences": len(differ),
+            "note": "index_seconds include writing Anserini's JSON input and the index record (checksum); "
+                    "search_seconds / queries_per_second are the workflow's fastest round"}
 
 
 STAGES: dict[str, Callable[[Workspace], dict]] = {

@@ -125,3 +125,73 @@ def test_bm25_scifact_reproduces_pyserini_bm25_flat(tmp_path: Path):
     assert metrics["num_queries"] == 300
     assert metrics["measures"]["nDCG@10"] == pytest.approx(0.6789, abs=5e-4)
     assert metrics["measures"]["R@100"] == pytest.approx(0.9253, abs=5e-4)
+
+
+def _reference_results(index: Path, topics: dict[str, str], k1: float, b: float) -> dict[str, list]:
+    """Every matching document of each query (one plain pyserini search at the collection's size),
+    in sort_hits order: the run by definition, before the depth cut."""
+    from qcpt.retrieval.runs import sort_hits
+
+    compat.ensure_pyserini()
+    from pyserini.search.lucene import LuceneSearcher
+
+    searcher = LuceneSearcher(str(index))
+    searcher.set_bm25(k1, b)
+    total = searcher.num_docs
+    results = {qid: sort_hits((h.docid, h.score) for h in searcher.search(query, k=total))
+               for qid, query in topics.items()}
+    searcher.close()
+    return results
+
+
+def test_bm25_run_on_the_demo_collection_equals_the_full_sort(tmp_path: Path):
+    """search + write_run on the demo collection, byte for byte the run of the full sort cut at depth.
+
+    Every document is indexed three times (docids ...a, ...b, ...c) in shuffled order, so Lucene's
+    internal document order is not docid order and equal BM25 scores come in groups of three that
+    the depth cut splits. Anserini rounds tied scores to 1e-4 and then lowers each further tie by
+    1e-6 (its TiebreakerReranker), so in the run a tie shows as scores within 1e-4 of each other.
+    The copies of a document tie exactly only for one-term queries (Lucene sums a multi-term score
+    in an order that can differ by one ulp), so each topic also comes as its longest word alone."""
+    import random
+
+    from qcpt.corpus import read_topics
+    from qcpt.io import read_jsonl
+    from qcpt.retrieval.runs import write_run
+
+    demo = ROOT / "qcpt" / "data" / "demo"
+    docs = [{"docid": f"{obj['id']}{copy}", "title": obj["title"], "text": obj["text"]}
+            for _, obj in read_jsonl(demo / "documents.jsonl") for copy in "abc"]
+    random.Random(7).shuffle(docs)
+    collection = _toy_collection(tmp_path, docs)
+    index = tmp_path / "index"
+    bm25.build_index(collection, index, threads=1)
+    topics = {**read_topics(demo / "topics-train.tsv")[0], **read_topics(demo / "topics-test.tsv")[0]}
+    topics |= {f"{qid}w": max(query.split(), key=len) for qid, query in list(topics.items())}
+    depth = 25
+    reference = _reference_results(index, topics, 0.9, 0.4)
+    split_at_cut = sum(1 for hits in reference.values()
+                       if len(hits) > depth and hits[depth - 1][1] - hits[depth][1] < 1e-4)
+    assert split_at_cut > 50, f"only {split_at_cut} queries have a tie across the cut: the test would not bite"
+    expected = tmp_path / "expected.trec"
+    write_run(expected, reference, "bm25", depth=depth)
+    for query_batch, threads in ((1000, 1), (7, 2)):
+        params = bm25.SearchParams(k1=0.9, b=0.4, depth=depth, threads=threads, query_batch=query_batch)
+        run = tmp_path / f"run-{query_batch}-{threads}.trec"
+        write_run(run, bm25.search(index, topics, params), "bm25", depth=depth)
+        assert run.read_text() == expected.read_text(), f"query_batch={query_batch} threads={threads}"
+
+
+def test_order_hits_sorts_only_ties_and_falls_back_on_unsorted_input():
+    import numpy as np
+
+    from qcpt.retrieval.runs import sort_hits
+
+    docids = ["c", "a", "b", "z", "e", "d", "f"]
+    scores = np.array([3.0, 2.5, 2.5, 2.5, 1.0, 1.0, 0.5], dtype=np.float32)
+    hits = bm25.order_hits(list(docids), scores)
+    assert hits == sort_hits(zip(docids, scores.tolist(), strict=True))
+    assert [d for d, _ in hits] == ["c", "a", "b", "z", "d", "e", "f"]
+    unsorted = np.array([1.0, 2.0, 2.0], dtype=np.float32)
+    assert bm25.order_hits(["x", "w", "v"], unsorted) == [("v", 2.0), ("w", 2.0), ("x", 1.0)]
+    assert bm25.order_hits([], np.zeros(0, dtype=np.float32)) == []

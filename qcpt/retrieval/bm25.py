@@ -18,16 +18,19 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from ..io import InputError, atomic_dir, sha256_file, write_json
 from ..params import ParamsError
 from .data import iter_collection, load_topics, passage_text
 from .params import parse_params, setup_logging
-from .runs import float32, sort_hits, write_run
+from .runs import Hit, sort_hits, write_run
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +134,36 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
     return n
 
 
+def lucene_hits(scored_docs: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+    """Docids and float32 scores of pyserini's ``JScoredDoc`` hits, in Lucene's order.
+
+    One pass per field: every field read is a JNI call, the dearest part of the conversion."""
+    docids = [hit.docid for hit in scored_docs]
+    scores = np.fromiter((hit.score for hit in scored_docs), dtype=np.float32, count=len(docids))
+    return docids, scores
+
+
+def order_hits(docids: list[str], scores: np.ndarray) -> list[Hit]:
+    """``(docid, float32 score)`` by score descending, ties by docid: :func:`.runs.sort_hits`'s order.
+
+    pyserini returns a query's hits by score descending, so only runs of equal scores are sorted, by
+    docid (pyserini 1.6 leaves almost none: Anserini sorts ties on the id field and then rounds
+    scores to 1e-4 and lowers each tied one by 1e-6); hits not in descending order fall back to the
+    full sort."""
+    if len(scores) > 1:
+        if (scores[1:] > scores[:-1]).any():
+            return sort_hits(zip(docids, scores.tolist(), strict=True))
+        starts = np.flatnonzero(scores[1:] != scores[:-1]) + 1
+        bounds = np.concatenate(([0], starts, [len(scores)]))
+        for run in np.flatnonzero(np.diff(bounds) > 1).tolist():
+            lo, hi = int(bounds[run]), int(bounds[run + 1])
+            docids[lo:hi] = sorted(docids[lo:hi])
+    return list(zip(docids, scores.tolist(), strict=True))
+
+
 def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParams) -> dict[str, list[tuple[str, float]]]:
-    """BM25 top-``depth`` hits per query, ``{qid: [(docid, score), ...]}`` in topic order."""
+    """BM25 top-``depth`` hits per query, ``{qid: [(docid, score), ...]}`` in topic order, each
+    list by float32 score descending with ties by docid (the order :func:`.runs.write_run` writes)."""
     _, LuceneSearcher = _lucene()
     if not Path(index).is_dir():
         raise InputError(index, None, None, "is not an index folder")
@@ -140,6 +171,7 @@ def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParam
     searcher.set_bm25(params.k1, params.b)
     total = searcher.num_docs
     depth = min(params.depth, total)
+    k = min(depth + 1, total)  # one more than needed: shows whether a tie straddles the cut
     qids = list(topics)
     results: dict[str, list[tuple[str, float]]] = {}
     widened = 0
@@ -147,18 +179,18 @@ def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParam
     with tqdm(total=len(qids), desc="BM25 search", unit=" queries", file=sys.stderr, mininterval=2) as bar:
         for lo in range(0, len(qids), params.query_batch):
             batch = qids[lo:lo + params.query_batch]
-            k = min(depth + 1, total)  # one more than needed: shows whether a tie straddles the cut
             found = searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=params.threads)
             for qid in batch:
-                hits = [(h.docid, float32(h.score)) for h in found.get(qid, [])]
+                docids, scores = lucene_hits(found.get(qid, []))
                 q_k = k
-                # Lucene orders ties by internal doc number; widen until the tie group at the cut
-                # is complete, so the cut follows docid order like the rest of the run.
-                while len(hits) == q_k and q_k < total and q_k > depth and hits[-1][1] == hits[depth - 1][1]:
+                # Equal scores at the cut: widen until the tie group is complete, so the cut follows
+                # docid order like the rest of the run even where the searcher picks tied documents
+                # by internal doc number (pyserini 1.6 picks them by docid, so this rarely runs).
+                while len(docids) == q_k and depth < q_k < total and scores[-1] == scores[depth - 1]:
                     q_k = min(total, q_k * 2)
-                    hits = [(h.docid, float32(h.score)) for h in searcher.search(topics[qid], k=q_k)]
+                    docids, scores = lucene_hits(searcher.search(topics[qid], k=q_k))
                     widened += 1
-                results[qid] = sort_hits(hits)[:depth]
+                results[qid] = order_hits(docids, scores)[:depth]
             bar.update(len(batch))
     if widened:
         log.info("%d searches widened to resolve ties at depth %d", widened, depth)
