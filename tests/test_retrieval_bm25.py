@@ -195,3 +195,39 @@ def test_order_hits_sorts_only_ties_and_falls_back_on_unsorted_input():
     unsorted = np.array([1.0, 2.0, 2.0], dtype=np.float32)
     assert bm25.order_hits(["x", "w", "v"], unsorted) == [("v", 2.0), ("w", 2.0), ("x", 1.0)]
     assert bm25.order_hits([], np.zeros(0, dtype=np.float32)) == []
+
+
+def test_anserini_searcher_returns_what_pyserinis_lucene_searcher_returns(tmp_path: Path):
+    """The direct Java searcher the jobs use gives pyserini's LuceneSearcher's hits, in its order, for
+    one query and for a threaded batch, and knows the same documents."""
+    from qcpt.corpus import read_topics
+    from qcpt.io import read_jsonl
+
+    demo = ROOT / "qcpt" / "data" / "demo"
+    docs = [{"docid": obj["id"], "title": obj["title"], "text": obj["text"]}
+            for _, obj in read_jsonl(demo / "documents.jsonl")]
+    index = tmp_path / "index"
+    bm25.build_index(_toy_collection(tmp_path, docs), index, threads=1)
+    topics = read_topics(demo / "topics-test.tsv")[0]
+    _, LuceneSearcher = bm25._lucene()
+    ours, theirs = bm25.AnseriniSearcher(index), LuceneSearcher(str(index))
+    try:
+        for searcher in (ours, theirs):
+            searcher.set_bm25(1.2, 0.75)
+        assert ours.num_docs == theirs.num_docs == len(docs)
+        qids = list(topics)[:50]
+        queries = [topics[q] for q in qids]
+
+        def as_lists(found):
+            return {qid: [(h.docid, h.score) for h in hits] for qid, hits in found.items()}
+
+        batch = as_lists(ours.batch_search(queries, qids, k=100, threads=2))
+        assert batch == as_lists(theirs.batch_search(queries, qids, k=100, threads=2))
+        assert sum(len(hits) for hits in batch.values()) > 50 * 20
+        for qid in qids[:10]:
+            assert as_lists({qid: ours.search(topics[qid], k=30)}) == as_lists({qid: theirs.search(topics[qid], k=30)})
+        assert ours.contains(docs[0]["docid"]) and theirs.doc(docs[0]["docid"]) is not None
+        assert not ours.contains("no-such-doc") and theirs.doc("no-such-doc") is None
+    finally:
+        ours.close()
+        theirs.close()

@@ -91,7 +91,7 @@ def round_trip_consistency(
 
     A query whose source passage is not in the index is an input error (the index was built from
     other passages), reported with its row number in ``source``."""
-    from ..retrieval.bm25 import SearchParams, _lucene, search
+    from ..retrieval.bm25 import AnseriniSearcher, SearchParams, search
 
     params = params or ConsistencyParams()
     start = time.perf_counter()
@@ -101,14 +101,13 @@ def round_trip_consistency(
                               "sampled": len(positions) < len(queries), **asdict(params)}
     if not positions:
         return record
-    _, LuceneSearcher = _lucene()
     if not Path(index).is_dir():
         raise InputError(index, None, None, "is not an index folder")
-    searcher = LuceneSearcher(str(index))
+    searcher = AnseriniSearcher(index)
     try:
         for pos in positions:
             pid = queries[pos][0]
-            if searcher.doc(pid) is None:
+            if not searcher.contains(pid):
                 raise InputError(source, pos + 1, "passage_id",
                                  f"passage {pid!r} is not in the consistency index {index} (built from other passages?)")
     finally:

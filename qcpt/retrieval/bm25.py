@@ -5,7 +5,8 @@ Indexing follows pyserini's BEIR "flat" setup: each collection row becomes a Luc
 Anserini's ``IndexCollection`` (``JsonCollection``, ``DefaultLuceneDocumentGenerator``, the default
 English analyzer with Porter stemming), with positions and document vectors stored.
 
-Searching uses ``LuceneSearcher`` with ``set_bm25(k1, b)`` (0.9/0.4 for BEIR, 0.82/0.68 for MS MARCO
+Searching uses Anserini's ``SimpleSearcher`` (what pyserini's ``LuceneSearcher`` wraps, called
+directly: :class:`AnseriniSearcher`) with ``set_bm25(k1, b)`` (0.9/0.4 for BEIR, 0.82/0.68 for MS MARCO
 passage) and writes a TREC run with ties broken by docid (:mod:`.runs`).
 """
 
@@ -64,14 +65,62 @@ class SearchParams:
 
 
 def _lucene():
-    """Import pyserini's Lucene classes after the compatibility shim (Java 21+, no vector module)."""
+    """pyserini's Lucene classes after the compatibility shim (Java 21+, no vector module): the raw
+    library the overhead bench and the tests compare :class:`AnseriniSearcher` with."""
+    autoclass = _autoclass()
+    from pyserini.search.lucene import LuceneSearcher
+
+    return autoclass, LuceneSearcher
+
+
+def _autoclass():
+    """pyserini's ``autoclass`` (pyjnius on Anserini's jar), after the compatibility shim."""
     from ..compat.pyserini import ensure_pyserini
 
     ensure_pyserini()
     from pyserini.pyclass import autoclass
-    from pyserini.search.lucene import LuceneSearcher
 
-    return autoclass, LuceneSearcher
+    return autoclass
+
+
+class AnseriniSearcher:
+    """Anserini's ``io.anserini.search.SimpleSearcher``, the Java searcher that pyserini's
+    ``LuceneSearcher`` wraps, called the way that wrapper calls it (same methods, same arguments,
+    so the same hits in the same order; a test compares the two).
+
+    Why not ``LuceneSearcher`` itself: importing ``pyserini.search.lucene`` imports torch,
+    transformers and pyserini's dense encoders (5-7 s of a BM25 job's start-up on 2 cores), none of
+    which BM25 uses; ``pyserini.pyclass`` starts only the JVM."""
+
+    def __init__(self, index: str | os.PathLike):
+        autoclass = _autoclass()
+        self._array_list = autoclass("java.util.ArrayList")
+        self.object = autoclass("io.anserini.search.SimpleSearcher")(str(index))
+        self.num_docs = int(self.object.get_total_num_docs())
+
+    def set_bm25(self, k1: float, b: float) -> None:
+        self.object.set_bm25(float(k1), float(b))
+
+    def search(self, query: str, k: int) -> list[Any]:
+        """The top ``k`` hits (``ScoredDoc``: ``docid``, ``score``) of one query."""
+        return list(self.object.search(query, int(k)))
+
+    def batch_search(self, queries: Sequence[str], qids: Sequence[str], k: int, threads: int) -> dict[str, Any]:
+        """``{qid: hits}`` of many queries searched on ``threads`` Java threads."""
+        query_strings, qid_strings = self._array_list(), self._array_list()
+        for query in queries:
+            query_strings.add(query)
+        for qid in qids:
+            qid_strings.add(qid)
+        results = self.object.batch_search(query_strings, qid_strings, int(k), int(threads))
+        return {entry.getKey(): entry.getValue() for entry in results.entrySet().toArray()}
+
+    def contains(self, docid: str) -> bool:
+        """Whether the index holds a document with this id."""
+        return self.object.doc(docid) is not None
+
+    def close(self) -> None:
+        self.object.close()
 
 
 def write_json_collection(collection: str | os.PathLike, folder: Path, parts: int) -> int:
@@ -101,7 +150,7 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
                 params: IndexParams | None = None) -> int:
     """Index ``collection`` into the folder ``out`` (atomically); returns the number of documents."""
     params = params or IndexParams()
-    autoclass, LuceneSearcher = _lucene()
+    autoclass = _autoclass()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -118,7 +167,7 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
             args.append("-storeRaw")
         log.info("Anserini IndexCollection %s", " ".join(args))
         autoclass("io.anserini.index.IndexCollection").main(args)
-        searcher = LuceneSearcher(str(tmp))
+        searcher = AnseriniSearcher(tmp)
         indexed = searcher.num_docs
         searcher.close()
         if indexed != n:
@@ -164,10 +213,9 @@ def order_hits(docids: list[str], scores: np.ndarray) -> list[Hit]:
 def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParams) -> dict[str, list[tuple[str, float]]]:
     """BM25 top-``depth`` hits per query, ``{qid: [(docid, score), ...]}`` in topic order, each
     list by float32 score descending with ties by docid (the order :func:`.runs.write_run` writes)."""
-    _, LuceneSearcher = _lucene()
     if not Path(index).is_dir():
         raise InputError(index, None, None, "is not an index folder")
-    searcher = LuceneSearcher(str(index))
+    searcher = AnseriniSearcher(index)
     searcher.set_bm25(params.k1, params.b)
     total = searcher.num_docs
     depth = min(params.depth, total)
