@@ -278,6 +278,21 @@ def test_length_sorted_encoding_equals_naive(tmp_path: Path):
                                                       progress=False)[0], atol=1e-5)
 
 
+def test_amp_encodes_in_bfloat16_on_a_cpu_close_to_float32(tmp_path: Path):
+    """``amp`` on a CPU autocasts to bfloat16: float32 vectors that differ from the float32 encoding
+    (so the autocast ran) by bfloat16's rounding only."""
+    folder = tiny_model_dir(tmp_path)
+    model = AutoModel.from_pretrained(folder).eval()
+    tok = BertTokenizerFast.from_pretrained(folder)
+    texts = [f"{t} {x}" for _, t, x in DOCS]
+    exact = encode_texts(model, tok, texts, max_len=40, pooling="mean", normalize=True, progress=False)
+    half = encode_texts(model, tok, texts, max_len=40, pooling="mean", normalize=True, amp=True, progress=False)
+    assert half.dtype == np.float32 and half.shape == exact.shape
+    assert not np.array_equal(half, exact)
+    np.testing.assert_allclose(half, exact, atol=3e-2)
+    assert ((half * exact).sum(axis=1) > 0.999).all()  # unit vectors: cosine to the float32 one
+
+
 def test_settings_come_from_the_model_folder_unless_given(tmp_path: Path):
     folder = tiny_model_dir(tmp_path)
     assert resolve_settings(folder) == resolve_settings(folder, pooling="cls", normalize=False, p_max_len=144, q_max_len=32)

@@ -127,6 +127,20 @@ def test_search_reads_encoded_shards_or_encodes_a_small_collection_itself():
     assert "q_max_len" not in encode.params and encode.params["pooling"] == "cls"
 
 
+def test_encoder_amp_reaches_every_encode_and_search_job_only_when_on():
+    tuned = "demo/pt/demo/contrastive/query-d2q-c5-nall/retriever1"
+    assert DEMO["encoder"]["amp"] is True
+    for modelkey in ("zeroshot/base", tuned):
+        assert jobs.job(DEMO, "search", topicset="demo-test", modelkey=modelkey).params["amp"] is True
+    assert jobs.job(demo(FULL), "encode", collection="demo", modelkey="zeroshot/base", shard="0",
+                    nshards="2").params["amp"] is True
+    off = demo(encoder__amp=False)
+    assert "amp" not in jobs.job(off, "search", topicset="demo-test", modelkey=tuned).params
+    plain = copy.deepcopy(DEMO)
+    del plain["encoder"]["amp"]
+    assert "amp" not in jobs.job(qconfig.validate(plain), "search", topicset="demo-test", modelkey="zeroshot/base").params
+
+
 def test_run_depths_follow_the_topic_set():
     assert jobs.job(DEMO, "bm25_search", topicset="train-demo").params["depth"] == 200  # bm25_depth
     assert jobs.job(DEMO, "bm25_search", topicset="demo-test").params["depth"] == 1000  # evalset default

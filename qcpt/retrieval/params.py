@@ -79,7 +79,7 @@ class EncodeParams:
     max_len: int | None = None      # passage tokens; None: likewise, else 144
     batch_size: int = 64
     length_sorted: bool = True
-    amp: bool = False               # float16 autocast on CUDA
+    amp: bool = False               # half-precision autocast: float16 on CUDA, bfloat16 on CPU
 
     def validate(self) -> None:
         _pooling(self.pooling)
@@ -100,7 +100,7 @@ class DenseSearchParams:
     p_batch_size: int = 64          # passage encoding batch (with --collection)
     search_batch: int = 4096        # queries per FAISS call
     tag: str = "dense"
-    amp: bool = False
+    amp: bool = False               # half-precision autocast: float16 on CUDA, bfloat16 on CPU
 
     def validate(self) -> None:
         _pooling(self.pooling)

@@ -151,17 +151,18 @@ def encode_texts(model: torch.nn.Module, tokenizer, texts: Sequence[str], *, max
 
     ``length_sorted``: tokenise (up to ``max_len`` tokens), sort by length within windows of
     ``SORT_WINDOW`` texts, batch neighbours, and put the vectors back in input order; ``False`` batches
-    texts in input order (padding each batch to its longest text). ``amp``: float16 autocast on CUDA.
+    texts in input order (padding each batch to its longest text). ``amp``: half-precision autocast,
+    float16 on CUDA, bfloat16 on CPU (Tevatron's ``--fp16`` encoding; the vectors come back as float32).
     """
     if batch_size < 1 or max_len < 2:
         raise ValueError(f"batch_size must be ≥ 1 and max_len ≥ 2, got {batch_size}, {max_len}")
     device = next(model.parameters()).device
     n = len(texts)
-    use_amp = amp and device.type == "cuda"
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     chunks: list[tuple[list[int] | slice, np.ndarray]] = []  # (rows, vectors) in encoding order
 
     def run(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> np.ndarray:
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             reps = embed(model, input_ids, attention_mask, pooling, normalize)
         return reps.float().cpu().numpy()
 

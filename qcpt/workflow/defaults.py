@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "evalsets.*.depth": 1000,  # run depth of an evaluation search
     "evalsets.*.measures": ("MRR@10", "R@50", "R@1000", "nDCG@10"),
     "evalsets.*.relevance_level": 1,
+    "encoder.amp": False,  # dense encoding under half-precision autocast
     "collections.*.encode_shards": 1,  # 0: each search job encodes the collection itself
     "collections.*.format": "auto",
     "corpus.format": "auto",

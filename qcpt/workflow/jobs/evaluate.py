@@ -12,6 +12,13 @@ from .finetune import finetune_settings
 
 
 def encode_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
+    """The encoding settings of an encode or search job: ``amp`` where ``encoder.amp`` is on, and
+    :func:`pooling_job_params`."""
+    amp = {"amp": True} if setting(config, "encoder", "amp") else {}
+    return {**pooling_job_params(config, modelkey), **amp}
+
+
+def pooling_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
     """Pooling for external encoders comes from the config; fine-tuned ones carry qcpt_pooling.json.
     Where ``encoder.pooling`` is set, the base and pre-trained encoders at zero-shot are encoded the
     way fine-tuning encodes (that pooling, finetune.params' normalisation and lengths), not as the
