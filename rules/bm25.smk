@@ -47,7 +47,8 @@ rule bm25_index:
         P.log("bm25_index"),
     conda:
         "../envs/pyserini.yaml"
-    threads: 2
+    # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
+    threads: resource(config, "bm25", "cpus_per_task", 2)
     resources:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
@@ -65,7 +66,8 @@ rule bm25_search:
         P.log("bm25_search"),
     conda:
         "../envs/pyserini.yaml"
-    threads: 2
+    # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
+    threads: resource(config, "bm25", "cpus_per_task", 2)
     resources:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:

@@ -18,7 +18,8 @@ rule encode:
         nshards=r"\d+",
     conda:
         "../envs/train.yaml"
-    threads: 2
+    # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
+    threads: resource(config, "encode", "cpus_per_task", 2)
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
@@ -40,7 +41,8 @@ rule search:
         P.log("search"),
     conda:
         "../envs/train.yaml"
-    threads: 2
+    # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
+    threads: resource(config, "encode", "cpus_per_task", 2)
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:

@@ -12,7 +12,8 @@ rule finetune:
         P.log("finetune"),
     conda:
         "../envs/train.yaml"
-    threads: 2
+    # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
+    threads: lambda wc: resource(config, job_family("finetune")(wc), "cpus_per_task", 2)
     resources:
         **family_resources(job_family("finetune"), mem_mb=8000, runtime=600),
     params:

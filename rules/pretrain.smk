@@ -15,7 +15,8 @@ rule pretrain:
         context=cells.CONTEXT_WILDCARD,
     conda:
         "../envs/train.yaml"
-    threads: 2
+    # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
+    threads: resource(config, "pretrain", "cpus_per_task", 2)
     resources:
         **family_resources("pretrain", mem_mb=8000, runtime=600),
     params:

@@ -237,8 +237,9 @@ def test_llm_preset_sends_each_family_its_resources(tmp_path, fake_slurm):
         assert commands[rule] and not any("torch.distributed.run" in cmd for cmd in commands[rule])
 
 
-def test_demo_without_resources_table_sends_no_gpu_options(tmp_path, fake_slurm):
-    assert "resources" not in yaml.safe_load(DEMO.read_text())
+def test_demo_sends_no_gpu_options_and_its_cpus_per_job(tmp_path, fake_slurm):
+    table = yaml.safe_load(DEMO.read_text())["resources"]
+    assert {key for row in table.values() for key in row} == {"cpus_per_task"}  # threads only, no GPUs
     workdir = tmp_path / "work"
     fake_inputs(DEMO, workdir)
     touch(
@@ -259,6 +260,9 @@ def test_demo_without_resources_table_sends_no_gpu_options(tmp_path, fake_slurm)
         opts = sbatch_options(record["argv"])
         assert_cpu_job(opts)
         assert not {"--qos", "-C", "--constraint"} & set(opts), opts
+        rule = job_of(record)[0]
+        if rule in table:
+            assert opts.get("--cpus-per-task") == str(table[rule]["cpus_per_task"]), (rule, opts)
     commands = shell_commands(output)
     for rule in ("pretrain", "finetune"):
         assert commands[rule] and not any("torch.distributed.run" in cmd for cmd in commands[rule])
