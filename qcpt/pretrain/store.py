@@ -1,0 +1,308 @@
+"""Memory-mapped columnar store of pre-training passages and generated-query pools.
+
+Under torchrun every rank used to hold every passage text and query string as Python objects
+(8 copies of ~10 GB at 8.8M passages x 20 queries). Here the inputs are converted once into
+uncompressed Arrow IPC files plus ``.npy`` index arrays beside the input (``<file>.qcpt-store/``),
+and every process opens them with :func:`pyarrow.memory_map` / ``np.load(mmap_mode="r")``: the pages
+live in the page cache and are shared by all ranks; each rank only touches what it reads.
+
+The cache is keyed by the source files' size and mtime (and by ``use_title`` / the passages file for
+query pools); a stale cache is rebuilt. Building holds an exclusive lock file so ranks starting
+together build once; every file is written to a temporary name and renamed into place, the JSON
+meta last, so a reader never sees a half-written store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..io import InputError, atomic_path, read_jsonl, read_tsv, require_str
+
+log = logging.getLogger(__name__)
+
+STORE_VERSION = 1
+_CHUNK = 200_000  # rows converted from Python lists to Arrow at a time while building
+
+
+def _source_key(path: str | os.PathLike) -> dict[str, Any]:
+    st = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+
+
+def store_dir(path: str | os.PathLike) -> Path:
+    source = Path(path)
+    return source.parent / f"{source.name}.qcpt-store"
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_meta(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_meta(path: Path, meta: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink:
+        # One record batch: each column is a single contiguous array (cheap random access).
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table.combine_chunks(), max_chunksize=max(1, table.num_rows))
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path, suffix=".npy") as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+
+
+def _open_table(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+class _Builder:
+    """Accumulates string columns in chunks so the build does not keep one Python list per column."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.pending: dict[str, list[str]] = {n: [] for n in names}
+        self.chunks: dict[str, list[pa.Array]] = {n: [] for n in names}
+
+    def append(self, *values: str) -> None:
+        for name, value in zip(self.names, values, strict=True):
+            self.pending[name].append(value)
+        if len(self.pending[self.names[0]]) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        for name in self.names:
+            if self.pending[name]:
+                self.chunks[name].append(pa.array(self.pending[name], type=pa.large_string()))
+                self.pending[name] = []
+
+    def table(self) -> pa.Table:
+        self.flush()
+        return pa.table({n: pa.chunked_array(self.chunks[n], type=pa.large_string()) for n in self.names})
+
+
+class Passages:
+    """The passages file, memory-mapped: row ``i`` has ``id(i)``, ``doc_id(i)``, ``text(i)``;
+    ``doc_members(i)`` are the rows of its document in file order."""
+
+    def __init__(self, folder: Path, stem: str, source: str):
+        self.source = source
+        self._table = _open_table(folder / f"{stem}.arrow")
+        self._ids = _column(self._table, "id")
+        self._doc_ids = _column(self._table, "doc_id")
+        self._texts = _column(self._table, "text")
+        self.passage_doc = np.load(folder / f"{stem}.passage_doc.npy", mmap_mode="r")
+        self.doc_rows = np.load(folder / f"{stem}.doc_rows.npy", mmap_mode="r")
+        self.doc_offsets = np.load(folder / f"{stem}.doc_offsets.npy", mmap_mode="r")
+        self.id_order = np.load(folder / f"{stem}.id_order.npy", mmap_mode="r")
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def id(self, row: int) -> str:
+        return self._ids[row].as_py()
+
+    def doc_id(self, row: int) -> str:
+        return self._doc_ids[row].as_py()
+
+    def text(self, row: int) -> str:
+        return self._texts[row].as_py()
+
+    @property
+    def num_documents(self) -> int:
+        return len(self.doc_offsets) - 1
+
+    @property
+    def single_passage_documents(self) -> int:
+        return int(np.count_nonzero(np.diff(self.doc_offsets) == 1))
+
+    def doc_members(self, row: int) -> np.ndarray:
+        doc = int(self.passage_doc[row])
+        return self.doc_rows[self.doc_offsets[doc]:self.doc_offsets[doc + 1]]
+
+    def row_of(self, pid: str) -> int | None:
+        """The row of passage ``pid`` (binary search over the ids in sorted order), None if absent."""
+        lo, hi = 0, len(self.id_order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._ids[int(self.id_order[mid])].as_py() < pid:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(self.id_order) and self._ids[int(self.id_order[lo])].as_py() == pid:
+            return int(self.id_order[lo])
+        return None
+
+    # Materialising views, for tests and small files only.
+    @property
+    def ids(self) -> list[str]:
+        return self._ids.to_pylist()
+
+    @property
+    def texts(self) -> list[str]:
+        return self._texts.to_pylist()
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return self._doc_ids.to_pylist()
+
+
+def _build_passages(path: str | os.PathLike, folder: Path, stem: str, use_title: bool) -> None:
+    seen: dict[str, int] = {}
+    doc_index: dict[str, int] = {}
+    passage_doc: list[int] = []
+    columns = _Builder(["id", "doc_id", "text"])
+    for line, row in read_jsonl(path):
+        pid = require_str(path, line, row, "id")
+        doc_id = require_str(path, line, row, "doc_id")
+        text = require_str(path, line, row, "text")
+        if pid in seen:
+            raise InputError(path, line, "id", f"duplicate passage id {pid!r} (first on line {seen[pid]})")
+        seen[pid] = line
+        if use_title:
+            title = row.get("title") or ""
+            if not isinstance(title, str):
+                raise InputError(path, line, "title", f"expected a string, got {type(title).__name__}")
+            text = f"{title.strip()} {text}" if title.strip() else text
+        passage_doc.append(doc_index.setdefault(doc_id, len(doc_index)))
+        columns.append(pid, doc_id, text)
+    if not passage_doc:
+        raise InputError(path, None, None, "no passages")
+    del seen
+    table = columns.table()
+    docs = np.asarray(passage_doc, dtype=np.int64)
+    doc_rows = np.argsort(docs, kind="stable").astype(np.int64)  # stable: file order within a document
+    doc_offsets = np.zeros(len(doc_index) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(docs, minlength=len(doc_index)), out=doc_offsets[1:])
+    ids = table.column("id").combine_chunks()
+    id_order = np.asarray(pc.sort_indices(ids), dtype=np.int64)
+    _write_table(folder / f"{stem}.arrow", table)
+    _write_npy(folder / f"{stem}.passage_doc.npy", docs)
+    _write_npy(folder / f"{stem}.doc_rows.npy", doc_rows)
+    _write_npy(folder / f"{stem}.doc_offsets.npy", doc_offsets)
+    _write_npy(folder / f"{stem}.id_order.npy", id_order)
+
+
+def open_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passages:
+    """Open (building or rebuilding if stale) the store of ``passages.jsonl``."""
+    folder = store_dir(path)
+    stem = "passages-title" if use_title else "passages"
+    key = {"version": STORE_VERSION, "source": _source_key(path), "use_title": use_title}
+    with _locked(folder):
+        meta = _read_meta(folder / f"{stem}.json")
+        if meta is None or meta.get("key") != key:
+            log.info("%s: building the passage store in %s", path, folder)
+            _build_passages(path, folder, stem, use_title)
+            _write_meta(folder / f"{stem}.json", {"key": key})
+        return Passages(folder, stem, str(path))
+
+
+class QueryPools:
+    """One pool of generated queries per passage row: ``pool(i)`` is ``queries[offsets[i]:offsets[i+1]]``."""
+
+    def __init__(self, queries: pa.Array, offsets: np.ndarray):
+        self._queries = queries
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def pool_size(self, row: int) -> int:
+        return int(self.offsets[row + 1] - self.offsets[row])
+
+    def query(self, row: int, k: int) -> str:
+        return self._queries[int(self.offsets[row]) + k].as_py()
+
+    def nonempty_rows(self) -> np.ndarray:
+        return np.flatnonzero(np.diff(self.offsets) > 0).astype(np.int64)
+
+    def __getitem__(self, row: int) -> list[str]:
+        return self._queries[int(self.offsets[row]):int(self.offsets[row + 1])].to_pylist()
+
+
+def _build_queries(path: str | os.PathLike, passages: Passages, folder: Path, stem: str) -> dict[str, int]:
+    # The id -> row dict exists only while building (one process, once per input).
+    index = {pid: i for i, pid in enumerate(passages.ids)}
+    rows_of: list[int] = []
+    columns = _Builder(["query"])
+    rows = blank = 0
+    for line, row in read_tsv(path, ["passage_id", "query"], header=False):
+        pid = row["passage_id"].strip()
+        if pid not in index:
+            raise InputError(path, line, "passage_id", f"passage {pid!r} is not in the passages file")
+        query = row["query"].strip()
+        if not query:
+            blank += 1
+            continue
+        rows_of.append(index[pid])
+        columns.append(query)
+        rows += 1
+    del index
+    if blank:
+        log.warning("%s: skipped %d blank queries", path, blank)
+    if rows == 0:
+        raise InputError(path, None, None, "no queries")
+    owner = np.asarray(rows_of, dtype=np.int64)
+    del rows_of
+    order = np.argsort(owner, kind="stable")  # stable: a pool keeps the file's order
+    queries = columns.table().column("query").combine_chunks().take(pa.array(order))
+    offsets = np.zeros(len(passages) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(passages)), out=offsets[1:])
+    _write_table(folder / f"{stem}.arrow", pa.table({"query": queries}))
+    _write_npy(folder / f"{stem}.offsets.npy", offsets)
+    return {"query_rows": rows, "blank_queries_skipped": blank}
+
+
+def open_queries(path: str | os.PathLike, passages: Passages) -> tuple[QueryPools, dict[str, int]]:
+    """Open (building or rebuilding if stale) the query pools of a queries TSV, aligned with ``passages``."""
+    folder = store_dir(path)
+    stem = "queries"  # rows do not depend on use_title, so one pool store serves both
+    key = {"version": STORE_VERSION, "source": _source_key(path), "passages": _source_key(passages.source),
+           "passage_rows": len(passages)}
+    with _locked(folder):
+        meta = _read_meta(folder / f"{stem}.json")
+        if meta is None or meta.get("key") != key:
+            log.info("%s: building the query store in %s", path, folder)
+            stats = _build_queries(path, passages, folder, stem)
+            meta = {"key": key, "stats": stats}
+            _write_meta(folder / f"{stem}.json", meta)
+        else:
+            if meta["stats"]["blank_queries_skipped"]:
+                log.warning("%s: skipped %d blank queries", path, meta["stats"]["blank_queries_skipped"])
+        queries = _column(_open_table(folder / f"{stem}.arrow"), "query")
+        offsets = np.load(folder / f"{stem}.offsets.npy", mmap_mode="r")
+        return QueryPools(queries, offsets), dict(meta["stats"])
