@@ -141,3 +141,158 @@ def test_span_source_crop_is_a_seeded_contiguous_span_of_the_passages_words(tmp_
     assert len(spans) > 10  # a new span every epoch
     with pytest.raises(ValueError, match="span_crop"):
         PretrainDataset(passages, context="span", span_source="crop", span_crop=(0.6, 0.5))
+
+
+# --- the memory-mapped store against the list-based behaviour it replaced -------------------------
+
+def _reference_examples(rows, query_lines, *, context, span_source, use_title, seed, epoch, mixed_p=0.5,
+                        span_crop=(0.1, 0.5)):
+    """The examples the former list-based loader and dataset produced, recomputed from plain Python lists."""
+    import numpy as np
+
+    from qcpt.pretrain.data import example_seed
+
+    ids, doc_ids, texts, by_doc = [], [], [], {}
+    for row in rows:
+        text = row["text"]
+        title = (row.get("title") or "").strip()
+        if use_title and title:
+            text = f"{title} {text}"
+        by_doc.setdefault(row["doc_id"], []).append(len(ids))
+        ids.append(row["id"])
+        doc_ids.append(row["doc_id"])
+        texts.append(text)
+    index = {pid: i for i, pid in enumerate(ids)}
+    pools = [[] for _ in ids]
+    for pid, query in query_lines:
+        if query.strip():
+            pools[index[pid]].append(query.strip())
+
+    def span(p, rng):
+        if span_source == "self":
+            return texts[p], "self"
+        if span_source == "crop":
+            words = texts[p].split()
+            if len(words) < 2:
+                return texts[p], "crop"
+            shortest = max(1, int(np.ceil(span_crop[0] * len(words))))
+            longest = max(shortest, int(span_crop[1] * len(words)))
+            length = int(rng.integers(shortest, longest + 1))
+            start = int(rng.integers(len(words) - length + 1))
+            return " ".join(words[start:start + length]), "crop"
+        members = by_doc[doc_ids[p]]
+        if len(members) == 1:
+            return texts[p], "span"
+        pick = int(rng.integers(len(members) - 1))
+        return texts[[m for m in members if m != p][pick]], "span"
+
+    def query(p, rng):
+        return pools[p][int(rng.integers(len(pools[p])))], "query"
+
+    chosen = list(range(len(ids))) if context == "span" else [i for i, pool in enumerate(pools) if pool]
+    out = []
+    for index_, p in enumerate(chosen):
+        s = example_seed(seed, epoch, index_)
+        rng = np.random.default_rng([s, 0])
+        if context == "span":
+            text, kind = span(p, rng)
+        elif context == "query":
+            text, kind = query(p, rng)
+        elif rng.random() < mixed_p:
+            text, kind = query(p, rng)
+        else:
+            text, kind = span(p, rng)
+        out.append({"passage": texts[p], "context": text, "context_kind": kind, "seed": s})
+    return out
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"wörd{k}" for k in range(300)] + ["é", "日本", "x"]
+    rows = []
+    for d in range(60):
+        for k in range(rng.randint(1, 6)):
+            rows.append({"id": f"{rng.randint(0, 10**6)}-{d}-{k}", "doc_id": f"doc{d % 53}",
+                         "title": rng.choice(["", "Title  ", f"T{d}"]),
+                         "text": " ".join(rng.choices(vocab, k=rng.randint(1, 40)))})
+    rng.shuffle(rows)  # documents interleaved: by_doc order must follow the file
+    query_lines = [(r["id"], rng.choice([" ", f"query {r['id']} {q}"])) for r in rows
+                   for q in range(rng.randint(0, 5))]
+    rng.shuffle(query_lines)
+    passages_path = write_passages(tmp_path / "p.jsonl", rows)
+    queries_path = tmp_path / "q.tsv"
+    queries_path.write_text("".join(f"{pid}\t{q}\n" for pid, q in query_lines))
+    return rows, query_lines, passages_path, queries_path
+
+
+@pytest.mark.parametrize(("context", "span_source"), [("span", "other"), ("span", "self"), ("span", "crop"),
+                                                      ("query", "other"), ("mixed", "other"), ("mixed", "crop")])
+@pytest.mark.parametrize("use_title", [False, True])
+def test_store_examples_equal_the_list_based_examples(synthetic, context, span_source, use_title):
+    rows, query_lines, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path, use_title=use_title)
+    pools, stats = load_queries(queries_path, passages)
+    assert stats["blank_queries_skipped"] == sum(1 for _, q in query_lines if not q.strip())
+    ds = PretrainDataset(passages, context=context, queries=pools, span_source=span_source, seed=11)
+    for epoch in (0, 3):
+        ds.set_epoch(epoch)
+        expected = _reference_examples(rows, query_lines, context=context, span_source=span_source,
+                                       use_title=use_title, seed=11, epoch=epoch)
+        assert [ds[i] for i in range(len(ds))] == expected
+    docs = {r["doc_id"] for r in rows}
+    assert ds.stats["documents"] == len(docs)
+    assert ds.stats["single_passage_documents"] == sum(
+        1 for d in docs if sum(r["doc_id"] == d for r in rows) == 1)
+
+
+def test_store_lookup_and_pools(synthetic):
+    rows, query_lines, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path)
+    assert passages.ids == [r["id"] for r in rows]
+    assert all(passages.row_of(r["id"]) == i for i, r in enumerate(rows))
+    assert passages.row_of("absent") is None
+    pools, _ = load_queries(queries_path, passages)
+    for i, r in enumerate(rows):
+        assert pools[i] == [q.strip() for pid, q in query_lines if pid == r["id"] and q.strip()]
+
+
+def test_store_is_rebuilt_when_the_source_changes(tmp_path):
+    path = write_passages(tmp_path / "p.jsonl", [{"id": "x", "doc_id": "d", "text": "old"}])
+    assert load_passages(path).texts == ["old"]
+    assert load_passages(path).texts == ["old"]  # served from the cache
+    write_passages(path, [{"id": "x", "doc_id": "d", "text": "new text"}])
+    assert load_passages(path).texts == ["new text"]
+    queries = tmp_path / "q.tsv"
+    queries.write_text("x\tq1\n")
+    assert load_queries(queries, load_passages(path))[0][0] == ["q1"]
+    queries.write_text("x\tq2\nx\tq3\n")
+    assert load_queries(queries, load_passages(path))[0][0] == ["q2", "q3"]
+    write_passages(path, [{"id": "y", "doc_id": "d", "text": "a"}, {"id": "x", "doc_id": "d", "text": "b"}])
+    assert load_queries(queries, load_passages(path))[0][1] == ["q2", "q3"]  # passages changed: realigned
+
+
+def _open_in_child(path, out):
+    pools_path, passages_path = path
+    passages = load_passages(passages_path)
+    pools, _ = load_queries(pools_path, passages)
+    out.put([pools[i] for i in range(len(pools))])
+
+
+def test_processes_starting_together_read_the_same_store(synthetic):
+    import multiprocessing
+
+    _, _, passages_path, queries_path = synthetic
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    children = [ctx.Process(target=_open_in_child, args=((queries_path, passages_path), out)) for _ in range(3)]
+    for child in children:
+        child.start()
+    results = [out.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    expected = load_queries(queries_path, load_passages(passages_path))[0]
+    assert all(r == [expected[i] for i in range(len(expected))] for r in results)
