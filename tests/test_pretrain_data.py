@@ -296,3 +296,28 @@ def test_processes_starting_together_read_the_same_store(synthetic):
         assert child.exitcode == 0
     expected = load_queries(queries_path, load_passages(passages_path))[0]
     assert all(r == [expected[i] for i in range(len(expected))] for r in results)
+
+
+def test_store_pickles_as_its_location(synthetic):
+    import pickle
+
+    _, _, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path)
+    pools, _ = load_queries(queries_path, passages)
+    blob = pickle.dumps((passages, pools))
+    assert len(blob) < 2000  # the location, not the columns
+    passages2, pools2 = pickle.loads(blob)
+    assert passages2.texts == passages.texts
+    assert [pools2[i] for i in range(len(pools2))] == [pools[i] for i in range(len(pools))]
+
+
+def test_store_falls_back_to_a_cache_folder_when_the_input_folder_is_read_only(tmp_path, monkeypatch):
+    from qcpt.pretrain import store
+
+    path = write_passages(tmp_path / "p.jsonl", [{"id": "x", "doc_id": "d", "text": "a"}])
+    # As if the input folder were read-only (tests may run as root, for whom chmod does not bite).
+    monkeypatch.setattr(store.os, "access", lambda *_: False)
+    monkeypatch.setenv("QCPT_STORE_CACHE", str(tmp_path / "cache"))
+    assert store.store_dir(path).parent == tmp_path / "cache"
+    assert load_passages(path).texts == ["a"]
+    assert list((tmp_path / "cache").glob("p.jsonl-*.qcpt-store/passages.arrow"))

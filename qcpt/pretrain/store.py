@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -41,8 +42,20 @@ def _source_key(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def store_dir(path: str | os.PathLike) -> Path:
+    """Where the store of ``path`` lives: ``<path>.qcpt-store/`` beside it, or, when that folder
+    cannot be written (an input inside a read-only install or share), a folder named after the
+    input's resolved path under ``$QCPT_STORE_CACHE`` (default ``~/.cache/qcpt/stores``)."""
     source = Path(path)
-    return source.parent / f"{source.name}.qcpt-store"
+    beside = source.parent / f"{source.name}.qcpt-store"
+    try:
+        beside.mkdir(exist_ok=True)
+        if os.access(beside, os.W_OK):
+            return beside
+    except OSError:
+        pass
+    root = Path(os.environ.get("QCPT_STORE_CACHE") or Path.home() / ".cache" / "qcpt" / "stores")
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
+    return root / f"{source.name}-{digest}.qcpt-store"
 
 
 @contextlib.contextmanager
@@ -120,7 +133,7 @@ class Passages:
     ``doc_members(i)`` are the rows of its document in file order."""
 
     def __init__(self, folder: Path, stem: str, source: str):
-        self.source = source
+        self.folder, self.stem, self.source = folder, stem, source
         self._table = _open_table(folder / f"{stem}.arrow")
         self._ids = _column(self._table, "id")
         self._doc_ids = _column(self._table, "doc_id")
@@ -129,6 +142,11 @@ class Passages:
         self.doc_rows = np.load(folder / f"{stem}.doc_rows.npy", mmap_mode="r")
         self.doc_offsets = np.load(folder / f"{stem}.doc_offsets.npy", mmap_mode="r")
         self.id_order = np.load(folder / f"{stem}.id_order.npy", mmap_mode="r")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (a spawned DataLoader worker) as the store's location: the child maps the same
+        # files instead of receiving a copy of every column.
+        return (Passages, (self.folder, self.stem, self.source))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -234,9 +252,13 @@ def open_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passag
 class QueryPools:
     """One pool of generated queries per passage row: ``pool(i)`` is ``queries[offsets[i]:offsets[i+1]]``."""
 
-    def __init__(self, queries: pa.Array, offsets: np.ndarray):
-        self._queries = queries
-        self.offsets = offsets
+    def __init__(self, folder: Path, stem: str):
+        self.folder, self.stem = folder, stem
+        self._queries = _column(_open_table(folder / f"{stem}.arrow"), "query")
+        self.offsets = np.load(folder / f"{stem}.offsets.npy", mmap_mode="r")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (QueryPools, (self.folder, self.stem))
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -303,6 +325,4 @@ def open_queries(path: str | os.PathLike, passages: Passages) -> tuple[QueryPool
         else:
             if meta["stats"]["blank_queries_skipped"]:
                 log.warning("%s: skipped %d blank queries", path, meta["stats"]["blank_queries_skipped"])
-        queries = _column(_open_table(folder / f"{stem}.arrow"), "query")
-        offsets = np.load(folder / f"{stem}.offsets.npy", mmap_mode="r")
-        return QueryPools(queries, offsets), dict(meta["stats"])
+        return QueryPools(folder, stem), dict(meta["stats"])
