@@ -14,6 +14,7 @@ meta last, so a reader never sees a half-written store.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import hashlib
@@ -202,7 +203,7 @@ class Passages:
 def _build_passages(path: str | os.PathLike, folder: Path, stem: str, use_title: bool) -> None:
     seen: dict[str, int] = {}
     doc_index: dict[str, int] = {}
-    passage_doc: list[int] = []
+    passage_doc = array.array("q")  # 8 bytes a row, not a Python int object
     columns = _Builder(["id", "doc_id", "text"])
     for line, row in read_jsonl(path):
         pid = require_str(path, line, row, "id")
@@ -222,7 +223,7 @@ def _build_passages(path: str | os.PathLike, folder: Path, stem: str, use_title:
         raise InputError(path, None, None, "no passages")
     del seen
     table = columns.table()
-    docs = np.asarray(passage_doc, dtype=np.int64)
+    docs = np.frombuffer(passage_doc, dtype=np.int64)
     doc_rows = np.argsort(docs, kind="stable").astype(np.int64)  # stable: file order within a document
     doc_offsets = np.zeros(len(doc_index) + 1, dtype=np.int64)
     np.cumsum(np.bincount(docs, minlength=len(doc_index)), out=doc_offsets[1:])
@@ -279,7 +280,7 @@ class QueryPools:
 def _build_queries(path: str | os.PathLike, passages: Passages, folder: Path, stem: str) -> dict[str, int]:
     # The id -> row dict exists only while building (one process, once per input).
     index = {pid: i for i, pid in enumerate(passages.ids)}
-    rows_of: list[int] = []
+    rows_of = array.array("q")  # 8 bytes a query, not a Python int object
     columns = _Builder(["query"])
     rows = blank = 0
     for line, row in read_tsv(path, ["passage_id", "query"], header=False):
@@ -298,10 +299,11 @@ def _build_queries(path: str | os.PathLike, passages: Passages, folder: Path, st
         log.warning("%s: skipped %d blank queries", path, blank)
     if rows == 0:
         raise InputError(path, None, None, "no queries")
-    owner = np.asarray(rows_of, dtype=np.int64)
-    del rows_of
-    order = np.argsort(owner, kind="stable")  # stable: a pool keeps the file's order
-    queries = columns.table().column("query").combine_chunks().take(pa.array(order))
+    owner = np.frombuffer(rows_of, dtype=np.int64)
+    queries = columns.table().column("query").combine_chunks()
+    if np.any(owner[1:] < owner[:-1]):  # the query generator writes pools in passage order: no copy then
+        order = np.argsort(owner, kind="stable")  # stable: a pool keeps the file's order
+        queries = queries.take(pa.array(order))
     offsets = np.zeros(len(passages) + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=len(passages)), out=offsets[1:])
     _write_table(folder / f"{stem}.arrow", pa.table({"query": queries}))
