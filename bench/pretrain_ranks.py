@@ -2,8 +2,8 @@
 processes at once the way the pre-training driver loads them under torchrun.
 
     python bench/pretrain_ranks.py [--passages 100000] [--queries-per-passage 20] [--ranks 2]
-                                   [--loader store|lists] [--out bench/results/pretrain-ranks.json]
-                                   [--keep WORKDIR]
+                                   [--loader store|lists] [--order shuffled|sequential]
+                                   [--out bench/results/pretrain-ranks.json] [--keep WORKDIR]
 
 Steps: write ``passages.jsonl`` (N passages of ~60 words, documents of 1-8 passages) and
 ``queries.tsv`` (a pool of ``--queries-per-passage`` queries per passage, in passage order as the
@@ -11,17 +11,19 @@ query generator writes them); build the memory-mapped store in one process (time
 recorded); then start ``--ranks`` processes together with torchrun's environment (RANK,
 LOCAL_RANK, WORLD_SIZE), each of which imports what the driver imports, records its baseline
 memory, loads passages and queries with ``qcpt.pretrain.data.load_passages`` / ``load_queries``,
-builds ``PretrainDataset(context="query")`` and draws one epoch (``dataset[i]`` for every i).
+builds ``PretrainDataset(context="query")`` and draws one epoch (``dataset[i]`` for every i, in a
+random order as the Trainer's sampler draws them unless ``--order sequential``).
 
 Per rank: ``baseline`` (after the imports, before any data), ``after_load`` and ``after_epoch``
 memory from ``/proc/self/smaps_rollup`` (``rss``, ``pss``, ``shared`` = shared clean + dirty,
 ``private`` = private clean + dirty, ``anonymous``), ``peak_rss`` (VmHWM), the same minus the
 baseline (``beyond_baseline``), and wall times for loading and for the epoch. Memory is in MiB.
 
-RSS counts every page of the store a rank has touched, and one epoch with query contexts touches
-nearly all of it; those pages are the page cache's, mapped read-only and shared by every rank (the
-machine holds them once): ``pss`` splits them among the ranks and ``private`` is what each rank
-costs alone. ``--loader lists`` loads the same files into Python lists in each rank, as the
+The store's pages are the page cache's, mapped read-only and shared by every rank (the machine
+holds them once): ``pss`` splits them among the ranks, ``anonymous`` is what each rank costs alone.
+RSS counts the store's pages a rank has mapped since the store last trimmed its mappings (when
+they grew by ``QCPT_STORE_RSS_BUDGET_MB``, default 256; ``QCPT_STORE_RSS_BUDGET_MB=0`` shows RSS
+without trimming: the whole store after one epoch). ``--loader lists`` loads the same files into Python lists in each rank, as the
 pre-training data did before the store, for comparison (the examples are not drawn through
 PretrainDataset then: only the memory of holding the data is measured, plus one pass over it).
 """
@@ -188,7 +190,7 @@ def _barrier(folder: Path, name: str, timeout: float = 3600.0) -> None:
         time.sleep(0.05)
 
 
-def rank_main(folder: Path, loader: str) -> dict[str, Any]:
+def rank_main(folder: Path, loader: str, shuffled: bool) -> dict[str, Any]:
     """Child process: one rank. Prints its measurements as one JSON line."""
     start = time.perf_counter()
     _import_like_the_driver()
@@ -200,6 +202,7 @@ def rank_main(folder: Path, loader: str) -> dict[str, Any]:
     start = time.perf_counter()
     if loader == "store":
         from qcpt.pretrain.data import PretrainDataset, load_passages, load_queries
+        from qcpt.pretrain.store import resident_budget
 
         passages = load_passages(folder / "passages.jsonl")
         pools, _ = load_queries(folder / "queries.tsv", passages)
@@ -212,9 +215,13 @@ def rank_main(folder: Path, loader: str) -> dict[str, Any]:
     start = time.perf_counter()
     examples = chars = 0
     if loader == "store":
+        import numpy as np
+
         dataset.set_epoch(0)
-        for i in range(len(dataset)):
-            example = dataset[i]
+        # The Trainer's sampler draws an epoch in a random order: the worst case for page reuse.
+        order = np.random.default_rng(0).permutation(len(dataset)) if shuffled else range(len(dataset))
+        for i in order:
+            example = dataset[int(i)]
             chars += len(example["passage"]) + len(example["context"])
             examples += 1
     else:
@@ -229,8 +236,10 @@ def rank_main(folder: Path, loader: str) -> dict[str, Any]:
     after_epoch = smaps_rollup()
     peak = peak_rss_mib()
     _barrier(folder, "measured")
+    trims = resident_budget().trims if loader == "store" else None
     return {
         "rank": int(os.environ.get("RANK", 0)),
+        "store_trims": trims,
         "pid": os.getpid(),
         "import_seconds": round(import_seconds, 2),
         "load_seconds": round(load_seconds, 3),
@@ -252,9 +261,10 @@ def rank_main(folder: Path, loader: str) -> dict[str, Any]:
 
 # --- the parent ----------------------------------------------------------------------------------
 
-def _child(role: str, folder: Path, loader: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--_child", role, "--_folder", str(folder), "--loader", loader],
-                            env=env, stdout=subprocess.PIPE, text=True)
+def _child(role: str, args: argparse.Namespace, folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    command = [sys.executable, __file__, "--_child", role, "--_folder", str(folder), "--loader", args.loader,
+               "--order", args.order]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
 
 
 def _result(proc: subprocess.Popen, what: str) -> dict[str, Any]:
@@ -278,6 +288,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "started_at": started,
         "sizes": {"passages": args.passages, "queries_per_passage": args.queries_per_passage, "ranks": args.ranks},
         "loader": args.loader,
+        "order": args.order,
+        "store_rss_budget_mb": os.environ.get("QCPT_STORE_RSS_BUDGET_MB", "256 (default)"),
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
                     "load_average_at_start": [round(x, 2) for x in load_start]},
         "units": "memory in MiB (2**20 bytes), times in seconds",
@@ -297,7 +309,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     if args.loader == "store":
         _drop_store(folder)  # the build is part of what is measured
-        result["build"] = _result(_child("build", folder, args.loader, env), "the store build")
+        result["build"] = _result(_child("build", args, folder, env), "the store build")
         log.info("store built: %s", result["build"])
     for marker in folder.glob("barrier-*"):
         marker.unlink()
@@ -305,7 +317,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     for rank in range(args.ranks):
         rank_env = {**env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(args.ranks),
                     "LOCAL_WORLD_SIZE": str(args.ranks), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29555"}
-        ranks.append(_child("rank", folder, args.loader, rank_env))
+        ranks.append(_child("rank", args, folder, rank_env))
     # A rank that fails would leave the others waiting at a barrier: stop them.
     while any(proc.poll() is None for proc in ranks):
         if any(proc.returncode not in (None, 0) for proc in ranks):
@@ -336,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries-per-passage", type=int, default=20)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--loader", choices=["store", "lists"], default="store")
+    parser.add_argument("--order", choices=["shuffled", "sequential"], default="shuffled",
+                        help="order the epoch's examples are drawn in (default: shuffled, as the Trainer's sampler)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "pretrain-ranks.json"))
     parser.add_argument("--keep", help="work folder to keep (the inputs are reused when their sizes match)")
@@ -344,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args._child:
         folder = Path(args._folder)
-        out = build_main(folder) if args._child == "build" else rank_main(folder, args.loader)
+        out = build_main(folder) if args._child == "build" else rank_main(folder, args.loader, args.order == "shuffled")
         print(json.dumps(out), flush=True)
         return 0
     if args.passages < 1 or args.queries_per_passage < 1 or args.ranks < 1:

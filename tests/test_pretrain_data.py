@@ -321,3 +321,22 @@ def test_store_falls_back_to_a_cache_folder_when_the_input_folder_is_read_only(t
     assert store.store_dir(path).parent == tmp_path / "cache"
     assert load_passages(path).texts == ["a"]
     assert list((tmp_path / "cache").glob("p.jsonl-*.qcpt-store/passages.arrow"))
+
+
+def test_store_trims_its_mappings_without_changing_what_is_read(synthetic, monkeypatch):
+    from qcpt.pretrain import store
+
+    rows, query_lines, passages_path, queries_path = synthetic
+    monkeypatch.setattr(store, "_CHECK_EVERY", 1)
+    monkeypatch.setenv("QCPT_STORE_RSS_BUDGET_MB", "0.000001")  # any growth of resident pages trims
+    trims_before = store.resident_budget().trims
+    passages = load_passages(passages_path)
+    pools, _ = load_queries(queries_path, passages)
+    ds = PretrainDataset(passages, context="mixed", queries=pools, seed=5)
+    expected = _reference_examples(rows, query_lines, context="mixed", span_source="other", use_title=False,
+                                   seed=5, epoch=0)
+    assert [ds[i] for i in range(len(ds))] == expected
+    assert store.resident_budget().trims > trims_before
+    monkeypatch.setenv("QCPT_STORE_RSS_BUDGET_MB", "lots")
+    with pytest.raises(ValueError, match="QCPT_STORE_RSS_BUDGET_MB='lots'"):
+        load_passages(passages_path)

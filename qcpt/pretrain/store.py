@@ -3,8 +3,9 @@
 Under torchrun every rank used to hold every passage text and query string as Python objects
 (8 copies of ~10 GB at 8.8M passages x 20 queries). Here the inputs are converted once into
 uncompressed Arrow IPC files plus ``.npy`` index arrays beside the input (``<file>.qcpt-store/``),
-and every process opens them with :func:`pyarrow.memory_map` / ``np.load(mmap_mode="r")``: the pages
-live in the page cache and are shared by all ranks; each rank only touches what it reads.
+and every process maps them read-only and shared (``mmap``; the Arrow columns and numpy arrays
+point into the mappings, zero-copy): the pages live in the page cache, once for all ranks, and
+each rank only touches what it reads; :class:`_Mappings` keeps what a rank holds mapped bounded.
 
 The cache is keyed by the source files' size and mtime (and by ``use_title`` / the passages file for
 query pools); a stale cache is rebuilt. Building holds an exclusive lock file so ranks starting
@@ -20,7 +21,9 @@ import fcntl
 import hashlib
 import json
 import logging
+import mmap
 import os
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,8 +98,117 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
             np.save(handle, array)
 
 
-def _open_table(path: Path) -> pa.Table:
-    return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+_CHECK_EVERY = 32  # store reads between two looks at this process's resident file pages (~10 us a look)
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss_budget_bytes() -> int:
+    raw = os.environ.get("QCPT_STORE_RSS_BUDGET_MB", "256")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"QCPT_STORE_RSS_BUDGET_MB={raw!r}: expected a number of MiB (0: never trim)") from None
+    if value < 0:
+        raise ValueError(f"QCPT_STORE_RSS_BUDGET_MB={raw!r}: must be >= 0 (0: never trim)")
+    return int(value * 2**20)
+
+
+def _resident_file_bytes() -> int | None:
+    """This process's resident file-backed (and shmem) pages, from /proc/self/statm; None off Linux."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[2]) * _PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _ResidentBudget:
+    """Keeps the store's pages this process has mapped within ``QCPT_STORE_RSS_BUDGET_MB``.
+
+    The store's pages belong to the page cache, held once and shared by every process mapping the
+    files, but each page a process has read stays in its RSS while it is mapped: after one epoch
+    a rank's RSS would include the whole store (~14 GB at 8.8M passages x 20 queries), counted
+    again for each of 8 ranks by RSS-based accounting (Slurm's, the OOM killer's). So every
+    ``_CHECK_EVERY`` reads the process looks at its resident file pages, and when they have grown
+    by more than the budget since the last trim it drops its page-table entries for every store
+    file (``madvise(MADV_DONTNEED)``, which on a shared file mapping discards nothing: the pages
+    stay cached and the next read maps them again with a minor fault). The check is on bytes, not
+    on reads, because how much one read maps depends on the kernel (fault-around, large folios:
+    ~1 MB a random read on the project's machine). One budget per process, over all stores.
+    """
+
+    def __init__(self) -> None:
+        self.mappings: weakref.WeakSet[_Mappings] = weakref.WeakSet()
+        self.reads = 0
+        self.trims = 0
+        self.after_trim: int | None = None
+
+    def register(self, mappings: _Mappings) -> None:
+        if self.after_trim is None:  # growth counts from before the first store was read
+            self.after_trim = _resident_file_bytes()
+        self.mappings.add(mappings)
+
+    def read(self) -> None:
+        self.reads += 1
+        if self.reads % _CHECK_EVERY:
+            return
+        budget = _rss_budget_bytes()
+        resident = _resident_file_bytes()
+        if not budget or resident is None:
+            return
+        if self.after_trim is None or resident < self.after_trim:
+            self.after_trim = resident
+        elif resident - self.after_trim > budget:
+            self.trim()
+
+    def trim(self) -> None:
+        if not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        for mappings in list(self.mappings):
+            for mapped in mappings.maps:
+                mapped.madvise(mmap.MADV_DONTNEED)
+        self.trims += 1
+        self.after_trim = _resident_file_bytes()
+
+
+_BUDGET = _ResidentBudget()
+
+
+def resident_budget() -> _ResidentBudget:
+    """The process-wide budget of mapped store pages (its ``trims`` count says how often it trimmed)."""
+    return _BUDGET
+
+
+class _Mappings:
+    """The read-only shared file mappings behind one store object (see :class:`_ResidentBudget`)."""
+
+    def __init__(self) -> None:
+        _rss_budget_bytes()  # a bad setting fails when the store opens, not in the middle of an epoch
+        self.maps: list[mmap.mmap] = []
+        self.read = _BUDGET.read
+        _BUDGET.register(self)
+
+    def _map(self, path: Path) -> mmap.mmap:
+        with open(path, "rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # MAP_SHARED, read-only
+        self.maps.append(mapped)
+        return mapped
+
+    def table(self, path: Path) -> pa.Table:
+        # Reading an IPC file from a buffer is zero-copy: the columns point into the mapping.
+        return pa.ipc.open_file(pa.py_buffer(self._map(path))).read_all()
+
+    def npy(self, path: Path) -> np.ndarray:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            offset = handle.tell()
+        if fortran or dtype.hasobject or len(shape) != 1:
+            raise ValueError(f"{path}: expected a 1-d array of numbers (rebuild the store: delete {path.parent})")
+        return np.frombuffer(self._map(path), dtype=dtype, count=shape[0], offset=offset)
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
@@ -135,14 +247,15 @@ class Passages:
 
     def __init__(self, folder: Path, stem: str, source: str):
         self.folder, self.stem, self.source = folder, stem, source
-        self._table = _open_table(folder / f"{stem}.arrow")
-        self._ids = _column(self._table, "id")
-        self._doc_ids = _column(self._table, "doc_id")
-        self._texts = _column(self._table, "text")
-        self.passage_doc = np.load(folder / f"{stem}.passage_doc.npy", mmap_mode="r")
-        self.doc_rows = np.load(folder / f"{stem}.doc_rows.npy", mmap_mode="r")
-        self.doc_offsets = np.load(folder / f"{stem}.doc_offsets.npy", mmap_mode="r")
-        self.id_order = np.load(folder / f"{stem}.id_order.npy", mmap_mode="r")
+        self.mappings = _Mappings()
+        table = self.mappings.table(folder / f"{stem}.arrow")
+        self._ids = _column(table, "id")
+        self._doc_ids = _column(table, "doc_id")
+        self._texts = _column(table, "text")
+        self.passage_doc = self.mappings.npy(folder / f"{stem}.passage_doc.npy")
+        self.doc_rows = self.mappings.npy(folder / f"{stem}.doc_rows.npy")
+        self.doc_offsets = self.mappings.npy(folder / f"{stem}.doc_offsets.npy")
+        self.id_order = self.mappings.npy(folder / f"{stem}.id_order.npy")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (a spawned DataLoader worker) as the store's location: the child maps the same
@@ -153,12 +266,15 @@ class Passages:
         return len(self._ids)
 
     def id(self, row: int) -> str:
+        self.mappings.read()
         return self._ids[row].as_py()
 
     def doc_id(self, row: int) -> str:
+        self.mappings.read()
         return self._doc_ids[row].as_py()
 
     def text(self, row: int) -> str:
+        self.mappings.read()
         return self._texts[row].as_py()
 
     @property
@@ -178,11 +294,11 @@ class Passages:
         lo, hi = 0, len(self.id_order)
         while lo < hi:
             mid = (lo + hi) // 2
-            if self._ids[int(self.id_order[mid])].as_py() < pid:
+            if self.id(int(self.id_order[mid])) < pid:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo < len(self.id_order) and self._ids[int(self.id_order[lo])].as_py() == pid:
+        if lo < len(self.id_order) and self.id(int(self.id_order[lo])) == pid:
             return int(self.id_order[lo])
         return None
 
@@ -255,8 +371,9 @@ class QueryPools:
 
     def __init__(self, folder: Path, stem: str):
         self.folder, self.stem = folder, stem
-        self._queries = _column(_open_table(folder / f"{stem}.arrow"), "query")
-        self.offsets = np.load(folder / f"{stem}.offsets.npy", mmap_mode="r")
+        self.mappings = _Mappings()
+        self._queries = _column(self.mappings.table(folder / f"{stem}.arrow"), "query")
+        self.offsets = self.mappings.npy(folder / f"{stem}.offsets.npy")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (QueryPools, (self.folder, self.stem))
@@ -268,6 +385,7 @@ class QueryPools:
         return int(self.offsets[row + 1] - self.offsets[row])
 
     def query(self, row: int, k: int) -> str:
+        self.mappings.read()
         return self._queries[int(self.offsets[row]) + k].as_py()
 
     def nonempty_rows(self) -> np.ndarray:
