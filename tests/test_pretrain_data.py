@@ -340,3 +340,46 @@ def test_store_trims_its_mappings_without_changing_what_is_read(synthetic, monke
     monkeypatch.setenv("QCPT_STORE_RSS_BUDGET_MB", "lots")
     with pytest.raises(ValueError, match="QCPT_STORE_RSS_BUDGET_MB='lots'"):
         load_passages(passages_path)
+
+
+class _StopBeforeTraining(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("context", "span_source", "use_title"), [("span", "other", False), ("span", "crop", True),
+                                                                   ("query", None, False), ("mixed", "other", True)])
+def test_the_driver_trains_on_the_store_with_the_list_based_examples(synthetic, tmp_path, monkeypatch,
+                                                                     context, span_source, use_title):
+    """What the driver hands the Trainer is the store-backed dataset, with the former examples."""
+    from qcpt import training
+    from qcpt.pretrain import driver, store
+    from qcpt.pretrain.tiny import build_tiny_encoder
+
+    rows, query_lines, passages_path, queries_path = synthetic
+    handed: dict[str, PretrainDataset] = {}
+
+    def capture(model, args, dataset, *rest, **kwargs):
+        handed["dataset"] = dataset
+        raise _StopBeforeTraining
+
+    monkeypatch.setattr(training, "build_trainer", capture)
+    params = {"schema": "contrastive", "context": context, "batch_size": 4, "max_steps": 1, "seed": 13,
+              "use_title": use_title, "mixed_query_probability": 0.3, "span_crop_min": 0.2, "span_crop_max": 0.6}
+    if span_source:
+        params["span_source"] = span_source
+    argv = ["--passages", str(passages_path), "--queries", str(queries_path),
+            "--init", str(build_tiny_encoder(tmp_path / "init")), "--out", str(tmp_path / "model"),
+            "--checkpoints", str(tmp_path / "checkpoints"), "--log", str(tmp_path / "log.json"),
+            "--params", json.dumps(params)]
+    with pytest.raises(_StopBeforeTraining):
+        driver.main(argv)
+    ds = handed["dataset"]
+    assert isinstance(ds.passages, store.Passages)
+    assert ds.passages.folder == store.store_dir(passages_path) == passages_path.parent / "p.jsonl.qcpt-store"
+    if context != "span":
+        assert isinstance(ds.queries, store.QueryPools)
+    for epoch in (0, 2):
+        ds.set_epoch(epoch)
+        expected = _reference_examples(rows, query_lines, context=context, span_source=span_source or "other",
+                                       use_title=use_title, seed=13, epoch=epoch, mixed_p=0.3, span_crop=(0.2, 0.6))
+        assert [ds[i] for i in range(len(ds))] == expected
