@@ -289,7 +289,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "sizes": {"passages": args.passages, "queries_per_passage": args.queries_per_passage, "ranks": args.ranks},
         "loader": args.loader,
         "order": args.order,
-        "store_rss_budget_mb": os.environ.get("QCPT_STORE_RSS_BUDGET_MB", "256 (default)"),
+        # The lists loader maps no store: no budget applies.
+        "store_rss_budget_mb": (os.environ.get("QCPT_STORE_RSS_BUDGET_MB", "256 (default)")
+                                if args.loader == "store" else None),
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
                     "load_average_at_start": [round(x, 2) for x in load_start]},
         "units": "memory in MiB (2**20 bytes), times in seconds",
