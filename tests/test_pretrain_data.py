@@ -141,3 +141,245 @@ def test_span_source_crop_is_a_seeded_contiguous_span_of_the_passages_words(tmp_
     assert len(spans) > 10  # a new span every epoch
     with pytest.raises(ValueError, match="span_crop"):
         PretrainDataset(passages, context="span", span_source="crop", span_crop=(0.6, 0.5))
+
+
+# --- the memory-mapped store against the list-based behaviour it replaced -------------------------
+
+def _reference_examples(rows, query_lines, *, context, span_source, use_title, seed, epoch, mixed_p=0.5,
+                        span_crop=(0.1, 0.5)):
+    """The examples the former list-based loader and dataset produced, recomputed from plain Python lists."""
+    import numpy as np
+
+    from qcpt.pretrain.data import example_seed
+
+    ids, doc_ids, texts, by_doc = [], [], [], {}
+    for row in rows:
+        text = row["text"]
+        title = (row.get("title") or "").strip()
+        if use_title and title:
+            text = f"{title} {text}"
+        by_doc.setdefault(row["doc_id"], []).append(len(ids))
+        ids.append(row["id"])
+        doc_ids.append(row["doc_id"])
+        texts.append(text)
+    index = {pid: i for i, pid in enumerate(ids)}
+    pools = [[] for _ in ids]
+    for pid, query in query_lines:
+        if query.strip():
+            pools[index[pid]].append(query.strip())
+
+    def span(p, rng):
+        if span_source == "self":
+            return texts[p], "self"
+        if span_source == "crop":
+            words = texts[p].split()
+            if len(words) < 2:
+                return texts[p], "crop"
+            shortest = max(1, int(np.ceil(span_crop[0] * len(words))))
+            longest = max(shortest, int(span_crop[1] * len(words)))
+            length = int(rng.integers(shortest, longest + 1))
+            start = int(rng.integers(len(words) - length + 1))
+            return " ".join(words[start:start + length]), "crop"
+        members = by_doc[doc_ids[p]]
+        if len(members) == 1:
+            return texts[p], "span"
+        pick = int(rng.integers(len(members) - 1))
+        return texts[[m for m in members if m != p][pick]], "span"
+
+    def query(p, rng):
+        return pools[p][int(rng.integers(len(pools[p])))], "query"
+
+    chosen = list(range(len(ids))) if context == "span" else [i for i, pool in enumerate(pools) if pool]
+    out = []
+    for index_, p in enumerate(chosen):
+        s = example_seed(seed, epoch, index_)
+        rng = np.random.default_rng([s, 0])
+        if context == "span":
+            text, kind = span(p, rng)
+        elif context == "query":
+            text, kind = query(p, rng)
+        elif rng.random() < mixed_p:
+            text, kind = query(p, rng)
+        else:
+            text, kind = span(p, rng)
+        out.append({"passage": texts[p], "context": text, "context_kind": kind, "seed": s})
+    return out
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"wörd{k}" for k in range(300)] + ["é", "日本", "x"]
+    rows = []
+    for d in range(60):
+        for k in range(rng.randint(1, 6)):
+            rows.append({"id": f"{rng.randint(0, 10**6)}-{d}-{k}", "doc_id": f"doc{d % 53}",
+                         "title": rng.choice(["", "Title  ", f"T{d}"]),
+                         "text": " ".join(rng.choices(vocab, k=rng.randint(1, 40)))})
+    rng.shuffle(rows)  # documents interleaved: by_doc order must follow the file
+    query_lines = [(r["id"], rng.choice([" ", f"query {r['id']} {q}"])) for r in rows
+                   for q in range(rng.randint(0, 5))]
+    rng.shuffle(query_lines)
+    passages_path = write_passages(tmp_path / "p.jsonl", rows)
+    queries_path = tmp_path / "q.tsv"
+    queries_path.write_text("".join(f"{pid}\t{q}\n" for pid, q in query_lines))
+    return rows, query_lines, passages_path, queries_path
+
+
+@pytest.mark.parametrize(("context", "span_source"), [("span", "other"), ("span", "self"), ("span", "crop"),
+                                                      ("query", "other"), ("mixed", "other"), ("mixed", "crop")])
+@pytest.mark.parametrize("use_title", [False, True])
+def test_store_examples_equal_the_list_based_examples(synthetic, context, span_source, use_title):
+    rows, query_lines, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path, use_title=use_title)
+    pools, stats = load_queries(queries_path, passages)
+    assert stats["blank_queries_skipped"] == sum(1 for _, q in query_lines if not q.strip())
+    ds = PretrainDataset(passages, context=context, queries=pools, span_source=span_source, seed=11)
+    for epoch in (0, 3):
+        ds.set_epoch(epoch)
+        expected = _reference_examples(rows, query_lines, context=context, span_source=span_source,
+                                       use_title=use_title, seed=11, epoch=epoch)
+        assert [ds[i] for i in range(len(ds))] == expected
+    docs = {r["doc_id"] for r in rows}
+    assert ds.stats["documents"] == len(docs)
+    assert ds.stats["single_passage_documents"] == sum(
+        1 for d in docs if sum(r["doc_id"] == d for r in rows) == 1)
+
+
+def test_store_lookup_and_pools(synthetic):
+    rows, query_lines, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path)
+    assert passages.ids == [r["id"] for r in rows]
+    assert all(passages.row_of(r["id"]) == i for i, r in enumerate(rows))
+    assert passages.row_of("absent") is None
+    pools, _ = load_queries(queries_path, passages)
+    for i, r in enumerate(rows):
+        assert pools[i] == [q.strip() for pid, q in query_lines if pid == r["id"] and q.strip()]
+
+
+def test_store_is_rebuilt_when_the_source_changes(tmp_path):
+    path = write_passages(tmp_path / "p.jsonl", [{"id": "x", "doc_id": "d", "text": "old"}])
+    assert load_passages(path).texts == ["old"]
+    assert load_passages(path).texts == ["old"]  # served from the cache
+    write_passages(path, [{"id": "x", "doc_id": "d", "text": "new text"}])
+    assert load_passages(path).texts == ["new text"]
+    queries = tmp_path / "q.tsv"
+    queries.write_text("x\tq1\n")
+    assert load_queries(queries, load_passages(path))[0][0] == ["q1"]
+    queries.write_text("x\tq2\nx\tq3\n")
+    assert load_queries(queries, load_passages(path))[0][0] == ["q2", "q3"]
+    write_passages(path, [{"id": "y", "doc_id": "d", "text": "a"}, {"id": "x", "doc_id": "d", "text": "b"}])
+    assert load_queries(queries, load_passages(path))[0][1] == ["q2", "q3"]  # passages changed: realigned
+
+
+def _open_in_child(path, out):
+    pools_path, passages_path = path
+    passages = load_passages(passages_path)
+    pools, _ = load_queries(pools_path, passages)
+    out.put([pools[i] for i in range(len(pools))])
+
+
+def test_processes_starting_together_read_the_same_store(synthetic):
+    import multiprocessing
+
+    _, _, passages_path, queries_path = synthetic
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    children = [ctx.Process(target=_open_in_child, args=((queries_path, passages_path), out)) for _ in range(3)]
+    for child in children:
+        child.start()
+    results = [out.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    expected = load_queries(queries_path, load_passages(passages_path))[0]
+    assert all(r == [expected[i] for i in range(len(expected))] for r in results)
+
+
+def test_store_pickles_as_its_location(synthetic):
+    import pickle
+
+    _, _, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path)
+    pools, _ = load_queries(queries_path, passages)
+    blob = pickle.dumps((passages, pools))
+    assert len(blob) < 2000  # the location, not the columns
+    passages2, pools2 = pickle.loads(blob)
+    assert passages2.texts == passages.texts
+    assert [pools2[i] for i in range(len(pools2))] == [pools[i] for i in range(len(pools))]
+
+
+def test_store_falls_back_to_a_cache_folder_when_the_input_folder_is_read_only(tmp_path, monkeypatch):
+    from qcpt.pretrain import store
+
+    path = write_passages(tmp_path / "p.jsonl", [{"id": "x", "doc_id": "d", "text": "a"}])
+    # As if the input folder were read-only (tests may run as root, for whom chmod does not bite).
+    monkeypatch.setattr(store.os, "access", lambda *_: False)
+    monkeypatch.setenv("QCPT_STORE_CACHE", str(tmp_path / "cache"))
+    assert store.store_dir(path).parent == tmp_path / "cache"
+    assert load_passages(path).texts == ["a"]
+    assert list((tmp_path / "cache").glob("p.jsonl-*.qcpt-store/passages.arrow"))
+
+
+def test_store_trims_its_mappings_without_changing_what_is_read(synthetic, monkeypatch):
+    from qcpt.pretrain import store
+
+    rows, query_lines, passages_path, queries_path = synthetic
+    monkeypatch.setattr(store, "_CHECK_EVERY", 1)
+    monkeypatch.setenv("QCPT_STORE_RSS_BUDGET_MB", "0.000001")  # any growth of resident pages trims
+    trims_before = store.resident_budget().trims
+    passages = load_passages(passages_path)
+    pools, _ = load_queries(queries_path, passages)
+    ds = PretrainDataset(passages, context="mixed", queries=pools, seed=5)
+    expected = _reference_examples(rows, query_lines, context="mixed", span_source="other", use_title=False,
+                                   seed=5, epoch=0)
+    assert [ds[i] for i in range(len(ds))] == expected
+    assert store.resident_budget().trims > trims_before
+    monkeypatch.setenv("QCPT_STORE_RSS_BUDGET_MB", "lots")
+    with pytest.raises(ValueError, match="QCPT_STORE_RSS_BUDGET_MB='lots'"):
+        load_passages(passages_path)
+
+
+class _StopBeforeTraining(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("context", "span_source", "use_title"), [("span", "other", False), ("span", "crop", True),
+                                                                   ("query", None, False), ("mixed", "other", True)])
+def test_the_driver_trains_on_the_store_with_the_list_based_examples(synthetic, tmp_path, monkeypatch,
+                                                                     context, span_source, use_title):
+    """What the driver hands the Trainer is the store-backed dataset, with the former examples."""
+    from qcpt import training
+    from qcpt.pretrain import driver, store
+    from qcpt.pretrain.tiny import build_tiny_encoder
+
+    rows, query_lines, passages_path, queries_path = synthetic
+    handed: dict[str, PretrainDataset] = {}
+
+    def capture(model, args, dataset, *rest, **kwargs):
+        handed["dataset"] = dataset
+        raise _StopBeforeTraining
+
+    monkeypatch.setattr(training, "build_trainer", capture)
+    params = {"schema": "contrastive", "context": context, "batch_size": 4, "max_steps": 1, "seed": 13,
+              "use_title": use_title, "mixed_query_probability": 0.3, "span_crop_min": 0.2, "span_crop_max": 0.6}
+    if span_source:
+        params["span_source"] = span_source
+    argv = ["--passages", str(passages_path), "--queries", str(queries_path),
+            "--init", str(build_tiny_encoder(tmp_path / "init")), "--out", str(tmp_path / "model"),
+            "--checkpoints", str(tmp_path / "checkpoints"), "--log", str(tmp_path / "log.json"),
+            "--params", json.dumps(params)]
+    with pytest.raises(_StopBeforeTraining):
+        driver.main(argv)
+    ds = handed["dataset"]
+    assert isinstance(ds.passages, store.Passages)
+    assert ds.passages.folder == store.store_dir(passages_path) == passages_path.parent / "p.jsonl.qcpt-store"
+    if context != "span":
+        assert isinstance(ds.queries, store.QueryPools)
+    for epoch in (0, 2):
+        ds.set_epoch(epoch)
+        expected = _reference_examples(rows, query_lines, context=context, span_source=span_source or "other",
+                                       use_title=use_title, seed=13, epoch=epoch, mixed_p=0.3, span_crop=(0.2, 0.6))
+        assert [ds[i] for i in range(len(ds))] == expected

@@ -25,83 +25,50 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
-from ..io import InputError, read_jsonl, read_tsv, require_str
+from .store import Passages, QueryPools, open_passages, open_queries
+
+__all__ = ["Passages", "PretrainDataset", "QueryPools", "example_seed", "load_passages", "load_queries"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Passages:
-    """The passages file in memory: parallel lists plus each document's passage indices."""
+def load_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passages:
+    """Open ``passages.jsonl`` (``{"id", "doc_id", "title", "text", ...}``) as a memory-mapped store
+    (built beside the file on first use, see :mod:`.store`); duplicate ids and missing fields are
+    :class:`InputError` s naming the line."""
+    return open_passages(path, use_title=use_title)
 
-    ids: list[str] = field(default_factory=list)
-    doc_ids: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    by_doc: dict[str, list[int]] = field(default_factory=dict)
+
+def load_queries(path: str | os.PathLike, passages: Passages) -> tuple[QueryPools, dict[str, int]]:
+    """Open a generated-queries TSV (``passage_id<TAB>query``, no header) as one pool per passage
+    (aligned with ``passages``), memory-mapped. A passage id absent from the passages file is an
+    InputError (the two files do not belong together); blank queries are skipped and counted."""
+    return open_queries(path, passages)
+
+
+class _ListPools:
+    """Query pools given as plain lists (tests, small callers), with :class:`QueryPools`' interface."""
+
+    def __init__(self, pools: Sequence[Sequence[str]]):
+        self.pools = pools
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.pools)
 
+    def pool_size(self, row: int) -> int:
+        return len(self.pools[row])
 
-def load_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passages:
-    """Read ``passages.jsonl`` (``{"id", "doc_id", "title", "text", ...}``); duplicate ids and
-    missing fields are :class:`InputError` s naming the line."""
-    out = Passages()
-    seen: dict[str, int] = {}
-    by_doc: dict[str, list[int]] = defaultdict(list)
-    for line, row in tqdm(read_jsonl(path), desc="passages", unit=" passages", mininterval=5, leave=False):
-        pid = require_str(path, line, row, "id")
-        doc_id = require_str(path, line, row, "doc_id")
-        text = require_str(path, line, row, "text")
-        if pid in seen:
-            raise InputError(path, line, "id", f"duplicate passage id {pid!r} (first on line {seen[pid]})")
-        seen[pid] = line
-        if use_title:
-            title = row.get("title") or ""
-            if not isinstance(title, str):
-                raise InputError(path, line, "title", f"expected a string, got {type(title).__name__}")
-            text = f"{title.strip()} {text}" if title.strip() else text
-        by_doc[doc_id].append(len(out.ids))
-        out.ids.append(pid)
-        out.doc_ids.append(doc_id)
-        out.texts.append(text)
-    if not out.ids:
-        raise InputError(path, None, None, "no passages")
-    out.by_doc = dict(by_doc)
-    return out
+    def query(self, row: int, k: int) -> str:
+        return self.pools[row][k]
 
-
-def load_queries(path: str | os.PathLike, passages: Passages) -> tuple[list[list[str]], dict[str, int]]:
-    """Read a generated-queries TSV (``passage_id<TAB>query``, no header) into one pool per passage
-    (aligned with ``passages``). A passage id absent from the passages file is an InputError (the
-    two files do not belong together); blank queries are skipped and counted."""
-    index = {pid: i for i, pid in enumerate(passages.ids)}
-    pools: list[list[str]] = [[] for _ in range(len(passages))]
-    rows = blank = 0
-    for line, row in tqdm(read_tsv(path, ["passage_id", "query"], header=False), desc="queries",
-                          unit=" queries", mininterval=5, leave=False):
-        pid = row["passage_id"].strip()
-        if pid not in index:
-            raise InputError(path, line, "passage_id", f"passage {pid!r} is not in the passages file")
-        query = row["query"].strip()
-        if not query:
-            blank += 1
-            continue
-        pools[index[pid]].append(query)
-        rows += 1
-    if blank:
-        log.warning("%s: skipped %d blank queries", path, blank)
-    if rows == 0:
-        raise InputError(path, None, None, "no queries")
-    return pools, {"query_rows": rows, "blank_queries_skipped": blank}
+    def nonempty_rows(self) -> np.ndarray:
+        return np.array([i for i, pool in enumerate(self.pools) if pool], dtype=np.int64)
 
 
 def example_seed(seed: int, epoch: int, index: int) -> int:
@@ -117,7 +84,7 @@ class PretrainDataset(Dataset):
         passages: Passages,
         *,
         context: str,
-        queries: list[list[str]] | None = None,
+        queries: QueryPools | Sequence[Sequence[str]] | None = None,
         span_source: str = "other",
         span_crop: tuple[float, float] = (0.1, 0.5),
         mixed_query_probability: float = 0.5,
@@ -131,7 +98,7 @@ class PretrainDataset(Dataset):
             raise ValueError(f"span_crop {span_crop!r}: need 0 < min <= max <= 1")
         self.passages = passages
         self.context = context
-        self.queries = queries
+        self.queries = queries if queries is None or isinstance(queries, QueryPools) else _ListPools(queries)
         self.span_source = span_source
         self.span_crop = span_crop
         self.mixed_query_probability = mixed_query_probability
@@ -140,15 +107,15 @@ class PretrainDataset(Dataset):
         if context == "span":
             self.indices = np.arange(len(passages), dtype=np.int64)
         else:
-            self.indices = np.array([i for i, pool in enumerate(queries) if pool], dtype=np.int64)
+            self.indices = self.queries.nonempty_rows()
         if len(self.indices) == 0:
             raise ValueError("no passage has a generated query: nothing to pre-train on")
-        single = sum(1 for members in passages.by_doc.values() if len(members) == 1)
+        single = passages.single_passage_documents
         self.stats: dict[str, Any] = {
             "passages": len(passages),
             "examples": int(len(self.indices)),
             "passages_without_queries_skipped": int(len(passages) - len(self.indices)),
-            "documents": len(passages.by_doc),
+            "documents": passages.num_documents,
             "single_passage_documents": single,
             "context": context,
             "span_source": span_source,
@@ -165,15 +132,15 @@ class PretrainDataset(Dataset):
 
     def _span(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
         if self.span_source == "self":
-            return self.passages.texts[passage], "self"
+            return self.passages.text(passage), "self"
         if self.span_source == "crop":
-            return self._crop(self.passages.texts[passage], rng), "crop"
-        members = self.passages.by_doc[self.passages.doc_ids[passage]]
+            return self._crop(self.passages.text(passage), rng), "crop"
+        members = self.passages.doc_members(passage)
         if len(members) == 1:
-            return self.passages.texts[passage], "span"
+            return self.passages.text(passage), "span"
         pick = int(rng.integers(len(members) - 1))
-        others = [m for m in members if m != passage]
-        return self.passages.texts[others[pick]], "span"
+        others = members[members != passage]  # the document's other passages, in file order
+        return self.passages.text(int(others[pick])), "span"
 
     def _crop(self, text: str, rng: np.random.Generator) -> str:
         words = text.split()
@@ -187,8 +154,7 @@ class PretrainDataset(Dataset):
         return " ".join(words[start:start + length])
 
     def _query(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
-        pool = self.queries[passage]
-        return pool[int(rng.integers(len(pool)))], "query"
+        return self.queries.query(passage, int(rng.integers(self.queries.pool_size(passage)))), "query"
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         passage = int(self.indices[index])
@@ -202,4 +168,4 @@ class PretrainDataset(Dataset):
             text, kind = self._query(passage, rng)
         else:
             text, kind = self._span(passage, rng)
-        return {"passage": self.passages.texts[passage], "context": text, "context_kind": kind, "seed": seed}
+        return {"passage": self.passages.text(passage), "context": text, "context_kind": kind, "seed": seed}
