@@ -2,7 +2,7 @@
 
     python bench/scale.py [--sizes 10000 100000 1000000] [--stages passages faiss ...]
                           [--keep WORKDIR] [--out bench/results/scale-cpu.json] [--seed 42]
-                          [--stage-budget 900]
+                          [--stage-budget 600]
 
 Inputs are synthetic and MS MARCO-like (bench/README.md, "Scale bench"), made on the fly with
 NumPy from a seed and not measured. Every (stage, size) runs in a fresh subprocess doing what the
@@ -29,6 +29,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -210,7 +211,7 @@ class Inputs:
         self._ids: list[str] | None = None
 
     def rng(self, what: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.n, sum(what.encode())])
+        return np.random.default_rng([self.seed, self.n, zlib.crc32(what.encode())])  # one stream per input
 
     def _made(self, name: str, make: Callable[[Path], None]) -> Path:
         path = self.root / name
@@ -779,9 +780,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale-cpu.json"), help="result JSON (PNG beside it)")
     parser.add_argument("--keep", help="work in this folder and keep it (inputs are reused when present)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--stage-budget", type=float, default=900.0,
+    parser.add_argument("--stage-budget", type=float, default=600.0,
                         help="seconds one (stage, size) may take: a size predicted to exceed it is skipped, one "
-                             "running past it is killed (default 900)")
+                             "running past it is killed (default 600)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if min(args.sizes) < 20:
