@@ -447,10 +447,14 @@ def python_program(code: str, *args: Any) -> list[str]:
 
 
 # Appended to every python_program: the process's own memory figures, read at its end.
+# Prepended to every measured program: the process's own memory figures, read at its end. VmHWM is
+# the process's own peak (it starts again at exec); os.wait4's ru_maxrss is not: on exec Linux
+# folds the old address space's high-water mark into it, and under fork/vfork that is the bench
+# parent's, so ru_maxrss never reads below the parent's RSS.
 MEMORY_REPORT = """
-def memory_report(path):
+def memory_report(path, **extra):
     import json
-    out = {}
+    out = dict(extra)
     for name in ("/proc/self/status", "/proc/self/smaps_rollup"):
         try:
             with open(name) as handle:
@@ -464,25 +468,64 @@ def memory_report(path):
             pass
     with open(path, "w") as handle:
         json.dump(out, handle)
+
+
+def barrier(folder, name, step, names, limit=7200.0):
+    # Every process of a group marks itself and waits for the others: smaps_rollup is then read
+    # while all of them are alive, so shared pages are split between all of them (PSS).
+    import os
+    import time
+    open(os.path.join(folder, step + "-" + name), "w").close()
+    deadline = time.monotonic() + limit
+    while not all(os.path.exists(os.path.join(folder, step + "-" + n)) for n in names):
+        if time.monotonic() > deadline:
+            raise SystemExit("barrier " + step + ": the other processes did not arrive")
+        time.sleep(0.05)
 """
 
-PRETRAIN_RANK = MEMORY_REPORT + """
+CLI_PROGRAM = MEMORY_REPORT + """
 import sys
+from qcpt.cli import main
+
+memory, argv = sys.argv[1], sys.argv[2:]
+status = main(argv)  # what `scripts/qcpt.py <command> ...` runs, in this process
+memory_report(memory)
+sys.exit(status)
+"""
+
+GROUP = ("baseline", "rank0", "rank1")
+
+PRETRAIN_RANK = MEMORY_REPORT + """
+import os
+import sys
+import time
 from qcpt.pretrain.data import PretrainDataset, load_passages, load_queries
 
+memory, folder = sys.argv[3], os.path.dirname(sys.argv[3])
+name, names = os.path.basename(memory)[: -len(".json")], sys.argv[4].split(",")
+t0 = time.perf_counter()
 passages = load_passages(sys.argv[1])
 queries, _ = load_queries(sys.argv[2], passages)
 dataset = PretrainDataset(passages, context="query", queries=queries, seed=42)
 dataset.set_epoch(0)
 for i in range(len(dataset)):  # one epoch, as the sampler of one rank would draw it (all of it here)
     dataset[i]
-memory_report(sys.argv[3])
+work = time.perf_counter() - t0
+barrier(folder, name, "done", names)
+memory_report(memory, work_seconds=round(work, 3), examples=len(dataset))
+barrier(folder, name, "read", names)
 """
 
 PRETRAIN_BASELINE = MEMORY_REPORT + """
 import sys
+import os
 import qcpt.pretrain.data  # noqa: F401 - the imports alone: what every rank pays before any data
-memory_report(sys.argv[1])
+
+memory, names = sys.argv[1], sys.argv[2].split(",")
+name, folder = os.path.basename(memory)[: -len(".json")], os.path.dirname(memory)
+barrier(folder, name, "done", names)
+memory_report(memory)
+barrier(folder, name, "read", names)
 """
 
 FAISS_SEARCH = MEMORY_REPORT + """
@@ -526,39 +569,44 @@ def passages_params() -> dict[str, Any]:
 
 def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
     def one(command: list[str], info: dict[str, Any] | None = None, memory: Path | None = None) -> Plan:
-        return Plan([command], [stage], [memory], info or {})
+        return Plan([command], [stage], [memory or work / "memory.json"], info or {})
+
+    def cli(name: str, *args: Any) -> list[str]:
+        """The rule's ``scripts/qcpt.py <name> ...``, in a program that reports its own memory."""
+        return python_program(CLI_PROGRAM, work / "memory.json", name, *args)
 
     if stage == "passages":
         params = passages_params()
-        return one(qcpt_command("passages", "--documents", inputs.documents(), "--punkt", inputs.punkt(),
+        return one(cli("passages", "--documents", inputs.documents(), "--punkt", inputs.punkt(),
                                 "--tokenizer", TOKENIZER, "--out", work / "passages.jsonl", "--params", json.dumps(params)),
                    {"documents": inputs.num_documents, "params": params})
     if stage == "passage_order":
-        return one(qcpt_command("querygen.sharding", "--passages", inputs.passages(), "--out", work / "order.txt",
+        return one(cli("querygen.sharding", "--passages", inputs.passages(), "--out", work / "order.txt",
                                 "--params", json.dumps({"seed": 42})))
     if stage == "query_selection":
         shards = inputs.pool_shards()
-        return one(qcpt_command("querygen.selection", "--shards", *shards, "--order", inputs.order(),
+        return one(cli("querygen.selection", "--shards", *shards, "--order", inputs.order(),
                                 "--count", QUERIES_PER_PASSAGE, "--out", work / "queries.tsv", "--stats", work / "stats.json",
                                 "--params", json.dumps({"expected_passages": inputs.n})),
                    {"shards": len(shards), "pool_queries": inputs.n * QUERIES_PER_PASSAGE, "count": QUERIES_PER_PASSAGE})
     if stage == "pretrain_data":
         passages, queries = inputs.passages(), inputs.selected_queries()
-        files = [work / "baseline.json", work / "rank0.json", work / "rank1.json"]
-        return Plan([python_program(PRETRAIN_BASELINE, files[0]),
-                     python_program(PRETRAIN_RANK, passages, queries, files[1]),
-                     python_program(PRETRAIN_RANK, passages, queries, files[2])],
-                    ["baseline", "rank0", "rank1"], list(files),
+        files = [work / f"{name}.json" for name in GROUP]
+        names = ",".join(GROUP)
+        return Plan([python_program(PRETRAIN_BASELINE, files[0], names),
+                     python_program(PRETRAIN_RANK, passages, queries, files[1], names),
+                     python_program(PRETRAIN_RANK, passages, queries, files[2], names)],
+                    list(GROUP), list(files),
                     {"queries": inputs.n * QUERIES_PER_PASSAGE, "context": "query"})
     if stage == "bm25_index":
         # Written where bm25_search looks for its index, so that stage reuses it.
         index = inputs.root / "bm25-index"
         shutil.rmtree(index, ignore_errors=True)
-        return one(qcpt_command("retrieval.bm25:index", "--collection", inputs.collection(), "--out", index,
+        return one(cli("retrieval.bm25:index", "--collection", inputs.collection(), "--out", index,
                                 "--threads", 2))
     if stage == "bm25_search":
         params = {"k1": 0.82, "b": 0.68, "depth": SEARCH_DEPTH, "threads": 2, "tag": "bm25"}
-        return one(qcpt_command("retrieval.bm25:search", "--index", inputs.bm25_index(), "--topics", inputs.search_topics(),
+        return one(cli("retrieval.bm25:search", "--index", inputs.bm25_index(), "--topics", inputs.search_topics(),
                                 "--out", work / "run.trec", "--params", json.dumps(params)),
                    {"queries": SEARCH_QUERIES, "depth": SEARCH_DEPTH})
     if stage in ("train_data", "mining"):
@@ -568,7 +616,7 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
         # drawn at random from retriever 1's top 200 (jobs/bm25.py, jobs/finetune.py).
         params = ({"depth": TRAIN_RUN_DEPTH, "keep": None} if stage == "train_data"
                   else {"depth": TRAIN_RUN_DEPTH, "keep": 128, "selection": "random", "seed": 42})
-        return one(qcpt_command("retrieval.train_data", "--run", run, "--topics", topics, "--qrels", qrels,
+        return one(cli("retrieval.train_data", "--run", run, "--topics", topics, "--qrels", qrels,
                                 "--out", work / "train.jsonl", "--params", json.dumps(params)),
                    {"queries": inputs.num_train_queries, "run_depth": TRAIN_RUN_DEPTH, "params": params})
     if stage == "faiss":
@@ -581,12 +629,12 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
                    Path(str(out) + ".memory.json"))
     if stage == "evaluate":
         topics, qrels = inputs.dev_topics()
-        return one(qcpt_command("retrieval.evaluate", "--run", inputs.dev_run(), "--qrels", qrels,
+        return one(cli("retrieval.evaluate", "--run", inputs.dev_run(), "--qrels", qrels,
                                 "--out", work / "metrics.json", "--params", "{}"),
                    {"queries": inputs.num_dev_queries, "depth": min(EVAL_DEPTH, inputs.n)})
     if stage == "report":
         train, dev = inputs.train_topics()[0], inputs.dev_topics()[0]
-        return one(qcpt_command("report.audit", "--queries", inputs.selected_queries(), "--passages", inputs.passages(),
+        return one(cli("report.audit", "--queries", inputs.selected_queries(), "--passages", inputs.passages(),
                                 "--count", QUERIES_PER_PASSAGE, "--topics", f"dev={dev}", f"train={train}",
                                 "--training", "train", "--out", work / "audit.json"),
                    {"what": "report.audit: the per-cell audit the report rule reads (report.build itself reads "
@@ -614,7 +662,7 @@ def measure(plan: Plan, work: Path, env: dict[str, str], timeout: float | None) 
                 name, proc = pending.pop(pid)
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 results[name] = {"seconds": round(time.perf_counter() - t0, 3), "returncode": proc.returncode,
-                                 "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+                                 "ru_maxrss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
                                  "user_seconds": round(usage.ru_utime, 2), "system_seconds": round(usage.ru_stime, 2)}
             if pending and timeout is not None and not killed and time.perf_counter() - t0 > timeout:
                 for _, proc in pending.values():
@@ -627,8 +675,14 @@ def measure(plan: Plan, work: Path, env: dict[str, str], timeout: float | None) 
             handle.close()
     seconds = round(time.perf_counter() - t0, 3)
     for name, memory in zip(plan.names, plan.memory_files, strict=True):
+        if name not in results:
+            continue
         if memory is not None and memory.exists():
             results[name].update(json.loads(memory.read_text()))
+        own = results[name].get("vmhwm_mib")
+        # VmHWM: the process's own peak; ru_maxrss only where the program could not report it
+        results[name]["peak_rss_mib"] = own if own is not None else results[name]["ru_maxrss_mib"]
+        results[name]["peak_rss_source"] = "VmHWM" if own is not None else "ru_maxrss (floored at the parent's RSS)"
     failed = {n: r["returncode"] for n, r in results.items() if r["returncode"] != 0}
     record: dict[str, Any] = {"status": "ok" if not failed else "error", "seconds": seconds}
     if killed:
@@ -815,7 +869,10 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"tokenizer": TOKENIZER, "passages_per_document": PASSAGES_PER_DOCUMENT,
                      "queries_per_passage": QUERIES_PER_PASSAGE, "train_queries_per_passage": round(TRAIN_QUERY_RATIO, 5),
                      "dev_queries": DEV_QUERIES, "search_queries": SEARCH_QUERIES, "search_depth": SEARCH_DEPTH,
-                     "train_run_depth": TRAIN_RUN_DEPTH, "eval_depth": EVAL_DEPTH, "dim": DIM,
+                     "train_run_depth": TRAIN_RUN_DEPTH,
+                     "train_run_depth_note": "the workflow's runs for training topics are at depth 200 "
+                                             "(grid.search_depth: finetune.negatives.bm25_depth / mined_depth), "
+                                             "so train_data and mining read depth-200 runs", "eval_depth": EVAL_DEPTH, "dim": DIM,
                      "stage_budget_seconds": args.stage_budget},
         "input_generation_seconds": {},
         "stages": {name: {"sizes": {}} for name in args.stages},
