@@ -9,8 +9,9 @@ NumPy from a seed and not measured. Every (stage, size) runs in a fresh subproce
 workflow's rule does (the ``scripts/qcpt.py`` command the rule runs, or, where the rule's command
 also does size-independent work this bench cannot feed, such as encoding queries with a model, the
 same functions in a ``python -c`` program); its wall time is taken around the process and its peak
-RSS is the child's own ``ru_maxrss`` from ``os.wait4`` (RUSAGE_CHILDREN would be the maximum over
-all children so far). The JSON is rewritten after every (stage, size), so an interrupted run keeps
+RSS is the process's own VmHWM, which it reports at its end (``os.wait4``'s ru_maxrss is kept beside
+it but is floored at this parent's RSS: exec folds the forked address space's high-water mark in).
+The JSON is rewritten after every (stage, size), so an interrupted run keeps
 its numbers.
 """
 
@@ -644,7 +645,7 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
 
 
 def measure(plan: Plan, work: Path, env: dict[str, str], timeout: float | None) -> dict[str, Any]:
-    """Start the plan's processes together; wall time of the slowest and each one's own rusage."""
+    """Start the plan's processes together; wall time of the slowest, each one's rusage and own memory report."""
     logs = [open(work / f"{name}.log", "wb") for name in plan.names]  # noqa: SIM115 - closed below
     t0 = time.perf_counter()
     procs = [subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
