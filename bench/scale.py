@@ -886,7 +886,11 @@ def main(argv: list[str] | None = None) -> int:
             for stage in args.stages:
                 rec = report["stages"][stage]
                 predicted = predicted_seconds(rec, n)
-                if predicted is not None and predicted > args.stage_budget:
+                over = [m for m, r in rec["sizes"].items() if "stage-budget" in str(r.get("error", ""))]
+                if over:  # killed at a smaller size: a larger one would only be killed later
+                    rec["sizes"][str(n)] = {"status": "skipped", "reason": f"killed by --stage-budget at {over[0]} passages"}
+                    log.info("%s at %d: skipped (over the budget at %s)", stage, n, over[0])
+                elif predicted is not None and predicted > args.stage_budget:
                     rec["sizes"][str(n)] = {"status": "skipped", "predicted_seconds": round(predicted, 1),
                                             "reason": f"predicted {predicted:.0f} s > --stage-budget {args.stage_budget:.0f} s"}
                     log.info("%s at %d: skipped (predicted %.0f s)", stage, n, predicted)
@@ -909,7 +913,8 @@ def main(argv: list[str] | None = None) -> int:
                     if not args.keep:
                         shutil.rmtree(work, ignore_errors=True)
                 summarise(rec)
-                skipped = [m for m, r in rec["sizes"].items() if r.get("status") == "skipped"]
+                skipped = [m for m, r in rec["sizes"].items() if r.get("status") == "skipped"
+                           or "stage-budget" in str(r.get("error", ""))]
                 if skipped:
                     rec["note"] = (f"not run at {', '.join(skipped)} passages (over the stage budget on this machine); "
                                    "exponents and extrapolation come from the sizes measured")

@@ -79,7 +79,7 @@ def test_text_maker_segments_have_the_asked_word_counts():
 
 def test_tiny_run_writes_the_json_and_the_plot(tmp_path):
     out = tmp_path / "scale.json"
-    stages = ["passage_order", "query_selection", "train_data", "mining", "faiss", "evaluate"]
+    stages = ["passage_order", "query_selection", "pretrain_data", "train_data", "mining", "faiss", "evaluate"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--sizes", "300", "1000",
                            "--stages", *stages, "--out", str(out), "--keep", str(tmp_path / "work")],
@@ -107,6 +107,15 @@ def test_tiny_run_writes_the_json_and_the_plot(tmp_path):
     assert isinstance(acc["time_exponent"]["pass"], bool) and isinstance(acc["memory_8_8m"]["pass"], bool)
     assert acc["time_exponent"]["stages"]["faiss"]["from"].startswith("300->1000")
     assert report["stages"]["faiss"]["sizes"]["1000"]["vectors_mib"] == pytest.approx(1000 * 768 * 4 / 2**20, abs=0.1)
+    # pre-training: two ranks and an import-only baseline, each with its own memory report
+    pre = report["stages"]["pretrain_data"]["sizes"]["1000"]
+    assert set(pre["processes"]) == {"baseline", "rank0", "rank1"}
+    for proc in pre["processes"].values():
+        assert proc["peak_rss_source"] == "VmHWM" and proc["pss_mib"] > 0
+    assert pre["processes"]["rank0"]["examples"] == 1000
+    assert pre["rank_peak_rss_beyond_baseline_mib"] == pytest.approx(
+        max(pre["processes"][r]["vmhwm_mib"] for r in ("rank0", "rank1")) - pre["processes"]["baseline"]["vmhwm_mib"], abs=0.2)
+    assert "pretrain_rank_memory" in acc and acc["pretrain_rank_memory"]["pass"] is False  # 1M not measured
     # the synthetic inputs are what the stages read: the selection kept 20 queries for every passage
     work = tmp_path / "work" / "run-1000" / "query_selection"
     stats = json.loads((work / "stats.json").read_text())
