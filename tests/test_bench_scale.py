@@ -64,6 +64,25 @@ def test_acceptance_flags_superlinear_and_memory_heavy_stages():
     assert not big["memory_8_8m"]["pass"] and big["memory_8_8m"]["stages"]["c"] > 16
 
 
+def test_a_stage_measured_at_one_size_says_so_and_never_passes():
+    one = _stage({100_000: 10.0}, {100_000: 200.0})
+    linear = _stage({100_000: 10.0, 1_000_000: 100.0}, {100_000: 200.0, 1_000_000: 400.0})
+    assert one["extrapolated_8_8m"]["method"] == scale.ONE_SIZE
+    assert one["extrapolated_8_8m"]["seconds"] == pytest.approx(10.0 * scale.TARGET_PASSAGES / 100_000, abs=0.1)
+    acc = scale.acceptance({"one": one, "linear": linear})
+    assert acc["time_exponent"]["stages"]["one"] == {"exponent": None, "from": scale.ONE_SIZE, "pass": False}
+    assert acc["time_exponent"]["stages"]["linear"]["pass"] is True
+    assert acc["time_exponent"]["pass"] is False
+    assert acc["memory_8_8m"]["one_size"]["stages"] == ["one"]
+
+
+def test_dev_topics_do_not_grow_with_the_passages(tmp_path):
+    made = [scale.Inputs(tmp_path / str(n), n, 0, lambda: scale.TextMaker(["alpha", "beta", "gamma"]), 50)
+            for n in (100, 1_000)]
+    counts = [len(i.dev_topics()[0].read_text().splitlines()) for i in made]
+    assert counts == [50, 50]
+
+
 def test_text_maker_segments_have_the_asked_word_counts():
     maker = scale.TextMaker(["alpha", "beta", "gamma", "delta", "epsilon"])
     rng = np.random.default_rng(0)
@@ -79,10 +98,11 @@ def test_text_maker_segments_have_the_asked_word_counts():
 
 def test_tiny_run_writes_the_json_and_the_plot(tmp_path):
     out = tmp_path / "scale.json"
-    stages = ["passage_order", "query_selection", "pretrain_data", "train_data", "mining", "faiss", "evaluate"]
+    stages = ["passage_order", "query_selection", "pretrain_data", "train_data", "mining", "faiss", "evaluate",
+              "audit_queries", "report"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--sizes", "300", "1000",
-                           "--stages", *stages, "--out", str(out), "--keep", str(tmp_path / "work")],
+                           "--stages", *stages, "--dev-queries", "200", "--out", str(out), "--keep", str(tmp_path / "work")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
