@@ -9,9 +9,10 @@ stats do not count parse failures themselves), and leakage against each topic se
 after normalisation, and near matches by character n-gram Jaccard ≥ ``threshold``.
 
 Near matches are found without comparing every pair: a query whose n-gram set Q has Jaccard ≥ t
-with a topic's set T shares at least ``t·|Q|`` n-grams with it, so at most ``|Q| − ⌈t·|Q|⌉`` of Q's
-n-grams miss T and any ``|Q| − ⌈t·|Q|⌉ + 1`` of them (we probe the rarest among the topics) include
-one of T's: the topics indexed by n-gram under those probes are the only candidates.
+with a topic's set T shares at least ``max(⌈t·|Q|⌉, ⌈t·|T|⌉)`` n-grams with it; under one global
+order of the n-grams (rarest among the topics first) Q's first ``|Q| − ⌈t·|Q|⌉ + 1`` and T's first
+``|T| − ⌈t·|T|⌉ + 1`` then have one in common (a prefix filter): only T's prefix is indexed, and the
+topics under Q's prefix are the only candidates.
 
 CLI::
 
@@ -72,38 +73,75 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
+def _shared_needed(size: int, threshold: float) -> int:
+    """The fewest n-grams a set of ``size`` shares with any set it has Jaccard >= ``threshold`` with."""
+    # (the tolerance keeps 0.8 · 15 = 12.000000000000002 from asking for a 13th shared n-gram)
+    return math.ceil(threshold * size - 1e-9)
+
+
 class TopicIndex:
-    """One topic set's normalised texts, for exact lookups and n-gram candidate search."""
+    """One topic set's normalised texts, for exact lookups and n-gram candidate search.
+
+    Candidates come from a prefix filter: every n-gram is ranked by how many topics hold it (rarest
+    first, ties by the n-gram), and only each topic's first ``|T| − need(T) + 1`` n-grams are
+    indexed. Two sets sharing at least ``need`` n-grams (``need`` the larger of theirs) have a
+    common n-gram within those prefixes of both, so the query probes its own prefix; the rarest
+    n-grams make short lists, where indexing every n-gram of every topic made each query visit
+    most topics (the audit grew with queries × topics)."""
 
     def __init__(self, topics: dict[str, str], params: AuditParams):
         self.params = params
         self.exact: dict[str, str] = {}
         self.grams: dict[str, frozenset[str]] = {}
-        self.by_gram: dict[str, list[str]] = defaultdict(list)
-        for qid, text in topics.items():
+        self.position: dict[str, int] = {}
+        self.frequency: Counter[str] = Counter()  # topics holding each n-gram
+        for position, (qid, text) in enumerate(topics.items()):
             norm = normalise(text)
             self.exact.setdefault(norm, qid)
             self.grams[qid] = ngrams(norm, params.ngram)
-            for g in self.grams[qid]:
-                self.by_gram[g].append(qid)
+            self.position[qid] = position
+            self.frequency.update(self.grams[qid])
+        self.by_prefix: dict[str, list[str]] = defaultdict(list)
+        for qid, grams in self.grams.items():
+            prefix = len(grams) - _shared_needed(len(grams), params.threshold) + 1
+            for g in sorted(grams, key=self._rank)[:prefix]:
+                self.by_prefix[g].append(qid)
+
+    def _rank(self, gram: str) -> tuple[int, str]:
+        return self.frequency[gram], gram
 
     def match(self, query: str) -> tuple[str, str, float] | None:
-        """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None."""
+        """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None; among
+        equally good near matches, the first topic holding the query's rarest n-gram (then the next
+        rarest...), earliest topic first."""
         norm = normalise(query)
         if norm in self.exact:
             return "exact", self.exact[norm], 1.0
+        threshold = self.params.threshold
         q = ngrams(norm, self.params.ngram)
-        known = sorted((g for g in q if g in self.by_gram), key=lambda g: (len(self.by_gram[g]), g))
-        # (the tolerance keeps 0.8 · 15 = 12.000000000000002 from asking for a 13th shared n-gram)
-        probes = len(q) - math.ceil(self.params.threshold * len(q) - 1e-9) + 1
-        if len(known) < len(q) - probes + 1:  # fewer shared n-grams with all topics than a match needs
+        need = _shared_needed(len(q), threshold)
+        known = sorted((g for g in q if g in self.frequency), key=self._rank)
+        if len(known) < need:  # fewer shared n-grams with all topics than a match needs
             return None
-        best: tuple[str, str, float] | None = None
-        for qid in dict.fromkeys(t for g in known[:probes] for t in self.by_gram[g]):
-            score = jaccard(q, self.grams[qid])
-            if score >= self.params.threshold and (best is None or score > best[2]):
-                best = ("near", qid, score)
-        return best
+        shortest, longest = threshold * len(q) - 1e-9, len(q) / threshold + 1e-9  # Jaccard <= min/max size
+        best_score, best = -1.0, []
+        for qid in dict.fromkeys(t for g in known[: len(known) - need + 1] for t in self.by_prefix.get(g, ())):
+            grams = self.grams[qid]
+            if not shortest <= len(grams) <= longest:
+                continue
+            score = jaccard(q, grams)
+            if score < threshold or score < best_score:
+                continue
+            if score > best_score:
+                best_score, best = score, []
+            best.append(qid)
+        if not best:
+            return None
+        if len(best) > 1:  # ties: the topic first met probing the query's rarest n-grams in turn
+            probes = known[: len(q) - need + 1]
+            best.sort(key=lambda qid: (next(i for i, g in enumerate(probes) if g in self.grams[qid]),
+                                       self.position[qid]))
+        return "near", best[0], best_score
 
 
 def read_query_file(path: str | Path) -> dict[str, list[str]]:
