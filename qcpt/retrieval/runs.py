@@ -47,10 +47,17 @@ def _check_tag(tag: str) -> None:
 def write_run(path: str | os.PathLike, results: Mapping[str, Sequence[Hit]], tag: str,
               depth: int | None = None) -> int:
     """Write ``{qid: hits}`` (queries in mapping order) atomically; returns the number of lines."""
+    return write_run_stream(path, results.items(), tag, depth)
+
+
+def write_run_stream(path: str | os.PathLike, results: Iterable[tuple[str, Sequence[Hit]]], tag: str,
+                     depth: int | None = None) -> int:
+    """:func:`write_run` of ``(qid, hits)`` pairs as they come (each query's lines written before
+    the next query is asked for): the same bytes, without holding every query's hits."""
     _check_tag(tag)
     n = 0
     with atomic_open(path) as handle:
-        for qid, hits in results.items():
+        for qid, hits in results:
             ranked = sort_hits(hits)
             if depth is not None:
                 ranked = ranked[:depth]
