@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,23 +37,87 @@ from .vectors import Throughput, default_device, encode_texts, load_encoder, res
 log = logging.getLogger(__name__)
 
 
+def _embeddings_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype, bool] | None:
+    """``(shape, dtype, fortran order)`` of a shard's embeddings read from the .npy header alone
+    (no data), or None where the shard is not a plain .npz (load_shard then says what is wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(member)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return None
+    return shape, dtype, fortran
+
+
+def _read_into(path: str | os.PathLike, out: np.ndarray) -> None:
+    """The shard's little-endian float32 C-order embeddings straight into ``out`` (no temporary)."""
+    with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as member:
+        version = np.lib.format.read_magic(member)
+        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(member)
+        view = memoryview(out.reshape(-1).view(np.uint8))  # (a view of out's rows, any row count)
+        done = 0
+        while done < len(view):
+            got = member.readinto(view[done:])
+            if not got:
+                raise InputError(path, None, "embeddings", f"ends after {done} of {len(view)} bytes")
+            done += got
+
+
 def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarray]:
+    """Docids and float32 embeddings of the shards, in order. The matrix is allocated once, from
+    the shards' .npy headers, and each shard is read into its rows (concatenating loaded shards
+    held every vector twice at the end)."""
+    headers = [_embeddings_header(path) for path in paths]
+    total = sum(h[0][0] for h in headers if h is not None and len(h[0]) == 2)
+    dim = headers[0][0][1] if headers and headers[0] is not None and len(headers[0][0]) == 2 else None
+    out = np.empty((total, dim), dtype=np.float32) if dim is not None and all(
+        h is not None and len(h[0]) == 2 for h in headers) else None
     ids: list[str] = []
-    parts: list[np.ndarray] = []
+    parts: list[np.ndarray] = []  # only where a header could not be read: the shards are concatenated
     first: dict[str, str] = {}
-    for path in paths:
-        shard_ids, emb = load_shard(path)
-        if parts and emb.shape[1] != parts[0].shape[1]:
-            raise InputError(path, None, "embeddings", f"dimension {emb.shape[1]} differs from {parts[0].shape[1]} of {paths[0]}")
+    width: int | None = None
+    row = 0
+    for path, header in zip(paths, headers, strict=True):
+        direct = (out is not None and header is not None and header[1] == np.dtype("<f4") and not header[2]
+                  and header[0][1] == dim)
+        if direct:
+            shard_ids = _shard_ids(path)
+            rows, shard_dim = header[0]
+            if len(shard_ids) != rows:
+                raise InputError(path, None, "embeddings", f"shape {header[0]} does not match {len(shard_ids)} ids")
+        else:
+            shard_ids, emb = load_shard(path)
+            rows, shard_dim = emb.shape
+        if width is not None and shard_dim != width:
+            raise InputError(path, None, "embeddings", f"dimension {shard_dim} differs from {width} of {paths[0]}")
+        width = shard_dim
         for docid in shard_ids:
             if docid in first:
                 raise InputError(path, None, "ids", f"docid {docid!r} is also in {first[docid]}")
             first[docid] = str(path)
         ids += shard_ids
-        parts.append(emb)
+        if out is None:
+            parts.append(emb)
+        elif direct:
+            _read_into(path, out[row:row + rows])
+        else:
+            out[row:row + rows] = emb
+            del emb
+        row += rows
     if not ids:
         raise InputError(paths[0], None, None, "the shards hold no passages")
-    return ids, np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
+    if out is None:
+        return ids, np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
+    return ids, out
+
+
+def _shard_ids(path: str | os.PathLike) -> list[str]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [str(x) for x in data["ids"]]
+    except (KeyError, ValueError, OSError) as err:
+        raise InputError(path, None, None, f"not an encoded shard with 'ids' and 'embeddings' ({err})") from err
 
 
 def build_index(embeddings: np.ndarray):
