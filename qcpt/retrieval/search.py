@@ -50,6 +50,9 @@ def _embeddings_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dty
     return shape, dtype, fortran
 
 
+READ_BYTES = 16 * 2**20
+
+
 def _read_into(path: str | os.PathLike, out: np.ndarray) -> None:
     """The shard's little-endian float32 C-order embeddings straight into ``out`` (no temporary)."""
     with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as member:
@@ -58,7 +61,7 @@ def _read_into(path: str | os.PathLike, out: np.ndarray) -> None:
         view = memoryview(out.reshape(-1).view(np.uint8))  # (a view of out's rows, any row count)
         done = 0
         while done < len(view):
-            got = member.readinto(view[done:])
+            got = member.readinto(view[done:done + READ_BYTES])  # (ZipExtFile reads a bytes object this big)
             if not got:
                 raise InputError(path, None, "embeddings", f"ends after {done} of {len(view)} bytes")
             done += got
