@@ -23,6 +23,7 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import logging
 import math
@@ -104,11 +105,17 @@ class TopicIndex:
             self.grams[qid] = ngrams(norm, params.ngram)
             self.position[qid] = position
             self.frequency.update(self.grams[qid])
-        self.by_prefix: dict[str, list[str]] = defaultdict(list)
+        # per n-gram: (topic, the n-gram's place in the topic's order, the topic's n-gram count)
+        self.by_prefix: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
         for qid, grams in self.grams.items():
             prefix = len(grams) - _shared_needed(len(grams), params.threshold) + 1
-            for g in sorted(grams, key=self._rank)[:prefix]:
-                self.by_prefix[g].append(qid)
+            for place, g in enumerate(sorted(grams, key=self._rank)[:prefix]):
+                self.by_prefix[g].append((qid, place, len(grams)))
+        # by topic size, so that a query reads only the topics of a size it can match (bisect)
+        self.prefix_sizes: dict[str, list[int]] = {}
+        for g, entries in self.by_prefix.items():
+            entries.sort(key=lambda entry: entry[2])
+            self.prefix_sizes[g] = [size for _, _, size in entries]
 
     def _rank(self, gram: str) -> tuple[int, str]:
         return self.frequency[gram], gram
@@ -127,17 +134,28 @@ class TopicIndex:
         if len(known) < need:  # fewer shared n-grams with all topics than a match needs
             return None
         shortest, longest = threshold * len(q) - 1e-9, len(q) / threshold + 1e-9  # Jaccard <= min/max size
+        share = threshold / (1 + threshold)  # Jaccard >= t  <=>  shared >= t/(1+t) · (|Q| + |T|)
         best_score, best = -1.0, []
-        for qid in dict.fromkeys(t for g in known[: len(known) - need + 1] for t in self.by_prefix.get(g, ())):
-            grams = self.grams[qid]
-            if not shortest <= len(grams) <= longest:
+        met: set[str] = set()
+        for i, g in enumerate(known[: len(known) - need + 1]):
+            sizes = self.prefix_sizes.get(g)
+            if sizes is None:
                 continue
-            score = jaccard(q, grams)
-            if score < threshold or score < best_score:
-                continue
-            if score > best_score:
-                best_score, best = score, []
-            best.append(qid)
+            entries = self.by_prefix[g]
+            for qid, place, size in entries[bisect.bisect_left(sizes, shortest): bisect.bisect_right(sizes, longest)]:
+                if qid in met:
+                    continue
+                met.add(qid)
+                # Positional filter: a match's rarest shared n-gram is in both prefixes, so it is met
+                # first, here; past it, at most min(the query's, the topic's later n-grams) are shared.
+                if 1 + min(len(known) - i - 1, size - place - 1) < math.ceil(share * (len(q) + size) - 1e-9):
+                    continue
+                score = jaccard(q, self.grams[qid])
+                if score < threshold or score < best_score:
+                    continue
+                if score > best_score:
+                    best_score, best = score, []
+                best.append(qid)
         if not best:
             return None
         if len(best) > 1:  # ties: the topic first met probing the query's rarest n-grams in turn
