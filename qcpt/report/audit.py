@@ -124,11 +124,15 @@ class TopicIndex:
         """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None; among
         equally good near matches, the first topic holding the query's rarest n-gram (then the next
         rarest...), earliest topic first."""
-        norm = normalise(query)
+        return self.match_normalised(normalise(query))
+
+    def match_normalised(self, norm: str, q: frozenset[str] | None = None) -> tuple[str, str, float] | None:
+        """:meth:`match` of an already normalised query (``q``: its n-grams, where known)."""
         if norm in self.exact:
             return "exact", self.exact[norm], 1.0
         threshold = self.params.threshold
-        q = ngrams(norm, self.params.ngram)
+        if q is None:
+            q = ngrams(norm, self.params.ngram)
         need = _shared_needed(len(q), threshold)
         known = sorted((g for g in q if g in self.frequency), key=self._rank)
         if len(known) < need:  # fewer shared n-grams with all topics than a match needs
@@ -195,8 +199,6 @@ def audit(
     params = params or AuditParams()
     per_passage = Counter(len(qs) for qs in queries.values())
     total = sum(len(qs) for qs in queries.values())
-    texts = Counter(normalise(q) for qs in queries.values() for q in qs)
-    within = sum(len(qs) - len({normalise(q) for q in qs}) for qs in queries.values())
     copies, overlaps, lengths, seen = 0, [], Counter(), set()
     for pid, text in passages:
         if pid not in queries:
@@ -207,26 +209,35 @@ def audit(
             q_norm, q_tokens = normalise(q), _tokens(q)
             copies += bool(q_norm) and q_norm in norm
             overlaps.append(sum(t in tokens for t in q_tokens) / len(q_tokens) if q_tokens else 0.0)
-    for qs in queries.values():
-        lengths.update(len(_tokens(q)) for q in qs)
-    leakage = {}
-    for name, topics in topic_sets.items():
-        index = TopicIndex(topics, params)
-        exact = near = 0
-        examples = []
-        for pid, qs in queries.items():
-            for q in qs:
-                found = index.match(q)
+    # One pass over the queries, each normalised (and cut into n-grams) once for every count and
+    # every topic set.
+    indexes = {name: TopicIndex(topics, params) for name, topics in topic_sets.items()}
+    found_counts = {name: {"exact": 0, "near": 0} for name in topic_sets}
+    examples: dict[str, list[dict[str, Any]]] = {name: [] for name in topic_sets}
+    texts: Counter[str] = Counter()
+    within = 0
+    for pid, qs in queries.items():
+        norms = [normalise(q) for q in qs]
+        texts.update(norms)
+        within += len(norms) - len(set(norms))
+        lengths.update(len(norm.split()) for norm in norms)
+        for q, norm in zip(qs, norms, strict=True):
+            grams = ngrams(norm, params.ngram) if indexes else None
+            for name, index in indexes.items():
+                found = index.match_normalised(norm, grams)
                 if found is None:
                     continue
-                exact += found[0] == "exact"
-                near += found[0] == "near"
-                if len(examples) < params.examples:
-                    examples.append({"passage": pid, "query": q, "topic": found[1], "topic_text": topics[found[1]],
-                                     "kind": found[0], "jaccard": round(found[2], 4)})
+                found_counts[name][found[0]] += 1
+                if len(examples[name]) < params.examples:
+                    examples[name].append({"passage": pid, "query": q, "topic": found[1],
+                                           "topic_text": topic_sets[name][found[1]], "kind": found[0],
+                                           "jaccard": round(found[2], 4)})
+    leakage = {}
+    for name, topics in topic_sets.items():
+        exact, near = found_counts[name]["exact"], found_counts[name]["near"]
         leakage[name] = {"topics": len(topics), "training": name in set(training), "exact": exact, "near": near,
                          "leaked": exact + near, "rate": (exact + near) / total if total else 0.0,
-                         "examples": examples}
+                         "examples": examples[name]}
     length_values = [n for n, c in sorted(lengths.items()) for _ in range(c)]
     return {
         "count": count,
