@@ -582,16 +582,15 @@ import sys
 import numpy as np
 from qcpt.retrieval.data import load_topics
 from qcpt.retrieval.runs import write_ranked_run
-from qcpt.retrieval.search import build_index, docid_ranks, load_shards, rank_exact
+from qcpt.retrieval.search import docid_ranks, index_shards, rank_exact
 
 out, topics_path, depth, shards = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 qids = list(load_topics(topics_path))
-ids, embeddings = load_shards(shards)
+ids, index = index_shards(shards)  # as retrieval.search does: shard by shard into the index
 # Query encoding (the model's forward pass) does not grow with the collection: random unit
 # vectors of the shards' dimension stand in for it.
-queries = np.random.default_rng(0).standard_normal((len(qids), embeddings.shape[1]), dtype=np.float32)
+queries = np.random.default_rng(0).standard_normal((len(qids), index.d), dtype=np.float32)
 queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-index = build_index(embeddings)
 ranked = rank_exact(index, queries, docid_ranks(ids), depth)
 write_ranked_run(out, qids, ids, ranked, "dense")
 memory_report(out + ".memory.json")

@@ -391,10 +391,17 @@ def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tm
     assert ids == [d for shard in names for d in shard]
     assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
     assert np.array_equal(matrix, expected)
+    # the index built shard by shard holds the same vectors in the same rows
+    index_ids, index = search_mod.index_shards(paths)
+    assert index_ids == ids and index.ntotal == len(ids) and index.d == 6
+    assert np.array_equal(index.reconstruct_n(0, index.ntotal), expected)
     other = tmp_path / "wide.npz"
     encode_mod.save_shard(other, ["w"], np.zeros((1, 8), dtype=np.float32))
-    with pytest.raises(InputError, match="dimension 8 differs from 6"):
-        search_mod.load_shards([paths[0], other])
+    for load in (search_mod.load_shards, search_mod.index_shards):
+        with pytest.raises(InputError, match="dimension 8 differs from 6"):
+            load([paths[0], other])
+        with pytest.raises(InputError, match="'d0-0' is also in"):
+            load([paths[0], paths[0]])
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not an encoded shard"):

@@ -23,6 +23,7 @@ import logging
 import os
 import zipfile
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,13 +93,7 @@ def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarr
         else:
             shard_ids, emb = load_shard(path)
             rows, shard_dim = emb.shape
-        if width is not None and shard_dim != width:
-            raise InputError(path, None, "embeddings", f"dimension {shard_dim} differs from {width} of {paths[0]}")
-        width = shard_dim
-        for docid in shard_ids:
-            if docid in first:
-                raise InputError(path, None, "ids", f"docid {docid!r} is also in {first[docid]}")
-            first[docid] = str(path)
+        width = _check_shard(path, shard_ids, shard_dim, width, first, paths)
         ids += shard_ids
         if out is None:
             parts.append(emb)
@@ -115,6 +110,40 @@ def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarr
     return ids, out
 
 
+def _check_shard(path: str | os.PathLike, shard_ids: list[str], shard_dim: int, width: int | None,
+                 first: dict[str, str], paths: Sequence[str | os.PathLike]) -> int:
+    """The same dimension as the shards before, no docid seen before (``first`` records them)."""
+    if width is not None and shard_dim != width:
+        raise InputError(path, None, "embeddings", f"dimension {shard_dim} differs from {width} of {paths[0]}")
+    for docid in shard_ids:
+        if docid in first:
+            raise InputError(path, None, "ids", f"docid {docid!r} is also in {first[docid]}")
+        first[docid] = str(path)
+    return shard_dim
+
+
+def index_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], Any]:
+    """Docids and :func:`build_index`'s index over the shards, each shard added as it is read: the
+    index holds its own copy of the vectors, so a matrix of every shard beside it would double the
+    peak (checks and errors as :func:`load_shards`)."""
+    ids: list[str] = []
+    first: dict[str, str] = {}
+    width: int | None = None
+    index = None
+    for path in paths:
+        shard_ids, emb = load_shard(path)
+        width = _check_shard(path, shard_ids, emb.shape[1], width, first, paths)
+        ids += shard_ids
+        if index is None:
+            index = build_index(np.empty((0, width), dtype=np.float32), log_size=False)
+        index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        del emb
+    if not ids:
+        raise InputError(paths[0], None, None, "the shards hold no passages")
+    log.info("FAISS index over %d × %d vectors from %d shards", index.ntotal, width, len(paths))
+    return ids, index
+
+
 def _shard_ids(path: str | os.PathLike) -> list[str]:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -123,7 +152,7 @@ def _shard_ids(path: str | os.PathLike) -> list[str]:
         raise InputError(path, None, None, f"not an encoded shard with 'ids' and 'embeddings' ({err})") from err
 
 
-def build_index(embeddings: np.ndarray):
+def build_index(embeddings: np.ndarray, log_size: bool = True):
     """``IndexFlatIP`` over ``embeddings``, moved to all GPUs where faiss and CUDA allow."""
     import faiss
 
@@ -139,7 +168,10 @@ def build_index(embeddings: np.ndarray):
             index = faiss.index_cpu_to_all_gpus(index)
             where = f"{faiss.get_num_gpus()} GPU(s)"
     index.add(embeddings)
-    log.info("FAISS IndexFlatIP over %d × %d vectors on %s", embeddings.shape[0], embeddings.shape[1], where)
+    if log_size:
+        log.info("FAISS IndexFlatIP over %d × %d vectors on %s", embeddings.shape[0], embeddings.shape[1], where)
+    else:
+        log.info("FAISS IndexFlatIP of dimension %d on %s", embeddings.shape[1], where)
     return index
 
 
@@ -226,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         topics = load_topics(args.topics)
         if args.shards:
-            ids, embeddings = load_shards(args.shards)
+            ids, index = index_shards(args.shards)  # shard by shard: no matrix beside the index
         else:
             rows = list(iter_collection(args.collection))
     except InputError as err:
@@ -248,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     q_emb = encode_texts(model, tokenizer, [topics[q] for q in qids], max_len=settings.q_max_len,
                          batch_size=params.batch_size, pooling=settings.pooling, normalize=settings.normalize,
                          amp=params.amp, progress=not args.no_progress, desc="encoding queries")
-    if q_emb.shape[1] != embeddings.shape[1]:
-        raise ValueError(f"query vectors have dimension {q_emb.shape[1]}, passages {embeddings.shape[1]}: "
+    if args.collection:
+        index = build_index(embeddings)
+        del embeddings
+    if q_emb.shape[1] != index.d:
+        raise ValueError(f"query vectors have dimension {q_emb.shape[1]}, passages {index.d}: "
                          "shards were encoded with another model")
-    index = build_index(embeddings)
     ranked = rank_exact(index, q_emb, docid_ranks(ids), params.depth, params.search_batch)
     elapsed, rate = clock.rate(len(qids))
     lines = write_ranked_run(args.out, qids, ids, ranked, params.tag)
