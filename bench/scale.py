@@ -674,7 +674,10 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
                                 "--out", work / "metrics.json", "--params", "{}"),
                    {"queries": inputs.num_dev_queries, "depth": min(EVAL_DEPTH, inputs.n)})
     if stage == "audit_queries":
-        return one(cli(*audit_arguments(inputs, work / "audit.json")),
+        # Written where the report stage looks for its audit, so that stage reuses it.
+        audit = inputs.root / "audit.json"
+        audit.unlink(missing_ok=True)
+        return one(cli(*audit_arguments(inputs, audit)),
                    {"what": "rule audit_queries: report.audit on the 20-query selection, dev and training topics",
                     "queries": inputs.n * QUERIES_PER_PASSAGE, "topics": inputs.num_dev_queries + inputs.num_train_queries})
     if stage == "report":
