@@ -4,6 +4,7 @@ and near), a non-leak not, the candidate search equal to comparing every pair.""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -65,6 +66,53 @@ def test_candidate_search_equals_every_pair():
             assert found is not None and found[2] == pytest.approx(best), query
         else:
             assert found is None, query
+
+
+class _IndexEveryGram:
+    """TopicIndex as it was before the prefix filter (every n-gram of every topic indexed; the
+    query's rarest n-grams probed): the reference the prefix filter must agree with exactly."""
+
+    def __init__(self, topics, params):
+        self.params, self.exact, self.grams, self.by_gram = params, {}, {}, {}
+        for qid, text in topics.items():
+            norm = qa.normalise(text)
+            self.exact.setdefault(norm, qid)
+            self.grams[qid] = qa.ngrams(norm, params.ngram)
+            for g in self.grams[qid]:
+                self.by_gram.setdefault(g, []).append(qid)
+
+    def match(self, query):
+        norm = qa.normalise(query)
+        if norm in self.exact:
+            return "exact", self.exact[norm], 1.0
+        q = qa.ngrams(norm, self.params.ngram)
+        known = sorted((g for g in q if g in self.by_gram), key=lambda g: (len(self.by_gram[g]), g))
+        probes = len(q) - math.ceil(self.params.threshold * len(q) - 1e-9) + 1
+        if len(known) < len(q) - probes + 1:
+            return None
+        best = None
+        for qid in dict.fromkeys(t for g in known[:probes] for t in self.by_gram[g]):
+            score = qa.jaccard(q, self.grams[qid])
+            if score >= self.params.threshold and (best is None or score > best[2]):
+                best = ("near", qid, score)
+        return best
+
+
+@pytest.mark.parametrize(("threshold", "ngram"), [(0.8, 3), (0.6, 3), (0.5, 2), (1.0, 3), (0.7, 4)])
+def test_prefix_filter_gives_what_indexing_every_gram_gave(threshold, ngram):
+    # few words, so many near matches and many ties between topics (duplicates included)
+    rng = random.Random(threshold * 100 + ngram)
+    words = ["comet", "comets", "wheat", "gene", "genes", "orbit", "how", "what", "is", "the", "of", "a"]
+    topics = {f"t{i}": " ".join(rng.choices(words, k=rng.randint(1, 6))) for i in range(300)}
+    params = qa.AuditParams(threshold=threshold, ngram=ngram)
+    new, old = qa.TopicIndex(topics, params), _IndexEveryGram(topics, params)
+    found = 0
+    for _ in range(2000):
+        query = " ".join(rng.choices(words, k=rng.randint(1, 7)))
+        expected = old.match(query)
+        assert new.match(query) == expected, query
+        found += expected is not None and expected[0] == "near"
+    assert found >= 10  # the comparison covered near matches, not only misses
 
 
 def test_cli_writes_the_json(tmp_path):

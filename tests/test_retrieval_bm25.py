@@ -180,6 +180,14 @@ def test_bm25_run_on_the_demo_collection_equals_the_full_sort(tmp_path: Path):
         run = tmp_path / f"run-{query_batch}-{threads}.trec"
         write_run(run, bm25.search(index, topics, params), "bm25", depth=depth)
         assert run.read_text() == expected.read_text(), f"query_batch={query_batch} threads={threads}"
+    # the CLI streams: each batch's lines are written before the next batch is searched
+    topics_file = tmp_path / "topics.tsv"
+    topics_file.write_text("".join(f"{qid}\t{query}\n" for qid, query in topics.items()))
+    streamed = tmp_path / "streamed.trec"
+    params = {"k1": 0.9, "b": 0.4, "depth": depth, "threads": 2, "query_batch": 5, "tag": "bm25"}
+    assert bm25.main_search(["--index", str(index), "--topics", str(topics_file), "--out", str(streamed),
+                             "--params", json.dumps(params)]) == 0
+    assert streamed.read_text() == expected.read_text()
 
 
 def test_order_hits_sorts_only_ties_and_falls_back_on_unsorted_input():

@@ -375,6 +375,39 @@ def test_search_rejects_duplicate_docids_across_shards(tmp_path: Path):
         search_mod.load_shards([a, b])
 
 
+def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tmp_path: Path):
+    from qcpt.io import InputError
+
+    rng = np.random.default_rng(3)
+    vectors = [rng.standard_normal((n, 6)).astype(np.float32) for n in (5, 0, 7, 3, 4)]
+    paths = [tmp_path / f"s{i}.npz" for i in range(len(vectors))]
+    names = [[f"d{i}-{j}" for j in range(len(v))] for i, v in enumerate(vectors)]
+    for path, ids, v in zip(paths[:3], names, vectors, strict=False):
+        encode_mod.save_shard(path, ids, v)  # float32: read straight into the matrix
+    np.savez(paths[3], ids=np.array(names[3]), embeddings=vectors[3].astype(np.float64))  # converted
+    np.savez_compressed(paths[4], ids=np.array(names[4]), embeddings=vectors[4])  # deflated member
+    ids, matrix = search_mod.load_shards(paths)
+    expected = np.concatenate([np.asarray(v, dtype=np.float32) for v in vectors])
+    assert ids == [d for shard in names for d in shard]
+    assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
+    assert np.array_equal(matrix, expected)
+    # the index built shard by shard holds the same vectors in the same rows
+    index_ids, index = search_mod.index_shards(paths)
+    assert index_ids == ids and index.ntotal == len(ids) and index.d == 6
+    assert np.array_equal(index.reconstruct_n(0, index.ntotal), expected)
+    other = tmp_path / "wide.npz"
+    encode_mod.save_shard(other, ["w"], np.zeros((1, 8), dtype=np.float32))
+    for load in (search_mod.load_shards, search_mod.index_shards):
+        with pytest.raises(InputError, match="dimension 8 differs from 6"):
+            load([paths[0], other])
+        with pytest.raises(InputError, match="'d0-0' is also in"):
+            load([paths[0], paths[0]])
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not an encoded shard"):
+        search_mod.load_shards([paths[0], broken])
+
+
 # --------------------------------------------------------------------------- cross-device negatives
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ import pytest
 from qcpt.io import InputError
 from qcpt.retrieval import evaluate as ev
 from qcpt.retrieval import train_data
-from qcpt.retrieval.runs import format_score, ranked_docids, read_run, sort_hits, write_run
+from qcpt.retrieval.runs import (
+    RunNotGrouped,
+    format_score,
+    iter_run,
+    ranked_docids,
+    read_run,
+    sort_hits,
+    write_run,
+)
 
 # --------------------------------------------------------------------------- run files
 
@@ -229,6 +238,65 @@ def test_cqadupstack_score_is_the_mean_of_its_sub_forums(tmp_path: Path):
         ev.mean_of_metrics({"x": tmp_path / "bad.json"}, ["MRR@10"])
 
 
+def _random_run(tmp_path: Path, queries: int = 40, depth: int = 30) -> tuple[Path, Path, Path, Path]:
+    """A run grouped by query, the same lines interleaved (queries split in two blocks), qrels and
+    topics; scores with ties, a few queries unjudged and a few judged ones absent."""
+    rng = random.Random(5)
+    lines, qrels, topics = [], [], []
+    for q in range(queries):
+        docs = rng.sample(range(200), depth)
+        lines.append([f"q{q} Q0 d{d} {r + 1} {rng.randint(0, 9) / 2} t\n" for r, d in enumerate(docs)])
+        if q % 7 != 3:  # unjudged
+            qrels += [f"q{q} 0 d{d} {rng.randint(0, 2)}\n" for d in rng.sample(docs, 3) + [rng.randrange(200)]]
+        topics.append(f"q{q}\tquery {q}\n")
+    qrels += ["q900 0 d1 1\n", "q901 0 d2 1\n"]  # judged, not in the run
+    topics += ["q900\tabsent one\n"]
+    grouped, interleaved = tmp_path / "grouped.trec", tmp_path / "interleaved.trec"
+    grouped.write_text("".join("".join(q) for q in lines))
+    interleaved.write_text("".join("".join(q[: depth // 2]) for q in lines) + "".join("".join(q[depth // 2:]) for q in lines))
+    (tmp_path / "qrels.trec").write_text("".join(qrels))
+    (tmp_path / "topics.tsv").write_text("".join(topics))
+    return grouped, interleaved, tmp_path / "qrels.trec", tmp_path / "topics.tsv"
+
+
+def test_iter_run_streams_grouped_runs_as_read_run_reads_them(tmp_path: Path):
+    grouped, interleaved, _, _ = _random_run(tmp_path)
+    assert list(iter_run(grouped)) == list(read_run(grouped).items())
+    assert read_run(interleaved).keys() == read_run(grouped).keys()  # read_run merges the blocks
+    with pytest.raises(RunNotGrouped, match="comes back") as info:
+        list(iter_run(interleaved))
+    assert info.value.line == 40 * 15 + 1 and info.value.field == "qid"
+    dup = tmp_path / "dup.trec"
+    dup.write_text("q1 Q0 d0 1 3.0 t\nq2 Q0 d0 1 3.0 t\nq1 Q0 d0 2 2.0 t\n")
+    with pytest.raises(InputError, match="first on line 1") as info:  # found across the blocks too
+        read_run(dup)
+    assert info.value.line == 3
+    (tmp_path / "empty.trec").write_text("\n")
+    with pytest.raises(InputError, match="no results"):
+        list(iter_run(tmp_path / "empty.trec"))
+
+
+def test_streamed_evaluation_in_chunks_equals_scoring_the_whole_run(tmp_path: Path, monkeypatch):
+    grouped, interleaved, qrels, _ = _random_run(tmp_path)
+    params = ev.EvaluateParams(measures=["MRR@10", "nDCG@10", "R@20", "MRR@1"], missing_as_zero=True)
+    # what evaluate computed before it streamed: every query of the run at once
+    whole = {q: {d: float(len(es) - i) for i, d in enumerate(ranked_docids(es))} for q, es in read_run(grouped).items()}
+    judged = ev.load_qrels(qrels)
+    both = [q for q in judged if q in whole]
+    expected, _ = ev.compute_per_query({q: whole[q] for q in both}, {q: judged[q] for q in both},
+                                       [ev.to_ir_measure(m, params.relevance_level, params.recall) for m in params.measures])
+    monkeypatch.setattr(ev, "EVALUATE_CHUNK_QUERIES", 4)
+    streamed, fallback = ev.evaluate(grouped, qrels, params), ev.evaluate(interleaved, qrels, params)
+    for name, measure in zip(params.measures, [ev.to_ir_measure(m, params.relevance_level, params.recall) for m in params.measures], strict=True):
+        want = {q: expected[str(measure)].get(q, 0.0) for q in judged}
+        assert streamed["per_query"][name] == want, name
+        assert list(streamed["per_query"][name]) == list(judged)  # judged order, as before
+    assert {k: v for k, v in fallback.items() if k not in ("run", "provenance")} == \
+        {k: v for k, v in streamed.items() if k not in ("run", "provenance")}
+    assert streamed["provenance"]["judged_queries_missing_from_run"] == 2
+    assert streamed["provenance"]["run_queries_without_judgments"] == 6
+
+
 # --------------------------------------------------------------------------- training data
 
 
@@ -291,6 +359,20 @@ def test_mined_negatives_are_a_seeded_random_128_of_the_top_200_without_positive
     assert top[0]["negative_document_ids"] == [f"d{i}" for i in range(200) if f"d{i}" not in positives][:128]
     with pytest.raises(ValueError, match="selection"):
         train_data.TrainDataParams(selection="best").validate()
+
+
+def test_train_data_from_a_streamed_run_equals_reading_it_whole(tmp_path: Path):
+    grouped, interleaved, qrels, topics = _random_run(tmp_path)
+    for params in (train_data.TrainDataParams(depth=10, keep=None),
+                   train_data.TrainDataParams(depth=20, keep=5, selection="random", seed=3)):
+        rows, stats = train_data.build_train_data(grouped, topics, qrels, params)
+        assert (rows, stats) == train_data.build_train_data(interleaved, topics, qrels, params)
+        whole = read_run(grouped)
+        for row in rows:  # the candidates are the top `depth` of the whole run, as before
+            top = ranked_docids(whole[row["query_id"]])[: params.depth]
+            assert set(row["negative_document_ids"]) <= set(top)
+            if params.keep is None:
+                assert row["negative_document_ids"] == [d for d in top if d not in row["positive_document_ids"]]
 
 
 def test_make_train_data_merge_appends_deduplicated_negatives(tmp_path: Path):

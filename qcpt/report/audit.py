@@ -9,9 +9,10 @@ stats do not count parse failures themselves), and leakage against each topic se
 after normalisation, and near matches by character n-gram Jaccard ≥ ``threshold``.
 
 Near matches are found without comparing every pair: a query whose n-gram set Q has Jaccard ≥ t
-with a topic's set T shares at least ``t·|Q|`` n-grams with it, so at most ``|Q| − ⌈t·|Q|⌉`` of Q's
-n-grams miss T and any ``|Q| − ⌈t·|Q|⌉ + 1`` of them (we probe the rarest among the topics) include
-one of T's: the topics indexed by n-gram under those probes are the only candidates.
+with a topic's set T shares at least ``max(⌈t·|Q|⌉, ⌈t·|T|⌉)`` n-grams with it; under one global
+order of the n-grams (rarest among the topics first) Q's first ``|Q| − ⌈t·|Q|⌉ + 1`` and T's first
+``|T| − ⌈t·|T|⌉ + 1`` then have one in common (a prefix filter): only T's prefix is indexed, and the
+topics under Q's prefix are the only candidates.
 
 CLI::
 
@@ -22,6 +23,7 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import logging
 import math
@@ -69,41 +71,102 @@ def ngrams(normalised: str, n: int = 3) -> frozenset[str]:
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
+    if not (a or b):
+        return 1.0
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # |a ∪ b| without building the union
+
+
+def _shared_needed(size: int, threshold: float) -> int:
+    """The fewest n-grams a set of ``size`` shares with any set it has Jaccard >= ``threshold`` with."""
+    # (the tolerance keeps 0.8 · 15 = 12.000000000000002 from asking for a 13th shared n-gram)
+    return math.ceil(threshold * size - 1e-9)
 
 
 class TopicIndex:
-    """One topic set's normalised texts, for exact lookups and n-gram candidate search."""
+    """One topic set's normalised texts, for exact lookups and n-gram candidate search.
+
+    Candidates come from a prefix filter: every n-gram is ranked by how many topics hold it (rarest
+    first, ties by the n-gram), and only each topic's first ``|T| − need(T) + 1`` n-grams are
+    indexed. Two sets sharing at least ``need`` n-grams (``need`` the larger of theirs) have a
+    common n-gram within those prefixes of both, so the query probes its own prefix; the rarest
+    n-grams make short lists, where indexing every n-gram of every topic made each query visit
+    most topics (the audit grew with queries × topics)."""
 
     def __init__(self, topics: dict[str, str], params: AuditParams):
         self.params = params
         self.exact: dict[str, str] = {}
         self.grams: dict[str, frozenset[str]] = {}
-        self.by_gram: dict[str, list[str]] = defaultdict(list)
-        for qid, text in topics.items():
+        self.position: dict[str, int] = {}
+        self.frequency: Counter[str] = Counter()  # topics holding each n-gram
+        for position, (qid, text) in enumerate(topics.items()):
             norm = normalise(text)
             self.exact.setdefault(norm, qid)
             self.grams[qid] = ngrams(norm, params.ngram)
-            for g in self.grams[qid]:
-                self.by_gram[g].append(qid)
+            self.position[qid] = position
+            self.frequency.update(self.grams[qid])
+        # per n-gram: (topic, the n-gram's place in the topic's order, the topic's n-gram count)
+        self.by_prefix: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+        for qid, grams in self.grams.items():
+            prefix = len(grams) - _shared_needed(len(grams), params.threshold) + 1
+            for place, g in enumerate(sorted(grams, key=self._rank)[:prefix]):
+                self.by_prefix[g].append((qid, place, len(grams)))
+        # by topic size, so that a query reads only the topics of a size it can match (bisect)
+        self.prefix_sizes: dict[str, list[int]] = {}
+        for g, entries in self.by_prefix.items():
+            entries.sort(key=lambda entry: entry[2])
+            self.prefix_sizes[g] = [size for _, _, size in entries]
+
+    def _rank(self, gram: str) -> tuple[int, str]:
+        return self.frequency[gram], gram
 
     def match(self, query: str) -> tuple[str, str, float] | None:
-        """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None."""
-        norm = normalise(query)
+        """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None; among
+        equally good near matches, the first topic holding the query's rarest n-gram (then the next
+        rarest...), earliest topic first."""
+        return self.match_normalised(normalise(query))
+
+    def match_normalised(self, norm: str, q: frozenset[str] | None = None) -> tuple[str, str, float] | None:
+        """:meth:`match` of an already normalised query (``q``: its n-grams, where known)."""
         if norm in self.exact:
             return "exact", self.exact[norm], 1.0
-        q = ngrams(norm, self.params.ngram)
-        known = sorted((g for g in q if g in self.by_gram), key=lambda g: (len(self.by_gram[g]), g))
-        # (the tolerance keeps 0.8 · 15 = 12.000000000000002 from asking for a 13th shared n-gram)
-        probes = len(q) - math.ceil(self.params.threshold * len(q) - 1e-9) + 1
-        if len(known) < len(q) - probes + 1:  # fewer shared n-grams with all topics than a match needs
+        threshold = self.params.threshold
+        if q is None:
+            q = ngrams(norm, self.params.ngram)
+        need = _shared_needed(len(q), threshold)
+        known = sorted((g for g in q if g in self.frequency), key=self._rank)
+        if len(known) < need:  # fewer shared n-grams with all topics than a match needs
             return None
-        best: tuple[str, str, float] | None = None
-        for qid in dict.fromkeys(t for g in known[:probes] for t in self.by_gram[g]):
-            score = jaccard(q, self.grams[qid])
-            if score >= self.params.threshold and (best is None or score > best[2]):
-                best = ("near", qid, score)
-        return best
+        shortest, longest = threshold * len(q) - 1e-9, len(q) / threshold + 1e-9  # Jaccard <= min/max size
+        share = threshold / (1 + threshold)  # Jaccard >= t  <=>  shared >= t/(1+t) · (|Q| + |T|)
+        best_score, best = -1.0, []
+        met: set[str] = set()
+        for i, g in enumerate(known[: len(known) - need + 1]):
+            sizes = self.prefix_sizes.get(g)
+            if sizes is None:
+                continue
+            entries = self.by_prefix[g]
+            for qid, place, size in entries[bisect.bisect_left(sizes, shortest): bisect.bisect_right(sizes, longest)]:
+                if qid in met:
+                    continue
+                met.add(qid)
+                # Positional filter: a match's rarest shared n-gram is in both prefixes, so it is met
+                # first, here; past it, at most min(the query's, the topic's later n-grams) are shared.
+                if 1 + min(len(known) - i - 1, size - place - 1) < math.ceil(share * (len(q) + size) - 1e-9):
+                    continue
+                score = jaccard(q, self.grams[qid])
+                if score < threshold or score < best_score:
+                    continue
+                if score > best_score:
+                    best_score, best = score, []
+                best.append(qid)
+        if not best:
+            return None
+        if len(best) > 1:  # ties: the topic first met probing the query's rarest n-grams in turn
+            probes = known[: len(q) - need + 1]
+            best.sort(key=lambda qid: (next(i for i, g in enumerate(probes) if g in self.grams[qid]),
+                                       self.position[qid]))
+        return "near", best[0], best_score
 
 
 def read_query_file(path: str | Path) -> dict[str, list[str]]:
@@ -136,8 +199,6 @@ def audit(
     params = params or AuditParams()
     per_passage = Counter(len(qs) for qs in queries.values())
     total = sum(len(qs) for qs in queries.values())
-    texts = Counter(normalise(q) for qs in queries.values() for q in qs)
-    within = sum(len(qs) - len({normalise(q) for q in qs}) for qs in queries.values())
     copies, overlaps, lengths, seen = 0, [], Counter(), set()
     for pid, text in passages:
         if pid not in queries:
@@ -148,26 +209,35 @@ def audit(
             q_norm, q_tokens = normalise(q), _tokens(q)
             copies += bool(q_norm) and q_norm in norm
             overlaps.append(sum(t in tokens for t in q_tokens) / len(q_tokens) if q_tokens else 0.0)
-    for qs in queries.values():
-        lengths.update(len(_tokens(q)) for q in qs)
-    leakage = {}
-    for name, topics in topic_sets.items():
-        index = TopicIndex(topics, params)
-        exact = near = 0
-        examples = []
-        for pid, qs in queries.items():
-            for q in qs:
-                found = index.match(q)
+    # One pass over the queries, each normalised (and cut into n-grams) once for every count and
+    # every topic set.
+    indexes = {name: TopicIndex(topics, params) for name, topics in topic_sets.items()}
+    found_counts = {name: {"exact": 0, "near": 0} for name in topic_sets}
+    examples: dict[str, list[dict[str, Any]]] = {name: [] for name in topic_sets}
+    texts: Counter[str] = Counter()
+    within = 0
+    for pid, qs in queries.items():
+        norms = [normalise(q) for q in qs]
+        texts.update(norms)
+        within += len(norms) - len(set(norms))
+        lengths.update(len(norm.split()) for norm in norms)
+        for q, norm in zip(qs, norms, strict=True):
+            grams = ngrams(norm, params.ngram) if indexes else None
+            for name, index in indexes.items():
+                found = index.match_normalised(norm, grams)
                 if found is None:
                     continue
-                exact += found[0] == "exact"
-                near += found[0] == "near"
-                if len(examples) < params.examples:
-                    examples.append({"passage": pid, "query": q, "topic": found[1], "topic_text": topics[found[1]],
-                                     "kind": found[0], "jaccard": round(found[2], 4)})
+                found_counts[name][found[0]] += 1
+                if len(examples[name]) < params.examples:
+                    examples[name].append({"passage": pid, "query": q, "topic": found[1],
+                                           "topic_text": topic_sets[name][found[1]], "kind": found[0],
+                                           "jaccard": round(found[2], 4)})
+    leakage = {}
+    for name, topics in topic_sets.items():
+        exact, near = found_counts[name]["exact"], found_counts[name]["near"]
         leakage[name] = {"topics": len(topics), "training": name in set(training), "exact": exact, "near": near,
                          "leaked": exact + near, "rate": (exact + near) / total if total else 0.0,
-                         "examples": examples}
+                         "examples": examples[name]}
     length_values = [n for n, c in sorted(lengths.items()) for _ in range(c)]
     return {
         "count": count,

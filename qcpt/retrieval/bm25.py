@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from ..io import InputError, atomic_dir, sha256_file, write_json
 from ..params import ParamsError
 from .data import iter_collection, load_topics, passage_text
 from .params import parse_params, setup_logging
-from .runs import Hit, sort_hits, write_run
+from .runs import Hit, sort_hits, write_run_stream
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ class SearchParams:
     depth: int = 1000
     threads: int = 1
     tag: str = "bm25"
-    query_batch: int = 1000         # queries per batch_search call (progress granularity)
+    # queries per batch_search call: each batch's hits are written before the next is searched, so
+    # memory holds one batch (1,000 queries x depth 1,000 held 4.3 GB of JScoredDoc and tuples)
+    query_batch: int = 128
 
     def validate(self) -> None:
         for name in ("depth", "threads", "query_batch"):
@@ -213,6 +215,13 @@ def order_hits(docids: list[str], scores: np.ndarray) -> list[Hit]:
 def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParams) -> dict[str, list[tuple[str, float]]]:
     """BM25 top-``depth`` hits per query, ``{qid: [(docid, score), ...]}`` in topic order, each
     list by float32 score descending with ties by docid (the order :func:`.runs.write_run` writes)."""
+    return dict(iter_search(index, topics, params))
+
+
+def iter_search(index: str | os.PathLike, topics: dict[str, str],
+                params: SearchParams) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """:func:`search`'s ``(qid, hits)`` in topic order, one ``batch_search`` of ``query_batch``
+    queries at a time: a batch is searched when the previous one's hits have all been taken."""
     if not Path(index).is_dir():
         raise InputError(index, None, None, "is not an index folder")
     searcher = AnseriniSearcher(index)
@@ -221,35 +230,37 @@ def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParam
     depth = min(params.depth, total)
     k = min(depth + 1, total)  # one more than needed: shows whether a tie straddles the cut
     qids = list(topics)
-    results: dict[str, list[tuple[str, float]]] = {}
-    widened = 0
+    widened = empty = 0
     start = time.perf_counter()
-    with tqdm(total=len(qids), desc="BM25 search", unit=" queries", file=sys.stderr, mininterval=2) as bar:
-        for lo in range(0, len(qids), params.query_batch):
-            batch = qids[lo:lo + params.query_batch]
-            found = searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=params.threads)
-            for qid in batch:
-                docids, scores = lucene_hits(found.get(qid, []))
-                q_k = k
-                # Equal scores at the cut: widen until the tie group is complete, so the cut follows
-                # docid order like the rest of the run even where the searcher picks tied documents
-                # by internal doc number (pyserini 1.6 picks them by docid, so this rarely runs).
-                while len(docids) == q_k and depth < q_k < total and scores[-1] == scores[depth - 1]:
-                    q_k = min(total, q_k * 2)
-                    docids, scores = lucene_hits(searcher.search(topics[qid], k=q_k))
-                    widened += 1
-                results[qid] = order_hits(docids, scores)[:depth]
-            bar.update(len(batch))
+    try:
+        with tqdm(total=len(qids), desc="BM25 search", unit=" queries", file=sys.stderr, mininterval=2) as bar:
+            for lo in range(0, len(qids), params.query_batch):
+                batch = qids[lo:lo + params.query_batch]
+                found = searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=params.threads)
+                for qid in batch:
+                    docids, scores = lucene_hits(found.pop(qid, []))
+                    q_k = k
+                    # Equal scores at the cut: widen until the tie group is complete, so the cut follows
+                    # docid order like the rest of the run even where the searcher picks tied documents
+                    # by internal doc number (pyserini 1.6 picks them by docid, so this rarely runs).
+                    while len(docids) == q_k and depth < q_k < total and scores[-1] == scores[depth - 1]:
+                        q_k = min(total, q_k * 2)
+                        docids, scores = lucene_hits(searcher.search(topics[qid], k=q_k))
+                        widened += 1
+                    hits = order_hits(docids, scores)[:depth]
+                    empty += not hits
+                    yield qid, hits
+                del found
+                bar.update(len(batch))
+    finally:
+        searcher.close()
     if widened:
         log.info("%d searches widened to resolve ties at depth %d", widened, depth)
     elapsed = time.perf_counter() - start
-    searcher.close()
-    empty = sum(1 for hits in results.values() if not hits)
     if empty:
         log.warning("%d of %d queries retrieved nothing (no query term in the index)", empty, len(qids))
     log.info("BM25 k1=%s b=%s depth=%d: %d queries in %.1f s (%.1f queries/s)", params.k1, params.b, depth,
              len(qids), elapsed, len(qids) / max(elapsed, 1e-9))
-    return results
 
 
 def main_index(argv: list[str] | None = None) -> int:
@@ -280,10 +291,10 @@ def main_search(argv: list[str] | None = None) -> int:
     params = parse_params(SearchParams, args.params)
     try:
         topics = load_topics(args.topics)
-        results = search(args.index, topics, params)
+        # streamed: each batch's lines are written before the next batch is searched
+        lines = write_run_stream(args.out, iter_search(args.index, topics, params), params.tag, depth=params.depth)
     except InputError as err:
         log.error("%s", err)
         return 2
-    lines = write_run(args.out, results, params.tag, depth=params.depth)
-    log.info("wrote %d lines for %d queries to %s", lines, len(results), args.out)
+    log.info("wrote %d lines for %d queries to %s", lines, len(topics), args.out)
     return 0

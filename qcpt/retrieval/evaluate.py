@@ -32,10 +32,11 @@ judgments are ignored. Both counts are logged and recorded.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -46,7 +47,7 @@ from ..io import InputError, read_metrics, sha256_file, write_json
 from ..params import ParamsError
 from .data import load_qrels
 from .params import parse_params, setup_logging
-from .runs import ranked_docids, read_run
+from .runs import RunEntry, RunNotGrouped, iter_run, ranked_docids, read_run
 
 log = logging.getLogger(__name__)
 
@@ -143,32 +144,64 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+EVALUATE_CHUNK_QUERIES = 256  # queries scored together: per-query measures need no other query
+
+
 def evaluate(run_path: str | os.PathLike, qrels_path: str | os.PathLike, params: EvaluateParams) -> dict[str, Any]:
-    """The metrics document of docs/artifacts.md."""
+    """The metrics document of docs/artifacts.md. The run is streamed query by query and scored in
+    chunks of queries (memory per chunk, not per run); a run whose queries are not grouped is read
+    whole instead, with the same result."""
+    try:
+        return _evaluate(iter_run(run_path), run_path, qrels_path, params)
+    except RunNotGrouped as err:
+        log.info("%s; reading the run whole", err)
+        return _evaluate(iter(read_run(run_path).items()), run_path, qrels_path, params)
+
+
+def _evaluate(groups: Iterator[tuple[str, list[RunEntry]]], run_path: str | os.PathLike,
+              qrels_path: str | os.PathLike, params: EvaluateParams) -> dict[str, Any]:
     measures = [to_ir_measure(name, params.relevance_level, params.recall) for name in params.measures]
-    raw_run = read_run(run_path)
+    first = next(groups)  # the run's first errors before the qrels' (as when the run was read first)
     qrels = load_qrels(qrels_path)
     identical_dropped = 0
-    if params.ignore_identical_ids:
-        for qid, entries in raw_run.items():
+    run_qids: set[str] = set()
+    values: dict[str, dict[str, float]] = {str(m): {} for m in measures}
+    how: dict[str, str] = {}
+    chunk: dict[str, dict[str, float]] = {}
+
+    def score_chunk() -> None:
+        chunk_values, chunk_how = compute_per_query(chunk, {q: qrels[q] for q in chunk}, measures)
+        for name, per_q in chunk_values.items():
+            values[name].update(per_q)
+        how.update(chunk_how)
+        chunk.clear()
+
+    for qid, entries in itertools.chain([first], groups):
+        if params.ignore_identical_ids:
             kept = [e for e in entries if e.docid != qid]
             identical_dropped += len(entries) - len(kept)
-            raw_run[qid] = kept
-    # Our tie-breaking, made explicit to the evaluator: strictly decreasing scores in our order.
-    run = {qid: {docid: float(len(entries) - i) for i, docid in enumerate(ranked_docids(entries))}
-           for qid, entries in raw_run.items()}
+            entries = kept
+        run_qids.add(qid)
+        if qid not in qrels:
+            continue
+        # Our tie-breaking, made explicit to the evaluator: strictly decreasing scores in our order.
+        chunk[qid] = {docid: float(len(entries) - i) for i, docid in enumerate(ranked_docids(entries))}
+        if len(chunk) >= EVALUATE_CHUNK_QUERIES:
+            score_chunk()
+    run = run_qids
     judged = [q for q in qrels]
     in_both = [q for q in judged if q in run]
     missing = [q for q in judged if q not in run]
     unjudged = sum(1 for q in run if q not in qrels)
     if not in_both:
         raise InputError(run_path, None, None, f"has no query in common with the qrels {qrels_path}")
+    if chunk:
+        score_chunk()
     if missing:
         log.warning("%d judged queries are missing from the run%s", len(missing),
                     " (they score 0)" if params.missing_as_zero else " (ignored)")
     if unjudged:
         log.info("%d run queries have no judgments and are ignored", unjudged)
-    values, how = compute_per_query({q: run[q] for q in in_both}, {q: qrels[q] for q in in_both}, measures)
     counted = in_both + (missing if params.missing_as_zero else [])
     per_query: dict[str, dict[str, float]] = {}
     summary: dict[str, float] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,10 +47,17 @@ def _check_tag(tag: str) -> None:
 def write_run(path: str | os.PathLike, results: Mapping[str, Sequence[Hit]], tag: str,
               depth: int | None = None) -> int:
     """Write ``{qid: hits}`` (queries in mapping order) atomically; returns the number of lines."""
+    return write_run_stream(path, results.items(), tag, depth)
+
+
+def write_run_stream(path: str | os.PathLike, results: Iterable[tuple[str, Sequence[Hit]]], tag: str,
+                     depth: int | None = None) -> int:
+    """:func:`write_run` of ``(qid, hits)`` pairs as they come (each query's lines written before
+    the next query is asked for): the same bytes, without holding every query's hits."""
     _check_tag(tag)
     n = 0
     with atomic_open(path) as handle:
-        for qid, hits in results.items():
+        for qid, hits in results:
             ranked = sort_hits(hits)
             if depth is not None:
                 ranked = ranked[:depth]
@@ -92,21 +99,19 @@ class RunEntry:
     line: int
 
 
-def read_run(path: str | os.PathLike) -> dict[str, list[RunEntry]]:
-    """Read and validate a run; ``{qid: entries in file order}`` with queries in file order.
+class RunNotGrouped(InputError):
+    """A query's lines come back after other queries' (:func:`iter_run` streams grouped runs only)."""
 
-    Each line must have 6 whitespace-separated columns, an integer rank and a finite numeric score;
-    a document listed twice for one query is an error (trec_eval would count it twice)."""
-    run: dict[str, list[RunEntry]] = {}
-    seen: dict[tuple[str, str], int] = {}
+
+def _run_lines(path: str | os.PathLike) -> Iterator[tuple[str, RunEntry]]:
+    """``(qid, entry)`` per line, validated (6 columns, integer rank, finite score), in file order."""
     with open_text(path) as handle:
         lineno = 0
         try:
             for lineno, raw in enumerate(handle, start=1):  # noqa: B007 - used in the except
-                line = raw.strip()
-                if not line:
+                parts = raw.split()
+                if not parts:
                     continue
-                parts = line.split()
                 if len(parts) != 6:
                     raise InputError(path, lineno, None,
                                      f"expected 6 columns (qid Q0 docid rank score tag), found {len(parts)}")
@@ -121,13 +126,61 @@ def read_run(path: str | os.PathLike) -> dict[str, list[RunEntry]]:
                     raise InputError(path, lineno, "score", f"not a number: {score_text!r}") from None
                 if not math.isfinite(score):
                     raise InputError(path, lineno, "score", f"not finite: {score_text!r}")
-                if (qid, docid) in seen:
-                    raise InputError(path, lineno, "docid",
-                                     f"document {docid!r} listed twice for query {qid!r} (first on line {seen[qid, docid]})")
-                seen[qid, docid] = lineno
-                run.setdefault(qid, []).append(RunEntry(docid, rank, score, lineno))
+                yield qid, RunEntry(docid, rank, score, lineno)
         except UnicodeDecodeError as err:
             raise InputError(path, lineno + 1, None, f"not valid UTF-8 ({err.reason})") from err
+
+
+def _listed_twice(path: str | os.PathLike, qid: str, entry: RunEntry, first: int) -> InputError:
+    return InputError(path, entry.line, "docid",
+                      f"document {entry.docid!r} listed twice for query {qid!r} (first on line {first})")
+
+
+def iter_run(path: str | os.PathLike) -> Iterator[tuple[str, list[RunEntry]]]:
+    """Stream a run whose lines are grouped by query (as every writer here and Anserini write
+    them): ``(qid, entries in file order)`` per query, one query in memory at a time, validated as
+    :func:`read_run` validates. A query coming back after another raises :class:`RunNotGrouped`
+    (callers then fall back to :func:`read_run`, which merges the pieces)."""
+    finished: dict[str, int] = {}  # qid -> the last line of its block
+    qid: str | None = None
+    entries: list[RunEntry] = []
+    seen: dict[str, int] = {}
+    for line_qid, entry in _run_lines(path):
+        if line_qid != qid:
+            if qid is not None:
+                finished[qid] = entries[-1].line
+                yield qid, entries
+            if line_qid in finished:
+                raise RunNotGrouped(path, entry.line, "qid",
+                                    f"query {line_qid!r} comes back after other queries (its lines ended on line "
+                                    f"{finished[line_qid]}): not grouped by query")
+            qid, entries, seen = line_qid, [], {}
+        if entry.docid in seen:
+            raise _listed_twice(path, line_qid, entry, seen[entry.docid])
+        seen[entry.docid] = entry.line
+        entries.append(entry)
+    if qid is None:
+        raise InputError(path, None, None, "holds no results")
+    yield qid, entries
+
+
+def read_run(path: str | os.PathLike) -> dict[str, list[RunEntry]]:
+    """Read and validate a run; ``{qid: entries in file order}`` with queries in file order.
+
+    Each line must have 6 whitespace-separated columns, an integer rank and a finite numeric score;
+    a document listed twice for one query is an error (trec_eval would count it twice). A query's
+    lines need not be together (they are merged); :func:`iter_run` streams grouped runs."""
+    run: dict[str, list[RunEntry]] = {}
+    qid: str | None = None
+    seen: dict[str, int] = {}  # the current query's docids (rebuilt when a query comes back)
+    for line_qid, entry in _run_lines(path):
+        if line_qid != qid:
+            qid = line_qid
+            seen = {e.docid: e.line for e in run.get(qid, ())}
+        if entry.docid in seen:
+            raise _listed_twice(path, qid, entry, seen[entry.docid])
+        seen[entry.docid] = entry.line
+        run.setdefault(qid, []).append(entry)
     if not run:
         raise InputError(path, None, None, "holds no results")
     return run

@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import zipfile
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,26 +38,121 @@ from .vectors import Throughput, default_device, encode_texts, load_encoder, res
 log = logging.getLogger(__name__)
 
 
+def _embeddings_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype, bool] | None:
+    """``(shape, dtype, fortran order)`` of a shard's embeddings read from the .npy header alone
+    (no data), or None where the shard is not a plain .npz (load_shard then says what is wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(member)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return None
+    return shape, dtype, fortran
+
+
+READ_BYTES = 16 * 2**20
+
+
+def _read_into(path: str | os.PathLike, out: np.ndarray) -> None:
+    """The shard's little-endian float32 C-order embeddings straight into ``out`` (no temporary)."""
+    with zipfile.ZipFile(path) as archive, archive.open("embeddings.npy") as member:
+        version = np.lib.format.read_magic(member)
+        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(member)
+        view = memoryview(out.reshape(-1).view(np.uint8))  # (a view of out's rows, any row count)
+        done = 0
+        while done < len(view):
+            got = member.readinto(view[done:done + READ_BYTES])  # (ZipExtFile reads a bytes object this big)
+            if not got:
+                raise InputError(path, None, "embeddings", f"ends after {done} of {len(view)} bytes")
+            done += got
+
+
 def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarray]:
+    """Docids and float32 embeddings of the shards, in order. The matrix is allocated once, from
+    the shards' .npy headers, and each shard is read into its rows (concatenating loaded shards
+    held every vector twice at the end)."""
+    headers = [_embeddings_header(path) for path in paths]
+    total = sum(h[0][0] for h in headers if h is not None and len(h[0]) == 2)
+    dim = headers[0][0][1] if headers and headers[0] is not None and len(headers[0][0]) == 2 else None
+    out = np.empty((total, dim), dtype=np.float32) if dim is not None and all(
+        h is not None and len(h[0]) == 2 for h in headers) else None
     ids: list[str] = []
-    parts: list[np.ndarray] = []
+    parts: list[np.ndarray] = []  # only where a header could not be read: the shards are concatenated
     first: dict[str, str] = {}
-    for path in paths:
-        shard_ids, emb = load_shard(path)
-        if parts and emb.shape[1] != parts[0].shape[1]:
-            raise InputError(path, None, "embeddings", f"dimension {emb.shape[1]} differs from {parts[0].shape[1]} of {paths[0]}")
-        for docid in shard_ids:
-            if docid in first:
-                raise InputError(path, None, "ids", f"docid {docid!r} is also in {first[docid]}")
-            first[docid] = str(path)
+    width: int | None = None
+    row = 0
+    for path, header in zip(paths, headers, strict=True):
+        direct = (out is not None and header is not None and header[1] == np.dtype("<f4") and not header[2]
+                  and header[0][1] == dim)
+        if direct:
+            shard_ids = _shard_ids(path)
+            rows, shard_dim = header[0]
+            if len(shard_ids) != rows:
+                raise InputError(path, None, "embeddings", f"shape {header[0]} does not match {len(shard_ids)} ids")
+        else:
+            shard_ids, emb = load_shard(path)
+            rows, shard_dim = emb.shape
+        width = _check_shard(path, shard_ids, shard_dim, width, first, paths)
         ids += shard_ids
-        parts.append(emb)
+        if out is None:
+            parts.append(emb)
+        elif direct:
+            _read_into(path, out[row:row + rows])
+        else:
+            out[row:row + rows] = emb
+            del emb
+        row += rows
     if not ids:
         raise InputError(paths[0], None, None, "the shards hold no passages")
-    return ids, np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
+    if out is None:
+        return ids, np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
+    return ids, out
 
 
-def build_index(embeddings: np.ndarray):
+def _check_shard(path: str | os.PathLike, shard_ids: list[str], shard_dim: int, width: int | None,
+                 first: dict[str, str], paths: Sequence[str | os.PathLike]) -> int:
+    """The same dimension as the shards before, no docid seen before (``first`` records them)."""
+    if width is not None and shard_dim != width:
+        raise InputError(path, None, "embeddings", f"dimension {shard_dim} differs from {width} of {paths[0]}")
+    for docid in shard_ids:
+        if docid in first:
+            raise InputError(path, None, "ids", f"docid {docid!r} is also in {first[docid]}")
+        first[docid] = str(path)
+    return shard_dim
+
+
+def index_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], Any]:
+    """Docids and :func:`build_index`'s index over the shards, each shard added as it is read: the
+    index holds its own copy of the vectors, so a matrix of every shard beside it would double the
+    peak (checks and errors as :func:`load_shards`)."""
+    ids: list[str] = []
+    first: dict[str, str] = {}
+    width: int | None = None
+    index = None
+    for path in paths:
+        shard_ids, emb = load_shard(path)
+        width = _check_shard(path, shard_ids, emb.shape[1], width, first, paths)
+        ids += shard_ids
+        if index is None:
+            index = build_index(np.empty((0, width), dtype=np.float32), log_size=False)
+        index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        del emb
+    if not ids:
+        raise InputError(paths[0], None, None, "the shards hold no passages")
+    log.info("FAISS index over %d × %d vectors from %d shards", index.ntotal, width, len(paths))
+    return ids, index
+
+
+def _shard_ids(path: str | os.PathLike) -> list[str]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [str(x) for x in data["ids"]]
+    except (KeyError, ValueError, OSError) as err:
+        raise InputError(path, None, None, f"not an encoded shard with 'ids' and 'embeddings' ({err})") from err
+
+
+def build_index(embeddings: np.ndarray, log_size: bool = True):
     """``IndexFlatIP`` over ``embeddings``, moved to all GPUs where faiss and CUDA allow."""
     import faiss
 
@@ -71,7 +168,10 @@ def build_index(embeddings: np.ndarray):
             index = faiss.index_cpu_to_all_gpus(index)
             where = f"{faiss.get_num_gpus()} GPU(s)"
     index.add(embeddings)
-    log.info("FAISS IndexFlatIP over %d × %d vectors on %s", embeddings.shape[0], embeddings.shape[1], where)
+    if log_size:
+        log.info("FAISS IndexFlatIP over %d × %d vectors on %s", embeddings.shape[0], embeddings.shape[1], where)
+    else:
+        log.info("FAISS IndexFlatIP of dimension %d on %s", embeddings.shape[1], where)
     return index
 
 
@@ -158,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         topics = load_topics(args.topics)
         if args.shards:
-            ids, embeddings = load_shards(args.shards)
+            ids, index = index_shards(args.shards)  # shard by shard: no matrix beside the index
         else:
             rows = list(iter_collection(args.collection))
     except InputError as err:
@@ -180,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     q_emb = encode_texts(model, tokenizer, [topics[q] for q in qids], max_len=settings.q_max_len,
                          batch_size=params.batch_size, pooling=settings.pooling, normalize=settings.normalize,
                          amp=params.amp, progress=not args.no_progress, desc="encoding queries")
-    if q_emb.shape[1] != embeddings.shape[1]:
-        raise ValueError(f"query vectors have dimension {q_emb.shape[1]}, passages {embeddings.shape[1]}: "
+    if args.collection:
+        index = build_index(embeddings)
+        del embeddings
+    if q_emb.shape[1] != index.d:
+        raise ValueError(f"query vectors have dimension {q_emb.shape[1]}, passages {index.d}: "
                          "shards were encoded with another model")
-    index = build_index(embeddings)
     ranked = rank_exact(index, q_emb, docid_ranks(ids), params.depth, params.search_batch)
     elapsed, rate = clock.rate(len(qids))
     lines = write_ranked_run(args.out, qids, ids, ranked, params.tag)

@@ -44,7 +44,7 @@ from ..io import InputError, read_jsonl, require_str, write_jsonl
 from ..params import ParamsError
 from .data import load_qrels, load_topics
 from .params import parse_params, setup_logging
-from .runs import ranked_docids, read_run
+from .runs import RunNotGrouped, iter_run, ranked_docids, read_run
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,19 @@ def select_negatives(candidates: list[str], keep: int | None, selection: str, se
     return [candidates[i] for i in order[:keep]]
 
 
+def ranked_by_query(run_path: str | os.PathLike, wanted: set[str], depth: int | None) -> dict[str, list[str]]:
+    """The first ``depth`` ranked docids of each wanted query: the run streamed a query at a time
+    (memory per kept docid, not per line), or read whole where its queries are not grouped."""
+    try:
+        return {qid: ranked_docids(entries)[:depth] for qid, entries in iter_run(run_path) if qid in wanted}
+    except RunNotGrouped:
+        return {qid: ranked_docids(entries)[:depth] for qid, entries in read_run(run_path).items() if qid in wanted}
+
+
 def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams) -> tuple[list[dict], dict[str, int]]:
     topics = load_topics(topics_path)
     qrels = load_qrels(qrels_path)
-    run = read_run(run_path)
+    run = ranked_by_query(run_path, set(topics), params.depth)
     merged = read_negatives(params.merge_with) if params.merge_with else {}
     rows: list[dict] = []
     stats = {"topics": len(topics), "written": 0, "skipped_no_positive": 0, "skipped_no_negative": 0,
@@ -114,7 +123,7 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams)
         if qid not in run:
             stats["topics_not_in_run"] += 1
         pos = set(positives)
-        candidates = [d for d in ranked_docids(run.get(qid, []))[: params.depth] if d not in pos]
+        candidates = [d for d in run.get(qid, []) if d not in pos]
         negatives = select_negatives(candidates, params.keep, params.selection, params.seed, qid)
         if qid in merged:
             present = set(negatives)
