@@ -259,6 +259,37 @@ def test_store_lookup_and_pools(synthetic):
         assert pools[i] == [q.strip() for pid, q in query_lines if pid == r["id"] and q.strip()]
 
 
+def test_a_store_built_in_a_separate_process_is_the_same_and_its_errors_are_located(synthetic, tmp_path,
+                                                                                    monkeypatch, caplog):
+    """Large inputs are converted in a spawned process (the build's memory leaves with it): same
+    passages and pools as an in-process build, and an input error still names file, line, field."""
+    import logging
+
+
+    caplog.set_level(logging.INFO, logger="qcpt.pretrain.store")
+    rows, query_lines, passages_path, queries_path = synthetic
+    in_process = load_passages(passages_path)
+    in_pools, in_stats = load_queries(queries_path, in_process)
+    expected = ([in_process.text(i) for i in range(len(in_process))], [in_pools[i] for i in range(len(in_pools))])
+    monkeypatch.setenv("QCPT_STORE_BUILD_IN_PROCESS_BYTES", "0")
+    copy_dir = tmp_path / "copy"
+    copy_dir.mkdir()
+    passages_copy, queries_copy = copy_dir / "p.jsonl", copy_dir / "q.tsv"
+    passages_copy.write_bytes(passages_path.read_bytes())
+    queries_copy.write_bytes(queries_path.read_bytes())
+    passages = load_passages(passages_copy)
+    pools, stats = load_queries(queries_copy, passages)
+    spawned = [r.getMessage().split(": ")[0] for r in caplog.records if "separate process" in r.getMessage()]
+    assert spawned == [str(passages_copy), str(queries_copy)]
+    assert ([passages.text(i) for i in range(len(passages))], [pools[i] for i in range(len(pools))]) == expected
+    assert stats == in_stats
+    bad = copy_dir / "bad.tsv"
+    bad.write_text(f"{rows[0]['id']}\tfine\nnot-a-passage\tq\n")
+    with pytest.raises(InputError) as err:
+        load_queries(bad, passages)
+    assert (err.value.path, err.value.line, err.value.field) == (str(bad), 2, "passage_id")
+
+
 def test_store_is_rebuilt_when_the_source_changes(tmp_path):
     path = write_passages(tmp_path / "p.jsonl", [{"id": "x", "doc_id": "d", "text": "old"}])
     assert load_passages(path).texts == ["old"]
