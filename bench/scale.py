@@ -431,25 +431,19 @@ class Inputs:
         self.generation_seconds["encoded"] = round(time.perf_counter() - t0, 3)
         return shards
 
+    def _made_by_command(self, name: str, command: Callable[[Path], list[str]]) -> Path:
+        """``name`` made (if absent, untimed) by the qcpt command ``command(path)`` returns."""
+        return self._made(name, lambda path: subprocess.run(command(path), check=True, stdout=subprocess.DEVNULL,
+                                                            stderr=subprocess.DEVNULL))
+
     def audit(self) -> Path:
         """The audit_queries stage's output, or made here (not timed): what the report rule reads."""
-        path = self.root / "audit.json"
-        if not path.exists():
-            t0 = time.perf_counter()
-            subprocess.run(qcpt_command(*audit_arguments(self, path)), check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.generation_seconds["audit"] = round(time.perf_counter() - t0, 3)
-        return path
+        return self._made_by_command("audit.json", lambda path: qcpt_command(*audit_arguments(self, path)))
 
     def bm25_index(self) -> Path:
         """The index bm25_search reads: the bm25_index stage's output, or built here (not timed)."""
-        index = self.root / "bm25-index"
-        if not index.exists():
-            t0 = time.perf_counter()
-            subprocess.run(qcpt_command("retrieval.bm25:index", "--collection", self.collection(), "--out", index,
-                                        "--threads", 2), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.generation_seconds["bm25-index"] = round(time.perf_counter() - t0, 3)
-        return index
+        return self._made_by_command("bm25-index", lambda path: qcpt_command(
+            "retrieval.bm25:index", "--collection", self.collection(), "--out", path, "--threads", 2))
 
 
 # ----------------------------------------------------------------------------- stages
