@@ -75,7 +75,7 @@ rule bm25_search:
         json=job_params("bm25_search"),
     shell:
         "{params.script} --index {input.index:q} --topics {input.topics:q} --out {output:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
+        " --threads {threads} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule bm25_negatives:

@@ -239,3 +239,15 @@ def test_anserini_searcher_returns_what_pyserinis_lucene_searcher_returns(tmp_pa
     finally:
         ours.close()
         theirs.close()
+
+
+def test_search_cli_threads_override_the_params(tmp_path: Path, monkeypatch):
+    """Rule bm25_search passes its own thread count (--threads {threads}); it wins over params.threads."""
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("q1\tjupiter planet\n")
+    seen = []
+    monkeypatch.setattr(bm25, "iter_search", lambda index, topics, params: seen.append(params.threads) or iter(()))
+    args = ["--index", str(tmp_path / "index"), "--topics", str(topics), "--out", str(tmp_path / "run.trec")]
+    assert bm25.main_search([*args, "--params", '{"threads": 3}', "--threads", "1"]) == 0
+    assert bm25.main_search([*args, "--params", '{"threads": 3}']) == 0
+    assert seen == [1, 3]

@@ -48,7 +48,12 @@ BUILD_IN_PROCESS_BYTES = 64 * 2**20
 
 def _build_in_process_bytes() -> int:
     value = os.environ.get("QCPT_STORE_BUILD_IN_PROCESS_BYTES")
-    return BUILD_IN_PROCESS_BYTES if value in (None, "") else int(value)
+    if value in (None, ""):
+        return BUILD_IN_PROCESS_BYTES
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"QCPT_STORE_BUILD_IN_PROCESS_BYTES={value!r}: expected a number of bytes") from None
 
 
 def _run_build(source: str | os.PathLike, build: Any, *args: Any) -> Any:

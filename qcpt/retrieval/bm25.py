@@ -286,9 +286,12 @@ def main_search(argv: list[str] | None = None) -> int:
     parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
     parser.add_argument("--out", required=True, help="TREC run file")
     parser.add_argument("--params", default="{}", help="JSON: k1, b, depth, threads, tag, query_batch")
+    parser.add_argument("--threads", type=int, help="search threads (the job's CPUs; overrides params.threads)")
     args = parser.parse_args(argv)
     setup_logging()
     params = parse_params(SearchParams, args.params)
+    if args.threads is not None:
+        params.threads = max(1, args.threads)
     try:
         topics = load_topics(args.topics)
         # streamed: each batch's lines are written before the next batch is searched

@@ -22,7 +22,8 @@ def prepare_topics(config: dict[str, Any], topicset: str) -> Job:
 def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, Any]:
     spec = grid.topic_sets(config)[topicset]
     bm25 = config["collections"][spec["collection"]].get("bm25", {})
-    return {**bm25, "depth": grid.search_depth(config, topicset, "bm25_depth"), "threads": 2, "tag": "bm25"}
+    # No thread count here: the rule passes its own (--threads {threads}); the run does not depend on it.
+    return {**bm25, "depth": grid.search_depth(config, topicset, "bm25_depth"), "tag": "bm25"}
 
 
 def bm25_search(config: dict[str, Any], topicset: str) -> Job:
