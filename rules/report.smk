@@ -24,6 +24,8 @@ rule audit_queries:
         P.log("audit_queries"),
     conda:
         "../envs/cpu.yaml"
+    # The job's threads (worker processes reading the file): the default family's cpus_per_task (2 where unset).
+    threads: resource(config, "default", "cpus_per_task", 2)
     resources:
         **family_resources("default"),
     params:
@@ -32,7 +34,8 @@ rule audit_queries:
         training=job_arg("audit_queries", "training"),
     shell:
         "{params.script} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}"
-        " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --out {output:q} > {log:q} 2>&1"
+        " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --workers {threads}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule summary:

@@ -117,7 +117,10 @@ def test_tiny_run_writes_the_json_and_the_plot(tmp_path):
             assert one["status"] == "ok", (name, one)
             assert one["seconds"] > 0 and one["peak_rss_mib"] > 10
             # the process's own peak: os.wait4's ru_maxrss is floored at the bench parent's RSS
-            if name != "pretrain_data":  # (its processes are checked below)
+            if one.get("workers") and one.get("children_max_rss_mib"):  # the parent plus each worker
+                assert one["peak_rss_mib"] == pytest.approx(one["vmhwm_mib"] + one["workers"] * one["children_max_rss_mib"],
+                                                            abs=0.11), (name, one)
+            elif name != "pretrain_data":  # (its processes are checked below)
                 assert one["peak_rss_source"] == "VmHWM" and one["peak_rss_mib"] == one["vmhwm_mib"], (name, one)
         for key in ("exponent_time", "exponent_rss", "exponent_time_100k_1m", "exponent_rss_100k_1m"):
             assert key in rec

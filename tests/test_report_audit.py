@@ -129,3 +129,85 @@ def test_cli_writes_the_json(tmp_path):
         qa.parse_params('{"treshold": 0.8}')
     with pytest.raises(ValueError, match="threshold"):
         qa.parse_params('{"threshold": 1.5}')
+
+
+# --- the streaming file audit and the MinHash candidates ---------------------------------------
+
+WORDS = ["comet", "comets", "wheat", "gene", "genes", "orbit", "how", "what", "is", "the", "of", "a",
+         "café", "naïve", "tail", "nucleus"]
+
+
+def _query_files(tmp_path, rng):
+    """A passages JSONL (titles on some) and a grouped selection TSV with duplicates, copies, a
+    passage missing from the corpus, non-ASCII queries, and leaks of both topic sets."""
+    passages = {f"p{i}": " ".join(rng.choices(WORDS, k=rng.randint(5, 15))) for i in range(40)}
+    topics = {"dev": {f"d{i}": " ".join(rng.choices(WORDS, k=rng.randint(2, 6))) for i in range(50)},
+              "train": {f"t{i}": " ".join(rng.choices(WORDS, k=rng.randint(2, 6))) for i in range(80)}}
+    topic_texts = [t for topics_ in topics.values() for t in topics_.values()]
+    rows = []
+    for pid in [*passages, "missing-1"]:
+        for _ in range(rng.randint(1, 6)):
+            kind = rng.random()
+            if kind < 0.15:
+                query = rng.choice(topic_texts).upper()  # exact after normalising
+            elif kind < 0.3:
+                query = rng.choice(topic_texts) + rng.choice(["s", "!", " a"])  # near
+            elif kind < 0.4 and pid in passages:
+                query = " ".join(passages[pid].split()[1:4])  # a copy
+            else:
+                query = " ".join(rng.choices(WORDS, k=rng.randint(1, 6)))
+            rows.append((pid, query))
+        if rng.random() < 0.3:
+            rows.append(rows[-1])  # a duplicate within the passage
+    (tmp_path / "p.jsonl").write_text("".join(
+        json.dumps({"id": pid, "title": "A title" if i % 3 == 0 else "", "text": text}) + "\n"
+        for i, (pid, text) in enumerate(passages.items())), encoding="utf-8")
+    (tmp_path / "q.tsv").write_text("".join(f"{p}\t{q}\n" for p, q in rows), encoding="utf-8")
+    queries: dict[str, list[str]] = {}
+    for pid, query in rows:
+        queries.setdefault(pid, []).append(query)
+    corpus = [(pid, f"{'A title' if i % 3 == 0 else ''} {text}") for i, (pid, text) in enumerate(passages.items())]
+    return queries, corpus, topics
+
+
+@pytest.mark.parametrize(("workers", "parts"), [(1, 1), (1, 5), (2, 3)])
+def test_the_file_audit_streams_to_the_in_memory_record(tmp_path, workers, parts):
+    rng = random.Random(7)
+    queries, corpus, topics = _query_files(tmp_path, rng)
+    stats = [{"shortfall": 2, "queries": 9}]
+    expected = qa.audit(queries, corpus, 4, topics, stats, ["train"])
+    got = qa.audit_file(tmp_path / "q.tsv", tmp_path / "p.jsonl", 4, topics, stats, ["train"],
+                        workers=workers, parts_per_worker=parts)
+    assert json.dumps(got) == json.dumps(expected)
+    # the fixture exercises what it is meant to
+    assert got["passages_missing_from_corpus"] == 1 and got["duplicate_rate_within_passage"] > 0
+    assert got["copy_rate"] > 0 and all(v["exact"] and v["near"] for v in got["leakage"].values())
+
+
+def test_the_file_audit_names_a_bad_line_in_any_worker_range(tmp_path):
+    lines = [f"p{i}\tquery number {i}\n" for i in range(60)]
+    lines[49] = "p49 without a tab\n"
+    (tmp_path / "q.tsv").write_text("".join(lines))
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p0", "text": "x"}) + "\n")
+    with pytest.raises(qa.InputError, match=r"q\.tsv.*line 50.*2 tab-separated columns"):
+        qa.audit_file(tmp_path / "q.tsv", tmp_path / "p.jsonl", 1, {}, [], workers=2, parts_per_worker=2)
+
+
+@pytest.mark.parametrize("threshold", [0.8, 0.9])
+def test_minhash_bands_find_what_the_exact_prefix_filter_finds(threshold):
+    rng = random.Random(int(threshold * 10))
+    topics = {"a": {f"a{i}": " ".join(rng.choices(WORDS, k=rng.randint(1, 6))) for i in range(300)},
+              "b": {f"b{i}": " ".join(rng.choices(WORDS, k=rng.randint(1, 6))) for i in range(200)}}
+    sets = qa.TopicSets(topics, qa.AuditParams(threshold=threshold))
+    assert sets.bands is not None  # the banded path is what this compares
+    norms = [qa.normalise(" ".join(rng.choices(WORDS, k=rng.randint(0, 7)))) for _ in range(3000)]
+    exact = [sets.match_normalised(norm) for norm in norms]
+    assert sets.match_batch(norms) == exact
+    near = sum(hit is not None and hit[0] == "near" for hits in exact for hit in hits)
+    assert near >= 50  # near matches (and ties among them) were compared, not only misses
+
+
+def test_band_counts():
+    assert qa._band_count(0.8) == 69 and qa._band_count(1.0) == 1
+    assert qa._band_count(0.6) is None  # would need too many bands: the exact prefix filter then
+    assert qa.TopicSets({"a": {"x": "comet"}}, qa.AuditParams(threshold=0.6)).bands is None

@@ -8,35 +8,53 @@ shards' shortfall and their counters of truncated sequences and dropped expansio
 stats do not count parse failures themselves), and leakage against each topic set: exact matches
 after normalisation, and near matches by character n-gram Jaccard ≥ ``threshold``.
 
-Near matches are found without comparing every pair: a query whose n-gram set Q has Jaccard ≥ t
-with a topic's set T shares at least ``max(⌈t·|Q|⌉, ⌈t·|T|⌉)`` n-grams with it; under one global
-order of the n-grams (rarest among the topics first) Q's first ``|Q| − ⌈t·|Q|⌉ + 1`` and T's first
-``|T| − ⌈t·|T|⌉ + 1`` then have one in common (a prefix filter): only T's prefix is indexed, and the
-topics under Q's prefix are the only candidates.
+Near matches are found without comparing every pair. Candidates come from MinHash bands: each
+text's n-grams get ``6 · b`` min-hashes (over the n-grams some topic holds), and a query is checked
+against the topics it agrees with on all 6 values of at least one of ``b`` bands. A pair with
+Jaccard J agrees on a band with probability J^6, so ``b`` (69 at the default 0.8) is chosen to make
+a pair at the threshold miss every band with probability below 1e-9; every candidate is then
+compared exactly, so the bands can only miss a match, never invent one, and a query's work does
+not grow with the topic sets (a prefix filter's candidates did: topics sharing the query's rarest
+word, so the audit grew with queries × training topics). Thresholds that would need more than
+128 bands use the exact prefix filter instead: under one global order of the n-grams (rarest
+first), a pair with Jaccard ≥ t shares at least ``α = max(⌈t·|Q|⌉, ⌈t·|T|⌉)`` n-grams, and its two
+first shared n-grams lie within Q's first ``|Q| − ⌈t·|Q|⌉ + 2`` and T's first ``|T| − ⌈t·|T|⌉ + 2``
+n-grams, so the pairs of T's prefix are indexed and the pairs of Q's prefix probed (also what
+:class:`TopicIndex` ``.match`` uses for one query).
+
+The file is read once, in byte ranges by ``workers`` processes; what must be counted across the
+file (duplicate texts, queries per passage) is kept as 8-byte hashes (BLAKE2b), not as texts, and
+passages are read from their file by offset, so memory grows by ~16 bytes a query.
 
 CLI::
 
     report.py audit --queries Q.tsv --passages passages.jsonl --count C --shard-stats S.json ...
-                    --topics NAME=PATH ... [--training NAME ...] [--params '{"threshold": 0.8}'] --out A.json
+                    --topics NAME=PATH ... [--training NAME ...] [--params '{"threshold": 0.8}']
+                    [--workers N] --out A.json
 """
 
 from __future__ import annotations
 
 import argparse
-import bisect
+import dataclasses
+import hashlib
 import json
 import logging
 import math
+import multiprocessing
+import os
 import re
-import statistics
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_open, read_jsonl
+import numpy as np
+
+from ..io import InputError, atomic_open
 from ..params import ParamsError
 from ..params import parse_params as _parse_params
 
@@ -61,7 +79,10 @@ class AuditParams:
 
 def normalise(text: str) -> str:
     """Case-folded, NFKC, punctuation dropped, whitespace collapsed: what an exact match compares."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    if text.isascii():  # NFKC leaves ASCII as it is and casefold is lower there: the same, faster
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKC", text).casefold()
     return _SPACE.sub(" ", _NON_WORD.sub(" ", text)).strip()
 
 
@@ -83,100 +104,321 @@ def _shared_needed(size: int, threshold: float) -> int:
     return math.ceil(threshold * size - 1e-9)
 
 
-class TopicIndex:
-    """One topic set's normalised texts, for exact lookups and n-gram candidate search.
+Match = tuple[str, str, float]  # (kind "exact" | "near", topic id, Jaccard)
 
-    Candidates come from a prefix filter: every n-gram is ranked by how many topics hold it (rarest
-    first, ties by the n-gram), and only each topic's first ``|T| − need(T) + 1`` n-grams are
-    indexed. Two sets sharing at least ``need`` n-grams (``need`` the larger of theirs) have a
-    common n-gram within those prefixes of both, so the query probes its own prefix; the rarest
-    n-grams make short lists, where indexing every n-gram of every topic made each query visit
-    most topics (the audit grew with queries × topics)."""
 
-    def __init__(self, topics: dict[str, str], params: AuditParams):
+class TopicSets:
+    """Several topic sets' normalised texts, for exact lookups and near-match candidates under one
+    n-gram order (a query is cut and probed once for all of them); :meth:`match_normalised` gives
+    each set's best match."""
+
+    def __init__(self, topic_sets: dict[str, dict[str, str]], params: AuditParams):
         self.params = params
-        self.exact: dict[str, str] = {}
-        self.grams: dict[str, frozenset[str]] = {}
-        self.position: dict[str, int] = {}
-        self.frequency: Counter[str] = Counter()  # topics holding each n-gram
-        for position, (qid, text) in enumerate(topics.items()):
-            norm = normalise(text)
-            self.exact.setdefault(norm, qid)
-            self.grams[qid] = ngrams(norm, params.ngram)
-            self.position[qid] = position
-            self.frequency.update(self.grams[qid])
-        # per n-gram: (topic, the n-gram's place in the topic's order, the topic's n-gram count)
-        self.by_prefix: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-        for qid, grams in self.grams.items():
-            prefix = len(grams) - _shared_needed(len(grams), params.threshold) + 1
-            for place, g in enumerate(sorted(grams, key=self._rank)[:prefix]):
-                self.by_prefix[g].append((qid, place, len(grams)))
-        # by topic size, so that a query reads only the topics of a size it can match (bisect)
-        self.prefix_sizes: dict[str, list[int]] = {}
-        for g, entries in self.by_prefix.items():
-            entries.sort(key=lambda entry: entry[2])
-            self.prefix_sizes[g] = [size for _, _, size in entries]
+        self.names = list(topic_sets)
+        self.exact: list[dict[str, str]] = []
+        self.grams: list[dict[str, frozenset[str]]] = []
+        self.position: list[dict[str, int]] = []
+        self.frequency: list[Counter[str]] = []  # per set: topics holding each n-gram (its tie order)
+        everywhere: Counter[str] = Counter()
+        for topics in topic_sets.values():
+            exact, grams, position, frequency = {}, {}, {}, Counter()
+            for place, (qid, text) in enumerate(topics.items()):
+                norm = normalise(text)
+                exact.setdefault(norm, qid)
+                grams[qid] = ngrams(norm, params.ngram)
+                position[qid] = place
+                frequency.update(grams[qid])
+            everywhere.update(frequency)
+            self.exact.append(exact)
+            self.grams.append(grams)
+            self.position.append(position)
+            self.frequency.append(frequency)
+        # The global order: rarest over all sets first (ties by the n-gram); any one order is exact.
+        self.rank = {g: i for i, g in enumerate(sorted(everywhere, key=lambda g: (everywhere[g], g)))}
+        self.width = len(self.rank)  # a pair (a, b) of ranks is the key a · width + b
+        self.entries: list[tuple[int, str, int]] = []  # (set number, topic id, n-gram count) of every topic
+        self.entry_texts: list[str] = []
+        for number, (grams, topics) in enumerate(zip(self.grams, topic_sets.values(), strict=True)):
+            for qid, topic_grams in grams.items():
+                self.entries.append((number, qid, len(topic_grams)))
+                self.entry_texts.append(topics[qid])
+        self._pairs: tuple[dict[int, list[tuple[int, str, int]]], dict[int, list[tuple[int, str, int]]]] | None = None
+        bands = _band_count(params.threshold) if self.entries else None
+        self.bands = _MinHashBands(self, bands) if bands else None
 
-    def _rank(self, gram: str) -> tuple[int, str]:
-        return self.frequency[gram], gram
-
-    def match(self, query: str) -> tuple[str, str, float] | None:
-        """``(kind, topic id, jaccard)`` of the query's best match (exact first), else None; among
-        equally good near matches, the first topic holding the query's rarest n-gram (then the next
-        rarest...), earliest topic first."""
-        return self.match_normalised(normalise(query))
-
-    def match_normalised(self, norm: str, q: frozenset[str] | None = None) -> tuple[str, str, float] | None:
-        """:meth:`match` of an already normalised query (``q``: its n-grams, where known)."""
-        if norm in self.exact:
-            return "exact", self.exact[norm], 1.0
-        threshold = self.params.threshold
+    def match_normalised(self, norm: str, q: frozenset[str] | None = None) -> list[Match | None]:
+        """Per set, ``(kind, topic id, jaccard)`` of the already normalised query's best match (exact
+        first), else None; among equally good near matches, the first topic holding the query's
+        rarest n-gram in that set (then the next rarest...), earliest topic first. Candidates come
+        from the pair prefix filter (exact; :meth:`match_batch` is the fast way for many queries)."""
+        found, open_sets = self._exact(norm)
+        if not open_sets:
+            return found
         if q is None:
             q = ngrams(norm, self.params.ngram)
+        return self._verify(found, q, self._prefix_candidates(q))
+
+    def match_batch(self, norms: list[str]) -> list[list[Match | None]]:
+        """:meth:`match_normalised` of many normalised queries; candidates from MinHash bands where
+        the threshold allows (see :class:`_MinHashBands`), else from the prefix filter."""
+        if self.bands is None:
+            return [self.match_normalised(norm) for norm in norms]
+        out: list[list[Match | None]] = []
+        candidates = self.bands.candidates(norms)
+        for norm, entries in zip(norms, candidates, strict=True):
+            found, open_sets = self._exact(norm)
+            if open_sets and entries:
+                found = self._verify(found, ngrams(norm, self.params.ngram), {self.entries[e] for e in entries})
+            out.append(found)
+        return out
+
+    def _exact(self, norm: str) -> tuple[list[Match | None], list[int]]:
+        found: list[Match | None] = [None] * len(self.names)
+        open_sets = []
+        for number, exact in enumerate(self.exact):
+            qid = exact.get(norm)
+            if qid is None:
+                open_sets.append(number)
+            else:
+                found[number] = ("exact", qid, 1.0)
+        return found, open_sets
+
+    def _prefix_index(self) -> tuple[dict[int, list[tuple[int, str, int]]], dict[int, list[tuple[int, str, int]]]]:
+        """The pair (and single) n-gram index of the topics' prefixes, built when first needed."""
+        if self._pairs is None:
+            # key -> (set number, topic id, the topic's n-gram count)
+            pairs: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+            singles: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+            threshold = self.params.threshold
+            for entry in self.entries:
+                number, qid, size = entry
+                need = _shared_needed(size, threshold)
+                ranks = sorted(self.rank[g] for g in self.grams[number][qid])
+                if need >= 2:
+                    prefix = ranks[: size - need + 2]
+                    for a, first in enumerate(prefix):
+                        base = first * self.width
+                        for second in prefix[a + 1:]:
+                            pairs[base + second].append(entry)
+                else:  # a set this small matches on one shared n-gram
+                    for first in ranks[: size - need + 1]:
+                        singles[first].append(entry)
+            self._pairs = pairs, singles
+        return self._pairs
+
+    def _prefix_candidates(self, q: frozenset[str]) -> set[tuple[int, str, int]]:
+        pairs, singles = self._prefix_index()
+        need = _shared_needed(len(q), self.params.threshold)
+        rank = self.rank
+        known = sorted([rank[g] for g in q if g in rank])
+        candidates: set[tuple[int, str, int]] = set()
+        if len(known) < need:  # fewer n-grams in any topic than a match shares
+            return candidates
+        if singles:
+            for first in known[: len(known) - need + 1]:
+                entries = singles.get(first)
+                if entries:
+                    candidates.update(entries)
+        prefix = known[: len(known) - need + 2]
+        width = self.width
+        for a, first in enumerate(prefix):
+            base = first * width
+            for second in prefix[a + 1:]:
+                entries = pairs.get(base + second)
+                if entries:
+                    candidates.update(entries)
+        return candidates
+
+    def _verify(self, found: list[Match | None], q: frozenset[str],
+                candidates: Iterable[tuple[int, str, int]]) -> list[Match | None]:
+        """``found`` with each still open set's best near match among ``candidates`` (exact Jaccard)."""
+        threshold = self.params.threshold
         need = _shared_needed(len(q), threshold)
-        known = sorted((g for g in q if g in self.frequency), key=self._rank)
-        if len(known) < need:  # fewer shared n-grams with all topics than a match needs
-            return None
         shortest, longest = threshold * len(q) - 1e-9, len(q) / threshold + 1e-9  # Jaccard <= min/max size
-        share = threshold / (1 + threshold)  # Jaccard >= t  <=>  shared >= t/(1+t) · (|Q| + |T|)
-        best_score, best = -1.0, []
-        met: set[str] = set()
-        for i, g in enumerate(known[: len(known) - need + 1]):
-            sizes = self.prefix_sizes.get(g)
-            if sizes is None:
+        best: dict[int, tuple[float, list[str]]] = {}
+        for number, qid, size in candidates:
+            if found[number] is not None or not shortest <= size <= longest:
                 continue
-            entries = self.by_prefix[g]
-            for qid, place, size in entries[bisect.bisect_left(sizes, shortest): bisect.bisect_right(sizes, longest)]:
-                if qid in met:
-                    continue
-                met.add(qid)
-                # Positional filter: a match's rarest shared n-gram is in both prefixes, so it is met
-                # first, here; past it, at most min(the query's, the topic's later n-grams) are shared.
-                if 1 + min(len(known) - i - 1, size - place - 1) < math.ceil(share * (len(q) + size) - 1e-9):
-                    continue
-                score = jaccard(q, self.grams[qid])
-                if score < threshold or score < best_score:
-                    continue
-                if score > best_score:
-                    best_score, best = score, []
-                best.append(qid)
-        if not best:
-            return None
-        if len(best) > 1:  # ties: the topic first met probing the query's rarest n-grams in turn
-            probes = known[: len(q) - need + 1]
-            best.sort(key=lambda qid: (next(i for i, g in enumerate(probes) if g in self.grams[qid]),
-                                       self.position[qid]))
-        return "near", best[0], best_score
+            score = jaccard(q, self.grams[number][qid])
+            if score < threshold:
+                continue
+            held = best.get(number)
+            if held is None or score > held[0]:
+                best[number] = (score, [qid])
+            elif score == held[0]:
+                held[1].append(qid)
+        for number, (score, qids) in best.items():
+            if len(qids) > 1:  # ties: the topic first met probing the query's rarest n-grams (in this set) in turn
+                frequency, grams, position = self.frequency[number], self.grams[number], self.position[number]
+                ordered = sorted((g for g in q if g in frequency), key=lambda g: (frequency[g], g))
+                probes = ordered[: len(q) - need + 1]
+                qids.sort(key=lambda qid: (next(i for i, g in enumerate(probes) if g in grams[qid]), position[qid]))
+            found[number] = ("near", qids[0], score)
+        return found
 
 
-def read_query_file(path: str | Path) -> dict[str, list[str]]:
-    """``{passage id: [queries]}`` of a selection TSV (``passage_id<TAB>query``), in file order."""
-    from ..querygen.selection import read_pool_shard
+# MinHash banding (candidates for near matches in a time that does not grow with the topics): a
+# band of ROWS min-hashes agrees with probability J^ROWS, so a pair with Jaccard >= t meets in at
+# least one of b bands except with probability (1 - t^ROWS)^b, which b is chosen to hold below
+# MISS. Only thresholds needing at most MAX_BANDS bands use it (0.8 needs 69); lower ones take
+# the exact prefix filter. Candidates are then checked exactly, so banding can only miss, never add.
+_ROWS = 6
+_MISS = 1e-9
+_MAX_BANDS = 128
+_BATCH = 1024  # queries per vectorised step (min-hash rows: ~40 n-grams x 414 values x 4 bytes each)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
-    out: dict[str, list[str]] = defaultdict(list)
-    for _, pid, query in read_pool_shard(path):
-        out[pid].append(query)
-    return dict(out)
+
+def _band_count(threshold: float) -> int | None:
+    agree = threshold ** _ROWS
+    if agree >= 1:
+        return 1
+    bands = math.ceil(math.log(_MISS) / math.log1p(-agree))
+    return bands if bands <= _MAX_BANDS else None
+
+
+class _MinHashBands:
+    """MinHash band keys of the topics, and the topics a batch of normalised queries meets in a band.
+
+    The min-hashes are over the n-grams the topics hold (a query's other n-grams cannot be shared,
+    and leaving them out only raises its agreement with a topic), from a fixed random table (one
+    row of 32-bit values per known n-gram), so a run gives the same candidates every time. ASCII
+    texts (and n <= 9) are cut into n-grams with numpy; others through :func:`ngrams`."""
+
+    def __init__(self, sets: TopicSets, bands: int):
+        self.sets, self.bands = sets, bands
+        self.n = sets.params.ngram
+        width = _ROWS * bands
+        # 16-bit values: half the memory traffic of 32; a tie between two n-grams' values (1 in 65,536)
+        # only makes a band agree more often, which the exact check then sorts out.
+        self.table = np.random.default_rng(20_240_917).integers(0, 2**16, (max(sets.width, 1), width), dtype=np.uint16)
+        ascii_grams = sorted((self._code(g), r) for g, r in sets.rank.items() if g.isascii())
+        self.codes = np.array([c for c, _ in ascii_grams], dtype=np.int64)
+        self.code_rank = np.array([r for _, r in ascii_grams], dtype=np.int64)
+        # n <= 3: an ASCII n-gram's code is < 2^21, so a dense table gives its rank (-1: no topic has it)
+        self.dense: np.ndarray | None = None
+        if self.n <= 3:
+            self.dense = np.full(1 << (7 * self.n), -1, dtype=np.int64)
+            self.dense[self.codes] = self.code_rank
+        keys, owners = [], []
+        texts = [normalise(text) for text in sets.entry_texts]
+        for start in range(0, len(texts), _BATCH):
+            rows, band_keys = self._band_keys(texts[start:start + _BATCH])
+            keys.append(band_keys.ravel())
+            owners.append(np.repeat(rows + start, bands))
+        key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+        owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+        order = np.argsort(key, kind="stable")
+        self.keys, self.owners = key[order], owner[order]
+        # A bitmap of the keys' top bits (~16 bits a key) turns away most query keys before the
+        # binary search, whose random reads into the sorted keys were most of a query's time.
+        self.shift = np.uint64(64 - max(20, int(len(self.keys) * 16).bit_length()))
+        self.bitmap = np.zeros(1 << (64 - int(self.shift)), dtype=bool)
+        self.bitmap[self.keys >> self.shift] = True
+
+    def _code(self, gram: str) -> int:
+        code = 0
+        for char in gram:
+            code = (code << 7) | ord(char)
+        return code
+
+    def _ranks(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The known n-gram ranks of each text and the text each belongs to (in text order)."""
+        n = self.n
+        fast = [i for i, t in enumerate(texts) if t.isascii() and len(t) + 2 >= n] if n <= 9 else []
+        ranks, owners = [], []
+        if fast:
+            padded = [f" {texts[i]} " for i in fast]
+            lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+            chars = np.frombuffer("".join(padded).encode("ascii"), dtype=np.uint8).astype(np.int64)
+            count = lengths - n + 1
+            starts = np.cumsum(lengths) - lengths
+            first = np.cumsum(count) - count
+            owner = np.repeat(np.asarray(fast, dtype=np.int64), count)
+            pos = np.repeat(starts, count) + (np.arange(int(count.sum())) - np.repeat(first, count))
+            code = chars[pos]
+            for k in range(1, n):
+                code = (code << 7) | chars[pos + k]
+            if self.dense is not None:
+                rank_of = self.dense[code]
+                known = rank_of >= 0
+                ranks.append(rank_of[known])
+            else:
+                at = np.minimum(np.searchsorted(self.codes, code), max(len(self.codes) - 1, 0))
+                known = self.codes[at] == code if len(self.codes) else np.zeros(len(code), dtype=bool)
+                ranks.append(self.code_rank[at[known]])
+            owners.append(owner[known])
+        slow = sorted(set(range(len(texts))) - set(fast))
+        rank = self.sets.rank
+        for i in slow:
+            mine = [rank[g] for g in ngrams(texts[i], n) if g in rank]
+            ranks.append(np.asarray(mine, dtype=np.int64))
+            owners.append(np.full(len(mine), i, dtype=np.int64))
+        rank_array = np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
+        owner_array = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+        if slow and fast:
+            order = np.argsort(owner_array, kind="stable")
+            rank_array, owner_array = rank_array[order], owner_array[order]
+        return rank_array, owner_array
+
+    def _band_keys(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The texts holding a known n-gram, and their band keys (texts x bands, uint64)."""
+        ranks, owner = self._ranks(texts)
+        if not len(ranks):
+            return np.zeros(0, np.int64), np.zeros((0, self.bands), np.uint64)
+        rows, first, counts = np.unique(owner, return_index=True, return_counts=True)
+        # The texts' n-grams as a ragged matrix, longest text first: step w takes the minimum with the
+        # w-th n-gram of every text that has one (a prefix of the rows), a row of the table at a time.
+        order = np.argsort(-counts, kind="stable")
+        sorted_counts = counts[order]
+        column = np.arange(len(ranks)) - np.repeat(first, counts)
+        place = np.empty(len(rows), dtype=np.int64)
+        place[order] = np.arange(len(rows))
+        grid = np.zeros((len(rows), int(sorted_counts[0])), dtype=np.int64)
+        grid[np.repeat(place, counts), column] = ranks
+        signature = self.table[grid[:, 0]]  # every text has one n-gram
+        for w in range(1, int(sorted_counts[0])):
+            live = int(np.searchsorted(-sorted_counts, -w, side="left"))  # texts with more than w n-grams
+            np.minimum(signature[:live], self.table[grid[:live, w]], out=signature[:live])
+        signature = signature[place]  # back to text order: rows x (ROWS * bands)
+        values = signature.reshape(len(rows), self.bands, _ROWS).astype(np.uint64)
+        key = np.zeros((len(rows), self.bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for k in range(_ROWS):
+                key = (key ^ values[:, :, k]) * _MIX
+            key ^= np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+            key ^= key >> np.uint64(29)
+        return rows, key
+
+    def candidates(self, norms: list[str]) -> list[list[int]]:
+        """Per query, the topic entries (``TopicSets.entries`` numbers) it meets in a band."""
+        out: list[list[int]] = [[] for _ in norms]
+        for start in range(0, len(norms), _BATCH):
+            rows, key = self._band_keys(norms[start:start + _BATCH])
+            if not len(rows):
+                continue
+            flat = key.ravel()
+            maybe = np.flatnonzero(self.bitmap[flat >> self.shift])
+            lo = np.searchsorted(self.keys, flat[maybe], side="left")
+            hi = np.searchsorted(self.keys, flat[maybe], side="right")
+            for hit in np.flatnonzero(hi > lo).tolist():
+                row = int(rows[int(maybe[hit]) // self.bands])
+                out[start + row].extend(self.owners[lo[hit]:hi[hit]].tolist())
+        return out
+
+
+class TopicIndex:
+    """One topic set's :class:`TopicSets`: ``match(query)`` is its best match or None."""
+
+    def __init__(self, topics: dict[str, str], params: AuditParams):
+        self.sets = TopicSets({"topics": topics}, params)
+        self.params = params
+
+    def match(self, query: str) -> Match | None:
+        return self.match_normalised(normalise(query))
+
+    def match_normalised(self, norm: str, q: frozenset[str] | None = None) -> Match | None:
+        return self.sets.match_normalised(norm, q)[0]
 
 
 def read_topics_file(path: str | Path) -> dict[str, str]:
@@ -189,71 +431,157 @@ def _tokens(text: str) -> list[str]:
     return normalise(text).split()
 
 
-def audit(
-    queries: dict[str, list[str]], passages: Iterable[tuple[str, str]], count: int,
-    topic_sets: dict[str, dict[str, str]], shard_stats: list[dict[str, Any]],
-    training: Iterable[str] = (), params: AuditParams | None = None,
-) -> dict[str, Any]:
-    """The audit record of one query file; ``passages`` yields ``(id, title + text)`` (only the
-    passages with queries are read)."""
-    params = params or AuditParams()
-    per_passage = Counter(len(qs) for qs in queries.values())
-    total = sum(len(qs) for qs in queries.values())
-    copies, overlaps, lengths, seen = 0, [], Counter(), set()
-    for pid, text in passages:
-        if pid not in queries:
-            continue
-        seen.add(pid)
-        norm, tokens = normalise(text), set(_tokens(text))
-        for q in queries[pid]:
-            q_norm, q_tokens = normalise(q), _tokens(q)
-            copies += bool(q_norm) and q_norm in norm
-            overlaps.append(sum(t in tokens for t in q_tokens) / len(q_tokens) if q_tokens else 0.0)
-    # One pass over the queries, each normalised (and cut into n-grams) once for every count and
-    # every topic set.
-    indexes = {name: TopicIndex(topics, params) for name, topics in topic_sets.items()}
-    found_counts = {name: {"exact": 0, "near": 0} for name in topic_sets}
-    examples: dict[str, list[dict[str, Any]]] = {name: [] for name in topic_sets}
-    texts: Counter[str] = Counter()
-    within = 0
-    for pid, qs in queries.items():
-        norms = [normalise(q) for q in qs]
-        texts.update(norms)
-        within += len(norms) - len(set(norms))
-        lengths.update(len(norm.split()) for norm in norms)
-        for q, norm in zip(qs, norms, strict=True):
-            grams = ngrams(norm, params.ngram) if indexes else None
-            for name, index in indexes.items():
-                found = index.match_normalised(norm, grams)
-                if found is None:
+def _hash(text: str) -> bytes:
+    """8 bytes standing for a text in the file-wide counts (the same in every worker process)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What one part of the query file contributes to the audit; parts add up (:meth:`add`) in file order."""
+
+    sets: int
+    examples_kept: int
+    queries: int = 0
+    copies: int = 0
+    overlap: Counter[tuple[int, int]] = dataclasses.field(default_factory=Counter)  # (shared, tokens) per query
+    lengths: Counter[int] = dataclasses.field(default_factory=Counter)
+    missing: set[str] = dataclasses.field(default_factory=set)  # passage ids not in the corpus
+    group_ids: bytearray = dataclasses.field(default_factory=bytearray)  # hash of each run's passage id
+    group_sizes: list[int] = dataclasses.field(default_factory=list)  # queries of each run of one passage
+    texts: bytearray = dataclasses.field(default_factory=bytearray)  # hash of each normalised query
+    pairs: bytearray = dataclasses.field(default_factory=bytearray)  # hash of (passage id, normalised query)
+    found: list[list[int]] = dataclasses.field(default_factory=list)  # per set: [exact, near]
+    examples: list[list[dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.found = self.found or [[0, 0] for _ in range(self.sets)]
+        self.examples = self.examples or [[] for _ in range(self.sets)]
+
+    def add(self, other: _Tally) -> None:
+        self.queries += other.queries
+        self.copies += other.copies
+        self.overlap.update(other.overlap)
+        self.lengths.update(other.lengths)
+        self.missing |= other.missing
+        self.group_ids += other.group_ids
+        self.group_sizes += other.group_sizes
+        self.texts += other.texts
+        self.pairs += other.pairs
+        for mine, theirs in zip(self.found, other.found, strict=True):
+            mine[0] += theirs[0]
+            mine[1] += theirs[1]
+        for mine, theirs in zip(self.examples, other.examples, strict=True):
+            mine.extend(theirs[: self.examples_kept - len(mine)])
+
+
+class _Auditor:
+    """Counts runs of one passage's queries into a :class:`_Tally`."""
+
+    def __init__(self, index: TopicSets, topic_sets: dict[str, dict[str, str]], params: AuditParams):
+        self.index, self.topic_sets, self.params = index, topic_sets, params
+        self.names = list(topic_sets)
+        self.pending: list[tuple[str, str, str]] = []  # (passage id, query, normalised) awaiting leakage
+
+    def tally(self) -> _Tally:
+        return _Tally(len(self.names), self.params.examples)
+
+    def run(self, tally: _Tally, pid: str, passage: str | None, queries: list[str]) -> None:
+        """One run of consecutive queries of passage ``pid`` (``passage``: its title + text, None if absent)."""
+        tally.group_ids += _hash(pid)
+        tally.group_sizes.append(len(queries))
+        tally.queries += len(queries)
+        if passage is None:
+            tally.missing.add(pid)
+        else:
+            norm = normalise(passage)
+            tokens = set(norm.split())
+        pid_bytes = pid.encode("utf-8", "surrogatepass") + b"\t"
+        sets = bool(self.names)
+        for q in queries:
+            q_norm = normalise(q)
+            q_tokens = q_norm.split()
+            tally.lengths[len(q_tokens)] += 1
+            text_bytes = q_norm.encode("utf-8", "surrogatepass")
+            tally.texts += hashlib.blake2b(text_bytes, digest_size=8).digest()
+            tally.pairs += hashlib.blake2b(pid_bytes + text_bytes, digest_size=8).digest()
+            if passage is not None:
+                tally.copies += bool(q_norm) and q_norm in norm
+                tally.overlap[(sum(t in tokens for t in q_tokens), len(q_tokens))] += 1
+            if sets:
+                self.pending.append((pid, q, q_norm))
+        if len(self.pending) >= _BATCH:
+            self.flush(tally)
+
+    def flush(self, tally: _Tally) -> None:
+        """Leakage of the queries held back for one vectorised batch (in file order)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        for (pid, q, _), hits in zip(pending, self.index.match_batch([norm for _, _, norm in pending]), strict=True):
+            for number, hit in enumerate(hits):
+                if hit is None:
                     continue
-                found_counts[name][found[0]] += 1
-                if len(examples[name]) < params.examples:
-                    examples[name].append({"passage": pid, "query": q, "topic": found[1],
-                                           "topic_text": topic_sets[name][found[1]], "kind": found[0],
-                                           "jaccard": round(found[2], 4)})
+                tally.found[number][hit[0] == "near"] += 1
+                kept = tally.examples[number]
+                if len(kept) < self.params.examples:
+                    kept.append({"passage": pid, "query": q, "topic": hit[1],
+                                 "topic_text": self.topic_sets[self.names[number]][hit[1]], "kind": hit[0],
+                                 "jaccard": round(hit[2], 4)})
+
+
+def _median(histogram: dict[int, int], n: int) -> float | int:
+    """``statistics.median`` of the values a histogram counts (the middle one, or the mean of two)."""
+    def value_at(k: int) -> int:
+        for value in sorted(histogram):
+            k -= histogram[value]
+            if k < 0:
+                return value
+        raise IndexError(k)
+    if n % 2:
+        return value_at(n // 2)
+    return (value_at(n // 2 - 1) + value_at(n // 2)) / 2
+
+
+def _record(tally: _Tally, count: int, topic_sets: dict[str, dict[str, str]], shard_stats: list[dict[str, Any]],
+            training: Iterable[str], params: AuditParams) -> dict[str, Any]:
+    total = tally.queries
+    # Queries per passage: the runs of one passage id added up (a passage may come back later in the file).
+    group_ids = np.frombuffer(tally.group_ids, dtype=np.uint64)
+    _, owner = np.unique(group_ids, return_inverse=True) if group_ids.size else (None, np.zeros(0, np.int64))
+    per_id = np.bincount(owner, weights=np.asarray(tally.group_sizes, dtype=np.float64)).astype(np.int64) \
+        if group_ids.size else np.zeros(0, np.int64)
+    sizes, how_many = np.unique(per_id, return_counts=True)
+    per_passage = {int(k): int(v) for k, v in zip(sizes.tolist(), how_many.tolist(), strict=True)}
+    texts = np.frombuffer(tally.texts, dtype=np.uint64)
+    _, text_counts = np.unique(texts, return_counts=True) if texts.size else (None, np.zeros(0, np.int64))
+    distinct_pairs = len(np.unique(np.frombuffer(tally.pairs, dtype=np.uint64)))
+    training = set(training)
     leakage = {}
-    for name, topics in topic_sets.items():
-        exact, near = found_counts[name]["exact"], found_counts[name]["near"]
-        leakage[name] = {"topics": len(topics), "training": name in set(training), "exact": exact, "near": near,
+    for number, (name, topics) in enumerate(topic_sets.items()):
+        exact, near = tally.found[number]
+        leakage[name] = {"topics": len(topics), "training": name in training, "exact": exact, "near": near,
                          "leaked": exact + near, "rate": (exact + near) / total if total else 0.0,
-                         "examples": examples[name]}
-    length_values = [n for n, c in sorted(lengths.items()) for _ in range(c)]
+                         "examples": tally.examples[number]}
+    overlaps = sum(tally.overlap.values())
+    # statistics.fmean of the per-query overlaps: fsum (the exactly rounded sum) over the count
+    overlap_sum = float(sum(c * Fraction(k / m if m else 0.0) for (k, m), c in tally.overlap.items()))
+    lengths_n = sum(tally.lengths.values())
     return {
         "count": count,
-        "passages": len(queries),
-        "passages_missing_from_corpus": len(set(queries) - seen),
+        "passages": int(per_id.size),
+        "passages_missing_from_corpus": len(tally.missing),
         "queries": total,
         "queries_per_passage": {str(k): v for k, v in sorted(per_passage.items())},
         "passages_below_count": sum(v for k, v in per_passage.items() if k < count),
-        "mean_queries_per_passage": total / len(queries) if queries else 0.0,
-        "duplicate_rate_within_passage": within / total if total else 0.0,
-        "duplicate_rate_corpus": sum(c for c in texts.values() if c > 1) / total if total else 0.0,
-        "copy_rate": copies / total if total else 0.0,
-        "token_overlap": statistics.fmean(overlaps) if overlaps else 0.0,
-        "length_tokens": {"histogram": {str(k): v for k, v in sorted(lengths.items())},
-                          "mean": statistics.fmean(length_values) if length_values else 0.0,
-                          "median": statistics.median(length_values) if length_values else 0.0},
+        "mean_queries_per_passage": total / per_id.size if per_id.size else 0.0,
+        "duplicate_rate_within_passage": (total - distinct_pairs) / total if total else 0.0,
+        "duplicate_rate_corpus": int(text_counts[text_counts > 1].sum()) / total if total else 0.0,
+        "copy_rate": tally.copies / total if total else 0.0,
+        "token_overlap": overlap_sum / overlaps if overlaps else 0.0,
+        "length_tokens": {"histogram": {str(k): v for k, v in sorted(tally.lengths.items())},
+                          "mean": float(sum(k * v for k, v in tally.lengths.items())) / lengths_n if lengths_n else 0.0,
+                          "median": _median(tally.lengths, lengths_n) if lengths_n else 0.0},
         "generation": {key: sum(int(s.get(key) or 0) for s in shard_stats)
                        for key in ("passages", "queries", "shortfall", "sequences", "truncated_sequences",
                                    "expansion_rows_dropped")} | {"shards": len(shard_stats)},
@@ -262,9 +590,162 @@ def audit(
     }
 
 
-def _passage_texts(path: str | Path) -> Iterable[tuple[str, str]]:
-    for _, obj in read_jsonl(path):
-        yield str(obj["id"]), f"{obj.get('title') or ''} {obj.get('text') or ''}"
+def audit(
+    queries: dict[str, list[str]], passages: Iterable[tuple[str, str]], count: int,
+    topic_sets: dict[str, dict[str, str]], shard_stats: list[dict[str, Any]],
+    training: Iterable[str] = (), params: AuditParams | None = None,
+) -> dict[str, Any]:
+    """The audit record of queries held in memory; ``passages`` yields ``(id, title + text)``. The
+    file version, :func:`audit_file`, streams and gives the same record."""
+    params = params or AuditParams()
+    texts = {pid: text for pid, text in passages if pid in queries}
+    auditor = _Auditor(TopicSets(topic_sets, params), topic_sets, params)
+    tally = auditor.tally()
+    for pid, qs in queries.items():
+        auditor.run(tally, pid, texts.get(pid), qs)
+    auditor.flush(tally)
+    return _record(tally, count, topic_sets, shard_stats, training, params)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _passage_row(path: str | Path, line: int, raw: bytes) -> tuple[str, str] | None:
+    """``(id, title + text)`` of one passages JSONL line (None for a blank line)."""
+    if not raw.strip():
+        return None
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, line, None, f"bad JSON: {err}") from err
+    if not isinstance(obj, dict):
+        raise InputError(path, line, None, f"expected a JSON object, got {type(obj).__name__}")
+    if "id" not in obj:
+        raise InputError(path, line, "id", "missing")
+    return str(obj["id"]), f"{obj.get('title') or ''} {obj.get('text') or ''}"
+
+
+def passage_offsets(path: str | Path) -> dict[str, int]:
+    """Each passage id's byte offset in the passages JSONL (the first line holding it)."""
+    offsets: dict[str, int] = {}
+    offset = 0
+    with open(path, "rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            row = _passage_row(path, line, raw)
+            if row is not None:
+                offsets.setdefault(row[0], offset)
+            offset += len(raw)
+    return offsets
+
+
+def _line_number(path: str | Path, offset: int, extra: int) -> int:
+    """The 1-based number of the line ``extra`` lines after the one starting at byte ``offset``."""
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n") + 1 + extra
+
+
+def _query_rows(path: str | Path, start: int, end: int) -> Iterator[tuple[str, str]]:
+    """``(passage id, query)`` of the lines starting in ``[start, end)`` of a selection TSV (the
+    format ``read_pool_shard`` checks: two tab-separated fields, neither empty, no carriage return)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        position = start
+        for extra, raw in enumerate(handle):
+            if position >= end:
+                break
+            position += len(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(path, _line_number(path, start, extra), None, f"not UTF-8: {err}") from err
+            line = line[:-1] if line.endswith("\n") else line
+            problem = field = None
+            parts = line.split("\t")
+            if line.endswith("\r"):
+                problem = "carriage return in a row (queries may not hold newlines)"
+            elif len(parts) != 2:
+                problem = f"expected 2 tab-separated columns (passage_id, query), found {len(parts)}"
+            elif not parts[0]:
+                problem, field = "empty", "passage_id"
+            elif not parts[1].strip():
+                problem, field = "empty", "query"
+            if problem:
+                raise InputError(path, _line_number(path, start, extra), field, problem)
+            yield parts[0], parts[1]
+
+
+def _ranges(path: str | Path, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges of a file, each starting at a line start."""
+    size = os.path.getsize(path)
+    cuts = [0]
+    with open(path, "rb") as handle:
+        for k in range(1, parts):
+            handle.seek(max(size * k // parts, cuts[-1]))
+            if handle.tell() > 0:
+                handle.seek(handle.tell() - 1)
+                handle.readline()  # to the end of the line the cut falls in
+            cuts.append(min(handle.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+# What forked worker processes inherit instead of receiving it pickled (the topic index, the offsets).
+_SHARED: dict[str, Any] = {}
+
+
+def _tally_range(span: tuple[int, int]) -> _Tally:
+    auditor: _Auditor = _SHARED["auditor"]
+    queries, passages, offsets = _SHARED["queries"], _SHARED["passages"], _SHARED["offsets"]
+    tally = auditor.tally()
+    with open(passages, "rb") as corpus:
+        def passage(pid: str) -> str | None:
+            offset = offsets.get(pid)
+            if offset is None:
+                return None
+            corpus.seek(offset)
+            row = _passage_row(passages, 0, corpus.readline())
+            return row[1] if row else None
+
+        run_pid, run = None, []
+        for pid, query in _query_rows(queries, *span):
+            if pid != run_pid and run:
+                auditor.run(tally, run_pid, passage(run_pid), run)
+                run = []
+            run_pid = pid
+            run.append(query)
+        if run:
+            auditor.run(tally, run_pid, passage(run_pid), run)
+        auditor.flush(tally)
+    return tally
+
+
+def audit_file(
+    queries: str | Path, passages: str | Path, count: int, topic_sets: dict[str, dict[str, str]],
+    shard_stats: list[dict[str, Any]], training: Iterable[str] = (), params: AuditParams | None = None,
+    *, workers: int = 1, parts_per_worker: int = 4,
+) -> dict[str, Any]:
+    """The audit record of a selection TSV, streamed in byte ranges by ``workers`` processes: the
+    same record as :func:`audit` of the file read into memory."""
+    params = params or AuditParams()
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    auditor = _Auditor(TopicSets(topic_sets, params), topic_sets, params)
+    _SHARED.update(auditor=auditor, queries=str(queries), passages=str(passages), offsets=passage_offsets(passages))
+    try:
+        spans = _ranges(queries, workers * parts_per_worker)
+        tally = auditor.tally()
+        if workers == 1:
+            parts: Iterable[_Tally] = map(_tally_range, spans)
+            for part in parts:
+                tally.add(part)
+        else:
+            # fork: the workers inherit _SHARED (topic index, passage offsets) instead of a pickled copy
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for part in pool.imap(_tally_range, spans):
+                    tally.add(part)
+    finally:
+        _SHARED.clear()
+    return _record(tally, count, topic_sets, shard_stats, training, params)
 
 
 def parse_params(text: str | None) -> AuditParams:
@@ -281,6 +762,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topics", nargs="*", default=[], help="NAME=PATH topic sets to check for leakage")
     parser.add_argument("--training", nargs="*", default=[], help="names among --topics that are training topics")
     parser.add_argument("--params", default=None, help='JSON, e.g. {"threshold": 0.8, "ngram": 3}')
+    parser.add_argument("--workers", type=int, default=1, help="processes reading the query file (default 1)")
     parser.add_argument("--out", required=True, help="the audit JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -291,8 +773,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--topics wants NAME=PATH, got {spec!r}")
         topic_sets[name] = read_topics_file(path)
     stats = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.shard_stats]
-    record = audit(read_query_file(args.queries), _passage_texts(args.passages), args.count, topic_sets, stats,
-                   args.training, parse_params(args.params))
+    record = audit_file(args.queries, args.passages, args.count, topic_sets, stats, args.training,
+                        parse_params(args.params), workers=args.workers)
     record["file"] = str(args.queries)
     with atomic_open(args.out) as handle:
         json.dump(record, handle, indent=1, ensure_ascii=False)
