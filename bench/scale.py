@@ -631,13 +631,19 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
                    {"shards": len(shards), "pool_queries": inputs.n * QUERIES_PER_PASSAGE, "count": QUERIES_PER_PASSAGE})
     if stage == "pretrain_data":
         passages, queries = inputs.passages(), inputs.selected_queries()
+        # The first pre-training job of a workflow builds the stores: so does this stage, every time.
+        from qcpt.pretrain.store import store_dir
+
+        for source in (passages, queries):
+            shutil.rmtree(store_dir(source), ignore_errors=True)
         files = [work / f"{name}.json" for name in GROUP]
         names = ",".join(GROUP)
         return Plan([python_program(PRETRAIN_BASELINE, files[0], names),
                      python_program(PRETRAIN_RANK, passages, queries, files[1], names),
                      python_program(PRETRAIN_RANK, passages, queries, files[2], names)],
                     list(GROUP), list(files),
-                    {"queries": inputs.n * QUERIES_PER_PASSAGE, "context": "query"})
+                    {"queries": inputs.n * QUERIES_PER_PASSAGE, "context": "query",
+                     "stores": {"passages": str(passages), "queries": str(queries)}})
     if stage == "bm25_index":
         # Written where bm25_search looks for its index, so that stage reuses it.
         index = inputs.root / "bm25-index"
@@ -761,6 +767,20 @@ def pretrain_summary(record: dict[str, Any]) -> None:
         return
     record["peak_rss_mib"] = max(r["peak_rss_mib"] for r in ranks)
     record["seconds"] = max(r["seconds"] for r in ranks)
+    # The store builds (in a process of their own for large inputs): their peak is a peak of this stage.
+    from qcpt.pretrain.store import store_dir
+
+    builds = {}
+    for kind, source in record.get("stores", {}).items():
+        meta = store_dir(source) / f"{kind}.json"
+        if meta.exists():
+            build = json.loads(meta.read_text()).get("build")
+            if build:
+                builds[kind] = build
+    if builds:
+        record["store_builds"] = builds
+        record["store_build_peak_rss_mib"] = max(b.get("peak_rss_mib") or 0 for b in builds.values())
+        record["peak_rss_mib"] = max(record["peak_rss_mib"], record["store_build_peak_rss_mib"])
     record["rank_peak_rss_beyond_baseline_mib"] = round(max(r["peak_rss_mib"] for r in ranks) - base["peak_rss_mib"], 1)
     if all("pss_mib" in r for r in [*ranks, base]):
         record["rank_pss_beyond_baseline_mib"] = round(max(r["pss_mib"] for r in ranks) - base["pss_mib"], 1)
