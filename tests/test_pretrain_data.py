@@ -248,6 +248,44 @@ def test_store_examples_equal_the_list_based_examples(synthetic, context, span_s
         1 for d in docs if sum(r["doc_id"] == d for r in rows) == 1)
 
 
+@pytest.mark.parametrize("use_title", [False, True])
+def test_a_store_written_in_small_record_batches_reads_the_same(synthetic, monkeypatch, use_title):
+    """The build writes a record batch per _CHUNK rows (never all strings at once): with batches of
+    3 rows, examples, lookups and pools equal the list-based reference, for a queries file out of
+    passage order (read through a permutation) and one in order (read directly)."""
+    import json
+
+    import pyarrow as pa
+
+    from qcpt.pretrain import store
+
+    monkeypatch.setattr(store, "_CHUNK", 3)
+    rows, query_lines, passages_path, queries_path = synthetic
+    passages = load_passages(passages_path, use_title=use_title)
+    folder = store.store_dir(passages_path)
+    stem = "passages-title" if use_title else "passages"
+    with pa.OSFile(str(folder / f"{stem}.arrow")) as source:
+        assert pa.ipc.open_file(source).num_record_batches == -(-len(rows) // 3)
+    build = json.loads((folder / f"{stem}.json").read_text())["build"]
+    assert build["rows"] == len(rows) and build["in_process"] and build["seconds"] >= 0 and build["peak_rss_mib"] > 0
+    assert passages.ids == [r["id"] for r in rows]
+    assert all(passages.row_of(r["id"]) == i for i, r in enumerate(rows))
+    pools, _ = load_queries(queries_path, passages)
+    assert pools.order is not None  # the fixture's queries are shuffled
+    ds = PretrainDataset(passages, context="mixed", queries=pools, seed=5)
+    ds.set_epoch(1)
+    assert [ds[i] for i in range(len(ds))] == _reference_examples(
+        rows, query_lines, context="mixed", span_source="other", use_title=use_title, seed=5, epoch=1)
+    index = {r["id"]: i for i, r in enumerate(rows)}
+    ordered = queries_path.with_name("ordered.tsv")
+    ordered.write_text("".join(f"{pid}\t{q}\n" for pid, q in sorted(query_lines, key=lambda x: index[x[0]])))
+    in_order, stats = load_queries(ordered, passages)
+    assert in_order.order is None
+    assert [in_order[i] for i in range(len(rows))] == [pools[i] for i in range(len(rows))]
+    meta = json.loads((store.store_dir(ordered) / "queries.json").read_text())
+    assert meta["build"]["rows"] == stats["query_rows"]
+
+
 def test_store_lookup_and_pools(synthetic):
     rows, query_lines, passages_path, queries_path = synthetic
     passages = load_passages(passages_path)

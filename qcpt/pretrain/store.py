@@ -16,6 +16,7 @@ meta last, so a reader never sees a half-written store.
 from __future__ import annotations
 
 import array
+import bisect
 import contextlib
 import fcntl
 import hashlib
@@ -23,6 +24,7 @@ import json
 import logging
 import mmap
 import os
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,13 +38,14 @@ from ..io import InputError, atomic_path, read_jsonl, read_tsv, require_str
 
 log = logging.getLogger(__name__)
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: record batches written as read (many chunks), query permutation
 _CHUNK = 200_000  # rows converted from Python lists to Arrow at a time while building
 # Inputs at least this large are converted in a separate process: a build holds the id dictionaries
-# and the columns in memory (2.9 GB at 1M passages x 20 queries), which a training rank that built
-# in-process would keep for the rest of the run (measured: 3.2 GiB PSS per rank after the epoch at
-# 1M, against 0.1 GiB mapping a ready store). Smaller ones build in-process: a process start costs
-# more than their whole build. $QCPT_STORE_BUILD_IN_PROCESS_BYTES overrides the threshold.
+# (and, before the columns were written as they are read, held every string: 2.9 GB at 1M passages x
+# 20 queries), which a training rank that built in-process would keep for the rest of the run
+# (measured: 3.2 GiB PSS per rank after the epoch at 1M, against 0.1 GiB mapping a ready store).
+# Smaller ones build in-process: a process start costs more than their whole build.
+# $QCPT_STORE_BUILD_IN_PROCESS_BYTES overrides the threshold.
 BUILD_IN_PROCESS_BYTES = 64 * 2**20
 
 
@@ -56,17 +59,39 @@ def _build_in_process_bytes() -> int:
         raise ValueError(f"QCPT_STORE_BUILD_IN_PROCESS_BYTES={value!r}: expected a number of bytes") from None
 
 
-def _run_build(source: str | os.PathLike, build: Any, *args: Any) -> Any:
+def _peak_rss_mib() -> float | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _measured(build: Any, *args: Any) -> tuple[Any, dict[str, Any]]:
+    """``build(*args)`` and what it cost this process: wall seconds and the peak RSS (VmHWM)."""
+    t0 = time.perf_counter()
+    result = build(*args)
+    return result, {"seconds": round(time.perf_counter() - t0, 3), "peak_rss_mib": _peak_rss_mib()}
+
+
+def _run_build(source: str | os.PathLike, build: Any, *args: Any) -> tuple[Any, dict[str, Any]]:
     """``build(*args)``, in a fresh spawned process when ``source`` is large (its errors, an
-    :class:`InputError` with file and line included, are raised here as they were there)."""
+    :class:`InputError` with file and line included, are raised here as they were there), and the
+    build's record for the store's meta (seconds, peak RSS of the building process, in_process:
+    the peak then is the whole process's, not the build's alone)."""
     if Path(source).stat().st_size < _build_in_process_bytes():
-        return build(*args)
+        result, record = _measured(build, *args)
+        return result, record | {"in_process": True}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     log.info("%s: building in a separate process (the build's memory is returned when it ends)", source)
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(build, *args).result()
+        result, record = pool.submit(_measured, build, *args).result()
+    return result, record | {"in_process": False}
 
 
 def _source_key(path: str | os.PathLike) -> dict[str, Any]:
@@ -114,11 +139,39 @@ def _write_meta(path: Path, meta: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def _write_table(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink:
-        # One record batch: each column is a single contiguous array (cheap random access).
-        with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table.combine_chunks(), max_chunksize=max(1, table.num_rows))
+@contextlib.contextmanager
+def _batch_writer(path: Path, names: list[str], keep: str | None = None) -> Iterator[_Batches]:
+    """String columns written to an Arrow IPC file a record batch (``_CHUNK`` rows) at a time, so a
+    build never holds more than one batch of strings (but for column ``keep``, whose batches it
+    keeps in ``kept``); atomic (a failed build leaves nothing)."""
+    schema = pa.schema([(name, pa.large_string()) for name in names])
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        batches = _Batches(writer, schema, None if keep is None else names.index(keep))
+        yield batches
+        batches.flush()
+
+
+class _Batches:
+    def __init__(self, writer: Any, schema: pa.Schema, keep: int | None):
+        self.writer, self.schema, self.keep = writer, schema, keep
+        self.pending: list[list[str]] = [[] for _ in schema.names]
+        self.kept: list[pa.Array] = []
+        self.rows = 0
+
+    def append(self, *values: str) -> None:
+        for column, value in zip(self.pending, values, strict=True):
+            column.append(value)
+        if len(self.pending[0]) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending[0]:
+            arrays = [pa.array(column, type=pa.large_string()) for column in self.pending]
+            self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
+            if self.keep is not None:
+                self.kept.append(arrays[self.keep])
+            self.rows += len(self.pending[0])
+            self.pending = [[] for _ in self.schema.names]
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:
@@ -240,34 +293,34 @@ class _Mappings:
         return np.frombuffer(self._map(path), dtype=dtype, count=shape[0], offset=offset)
 
 
-def _column(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+class _Strings:
+    """One string column of a mapped IPC file, read by row across its record batches (a build
+    writes one batch per ``_CHUNK`` rows; combining them would copy the column into memory)."""
 
+    def __init__(self, table: pa.Table, name: str):
+        self.column = table.column(name)
+        self.chunks = self.column.chunks
+        self.starts = [0]
+        for chunk in self.chunks:
+            self.starts.append(self.starts[-1] + len(chunk))
+        self.single = self.chunks[0] if len(self.chunks) == 1 else None
 
-class _Builder:
-    """Accumulates string columns in chunks so the build does not keep one Python list per column."""
+    def __len__(self) -> int:
+        return self.starts[-1]
 
-    def __init__(self, names: list[str]):
-        self.names = names
-        self.pending: dict[str, list[str]] = {n: [] for n in names}
-        self.chunks: dict[str, list[pa.Array]] = {n: [] for n in names}
+    def get(self, row: int) -> str:
+        if self.single is not None:
+            return self.single[row].as_py()
+        if not 0 <= row < self.starts[-1]:
+            raise IndexError(row)
+        chunk = bisect.bisect_right(self.starts, row) - 1
+        return self.chunks[chunk][row - self.starts[chunk]].as_py()
 
-    def append(self, *values: str) -> None:
-        for name, value in zip(self.names, values, strict=True):
-            self.pending[name].append(value)
-        if len(self.pending[self.names[0]]) >= _CHUNK:
-            self.flush()
+    def slice(self, start: int, stop: int) -> list[str]:
+        return self.column.slice(start, stop - start).to_pylist()
 
-    def flush(self) -> None:
-        for name in self.names:
-            if self.pending[name]:
-                self.chunks[name].append(pa.array(self.pending[name], type=pa.large_string()))
-                self.pending[name] = []
-
-    def table(self) -> pa.Table:
-        self.flush()
-        return pa.table({n: pa.chunked_array(self.chunks[n], type=pa.large_string()) for n in self.names})
+    def to_pylist(self) -> list[str]:
+        return self.column.to_pylist()
 
 
 class Passages:
@@ -278,9 +331,9 @@ class Passages:
         self.folder, self.stem, self.source = folder, stem, source
         self.mappings = _Mappings()
         table = self.mappings.table(folder / f"{stem}.arrow")
-        self._ids = _column(table, "id")
-        self._doc_ids = _column(table, "doc_id")
-        self._texts = _column(table, "text")
+        self._ids = _Strings(table, "id")
+        self._doc_ids = _Strings(table, "doc_id")
+        self._texts = _Strings(table, "text")
         self.passage_doc = self.mappings.npy(folder / f"{stem}.passage_doc.npy")
         self.doc_rows = self.mappings.npy(folder / f"{stem}.doc_rows.npy")
         self.doc_offsets = self.mappings.npy(folder / f"{stem}.doc_offsets.npy")
@@ -296,15 +349,15 @@ class Passages:
 
     def id(self, row: int) -> str:
         self.mappings.read()
-        return self._ids[row].as_py()
+        return self._ids.get(row)
 
     def doc_id(self, row: int) -> str:
         self.mappings.read()
-        return self._doc_ids[row].as_py()
+        return self._doc_ids.get(row)
 
     def text(self, row: int) -> str:
         self.mappings.read()
-        return self._texts[row].as_py()
+        return self._texts.get(row)
 
     @property
     def num_documents(self) -> int:
@@ -345,40 +398,39 @@ class Passages:
         return self._doc_ids.to_pylist()
 
 
-def _build_passages(path: str | os.PathLike, folder: Path, stem: str, use_title: bool) -> None:
+def _build_passages(path: str | os.PathLike, folder: Path, stem: str, use_title: bool) -> dict[str, int]:
     seen: dict[str, int] = {}
     doc_index: dict[str, int] = {}
     passage_doc = array.array("q")  # 8 bytes a row, not a Python int object
-    columns = _Builder(["id", "doc_id", "text"])
-    for line, row in read_jsonl(path):
-        pid = require_str(path, line, row, "id")
-        doc_id = require_str(path, line, row, "doc_id")
-        text = require_str(path, line, row, "text")
-        if pid in seen:
-            raise InputError(path, line, "id", f"duplicate passage id {pid!r} (first on line {seen[pid]})")
-        seen[pid] = line
-        if use_title:
-            title = row.get("title") or ""
-            if not isinstance(title, str):
-                raise InputError(path, line, "title", f"expected a string, got {type(title).__name__}")
-            text = f"{title.strip()} {text}" if title.strip() else text
-        passage_doc.append(doc_index.setdefault(doc_id, len(doc_index)))
-        columns.append(pid, doc_id, text)
-    if not passage_doc:
-        raise InputError(path, None, None, "no passages")
+    # the ids alone stay in memory (kept): their sort order is written too
+    with _batch_writer(folder / f"{stem}.arrow", ["id", "doc_id", "text"], keep="id") as batches:
+        for line, row in read_jsonl(path):
+            pid = require_str(path, line, row, "id")
+            doc_id = require_str(path, line, row, "doc_id")
+            text = require_str(path, line, row, "text")
+            if pid in seen:
+                raise InputError(path, line, "id", f"duplicate passage id {pid!r} (first on line {seen[pid]})")
+            seen[pid] = line
+            if use_title:
+                title = row.get("title") or ""
+                if not isinstance(title, str):
+                    raise InputError(path, line, "title", f"expected a string, got {type(title).__name__}")
+                text = f"{title.strip()} {text}" if title.strip() else text
+            passage_doc.append(doc_index.setdefault(doc_id, len(doc_index)))
+            batches.append(pid, doc_id, text)
+        if not passage_doc:
+            raise InputError(path, None, None, "no passages")
     del seen
-    table = columns.table()
     docs = np.frombuffer(passage_doc, dtype=np.int64)
     doc_rows = np.argsort(docs, kind="stable").astype(np.int64)  # stable: file order within a document
     doc_offsets = np.zeros(len(doc_index) + 1, dtype=np.int64)
     np.cumsum(np.bincount(docs, minlength=len(doc_index)), out=doc_offsets[1:])
-    ids = table.column("id").combine_chunks()
-    id_order = np.asarray(pc.sort_indices(ids), dtype=np.int64)
-    _write_table(folder / f"{stem}.arrow", table)
+    id_order = np.asarray(pc.sort_indices(pa.chunked_array(batches.kept, type=pa.large_string())), dtype=np.int64)
     _write_npy(folder / f"{stem}.passage_doc.npy", docs)
     _write_npy(folder / f"{stem}.doc_rows.npy", doc_rows)
     _write_npy(folder / f"{stem}.doc_offsets.npy", doc_offsets)
     _write_npy(folder / f"{stem}.id_order.npy", id_order)
+    return {"rows": len(docs)}
 
 
 def open_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passages:
@@ -390,19 +442,22 @@ def open_passages(path: str | os.PathLike, *, use_title: bool = False) -> Passag
         meta = _read_meta(folder / f"{stem}.json")
         if meta is None or meta.get("key") != key:
             log.info("%s: building the passage store in %s", path, folder)
-            _run_build(path, _build_passages, path, folder, stem, use_title)
-            _write_meta(folder / f"{stem}.json", {"key": key})
+            stats, build = _run_build(path, _build_passages, path, folder, stem, use_title)
+            _write_meta(folder / f"{stem}.json", {"key": key, "build": build | stats})
         return Passages(folder, stem, str(path))
 
 
 class QueryPools:
-    """One pool of generated queries per passage row: ``pool(i)`` is ``queries[offsets[i]:offsets[i+1]]``."""
+    """One pool of generated queries per passage row: ``pool(i)`` is ``queries[offsets[i]:offsets[i+1]]``
+    (through ``order``, the rows in pool order, where the file was not in passage order)."""
 
     def __init__(self, folder: Path, stem: str):
         self.folder, self.stem = folder, stem
         self.mappings = _Mappings()
-        self._queries = _column(self.mappings.table(folder / f"{stem}.arrow"), "query")
+        self._queries = _Strings(self.mappings.table(folder / f"{stem}.arrow"), "query")
         self.offsets = self.mappings.npy(folder / f"{stem}.offsets.npy")
+        order = folder / f"{stem}.order.npy"
+        self.order = self.mappings.npy(order) if order.exists() else None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (QueryPools, (self.folder, self.stem))
@@ -415,45 +470,51 @@ class QueryPools:
 
     def query(self, row: int, k: int) -> str:
         self.mappings.read()
-        return self._queries[int(self.offsets[row]) + k].as_py()
+        at = int(self.offsets[row]) + k
+        return self._queries.get(at if self.order is None else int(self.order[at]))
 
     def nonempty_rows(self) -> np.ndarray:
         return np.flatnonzero(np.diff(self.offsets) > 0).astype(np.int64)
 
     def __getitem__(self, row: int) -> list[str]:
-        return self._queries[int(self.offsets[row]):int(self.offsets[row + 1])].to_pylist()
+        start, stop = int(self.offsets[row]), int(self.offsets[row + 1])
+        if self.order is None:
+            return self._queries.slice(start, stop)
+        return [self._queries.get(int(i)) for i in self.order[start:stop]]
 
 
 def _build_queries(path: str | os.PathLike, passages: Passages, folder: Path, stem: str) -> dict[str, int]:
     # The id -> row dict exists only while building (one process, once per input).
     index = {pid: i for i, pid in enumerate(passages.ids)}
     rows_of = array.array("q")  # 8 bytes a query, not a Python int object
-    columns = _Builder(["query"])
     rows = blank = 0
-    for line, row in read_tsv(path, ["passage_id", "query"], header=False):
-        pid = row["passage_id"].strip()
-        if pid not in index:
-            raise InputError(path, line, "passage_id", f"passage {pid!r} is not in the passages file")
-        query = row["query"].strip()
-        if not query:
-            blank += 1
-            continue
-        rows_of.append(index[pid])
-        columns.append(query)
-        rows += 1
-    del index
+    with _batch_writer(folder / f"{stem}.arrow", ["query"]) as batches:
+        for line, row in read_tsv(path, ["passage_id", "query"], header=False):
+            pid = row["passage_id"].strip()
+            if pid not in index:
+                raise InputError(path, line, "passage_id", f"passage {pid!r} is not in the passages file")
+            query = row["query"].strip()
+            if not query:
+                blank += 1
+                continue
+            rows_of.append(index[pid])
+            batches.append(query)
+            rows += 1
+        del index
+        if rows == 0:
+            raise InputError(path, None, None, "no queries")
     if blank:
         log.warning("%s: skipped %d blank queries", path, blank)
-    if rows == 0:
-        raise InputError(path, None, None, "no queries")
     owner = np.frombuffer(rows_of, dtype=np.int64)
-    queries = columns.table().column("query").combine_chunks()
-    if np.any(owner[1:] < owner[:-1]):  # the query generator writes pools in passage order: no copy then
-        order = np.argsort(owner, kind="stable")  # stable: a pool keeps the file's order
-        queries = queries.take(pa.array(order))
+    order = folder / f"{stem}.order.npy"
+    if np.any(owner[1:] < owner[:-1]):
+        # Not in passage order: a permutation to read through instead of a reordered copy of the
+        # strings (stable: a pool keeps the file's order).
+        _write_npy(order, np.argsort(owner, kind="stable").astype(np.int64))
+    else:  # the query generator writes pools in passage order
+        order.unlink(missing_ok=True)
     offsets = np.zeros(len(passages) + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=len(passages)), out=offsets[1:])
-    _write_table(folder / f"{stem}.arrow", pa.table({"query": queries}))
     _write_npy(folder / f"{stem}.offsets.npy", offsets)
     return {"query_rows": rows, "blank_queries_skipped": blank}
 
@@ -468,8 +529,8 @@ def open_queries(path: str | os.PathLike, passages: Passages) -> tuple[QueryPool
         meta = _read_meta(folder / f"{stem}.json")
         if meta is None or meta.get("key") != key:
             log.info("%s: building the query store in %s", path, folder)
-            stats = _run_build(path, _build_queries, path, passages, folder, stem)
-            meta = {"key": key, "stats": stats}
+            stats, build = _run_build(path, _build_queries, path, passages, folder, stem)
+            meta = {"key": key, "stats": stats, "build": build | {"rows": stats["query_rows"]}}
             _write_meta(folder / f"{stem}.json", meta)
         else:
             if meta["stats"]["blank_queries_skipped"]:
