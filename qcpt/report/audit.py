@@ -36,6 +36,7 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import array
 import dataclasses
 import hashlib
 import json
@@ -116,33 +117,40 @@ class TopicSets:
         self.params = params
         self.names = list(topic_sets)
         self.exact: list[dict[str, str]] = []
-        self.grams: list[dict[str, frozenset[str]]] = []
         self.position: list[dict[str, int]] = []
         self.frequency: list[Counter[str]] = []  # per set: topics holding each n-gram (its tie order)
         everywhere: Counter[str] = Counter()
         for topics in topic_sets.values():
-            exact, grams, position, frequency = {}, {}, {}, Counter()
+            exact, position, frequency = {}, {}, Counter()
             for place, (qid, text) in enumerate(topics.items()):
                 norm = normalise(text)
                 exact.setdefault(norm, qid)
-                grams[qid] = ngrams(norm, params.ngram)
                 position[qid] = place
-                frequency.update(grams[qid])
+                frequency.update(ngrams(norm, params.ngram))
             everywhere.update(frequency)
             self.exact.append(exact)
-            self.grams.append(grams)
             self.position.append(position)
             self.frequency.append(frequency)
         # The global order: rarest over all sets first (ties by the n-gram); any one order is exact.
         self.rank = {g: i for i, g in enumerate(sorted(everywhere, key=lambda g: (everywhere[g], g)))}
         self.width = len(self.rank)  # a pair (a, b) of ranks is the key a · width + b
-        self.entries: list[tuple[int, str, int]] = []  # (set number, topic id, n-gram count) of every topic
+        # Every topic: (set number, topic id, n-gram count, entry number), its text, and its n-grams
+        # as sorted ranks in one int32 array (entry e's at offsets[e]:offsets[e + 1]): a few bytes
+        # an n-gram, where a frozenset of strings per topic took ~4 KB a topic.
+        self.entries: list[tuple[int, str, int, int]] = []
         self.entry_texts: list[str] = []
-        for number, (grams, topics) in enumerate(zip(self.grams, topic_sets.values(), strict=True)):
-            for qid, topic_grams in grams.items():
-                self.entries.append((number, qid, len(topic_grams)))
-                self.entry_texts.append(topics[qid])
-        self._pairs: tuple[dict[int, list[tuple[int, str, int]]], dict[int, list[tuple[int, str, int]]]] | None = None
+        ranks = array.array("i")
+        offsets = array.array("q", [0])
+        for number, topics in enumerate(topic_sets.values()):
+            for qid, text in topics.items():
+                mine = sorted(self.rank[g] for g in ngrams(normalise(text), params.ngram))
+                self.entries.append((number, qid, len(mine), len(self.entries)))
+                self.entry_texts.append(text)
+                ranks.extend(mine)
+                offsets.append(len(ranks))
+        self.topic_ranks = np.frombuffer(ranks, dtype=np.int32) if ranks else np.zeros(0, np.int32)
+        self.topic_offsets = np.frombuffer(offsets, dtype=np.int64)
+        self._pairs: tuple[dict[int, list[tuple[int, str, int, int]]], dict[int, list[tuple[int, str, int, int]]]] | None = None
         bands = _band_count(params.threshold) if self.entries else None
         self.bands = _MinHashBands(self, bands) if bands else None
 
@@ -157,6 +165,9 @@ class TopicSets:
         if q is None:
             q = ngrams(norm, self.params.ngram)
         return self._verify(found, q, self._prefix_candidates(q))
+
+    def _ranks_of(self, entry: int) -> list[int]:
+        return self.topic_ranks[self.topic_offsets[entry]:self.topic_offsets[entry + 1]].tolist()
 
     def match_batch(self, norms: list[str]) -> list[list[Match | None]]:
         """:meth:`match_normalised` of many normalised queries; candidates from MinHash bands where
@@ -183,17 +194,17 @@ class TopicSets:
                 found[number] = ("exact", qid, 1.0)
         return found, open_sets
 
-    def _prefix_index(self) -> tuple[dict[int, list[tuple[int, str, int]]], dict[int, list[tuple[int, str, int]]]]:
+    def _prefix_index(self) -> tuple[dict[int, list[tuple[int, str, int, int]]], dict[int, list[tuple[int, str, int, int]]]]:
         """The pair (and single) n-gram index of the topics' prefixes, built when first needed."""
         if self._pairs is None:
             # key -> (set number, topic id, the topic's n-gram count)
-            pairs: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-            singles: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+            pairs: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+            singles: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
             threshold = self.params.threshold
             for entry in self.entries:
-                number, qid, size = entry
+                size = entry[2]
                 need = _shared_needed(size, threshold)
-                ranks = sorted(self.rank[g] for g in self.grams[number][qid])
+                ranks = self._ranks_of(entry[3])
                 if need >= 2:
                     prefix = ranks[: size - need + 2]
                     for a, first in enumerate(prefix):
@@ -206,12 +217,12 @@ class TopicSets:
             self._pairs = pairs, singles
         return self._pairs
 
-    def _prefix_candidates(self, q: frozenset[str]) -> set[tuple[int, str, int]]:
+    def _prefix_candidates(self, q: frozenset[str]) -> set[tuple[int, str, int, int]]:
         pairs, singles = self._prefix_index()
         need = _shared_needed(len(q), self.params.threshold)
         rank = self.rank
         known = sorted([rank[g] for g in q if g in rank])
-        candidates: set[tuple[int, str, int]] = set()
+        candidates: set[tuple[int, str, int, int]] = set()
         if len(known) < need:  # fewer n-grams in any topic than a match shares
             return candidates
         if singles:
@@ -230,16 +241,23 @@ class TopicSets:
         return candidates
 
     def _verify(self, found: list[Match | None], q: frozenset[str],
-                candidates: Iterable[tuple[int, str, int]]) -> list[Match | None]:
-        """``found`` with each still open set's best near match among ``candidates`` (exact Jaccard)."""
+                candidates: Iterable[tuple[int, str, int, int]]) -> list[Match | None]:
+        """``found`` with each still open set's best near match among ``candidates`` (exact Jaccard:
+        a topic's n-grams all have ranks, so the shared ones are the query's ranks it holds)."""
         threshold = self.params.threshold
         need = _shared_needed(len(q), threshold)
         shortest, longest = threshold * len(q) - 1e-9, len(q) / threshold + 1e-9  # Jaccard <= min/max size
+        rank = self.rank
+        known = {rank[g] for g in q if g in rank}
         best: dict[int, tuple[float, list[str]]] = {}
-        for number, qid, size in candidates:
+        held_ranks: dict[tuple[int, str], set[int]] = {}
+        for number, qid, size, entry in candidates:
             if found[number] is not None or not shortest <= size <= longest:
                 continue
-            score = jaccard(q, self.grams[number][qid])
+            topic = self._ranks_of(entry)
+            shared = len(known.intersection(topic))
+            score = shared / (len(q) + size - shared)  # as jaccard() computes it
+            held_ranks[(number, qid)] = set(topic)
             if score < threshold:
                 continue
             held = best.get(number)
@@ -249,10 +267,11 @@ class TopicSets:
                 held[1].append(qid)
         for number, (score, qids) in best.items():
             if len(qids) > 1:  # ties: the topic first met probing the query's rarest n-grams (in this set) in turn
-                frequency, grams, position = self.frequency[number], self.grams[number], self.position[number]
+                frequency, position = self.frequency[number], self.position[number]
                 ordered = sorted((g for g in q if g in frequency), key=lambda g: (frequency[g], g))
-                probes = ordered[: len(q) - need + 1]
-                qids.sort(key=lambda qid: (next(i for i, g in enumerate(probes) if g in grams[qid]), position[qid]))
+                probes = [rank[g] for g in ordered[: len(q) - need + 1]]
+                qids.sort(key=lambda qid: (next(i for i, r in enumerate(probes) if r in held_ranks[(number, qid)]),
+                                           position[qid]))
             found[number] = ("near", qids[0], score)
         return found
 
@@ -312,9 +331,10 @@ class _MinHashBands:
         self.keys, self.owners = key[order], owner[order]
         # A bitmap of the keys' top bits (~16 bits a key) turns away most query keys before the
         # binary search, whose random reads into the sorted keys were most of a query's time.
-        self.shift = np.uint64(64 - max(20, int(len(self.keys) * 16).bit_length()))
-        self.bitmap = np.zeros(1 << (64 - int(self.shift)), dtype=bool)
-        self.bitmap[self.keys >> self.shift] = True
+        self.shift = np.uint64(64 - max(23, int(len(self.keys) * 16).bit_length()))
+        slots = self.keys >> self.shift
+        self.bitmap = np.zeros(1 << (61 - int(self.shift)), dtype=np.uint8)  # one bit a slot
+        np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), (1 << (slots & np.uint64(7))).astype(np.uint8))
 
     def _code(self, gram: str) -> int:
         code = 0
@@ -398,7 +418,8 @@ class _MinHashBands:
             if not len(rows):
                 continue
             flat = key.ravel()
-            maybe = np.flatnonzero(self.bitmap[flat >> self.shift])
+            slots = flat >> self.shift
+            maybe = np.flatnonzero((self.bitmap[slots >> np.uint64(3)] >> (slots & np.uint64(7)).astype(np.uint8)) & 1)
             lo = np.searchsorted(self.keys, flat[maybe], side="left")
             hi = np.searchsorted(self.keys, flat[maybe], side="right")
             for hit in np.flatnonzero(hi > lo).tolist():
@@ -543,6 +564,21 @@ def _median(histogram: dict[int, int], n: int) -> float | int:
     return (value_at(n // 2 - 1) + value_at(n // 2)) / 2
 
 
+def _distinct_and_single(hashes: bytearray) -> tuple[int, int]:
+    """How many distinct values 8-byte ``hashes`` hold, and how many occur once; sorted in place (a
+    bool a value beside them, where ``np.unique`` would copy them and count in int64)."""
+    values = np.frombuffer(hashes, dtype=np.uint64)  # a writable view of the bytearray
+    if not values.size:
+        return 0, 0
+    values.sort()
+    starts = np.empty(values.size, dtype=bool)  # a value differing from the one before it
+    starts[0] = True
+    np.not_equal(values[1:], values[:-1], out=starts[1:])
+    distinct = int(np.count_nonzero(starts))
+    starts[:-1] &= starts[1:]  # ... and from the one after it: occurs once
+    return distinct, int(np.count_nonzero(starts))
+
+
 def _record(tally: _Tally, count: int, topic_sets: dict[str, dict[str, str]], shard_stats: list[dict[str, Any]],
             training: Iterable[str], params: AuditParams) -> dict[str, Any]:
     total = tally.queries
@@ -553,9 +589,8 @@ def _record(tally: _Tally, count: int, topic_sets: dict[str, dict[str, str]], sh
         if group_ids.size else np.zeros(0, np.int64)
     sizes, how_many = np.unique(per_id, return_counts=True)
     per_passage = {int(k): int(v) for k, v in zip(sizes.tolist(), how_many.tolist(), strict=True)}
-    texts = np.frombuffer(tally.texts, dtype=np.uint64)
-    _, text_counts = np.unique(texts, return_counts=True) if texts.size else (None, np.zeros(0, np.int64))
-    distinct_pairs = len(np.unique(np.frombuffer(tally.pairs, dtype=np.uint64)))
+    _, single_texts = _distinct_and_single(tally.texts)
+    distinct_pairs, _ = _distinct_and_single(tally.pairs)
     training = set(training)
     leakage = {}
     for number, (name, topics) in enumerate(topic_sets.items()):
@@ -576,7 +611,7 @@ def _record(tally: _Tally, count: int, topic_sets: dict[str, dict[str, str]], sh
         "passages_below_count": sum(v for k, v in per_passage.items() if k < count),
         "mean_queries_per_passage": total / per_id.size if per_id.size else 0.0,
         "duplicate_rate_within_passage": (total - distinct_pairs) / total if total else 0.0,
-        "duplicate_rate_corpus": int(text_counts[text_counts > 1].sum()) / total if total else 0.0,
+        "duplicate_rate_corpus": (total - single_texts) / total if total else 0.0,  # queries whose text repeats
         "copy_rate": tally.copies / total if total else 0.0,
         "token_overlap": overlap_sum / overlaps if overlaps else 0.0,
         "length_tokens": {"histogram": {str(k): v for k, v in sorted(tally.lengths.items())},
