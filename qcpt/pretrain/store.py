@@ -156,7 +156,6 @@ class _Batches:
         self.writer, self.schema, self.keep = writer, schema, keep
         self.pending: list[list[str]] = [[] for _ in schema.names]
         self.kept: list[pa.Array] = []
-        self.rows = 0
 
     def append(self, *values: str) -> None:
         for column, value in zip(self.pending, values, strict=True):
@@ -170,7 +169,6 @@ class _Batches:
             self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
             if self.keep is not None:
                 self.kept.append(arrays[self.keep])
-            self.rows += len(self.pending[0])
             self.pending = [[] for _ in self.schema.names]
 
 

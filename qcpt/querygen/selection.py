@@ -37,22 +37,26 @@ class SelectParams:
             raise ValueError(f"amount must be a positive integer, \"all\" or null, got {self.amount!r}")
 
 
+def pool_row(path: str | os.PathLike, lineno: int, line: str) -> tuple[str, str]:
+    """``(passage_id, query)`` of one pool/selection row (its newline removed), checking the format."""
+    if line.endswith("\r"):
+        raise InputError(path, lineno, None, "carriage return in a row (queries may not hold newlines)")
+    parts = line.split("\t")
+    if len(parts) != 2:
+        raise InputError(path, lineno, None, f"expected 2 tab-separated columns (passage_id, query), found {len(parts)}")
+    pid, query = parts
+    if not pid:
+        raise InputError(path, lineno, "passage_id", "empty")
+    if not query.strip():
+        raise InputError(path, lineno, "query", "empty")
+    return pid, query
+
+
 def read_pool_shard(path: str | os.PathLike):
-    """Yield ``(passage_id, query)`` rows of a pool shard, checking the format."""
+    """Yield ``(line number, passage_id, query)`` rows of a pool shard, checking the format."""
     with open(path, encoding="utf-8", newline="") as handle:
         for lineno, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if line.endswith("\r"):
-                raise InputError(path, lineno, None, "carriage return in a row (queries may not hold newlines)")
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise InputError(path, lineno, None, f"expected 2 tab-separated columns (passage_id, query), found {len(parts)}")
-            pid, query = parts
-            if not pid:
-                raise InputError(path, lineno, "passage_id", "empty")
-            if not query.strip():
-                raise InputError(path, lineno, "query", "empty")
-            yield lineno, pid, query
+            yield lineno, *pool_row(path, lineno, line.rstrip("\n"))
 
 
 def select_queries(

@@ -301,7 +301,7 @@ class _MinHashBands:
 
     The min-hashes are over the n-grams the topics hold (a query's other n-grams cannot be shared,
     and leaving them out only raises its agreement with a topic), from a fixed random table (one
-    row of 32-bit values per known n-gram), so a run gives the same candidates every time. ASCII
+    row of 16-bit values per known n-gram), so a run gives the same candidates every time. ASCII
     texts (and n <= 9) are cut into n-grams with numpy; others through :func:`ngrams`."""
 
     def __init__(self, sets: TopicSets, bands: int):
@@ -680,8 +680,10 @@ def _line_number(path: str | Path, offset: int, extra: int) -> int:
 
 
 def _query_rows(path: str | Path, start: int, end: int) -> Iterator[tuple[str, str]]:
-    """``(passage id, query)`` of the lines starting in ``[start, end)`` of a selection TSV (the
-    format ``read_pool_shard`` checks: two tab-separated fields, neither empty, no carriage return)."""
+    """``(passage id, query)`` of the lines starting in ``[start, end)`` of a selection TSV, each
+    checked by :func:`~qcpt.querygen.selection.pool_row` (its line number counted only on an error)."""
+    from ..querygen.selection import pool_row
+
     with open(path, "rb") as handle:
         handle.seek(start)
         position = start
@@ -690,23 +692,12 @@ def _query_rows(path: str | Path, start: int, end: int) -> Iterator[tuple[str, s
                 break
             position += len(raw)
             try:
-                line = raw.decode("utf-8")
+                row = pool_row(path, -1, raw.decode("utf-8").rstrip("\n"))
             except UnicodeDecodeError as err:
                 raise InputError(path, _line_number(path, start, extra), None, f"not UTF-8: {err}") from err
-            line = line[:-1] if line.endswith("\n") else line
-            problem = field = None
-            parts = line.split("\t")
-            if line.endswith("\r"):
-                problem = "carriage return in a row (queries may not hold newlines)"
-            elif len(parts) != 2:
-                problem = f"expected 2 tab-separated columns (passage_id, query), found {len(parts)}"
-            elif not parts[0]:
-                problem, field = "empty", "passage_id"
-            elif not parts[1].strip():
-                problem, field = "empty", "query"
-            if problem:
-                raise InputError(path, _line_number(path, start, extra), field, problem)
-            yield parts[0], parts[1]
+            except InputError as err:
+                raise InputError(path, _line_number(path, start, extra), err.field, err.reason) from None
+            yield row
 
 
 def _ranges(path: str | Path, parts: int) -> list[tuple[int, int]]:
