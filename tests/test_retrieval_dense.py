@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import mmap
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -406,6 +409,95 @@ def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tm
     broken.write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not an encoded shard"):
         search_mod.load_shards([paths[0], broken])
+
+
+def _shard_files(tmp_path: Path, sizes: tuple[int, ...], dim: int, seed: int = 4) -> tuple[list[Path], list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    vectors = [rng.standard_normal((n, dim)).astype(np.float32) for n in sizes]
+    paths = [tmp_path / f"s{i}.npz" for i in range(len(vectors))]
+    for i, (path, v) in enumerate(zip(paths, vectors, strict=True)):
+        encode_mod.save_shard(path, [f"d{i}-{j:03d}" for j in range(len(v))], v)
+    return paths, vectors
+
+
+def test_mapped_shards_search_as_one_flat_index_over_them(tmp_path: Path):
+    import faiss
+
+    paths, vectors = _shard_files(tmp_path, (40, 0, 25, 1, 37), 8)
+    # ties inside and across shards: the same vector in three shards, twice in one
+    for i, row in ((0, 3), (0, 9), (2, 0), (4, 36)):
+        vectors[i][row] = vectors[0][3]
+        encode_mod.save_shard(paths[i], [f"d{i}-{j:03d}" for j in range(len(vectors[i]))], vectors[i])
+    ids, mapped = search_mod.index_shards(paths)
+    assert isinstance(mapped, search_mod.MappedFlatIP)
+    for v in mapped.vectors:  # read where they lie: views of a mapping of the file
+        while isinstance(v, np.ndarray):
+            v = v.base
+        assert isinstance(v, memoryview) and isinstance(v.obj, mmap.mmap)
+    flat = faiss.IndexFlatIP(8)
+    flat.add(np.concatenate(vectors))
+    assert mapped.ntotal == flat.ntotal == len(ids) == 103 and mapped.d == 8
+    queries = np.concatenate([np.random.default_rng(5).standard_normal((6, 8)).astype(np.float32), vectors[0][3:4]])
+    for k in (1, 5, 50, 103, 120):
+        got_scores, got_rows = mapped.search(queries, k)
+        want_scores, want_rows = flat.search(queries, k)
+        assert np.array_equal(got_scores, want_scores)
+        assert np.array_equal(np.sort(got_rows, axis=1), np.sort(want_rows, axis=1)) or k < 103
+        untied = [q for q in range(len(queries)) if len(set(want_scores[q].tolist())) == k]
+        assert np.array_equal(got_rows[untied], want_rows[untied])
+    ranks = search_mod.docid_ranks(ids)
+    for depth in (1, 3, 10, 103):  # the tie of 4 at the top straddles depths 1 and 3
+        for (got_r, got_s), (want_r, want_s) in zip(search_mod.rank_exact(mapped, queries, ranks, depth),
+                                                    search_mod.rank_exact(flat, queries, ranks, depth), strict=True):
+            assert np.array_equal(got_r, want_r) and np.array_equal(got_s, want_s)
+
+
+def test_index_shards_on_gpus_adds_blocks_of_rows_through_one_buffer(tmp_path: Path, monkeypatch):
+    paths, vectors = _shard_files(tmp_path, (5, 7, 1, 0, 4), 6)
+    monkeypatch.setattr(search_mod, "BLOCK_BYTES", 2 * 6 * 4)  # 2 rows a block: shards end mid-block
+    monkeypatch.setattr(search_mod, "_gpu_faiss", lambda: True)
+    added: list[int] = []
+    build = search_mod.build_index
+
+    def recording_index(*args, **kwargs):
+        index = build(*args, **kwargs)  # a CPU index stands in for the GPUs'
+        add = index.add
+
+        def add_block(block):
+            added.append(len(block))
+            add(block)
+
+        index.add = add_block
+        return index
+
+    monkeypatch.setattr(search_mod, "build_index", recording_index)
+    ids, index = search_mod.index_shards(paths)
+    assert not isinstance(index, search_mod.MappedFlatIP)
+    assert np.array_equal(index.reconstruct_n(0, index.ntotal), np.concatenate(vectors))
+    assert len(ids) == index.ntotal == 17
+    assert added == [2, 2, 1, 2, 2, 2, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_a_shard_ending_before_its_header_rows_is_named(tmp_path: Path, monkeypatch, gpu: bool):
+    from qcpt.io import InputError
+
+    monkeypatch.setattr(search_mod, "_gpu_faiss", lambda: gpu)
+    short = tmp_path / "short.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (3, 6)})
+    with zipfile.ZipFile(short, "w") as archive:
+        archive.writestr("ids.npy", _npy(np.array(["x", "y", "z"])))
+        archive.writestr("embeddings.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:]
+                         + np.ones((2, 6), dtype=np.float32).tobytes())
+    with pytest.raises(InputError, match=r"short.npz.*ends after 48 bytes: its header says 3 x 6"):
+        search_mod.index_shards([short])
+
+
+def _npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- cross-device negatives
