@@ -585,7 +585,7 @@ from qcpt.retrieval.search import docid_ranks, index_shards, rank_exact
 
 out, topics_path, depth, shards = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 qids = list(load_topics(topics_path))
-ids, index = index_shards(shards)  # as retrieval.search does: shard by shard into the index
+ids, index = index_shards(shards)  # as retrieval.search does: the shards mapped, not copied (CPU)
 # Query encoding (the model's forward pass) does not grow with the collection: random unit
 # vectors of the shards' dimension stand in for it.
 queries = np.random.default_rng(0).standard_normal((len(qids), index.d), dtype=np.float32)
@@ -671,7 +671,7 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
         return one(python_program(FAISS_SEARCH, out, inputs.search_topics(), SEARCH_DEPTH, *shards),
                    {"queries": SEARCH_QUERIES, "depth": SEARCH_DEPTH, "dim": DIM, "shards": len(shards),
                     "vectors_mib": round(inputs.n * DIM * 4 / MIB, 1),
-                    "memory_model": "the index holds N x dim x 4 bytes (IndexFlatIP, float32)"},
+                    "memory_model": "the mapped shards: N x dim x 4 bytes (float32), in the page cache, no copy"},
                    Path(str(out) + ".memory.json"))
     if stage == "evaluate":
         topics, qrels = inputs.dev_topics()
@@ -875,13 +875,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_time, ax_rss) = plt.subplots(1, 2, figsize=(12, 5))
-    for name, rec in report["stages"].items():
+    colours = plt.get_cmap("tab20").colors  # 12 stages: the default cycle of 10 would repeat colours
+    markers = "osD^vPX<>*hp"
+    for k, (name, rec) in enumerate(report["stages"].items()):
         ok = sorted((int(n), r) for n, r in rec["sizes"].items() if r.get("status") == "ok")
         if not ok:
             continue
         sizes = [n for n, _ in ok]
-        ax_time.plot(sizes, [r["seconds"] for _, r in ok], marker="o", label=name)
-        ax_rss.plot(sizes, [r["peak_rss_mib"] for _, r in ok], marker="o", label=name)
+        style = {"color": colours[(2 * k) % 20 + (k // 10) % 2], "marker": markers[k % len(markers)], "label": name}
+        ax_time.plot(sizes, [r["seconds"] for _, r in ok], **style)
+        ax_rss.plot(sizes, [r["peak_rss_mib"] for _, r in ok], **style)
     for ax, label in ((ax_time, "wall time (s)"), (ax_rss, "peak RSS (MiB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
