@@ -608,13 +608,13 @@ def stage_faiss(ws: Workspace) -> dict:
         ranked = rank_exact(index, queries, docid_ranks(ids), k)
         assert len(ranked) == nq and all(len(rows) == k for rows, _ in ranked)
 
-    # A warm-up of each, then alternating rounds (fastest of each kept): the first search in a
+    # A warm-up of each, then 5 alternating rounds (fastest of each kept): the first search in a
     # process pays for its buffers' first touch, which on a VM that hands freed memory back to the
     # host costs up to ~10 s a GiB, so one cold round made whichever ran first look slower.
     flat.search(queries[:8], k)
     rank_exact(index, queries[:8], docid_ranks(ids), k)
     raw_rounds, workflow_rounds = [], []
-    for _ in range(3):
+    for _ in range(5):
         for run, rounds in ((raw_search, raw_rounds), (workflow_search, workflow_rounds)):
             t0 = time.perf_counter()
             run()
