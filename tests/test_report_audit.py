@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -191,6 +196,49 @@ def test_the_file_audit_names_a_bad_line_in_any_worker_range(tmp_path):
     (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p0", "text": "x"}) + "\n")
     with pytest.raises(qa.InputError, match=r"q\.tsv.*line 50.*2 tab-separated columns"):
         qa.audit_file(tmp_path / "q.tsv", tmp_path / "p.jsonl", 1, {}, [], workers=2, parts_per_worker=2)
+
+
+_AUDIT_WITH_SIGTERM_CAUGHT = textwrap.dedent("""
+    import json, signal, sys, time
+    from pathlib import Path
+    from qcpt.report import audit as qa
+
+    # A JVM in the interpreter (pyserini) catches SIGTERM, and forked workers inherit its handler;
+    # a Python handler stands in for it.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    tally_range = qa._tally_range
+
+    def slow_after_the_first(span):  # the other parts still running when the first one fails
+        if span[0] > 0:
+            time.sleep(1)
+        return tally_range(span)
+
+    qa._tally_range = slow_after_the_first  # forked workers look the name up in this module
+    tmp = Path(sys.argv[1])
+    try:
+        qa.audit_file(tmp / "q.tsv", tmp / "p.jsonl", 1, {}, [], workers=2, parts_per_worker=4)
+    except qa.InputError as err:
+        print("InputError:", err)
+""")
+
+
+def test_a_failing_worker_range_ends_the_audit_where_the_process_catches_sigterm(tmp_path):
+    # multiprocessing.Pool's terminate() sent SIGTERM to workers it had locked out of the task
+    # queue and waited for them: where the interpreter catches SIGTERM they never died.
+    lines = [f"p{i}\tquery number {i}\n" for i in range(80)]
+    lines[1] = "p1 without a tab\n"
+    (tmp_path / "q.tsv").write_text("".join(lines))
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p0", "text": "x"}) + "\n")
+    proc = subprocess.Popen([sys.executable, "-c", _AUDIT_WITH_SIGTERM_CAUGHT, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the workers too
+        proc.communicate()
+        pytest.fail("the audit did not end within 60 s of a worker's error")
+    assert proc.returncode == 0, err[-3000:]
+    assert "InputError:" in out and "line 2" in out and "2 tab-separated columns" in out
 
 
 @pytest.mark.parametrize("threshold", [0.8, 0.9])

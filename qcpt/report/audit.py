@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -45,6 +46,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -719,6 +721,12 @@ def _ranges(path: str | Path, parts: int) -> list[tuple[int, int]]:
 _SHARED: dict[str, Any] = {}
 
 
+def _default_sigterm() -> None:
+    """A worker dies on SIGTERM (a job cancelled by Snakemake or Slurm), whatever handler the
+    forking process had installed for it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _tally_range(span: tuple[int, int]) -> _Tally:
     auditor: _Auditor = _SHARED["auditor"]
     queries, passages, offsets = _SHARED["queries"], _SHARED["passages"], _SHARED["offsets"]
@@ -765,10 +773,20 @@ def audit_file(
             for part in parts:
                 tally.add(part)
         else:
-            # fork: the workers inherit _SHARED (topic index, passage offsets) instead of a pickled copy
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for part in pool.imap(_tally_range, spans):
-                    tally.add(part)
+            # fork: the workers inherit _SHARED (topic index, passage offsets) instead of a pickled
+            # copy. On an error the pool is shut down (running parts finish, the rest are
+            # cancelled), never terminated: a worker forked from an interpreter hosting a JVM
+            # (pyserini in the same process) inherits the JVM's SIGTERM handler and outlives
+            # SIGTERM, so multiprocessing.Pool's terminate() could wait for it forever.
+            context = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                        initializer=_default_sigterm) as pool:
+                try:
+                    for part in pool.map(_tally_range, spans):
+                        tally.add(part)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
     finally:
         _SHARED.clear()
     return _record(tally, count, topic_sets, shard_stats, training, params)
