@@ -608,27 +608,15 @@ def stage_faiss(ws: Workspace) -> dict:
         ranked = rank_exact(index, queries, docid_ranks(ids), k)
         assert len(ranked) == nq and all(len(rows) == k for rows, _ in ranked)
 
-    # A warm-up of each, then 5 alternating rounds (fastest of each kept): the first search in a
-    # process pays for its buffers' first touch, which on a VM that hands freed memory back to the
-    # host costs up to ~10 s a GiB, so one cold round made whichever ran first look slower.
+    # A warm-up of each before the 5 rounds: the first search in a process pays for its buffers'
+    # first touch, which on a VM that hands freed memory back to the host costs up to ~10 s a GiB,
+    # so one cold round made whichever ran first look slower.
     flat.search(queries[:8], k)
     rank_exact(index, queries[:8], docid_ranks(ids), k)
-    raw_rounds, workflow_rounds = [], []
-    for _ in range(5):
-        for run, rounds in ((raw_search, raw_rounds), (workflow_search, workflow_rounds)):
-            t0 = time.perf_counter()
-            run()
-            rounds.append(time.perf_counter() - t0)
-    raw_seconds, seconds = min(raw_rounds), min(workflow_rounds)
-    result["raw"] = {"implementation": "faiss.IndexFlatIP.search", "seconds": round(raw_seconds, 3),
-                     "queries_per_second": _rate(nq, raw_seconds), "round_seconds": [round(t, 3) for t in raw_rounds]}
-    result["workflow"] = {"implementation": "qcpt.retrieval.search.rank_exact over index_shards (mapped shard, "
-                                            "faiss.knn, tie-breaking by docid)",
-                          "seconds": round(seconds, 3), "queries_per_second": _rate(nq, seconds),
-                          "round_seconds": [round(t, 3) for t in workflow_rounds]}
+    result |= side_by_side(raw_search, workflow_search, rounds=5).summary(
+        nq, "queries", "faiss.IndexFlatIP.search",
+        "qcpt.retrieval.search.rank_exact over index_shards (mapped shard, faiss.knn, tie-breaking by docid)")
     result["queries_per_second"] = result["workflow"]["queries_per_second"]
-    result["overhead_ratio"] = round(seconds / raw_seconds, 3) if raw_seconds > 0 else None
-    result["overhead_ratio_per_round"] = [round(w / r, 3) for w, r in zip(workflow_rounds, raw_rounds, strict=True)]
     return result
 
 

@@ -452,15 +452,17 @@ def test_mapped_shards_search_as_one_flat_index_over_them(tmp_path: Path):
             assert np.array_equal(got_r, want_r) and np.array_equal(got_s, want_s)
 
 
-def test_index_shards_on_gpus_adds_blocks_of_rows_through_one_buffer(tmp_path: Path, monkeypatch):
+def test_index_shards_on_gpus_adds_the_mapped_rows_a_block_at_a_time(tmp_path: Path, monkeypatch):
     paths, vectors = _shard_files(tmp_path, (5, 7, 1, 0, 4), 6)
     monkeypatch.setattr(search_mod, "BLOCK_BYTES", 2 * 6 * 4)  # 2 rows a block: shards end mid-block
     monkeypatch.setattr(search_mod, "_gpu_faiss", lambda: True)
-    added: list[int] = []
-    build = search_mod.build_index
+    import faiss
 
-    def recording_index(*args, **kwargs):
-        index = build(*args, **kwargs)  # a CPU index stands in for the GPUs'
+    added: list[int] = []
+
+    def recording_index(embeddings, **_):
+        index = faiss.IndexFlatIP(embeddings.shape[1])  # a CPU index stands in for the GPUs'
+        index.add(embeddings)
         add = index.add
 
         def add_block(block):

@@ -54,7 +54,7 @@ def _embeddings_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dty
 
 
 READ_BYTES = 16 * 2**20
-BLOCK_BYTES = 64 * 2**20  # index_shards: the rows read and added at a time
+BLOCK_BYTES = 64 * 2**20  # index_shards on GPUs: the mapped rows added at a time
 
 
 def _open_embeddings(archive: zipfile.ZipFile):
@@ -65,33 +65,37 @@ def _open_embeddings(archive: zipfile.ZipFile):
     return member
 
 
-def _fill(path: str | os.PathLike, member, out: np.ndarray, before: int, total: int) -> None:
-    """Fill ``out`` (C-order float32 rows) from ``member``; ``before`` of the shard's ``total``
-    bytes were read already (named in the error where the member ends early)."""
-    view = memoryview(out.reshape(-1).view(np.uint8))  # (a view of out's rows, any row count)
-    done = 0
-    while done < len(view):
-        got = member.readinto(view[done:done + READ_BYTES])  # (ZipExtFile reads a bytes object this big)
-        if not got:
-            raise InputError(path, None, "embeddings", f"ends after {before + done} of {total} bytes")
-        done += got
-
-
 def _read_into(path: str | os.PathLike, out: np.ndarray) -> None:
     """The shard's little-endian float32 C-order embeddings straight into ``out`` (no temporary)."""
     with zipfile.ZipFile(path) as archive, _open_embeddings(archive) as member:
-        _fill(path, member, out, 0, out.nbytes)
+        view = memoryview(out.reshape(-1).view(np.uint8))  # (a view of out's rows, any row count)
+        done = 0
+        while done < len(view):
+            got = member.readinto(view[done:done + READ_BYTES])  # (ZipExtFile reads a bytes object this big)
+            if not got:
+                raise InputError(path, None, "embeddings", f"ends after {done} of {len(view)} bytes")
+            done += got
 
 
-def _add_in_blocks(path: str | os.PathLike, index, rows: int, buffer: np.ndarray) -> None:
-    """Add the shard's ``rows`` float32 C-order embeddings to ``index`` through ``buffer`` (a block
-    of rows reused for every block): no copy of the shard beside the index."""
-    total = rows * buffer.shape[1] * 4
-    with zipfile.ZipFile(path) as archive, _open_embeddings(archive) as member:
-        for lo in range(0, rows, len(buffer)):
-            block = buffer[: min(len(buffer), rows - lo)]
-            _fill(path, member, block, lo * buffer.shape[1] * 4, total)
-            index.add(block)
+def _plain_float32_rows(path: str | os.PathLike, header) -> tuple[list[str], int, int] | None:
+    """``(ids, rows, dim)`` of a shard whose embeddings are a plain little-endian float32 C-order
+    matrix (read or mapped where they lie), checked against its ids; else None (loaded instead)."""
+    if header is None or len(header[0]) != 2 or header[1] != np.dtype("<f4") or header[2]:
+        return None
+    shard_ids = _shard_ids(path)
+    rows, dim = header[0]
+    if len(shard_ids) != rows:
+        raise InputError(path, None, "embeddings", f"shape {header[0]} does not match {len(shard_ids)} ids")
+    return shard_ids, rows, dim
+
+
+def _faiss_threads() -> None:
+    """Respect ``OMP_NUM_THREADS`` (the rules set it to the job's threads) in FAISS's pool."""
+    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if threads.isdigit() and int(threads) > 0:
+        import faiss
+
+        faiss.omp_set_num_threads(int(threads))
 
 
 def _gpu_faiss() -> bool:
@@ -117,15 +121,14 @@ def _map_embeddings(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarr
     if info.file_size < header + 4 * shape[0] * shape[1]:
         raise InputError(path, None, "embeddings", f"ends after {info.file_size - header} bytes: "
                          f"its header says {shape[0]} x {shape[1]} float32 values")
+    if shape[0] == 0:
+        return np.empty(shape, dtype=np.float32)
     with open(path, "rb") as handle:  # the member's data follows its local header (30 bytes, name, extra)
         handle.seek(info.header_offset + 26)
         name, extra = np.frombuffer(handle.read(4), dtype="<u2")
-    offset = info.header_offset + 30 + int(name) + int(extra) + header
-    if shape[0] == 0:
-        return np.empty(shape, dtype=np.float32)
-    # MAP_POPULATE: the page tables are filled here, once, not page by page in the first search
-    start = offset - offset % mmap.ALLOCATIONGRANULARITY
-    with open(path, "rb") as handle:
+        offset = info.header_offset + 30 + int(name) + int(extra) + header
+        # MAP_POPULATE: the page tables are filled here, once, not page by page in the first search
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
         mapping = mmap.mmap(handle.fileno(), offset + 4 * shape[0] * shape[1] - start, prot=mmap.PROT_READ,
                             flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0), offset=start)
     return np.frombuffer(mapping, dtype="<f4", count=shape[0] * shape[1], offset=offset - start).reshape(shape)
@@ -194,13 +197,10 @@ def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarr
     width: int | None = None
     row = 0
     for path, header in zip(paths, headers, strict=True):
-        direct = (out is not None and header is not None and header[1] == np.dtype("<f4") and not header[2]
-                  and header[0][1] == dim)
-        if direct:
-            shard_ids = _shard_ids(path)
-            rows, shard_dim = header[0]
-            if len(shard_ids) != rows:
-                raise InputError(path, None, "embeddings", f"shape {header[0]} does not match {len(shard_ids)} ids")
+        # (out is allocated only where every shard has a 2-d header)
+        plain = _plain_float32_rows(path, header) if out is not None and header[0][1] == dim else None
+        if plain is not None:
+            shard_ids, rows, shard_dim = plain
         else:
             shard_ids, emb = load_shard(path)
             rows, shard_dim = emb.shape
@@ -208,7 +208,7 @@ def load_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], np.ndarr
         ids += shard_ids
         if out is None:
             parts.append(emb)
-        elif direct:
+        elif plain is not None:
             _read_into(path, out[row:row + rows])
         else:
             out[row:row + rows] = emb
@@ -237,24 +237,21 @@ def index_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], Any]:
     """Docids and an exact inner-product index over the shards, in order (checks and errors as
     :func:`load_shards`). On the CPU a :class:`MappedFlatIP` over the shards' mapped files (a
     deflated or non-float32 shard is loaded and converted); where ``build_index`` uses GPUs, its
-    index with each plain float32 shard added a block of rows at a time (:func:`_add_in_blocks`),
-    so that no copy of a shard is held beside it."""
+    index with each mapped shard added ``BLOCK_BYTES`` of rows at a time, so that no copy of a
+    shard is held beside it."""
     gpu = _gpu_faiss()
     ids: list[str] = []
     first: dict[str, str] = {}
     width: int | None = None
     vectors: list[np.ndarray] = []
     index = None
-    buffer: np.ndarray | None = None
     for path in paths:
         header = _embeddings_header(path)
         mapped = emb = None
-        if header is not None and len(header[0]) == 2 and header[1] == np.dtype("<f4") and not header[2]:
-            shard_ids = _shard_ids(path)
-            rows, shard_dim = header[0]
-            if len(shard_ids) != rows:
-                raise InputError(path, None, "embeddings", f"shape {header[0]} does not match {len(shard_ids)} ids")
-            mapped = _map_embeddings(path, header[0])
+        plain = _plain_float32_rows(path, header)
+        if plain is not None:
+            shard_ids, rows, shard_dim = plain
+            mapped = _map_embeddings(path, (rows, shard_dim))
         if mapped is None:
             shard_ids, emb = load_shard(path)
             rows, shard_dim = emb.shape
@@ -267,20 +264,16 @@ def index_shards(paths: Sequence[str | os.PathLike]) -> tuple[list[str], Any]:
         if index is None:
             index = build_index(np.empty((0, width), dtype=np.float32), log_size=False)
         if mapped is not None:
-            if buffer is None:
-                buffer = np.empty((max(1, BLOCK_BYTES // (4 * width)), width), dtype=np.float32)
-            _add_in_blocks(path, index, rows, buffer)
+            block = max(1, BLOCK_BYTES // (4 * width))
+            for lo in range(0, rows, block):
+                index.add(mapped[lo:lo + block])
         else:
             index.add(emb)
-        emb = None
+        emb = mapped = None
     if not ids:
         raise InputError(paths[0], None, None, "the shards hold no passages")
     if not gpu:
-        threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-        if threads.isdigit() and int(threads) > 0:
-            import faiss
-
-            faiss.omp_set_num_threads(int(threads))
+        _faiss_threads()
         index = MappedFlatIP(vectors, width)
     log.info("FAISS exact inner-product search over %d × %d vectors from %d shards (%s)", index.ntotal, width,
              len(paths), "GPU index" if gpu else "mapped shards, CPU")
@@ -299,17 +292,12 @@ def build_index(embeddings: np.ndarray, log_size: bool = True):
     """``IndexFlatIP`` over ``embeddings``, moved to all GPUs where faiss and CUDA allow."""
     import faiss
 
-    threads = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if threads.isdigit() and int(threads) > 0:
-        faiss.omp_set_num_threads(int(threads))
+    _faiss_threads()
     index = faiss.IndexFlatIP(embeddings.shape[1])
     where = "CPU"
-    if hasattr(faiss, "index_cpu_to_all_gpus") and hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
-        import torch
-
-        if torch.cuda.is_available():
-            index = faiss.index_cpu_to_all_gpus(index)
-            where = f"{faiss.get_num_gpus()} GPU(s)"
+    if _gpu_faiss():
+        index = faiss.index_cpu_to_all_gpus(index)
+        where = f"{faiss.get_num_gpus()} GPU(s)"
     index.add(embeddings)
     if log_size:
         log.info("FAISS IndexFlatIP over %d × %d vectors on %s", embeddings.shape[0], embeddings.shape[1], where)
