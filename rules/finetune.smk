@@ -20,6 +20,8 @@ rule finetune:
         init=job_arg("finetune", "init"),
         json=job_params("finetune"),
         checkpoints=job_arg("finetune", "checkpoints"),
+        # the identity's command@version: Snakemake does not record params that read `resources`
+        command=version("retrieval.finetune.driver"),
         launch=launcher("retrieval.finetune.driver"),
         batch=batch("finetune"),
     # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.

@@ -24,6 +24,8 @@ rule pretrain:
         init=job_arg("pretrain", "init"),
         queries=job_arg("pretrain", "queries"),
         checkpoints=job_arg("pretrain", "checkpoints"),
+        # the identity's command@version: Snakemake does not record params that read `resources`
+        command=version("pretrain.driver"),
         launch=launcher("pretrain.driver"),
         batch=batch("pretrain"),
     # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
