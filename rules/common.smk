@@ -13,6 +13,8 @@ from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
 from qcpt.cli import job_python  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
+from qcpt import inputs as qinputs  # noqa: E402
+from qcpt.irds import IrdsError  # noqa: E402
 from qcpt.workflow import cells, grid  # noqa: E402
 from qcpt.workflow import jobs as qjobs  # noqa: E402
 from qcpt.workflow.defaults import resource  # noqa: E402
@@ -22,7 +24,10 @@ from qcpt.workflow.paths import Paths  # noqa: E402
 try:
     merge_includes(config, workflow.configfiles)
     qconfig.validate(config)
-except (qconfig.ConfigError, ConfigFileError) as err:
+    # External inputs (qcpt/inputs.py): an unknown irds: ID always; in a real run's main process
+    # also a dataset neither cached nor downloadable, and a file whose recorded checksum differs.
+    qinputs.preflight(config, deep=workflow.is_main_process and not workflow.dryrun)
+except (qconfig.ConfigError, ConfigFileError, qinputs.DataError, IrdsError) as err:
     raise WorkflowError(str(err)) from None
 
 R = config["results"]
