@@ -146,8 +146,11 @@ def entries(config: dict[str, Any], check: bool = False, base: str | os.PathLike
 # --------------------------------------------------------------------------- before any job
 
 
+OFFLINE_ENV = "QCPT_OFFLINE"  # set (to anything but 0): never count on a download
+
+
 def _reachable(url: str | None, timeout: float = 3.0) -> bool:
-    if not url:
+    if not url or os.environ.get(OFFLINE_ENV, "0") not in ("", "0"):
         return False
     parsed = urlparse(url)
     try:

@@ -24,11 +24,19 @@ from qcpt.workflow.paths import Paths  # noqa: E402
 try:
     merge_includes(config, workflow.configfiles)
     qconfig.validate(config)
-    # External inputs (qcpt/inputs.py): an unknown irds: ID always; in a real run's main process
-    # also a dataset neither cached nor downloadable, and a file whose recorded checksum differs.
-    qinputs.preflight(config, deep=workflow.is_main_process and not workflow.dryrun)
-except (qconfig.ConfigError, ConfigFileError, qinputs.DataError, IrdsError) as err:
+except (qconfig.ConfigError, ConfigFileError) as err:
     raise WorkflowError(str(err)) from None
+
+
+# A real run (not a dry run) checks the external inputs before its first job (qcpt/inputs.py): an
+# ir_datasets dataset neither cached nor downloadable, a file whose recorded checksum differs.
+onstart:
+    if workflow.is_main_process:
+        try:
+            qinputs.preflight(config)
+        except (qinputs.DataError, IrdsError) as err:
+            raise WorkflowError(str(err)) from None
+
 
 R = config["results"]
 P = Paths(R)
