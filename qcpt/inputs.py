@@ -260,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.fetch:
         uses = config_inputs(config)[0]
         for did, use in uses.items():
+            if os.environ.get(OFFLINE_ENV, "0") not in ("", "0"):
+                if any(not f.path.is_file() for f in irds.cache_files(did, irds.parts_of(use))):
+                    failed.append(f"irds:{did}: download failed ({OFFLINE_ENV} is set: this machine has no network)")
+                continue
             try:
                 irds.fetch(did, irds.parts_of(use))
             except irds.IrdsError as err:

@@ -19,7 +19,8 @@ if str(ROOT) not in sys.path:
 
 from qcpt.config_files import read_config  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# QCPT_SHARED_DATA: the reference data elsewhere (a worktree's ../shared is not the main checkout's)
+SHARED_DATA = Path(os.environ.get("QCPT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
