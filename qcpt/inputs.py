@@ -110,8 +110,14 @@ def file_entry(path: str, keys: list[str], check: bool, base: Path) -> Entry:
     return entry
 
 
+def licence(did: str) -> str:
+    groups = irds.registry().get("groups", {})
+    spec = groups.get(irds.group(did)) or groups.get(did.split("/")[0]) or {}
+    return spec.get("licence", "see https://ir-datasets.com")
+
+
 def irds_entry(did: str, uses: list[str], keys: list[str], check: bool) -> Entry:
-    entry = Entry(f"{irds.PREFIX}{did}", keys, source=f"ir_datasets {irds.IRDS_VERSION}")
+    entry = Entry(f"{irds.PREFIX}{did}", keys, source=f"ir_datasets {irds.IRDS_VERSION}; licence: {licence(did)}")
     if not irds.known(did):
         entry.state, entry.detail = "unknown", f"not a dataset ID of ir_datasets {irds.IRDS_VERSION}"
         return entry
@@ -236,6 +242,11 @@ def render(items: list[Entry]) -> str:
         for f in e.files:
             detail = f" ({f['checksum']})" if f["checksum"] else ""
             lines.append(f"    {f['path']}  {_human(f['size'])}  {f['state']}{detail}  <- {f['url']}")
+    files = {f["path"]: f for e in items for f in e.files}
+    absent = sum(f["size"] or 0 for f in files.values() if f["state"] == "missing")
+    lines.append(f"ir_datasets files: {len(files)} ({_human(sum(f['size'] or 0 for f in files.values()))}), "
+                 f"missing: {sum(f['state'] == 'missing' for f in files.values())} ({_human(absent)}); "
+                 f"IR_DATASETS_HOME={irds.home()}")
     return "\n".join(lines)
 
 

@@ -221,8 +221,18 @@ def _walk(obj: Any, seen: set[int], out: list[CacheFile]) -> None:
     if id(obj) in seen:
         return
     seen.add(id(obj))
-    if isinstance(obj, Cache) and Path(obj._path).exists():
-        out.append(CacheFile(Path(obj._path), None, None, None))
+    if isinstance(obj, Cache):
+        if Path(obj._path).exists():
+            out.append(CacheFile(Path(obj._path), None, None, None))
+            return
+        below: list[CacheFile] = []
+        _walk(obj._streamer, seen, below)
+        for f in below:
+            # ir_datasets keeps no copy of a small download it extracts into a Cache file (it looks
+            # in downloads/<md5> only for files of 5 MB and more): that Cache file is what to seed.
+            if f.path.parent == home() / "downloads" and (f.size or 0) < 5_000_000:
+                f = CacheFile(Path(obj._path), f.url, None, f.size)
+            out.append(f)
         return
     if isinstance(obj, Download):
         url = next((m.url for m in obj.mirrors if not isinstance(m, LocalDownload) and getattr(m, "url", None)), None)
