@@ -166,11 +166,11 @@ def _reachable(url: str | None, timeout: float = 3.0) -> bool:
         return False
 
 
-def preflight(config: dict[str, Any], results_exist=lambda path: Path(path).exists(), deep: bool = True) -> None:
-    """Stop, naming the input, before any job runs: an unknown ``irds:`` ID (always); with ``deep``
-    (a real run's main process, not a dry run): a dataset whose cache job has to run but which is
-    neither in ir_datasets' cache nor downloadable from here, a cache file with a wrong checksum,
-    and a named file whose recorded sha256 differs (hashed once per size and mtime)."""
+def preflight(config: dict[str, Any]) -> None:
+    """Stop, naming the input, before any job of a real run (rules/common.smk's onstart): an unknown
+    ``irds:`` ID, a dataset whose cache job has to run but which is neither in ir_datasets' cache nor
+    downloadable from here, a cache file with a wrong checksum, and a named file whose recorded
+    sha256 differs (hashed once per size and mtime)."""
     from .workflow.jobs.base import paths
 
     uses, irds_keys, files = config_inputs(config)
@@ -179,12 +179,10 @@ def preflight(config: dict[str, Any], results_exist=lambda path: Path(path).exis
         if not irds.known(did):
             problems.append(f"{', '.join(irds_keys[did])}: irds:{did} is not a dataset ID of ir_datasets "
                             f"{irds.IRDS_VERSION} (https://ir-datasets.com lists them)")
-    if problems or not deep:
-        if problems:
-            raise DataError("\n".join(problems))
-        return
+    if problems:
+        raise DataError("\n".join(problems))
     for did, use in uses.items():
-        if results_exist(paths(config).of("irds_dataset", irdsid=did)):
+        if Path(paths(config).of("irds_dataset", irdsid=did)).exists():
             continue  # its cache job has run; nothing reads the download again
         for f in irds.cache_files(did, irds.parts_of(use)):
             verdict = irds.verify(f)

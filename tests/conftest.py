@@ -111,6 +111,19 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
             touch(model, True)
 
 
+def fake_irds_pointers(config_path: Path, workdir: Path) -> None:
+    """Stand-ins for the pointer files of a preset's irds_cache jobs (as if every ir_datasets dataset
+    were laid out), for runs that do not run those jobs (e.g. `--allowed-rules` without irds_cache)."""
+    from qcpt.workflow.jobs.data import irds_uses
+    from qcpt.workflow.paths import Paths
+
+    cfg = read_config(config_path)
+    for did in irds_uses(cfg):
+        pointer = workdir / Paths(cfg["results"]).of("irds_dataset", irdsid=did)
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        pointer.write_text(json.dumps({"id": did}), encoding="utf-8")
+
+
 def fake_conda(folder: Path) -> dict[str, str]:
     """The environment with a stand-in `conda` first on PATH that answers the three queries Snakemake
     makes before a dry run with ``--software-deployment-method conda`` (version, info, channel

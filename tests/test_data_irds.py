@@ -297,3 +297,46 @@ def test_fetch_without_a_network_fails_naming_the_id(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert "error: irds:beir/scifact/test: download failed" in proc.stderr, proc.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- format raw
+
+
+def test_format_raw_reads_the_downloaded_file_as_it_is(tmp_path, monkeypatch):
+    """MS MARCO passage by ID with `format: raw`: collection.tsv inside ir_datasets' cached archive,
+    read by the TSV corpus reader (double-encoded UTF-8 kept, as pyserini and Tevatron index it); a
+    bad line is located in that file."""
+    import io
+    import tarfile
+
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path))
+    archive = tmp_path / "msmarco-passage" / "collectionandqueries.tar.gz"
+    archive.parent.mkdir(parents=True)
+
+    def pack(text: str) -> None:
+        body = text.encode("utf-8")
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo("collection.tsv")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+
+    pack("0\tThe presence of communication\n1\tcaf\u00c3\u00a9 au lait\n")
+    records = list(corpus.iter_records("irds:msmarco-passage", "raw"))
+    assert [(r.id, r.text, r.line, r.unit) for r in records] == [
+        ("0", "The presence of communication", 1, "line"), ("1", "caf\u00c3\u00a9 au lait", 2, "line")]
+    pack("0\tfine\n1\n")
+    with pytest.raises(InputError, match=r"irds:msmarco-passage raw collection.tsv \(in .*collectionandqueries.tar.gz\), line 2: "
+                                         r"expected 4 tab-separated columns"):
+        corpus.prepare_collection("irds:msmarco-passage", tmp_path / "c.jsonl", "raw")
+
+
+def test_format_raw_is_for_an_id_whose_raw_file_is_recorded():
+    from qcpt.config import _check_data_sources
+    from qcpt.params import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'collections.c.format': 'raw' is for an irds: source"):
+        _check_data_sources({"collections": {"c": {"source": "x.tsv", "format": "raw"}}})
+    with pytest.raises(ConfigError, match=r"'collections.c.format': irds:beir/nq: format 'raw' needs a raw documents file"):
+        _check_data_sources({"collections": {"c": {"source": "irds:beir/nq", "format": "raw"}}})
+    with pytest.raises(ConfigError, match=r"'evalsets.e.qrels': irds:msmarco-passage has no qrels"):
+        _check_data_sources({"evalsets": {"e": {"topics": "x.tsv", "qrels": "irds:msmarco-passage"}}})
