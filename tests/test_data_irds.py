@@ -340,3 +340,27 @@ def test_format_raw_is_for_an_id_whose_raw_file_is_recorded():
         _check_data_sources({"collections": {"c": {"source": "irds:beir/nq", "format": "raw"}}})
     with pytest.raises(ConfigError, match=r"'evalsets.e.qrels': irds:msmarco-passage has no qrels"):
         _check_data_sources({"evalsets": {"e": {"topics": "x.tsv", "qrels": "irds:msmarco-passage"}}})
+
+
+def test_a_named_file_with_a_wrong_checksum_is_named_before_any_job(tmp_path, monkeypatch):
+    """The file route (configs/beir-scifact.yaml): files with a recorded sha256 are verified by
+    `data --check` and by the run's preflight, which names a wrong one with expected and actual."""
+    import shutil
+
+    from qcpt import config as qconfig
+
+    shutil.copytree(shared_data("scifact"), tmp_path / "data" / "beir" / "scifact")
+    monkeypatch.chdir(tmp_path)
+    config = qconfig.load(ROOT / "configs" / "beir-scifact.yaml")
+    assert {e.name: e.state for e in inputs.entries(config, check=True)} == {
+        "data/beir/scifact": "verified", "data/beir/scifact/queries.jsonl": "verified",
+        "data/beir/scifact/qrels/test.tsv": "verified", "data/beir/scifact/qrels/train.tsv": "verified"}
+    inputs.preflight(config)  # all good: no error
+    qrels = tmp_path / "data" / "beir" / "scifact" / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text().replace("\t1\n", "\t2\n", 1))
+    with pytest.raises(inputs.DataError, match=r"data/beir/scifact/qrels/test.tsv: wrong checksum: sha256 expected "
+                                               r"68c0ac63f1c24b9e8ce497649694f09b2d0850bab7ec2b103cc66996f5f8b3a3, actual [0-9a-f]{64}"):
+        inputs.preflight(config)
+    states = {e.name: (e.state, e.detail) for e in inputs.entries(config, check=True)}
+    assert states["data/beir/scifact/qrels/test.tsv"][0] == "wrong checksum"
+    assert "sha256 expected 68c0ac63" in states["data/beir/scifact/qrels/test.tsv"][1]
