@@ -25,6 +25,7 @@ from typing import Any
 # command -> (module, function). The function takes ``argv`` (the arguments after the command).
 COMMANDS: dict[str, tuple[str, str]] = {
     # corpus and retrieval data
+    "irds:cache": ("qcpt.irds", "main_cache"),
     "corpus:documents": ("qcpt.corpus", "main_documents"),
     "corpus:collection": ("qcpt.corpus", "main_collection"),
     "corpus:topics": ("qcpt.corpus", "main_topics"),

@@ -13,6 +13,8 @@ from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
 from qcpt.cli import GENERATOR_PYTHON_ENV, command_with_version, job_python  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
+from qcpt import inputs as qinputs  # noqa: E402
+from qcpt.irds import IrdsError  # noqa: E402
 from qcpt.workflow import cells, grid  # noqa: E402
 from qcpt.workflow import jobs as qjobs  # noqa: E402
 from qcpt.workflow.defaults import resource  # noqa: E402
@@ -24,6 +26,17 @@ try:
     qconfig.validate(config)
 except (qconfig.ConfigError, ConfigFileError) as err:
     raise WorkflowError(str(err)) from None
+
+
+# A real run (not a dry run) checks the external inputs before its first job (qcpt/inputs.py): an
+# ir_datasets dataset neither cached nor downloadable, a file whose recorded checksum differs.
+onstart:
+    if workflow.is_main_process:
+        try:
+            qinputs.preflight(config)
+        except (qinputs.DataError, IrdsError) as err:
+            raise WorkflowError(str(err)) from None
+
 
 R = config["results"]
 P = Paths(R)

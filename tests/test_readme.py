@@ -172,6 +172,30 @@ def check_venv(argv: list[str], where: str) -> None:
     assert default and Path(default[1]).parent.parent == Path(argv[3]), f"{where}: venv {argv[3]} vs {default}"
 
 
+def check_qcpt(argv: list[str], where: str) -> None:
+    """`python -m qcpt <subcommand>`: the subcommand exists (test_documented_qcpt_command_runs runs it)."""
+    from qcpt.__main__ import SUBCOMMANDS
+
+    assert len(argv) > 3 and argv[3] in SUBCOMMANDS, f"{where}: {shlex.join(argv)}: no such subcommand"
+
+
+QCPT_COMMANDS = [(where, argv) for where, argv in documented_commands() if argv[:3] == ["python", "-m", "qcpt"]]
+
+
+@pytest.mark.parametrize(("where", "argv"), QCPT_COMMANDS, ids=[" ".join(a[3:])[:80] for _, a in QCPT_COMMANDS])
+def test_documented_qcpt_command_runs(where, argv, working_copy, tmp_path):
+    """Run as written from the working copy's root, offline: `data --fetch` runs as `--check` (this
+    machine has no network). Every input is listed; what is absent is `missing`, the working copy's
+    empty stand-ins are `present` or `wrong checksum`, so the exit status is 0 or 1, never a crash."""
+    args = ["--check" if a == "--fetch" else a for a in argv[3:]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "IR_DATASETS_HOME": str(tmp_path / "irds"), "QCPT_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "qcpt", *args], cwd=working_copy, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, f"{where}: {shlex.join(argv)}:\n{proc.stderr[-3000:]}"
+    if args[0] == "data":
+        assert "irds:msmarco-passage" in proc.stdout and "ir_datasets files:" in proc.stdout, proc.stdout[-2000:]
+
+
 def test_every_documented_command_block_is_checked():
     commands = documented_commands()
     kinds = {argv[0] if argv[0] != "python" else " ".join(argv[:3]) for _, argv in commands}
@@ -185,6 +209,8 @@ def test_every_documented_command_block_is_checked():
             check_pytest(argv, where)
         elif argv[0] == "python3" and argv[1:3] == ["-m", "venv"]:
             check_venv(argv, where)
+        elif argv[:3] == ["python", "-m", "qcpt"]:
+            check_qcpt(argv, where)
         else:
             pytest.fail(f"{where}: no check for `{shlex.join(argv)}`; add one to tests/test_readme.py")
 

@@ -7,16 +7,17 @@ from typing import Any
 from .. import grid
 from ..defaults import setting
 from .base import Job, paths
+from .data import data_input
 
 
 def prepare_collection(config: dict[str, Any], collection: str) -> Job:
     spec = config["collections"][collection]
-    return Job({"source": spec["source"]}, args={"fmt": setting(config, "collections", collection, "format")})
+    return Job({"source": data_input(config, spec["source"])}, args={"fmt": setting(config, "collections", collection, "format")})
 
 
 def prepare_topics(config: dict[str, Any], topicset: str) -> Job:
     spec = grid.topic_sets(config)[topicset]
-    return Job({"topics": spec["topics"], "qrels": spec["qrels"]})
+    return Job({"topics": data_input(config, spec["topics"]), "qrels": data_input(config, spec["qrels"])})
 
 
 def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, Any]:
