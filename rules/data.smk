@@ -18,7 +18,7 @@ rule irds_cache:
     resources:
         **family_resources("default"),
     params:
-        script=command("irds:cache"),
+        command=version("irds:cache"),
         uses=job_arg("irds_cache", "uses"),
     shell:
-        "{params.script} --id {wildcards.irdsid:q} --uses {params.uses} --out {output:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --id {wildcards.irdsid:q} --uses {params.uses} --out {output:q} > {log:q} 2>&1"

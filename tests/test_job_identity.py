@@ -155,3 +155,10 @@ def test_every_commands_outputs_match_the_record_unless_its_version_moved(built)
     compared = [o for o, old in record.items() if o in current and current[o]["inputs"] == old["inputs"]
                 and current[o]["params"] == old["params"]]
     assert len(compared) >= len(record) // 2, "most recorded jobs ran on other inputs: record anew"
+
+
+def test_every_command_has_a_version():
+    from qcpt.cli import COMMANDS
+
+    assert set(VERSIONS) == set(COMMANDS)
+    assert all(isinstance(v, int) and v >= 1 for v in VERSIONS.values())
