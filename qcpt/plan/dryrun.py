@@ -220,7 +220,8 @@ def dry_run(configfile: str | Path, targets: list[str] | None = None, workdir: s
     if absolute:
         raise DryRunError(f"{configfile}: inputs at absolute paths are missing (no stand-in can be made): "
                           + ", ".join(absolute))
-    args = ["--configfile", str(configfile), *(targets or [])]
+    # targets first: --configfile takes several files, so a target after it would be read as one
+    args = [*(targets or []), "--configfile", str(configfile)]
     with tempfile.TemporaryDirectory(prefix="qcpt-plan-") as tmp:
         cwd = workdir
         if missing:
