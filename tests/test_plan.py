@@ -89,7 +89,7 @@ def test_pretraining_gpu_hours_follow_the_bench_fixture(tmp_path, monkeypatch):
     expected = (120_000 * 2048 / 400.0 + 50_000 * 16_384 / 250.0) / 3600
     assert plan.families["pretrain"].gpu_hours == pytest.approx(expected)
     assert plan.families["pretrain"].jobs == 2
-    assert "a100-fixture.json" in plan.rates.used["pretrain cotmae"].source
+    assert "a100-fixture.json" in plan.rates.used["pretrain cotmae (a100)"].source
     # wall time: the GPU-hours over the job's 8 GPUs; submissions at the 4,320-minute runtime:
     # coCondenser 170.7 / 8 h = 1,280 min (one), CoT-MAE 910.2 / 8 h = 6,827 min (two)
     assert plan.families["pretrain"].submissions == 3
@@ -100,10 +100,10 @@ def test_pretraining_gpu_hours_follow_the_bench_fixture(tmp_path, monkeypatch):
     history = [{"step": s, "samples_per_second": 1600.0} for s in (1, 2, 3)]
     log.write_text(json.dumps({"world_size": 8, "history": history}))
     plan = make_plan(preset, targets[1:], bench_dir=bench)  # CoT-MAE still to run: its own rate
-    assert plan.rates.used["pretrain cotmae"].value == 250.0
+    assert plan.rates.used["pretrain cotmae (a100)"].value == 250.0
     plan = make_plan(preset, [targets[0].replace("/model", "/train_log.json")], bench_dir=bench)
-    assert "training logs of 1 built" in plan.rates.used["pretrain contrastive"].source
-    assert plan.rates.used["pretrain contrastive"].value == pytest.approx(200.0)
+    assert "training logs of 1 built" in plan.rates.used["pretrain contrastive (a100)"].source
+    assert plan.rates.used["pretrain contrastive (a100)"].value == pytest.approx(200.0)
 
 
 def test_mirror_links_the_real_entries_and_dates_stand_ins_1970(tmp_path):

@@ -109,7 +109,7 @@ class Rates:
         return rate
 
     def pretrain(self, schema: str, gpu: str | None) -> Rate | None:
-        key = f"pretrain {schema}"
+        key = f"pretrain {schema} ({gpu or 'any GPU'})"
         if key in self.used:
             return self.used[key]
         logs = sorted(self.results.glob(f"pretrain/*/{schema}/*/train_log.json"))
@@ -144,7 +144,7 @@ class Rates:
                     f"{spec['tokens_per_sample']} tokens per {spec['schema']} sample x ({base.source})")
 
     def finetune(self, dataset: str, tokens_per_query: int, gpu: str | None) -> Rate | None:
-        key = f"finetune {dataset} ({tokens_per_query} tokens/query)"
+        key = f"finetune {dataset} ({tokens_per_query} tokens/query, {gpu or 'any GPU'})"
         if key in self.used:
             return self.used[key]
         logs = sorted((self.results / "finetune" / dataset).rglob("train_log.json"))
@@ -159,7 +159,7 @@ class Rates:
                                         f"{tokens_per_query} tokens per query at {tokens.value:,.0f} tokens/s ({tokens.source})"))
 
     def encode(self, max_len: int, gpu: str | None) -> Rate | None:
-        key = f"encode ({max_len} tokens)"
+        key = f"encode ({max_len} tokens, {gpu or 'any GPU'})"
         if key in self.used:
             return self.used[key]
         bench = self._bench(gpu)
