@@ -222,10 +222,10 @@ def render(plan: Plan, markdown: bool = False) -> str:
         out.append(f"Missing inputs ({len(plan.run.missing)}; planned with empty stand-ins): {shown}{more}.")
         out.append("")
 
-    def table(title: str, rows: list[list[str]], header: list[str]) -> None:
+    def table(title: str, rows: list[list[str]], header: list[str], align: str | None = None) -> None:
         if markdown:
             out.append(f"**{title}**\n")
-            out.append(md_table(header, rows, "l" + "r" * (len(header) - 1)).rstrip("\n"))
+            out.append(md_table(header, rows, align or "l" + "r" * (len(header) - 1)).rstrip("\n"))
         else:
             out.append(title)
             widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -240,7 +240,7 @@ def render(plan: Plan, markdown: bool = False) -> str:
               [_row(name, t) for name, t in plan.tables.items()], ["table", *HEADER[1:]])
     rates = [[key, f"{r.value:,.1f} {r.unit}" if r.value < 1e6 else f"{r.value:.3g} {r.unit}", r.source]
              for key, r in sorted(plan.rates.used.items())]
-    table("Rates (each job's throughput and where it comes from)", rates, ["rate", "value", "source"])
+    table("Rates (each job's throughput and where it comes from)", rates, ["rate", "value", "source"], "lrl")
     if plan.claims:
         rows = []
         for c in plan.claims:
@@ -252,7 +252,7 @@ def render(plan: Plan, markdown: bool = False) -> str:
         flagged = sum(c.verdict.below_mde for c in plan.claims)
         table(f"Per claim: MDE at α = {plan.alpha:g} (paired, 80% power); {flagged} of {len(plan.claims)} "
               "claims have a paper Δ below it (⚠)", rows,
-              ["claim", "eval set · measure", "paper Δ", "MDE", "verdict now", "jobs", "GPU-hours"])
+              ["claim", "eval set · measure", "paper Δ", "MDE", "verdict now", "jobs", "GPU-hours"], "llrrlrr")
         sources = sorted({c.verdict.power.source for c in plan.claims if c.verdict.power is not None})
         out.append("MDE sources: " + "; ".join(sources) + ".")
         out.append("")
@@ -263,13 +263,17 @@ def render(plan: Plan, markdown: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m qcpt plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--configfile", default="config.yaml", help="the workflow config (default config.yaml)")
     parser.add_argument("targets", nargs="*", help="Snakemake targets (default: everything the config builds)")
     parser.add_argument("--markdown", action="store_true", help="markdown tables (the README's form)")
     parser.add_argument("--bench-dir", default=None, help="GPU bench JSONs (default: the checkout's bench/results)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from .dryrun import DryRunError
 
     try:
@@ -281,4 +285,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Plan", "Totals", "main", "make_plan", "render"]
+__all__ = ["Plan", "Totals", "build_parser", "main", "make_plan", "render"]
