@@ -240,7 +240,10 @@ def render(plan: Plan, markdown: bool = False) -> str:
               [_row(name, t) for name, t in plan.tables.items()], ["table", *HEADER[1:]])
     rates = [[key, f"{r.value:,.1f} {r.unit}" if r.value < 1e6 else f"{r.value:.3g} {r.unit}", r.source]
              for key, r in sorted(plan.rates.used.items())]
-    table("Rates (each job's throughput and where it comes from)", rates, ["rate", "value", "source"], "lrl")
+    if rates:
+        table("Rates (each job's throughput and where it comes from)", rates, ["rate", "value", "source"], "lrl")
+    else:
+        out.extend(["No job runs on a GPU: no rates (CPU-hours are the families' runtime bounds).", ""])
     if plan.claims:
         rows = []
         for c in plan.claims:
