@@ -138,3 +138,20 @@ def test_cli_lists_its_commands_and_refuses_an_unknown_one():
     out = subprocess.run([sys.executable, "-m", "qcpt", "plan", "--configfile", "absent.yaml"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "absent.yaml" in out.stderr
+
+
+def test_built_outputs_count_as_built_in_a_fresh_clone(tmp_path, monkeypatch):
+    """A job whose outputs exist is built, also where its inputs are missing (their stand-ins are
+    dated 1970): the DL20 topics are prepared, the DL19 ones still to do."""
+    preset = ROOT / "configs" / "query-as-context.yaml"
+    monkeypatch.chdir(tmp_path)
+    topics = tmp_path / "results/query-as-context/topics"
+    topics.mkdir(parents=True)
+    (topics / "dl20.tsv").write_text("1\tq\n")
+    (topics / "dl20.qrels").write_text("1 0 d 1\n")
+    plan = make_plan(preset, [f"results/query-as-context/topics/{n}.tsv" for n in ("dl19", "dl20")])
+    assert plan.families["default"].jobs == 1 and plan.families["default"].built == 1
+    assert sum(plan.run.stats.values()) == 1
+    assert "data/msmarco-passage/topics.dl20.txt" in plan.run.missing
+    built = [j for j in plan.run.jobs if not j.needs_run]
+    assert [j.wildcards for j in built] == [{"topicset": "dl20"}]
