@@ -250,12 +250,15 @@ def render(plan: Plan, markdown: bool = False) -> str:
             v = c.verdict
             delta = "—" if c.claim.paper_delta is None else f"{c.claim.paper_delta:+.1f}"
             mde = "—" if v.mde is None else f"{v.mde:.2f}" + (" ⚠ below" if v.below_mde else "")
-            rows.append([c.claim.id, f"{c.evalset} · {c.claim.measure}", delta, mde, v.word, str(c.totals.jobs),
-                         _hours(c.totals.gpu_hours, c.totals.gpu_unknown)])
+            t = c.totals
+            rows.append([c.claim.id, f"{c.evalset} · {c.claim.measure}", delta, mde, v.word, str(t.jobs), str(t.built),
+                         _hours(t.gpu_hours, t.gpu_unknown), ("≤ " if t.cpu_bound else "") + _hours(t.cpu_hours),
+                         f"{t.submissions:,}"])
         flagged = sum(c.verdict.below_mde for c in plan.claims)
         table(f"Per claim: MDE at α = {plan.alpha:g} (paired, 80% power); {flagged} of {len(plan.claims)} "
               "claims have a paper Δ below it (⚠)", rows,
-              ["claim", "eval set · measure", "paper Δ", "MDE", "verdict now", "jobs", "GPU-hours"], "llrrlrr")
+              ["claim", "eval set · measure", "paper Δ", "MDE", "verdict now", "jobs", "built", "GPU-hours", "CPU-hours",
+               "submissions"], "llrrlrrrrr")
         sources = sorted({c.verdict.power.source for c in plan.claims if c.verdict.power is not None})
         out.append("MDE sources: " + "; ".join(sources) + ".")
         out.append("")
