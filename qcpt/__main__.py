@@ -1,6 +1,7 @@
-"""``python -m qcpt <subcommand>``: the user-facing commands (the jobs' commands are scripts/qcpt.py's).
+"""``python -m qcpt <command>``: the user-facing commands (the jobs' commands are scripts/qcpt.py's).
 
-One line per subcommand in :data:`SUBCOMMANDS`: name -> (module, function taking argv, one-line help).
+A command is one row of :data:`SUBCOMMANDS`, ``name -> (module, function, summary)``; the function
+takes the arguments after the name. The module is imported only when its command runs.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("qcpt.inputs", "main", "list, check (--check) or download (--fetch) a config's external inputs"),
+    "plan": ("qcpt.plan", "main", "jobs, GPU-hours, SLURM submissions and claim power of a config, before it runs"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: python -m qcpt <subcommand> [arguments]   (<subcommand> --help for its own)", "", "subcommands:"]
-    lines += [f"  {name:<10} {help_text}" for name, (_, _, help_text) in sorted(SUBCOMMANDS.items())]
-    return "\n".join(lines)
+    width = max(map(len, SUBCOMMANDS))
+    rows = [f"  {name:<{width}}  {summary}" for name, (_, _, summary) in SUBCOMMANDS.items()]
+    return "usage: python -m qcpt <command> [arguments]   (python -m qcpt <command> --help)\n\ncommands:\n" + "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0 if argv else 2
-    if argv[0] not in SUBCOMMANDS:
-        print(f"python -m qcpt: unknown subcommand {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+    name = argv[0]
+    if name not in SUBCOMMANDS:
+        print(f"python -m qcpt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module, func, _ = SUBCOMMANDS[argv[0]]
-    return getattr(importlib.import_module(module), func)(argv[1:])
+    module, func, _ = SUBCOMMANDS[name]
+    return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
 
 
 if __name__ == "__main__":
