@@ -10,6 +10,7 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "why": ("qcpt.rerun_reasons", "main", "per rule, how many jobs a run would start and why (snakemake -n, summed)"),
     "data": ("qcpt.inputs", "main", "list, check (--check) or download (--fetch) a config's external inputs"),
     "plan": ("qcpt.plan", "main", "jobs, GPU-hours, SLURM submissions and claim power of a config, before it runs"),
 }

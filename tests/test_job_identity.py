@@ -114,6 +114,10 @@ def test_a_bumped_command_version_reruns_its_jobs_and_their_dependants_only(buil
     assert counts[rule] == len(own_jobs), (counts, sorted(own_jobs))
     reasons = _snakemake(copy, "-n").stdout
     assert f"{command}@{VERSIONS[command] + 1}" in reasons, reasons[-3000:]
+    why = subprocess.run([sys.executable, "-m", "qcpt", "why", "--configfile=tiny.yaml"], cwd=copy, env=ENV,
+                         capture_output=True, text=True, timeout=600)
+    bumped = f"command version bumped: {command}@{VERSIONS[command]} -> @{VERSIONS[command] + 1}"
+    assert why.returncode == 0 and f"{len(own_jobs):>5}  {bumped}" in why.stdout, why.stdout + why.stderr[-2000:]
 
 
 def test_adding_a_cell_runs_only_that_cell(built, tmp_path):
