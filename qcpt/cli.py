@@ -50,6 +50,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "expected": ("qcpt.expected", "main"),
     "report.build": ("qcpt.report.build", "main"),
     "report.audit": ("qcpt.report.audit", "main"),
+    # model cards and publish bundles
+    "card": ("qcpt.card", "main"),
+    "publish": ("qcpt.publish", "main"),
 }
 
 ENTRY_POINT = "scripts/qcpt.py"

@@ -42,14 +42,10 @@ from .checkpoints import (
     run_identity,
 )
 from .io import atomic_dir, write_json
-from .training_params import TrainerParams
+from .training_params import NO_REPORTING, REPORT_TO_ENV, TrainerParams
 
 log = logging.getLogger(__name__)
 
-# How the workflow hands config's `report_to:` to a training job (like checkpoint retention: where
-# training curves are sent never changes a result, so it is no param and changing it reruns nothing).
-REPORT_TO_ENV = "QCPT_REPORT_TO"
-NO_REPORTING = "none"
 TENSORBOARD_DIR = "tensorboard"  # beside the run's train_log.json: the checkpoints are deleted at the end
 
 __all__ = ["REPORT_TO_ENV", "report_destinations", "EpochCallback", "add_run_arguments", "build_trainer", "JsonLogCallback", "LossModuleTrainer", "ModelStatsCallback", "last_checkpoint",
@@ -215,10 +211,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, params: str, init: str
 
 def report_destinations(value: str | None) -> list[str]:
     """``--report-to`` when given, else ``$QCPT_REPORT_TO`` (the workflow's config ``report_to``), as
-    the list TrainingArguments takes: comma-separated names or a JSON list; ``none`` is none."""
+    the list TrainingArguments takes: comma-separated names, or JSON (a name or a list, as the workflow
+    passes the config's value); ``none`` is none."""
     raw = value if value is not None else os.environ.get(REPORT_TO_ENV, NO_REPORTING)
     raw = raw.strip()
-    names = json.loads(raw) if raw.startswith("[") else raw.split(",")
+    names = json.loads(raw) if raw.startswith(("[", '"')) else raw.split(",")
     if isinstance(names, str):
         names = [names]
     chosen = [str(n).strip() for n in names if str(n).strip() and str(n).strip() != NO_REPORTING]
@@ -328,6 +325,8 @@ def build_trainer(model: torch.nn.Module, training_args: TrainingArguments, data
         callbacks=[EpochCallback(dataset), ModelStatsCallback(model, json_log, model_stats), json_log],
     )
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value
+    # What the run computed in (the params' bf16 None means "where the GPU supports it").
+    json_log.meta["precision"] = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
     return trainer
 
 

@@ -12,6 +12,7 @@ sys.path.insert(0, workflow.basedir)
 from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
 from qcpt.cli import job_python  # noqa: E402
+from qcpt.training_params import REPORT_TO_ENV  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
 from qcpt.workflow import cells, grid  # noqa: E402
 from qcpt.workflow import jobs as qjobs  # noqa: E402
@@ -40,6 +41,8 @@ ENTRY = shlex.quote(str(Path(workflow.basedir) / "scripts" / "qcpt.py"))
 # (Snakemake reruns on changed params and shell code). Every Snakemake process that runs jobs
 # parses this file, a cluster job step included, so each job inherits it.
 os.environ[RETENTION_ENV] = as_json(config.get("checkpoints", {}))
+# Config `report_to` (training-curve loggers) reaches them the same way, for the same reason.
+os.environ[REPORT_TO_ENV] = as_json(config.get("report_to", []))
 
 
 def command(name, python=PY, argv=()):

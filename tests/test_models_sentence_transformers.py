@@ -202,6 +202,8 @@ def test_report_destinations_parse():
     assert training.report_destinations("none") == []
     assert training.report_destinations("tensorboard,wandb") == ["tensorboard", "wandb"]
     assert training.report_destinations('["tensorboard"]') == ["tensorboard"]
+    assert training.report_destinations('"tensorboard"') == ["tensorboard"]  # the workflow's JSON of a name
+    assert training.report_destinations("[]") == []
     os.environ.pop(training.REPORT_TO_ENV, None)
     assert training.report_destinations(None) == []
     # A pre-training run reaches the same TrainingArguments.
