@@ -232,9 +232,19 @@ def _encoding_note(cell: dict[str, Any], encoding: dict[str, Any]) -> str | None
             "load it with these settings to reproduce them.")
 
 
-def render_card(cell: dict[str, Any], run: dict[str, Any], rows: list[dict[str, Any]], plot_name: str) -> str:
+def _under(path: str | None, root: str | None) -> str | None:
+    """``path`` relative to the results folder where it lies in it (no machine's absolute path)."""
+    if not path or not root:
+        return path
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    return path if relative.startswith("..") else relative
+
+
+def render_card(cell: dict[str, Any], run: dict[str, Any], rows: list[dict[str, Any]], plot_name: str,
+                root: str | None = None) -> str:
     trained, meta = cell["trained"], card_metadata(cell, run, rows)
     encoding, summary = run["encoding"], training_summary(run)
+    summary["init"] = _under(summary["init"], root)
     arch = run["architecture"]
     context = cell.get("context") or {}
     pretrain = cell.get("model", {}).get("pretrain", {})
@@ -243,7 +253,7 @@ def render_card(cell: dict[str, Any], run: dict[str, Any], rows: list[dict[str, 
             f"a dense retriever ({cell['stage'].replace('retriever', 'retriever ')}) fine-tuned on `{finetune.get('dataset')}`")
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
              f"# {model_name(trained)}", "",
-             f"{what.capitalize()} built by [qcpt](https://github.com/) (pre-training dense retrievers with generated "
+             f"{what.capitalize()} built by qcpt (pre-training dense retrievers with generated "
              f"queries as context): run folder `{trained}`, encoder `{cell['encoder']}`. "
              f"{arch.get('model_type', 'transformer').upper()} with {arch.get('num_hidden_layers')} layers, "
              f"hidden size {arch.get('hidden_size')}.", ""]
@@ -285,7 +295,7 @@ def render_card(cell: dict[str, Any], run: dict[str, Any], rows: list[dict[str, 
     if note:
         lines += [note, ""]
     lines += ["```python", "from sentence_transformers import SentenceTransformer", "",
-              f'model = SentenceTransformer("{trained}/model")  # or the Hub id of its bundle',
+              f'model = SentenceTransformer("{trained}/model")  # under the results folder; a bundle: its Hub id',
               'passages = model.encode(["Title Passage text ..."])',
               f"model.max_seq_length = {encoding.get('q_max_len')}  # qcpt's query length",
               'queries = model.encode(["a query"])',
@@ -326,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 2
     points = plot_loss(run["log"].get("history", []), model_name(cell["trained"]), args.out_plot)
-    text = render_card(cell, run, rows, os.path.relpath(args.out_plot, Path(args.out_card).parent))
+    text = render_card(cell, run, rows, os.path.relpath(args.out_plot, Path(args.out_card).parent), args.root)
     with atomic_open(args.out_card) as handle:
         handle.write(text)
     log.info("card of %s: %d metrics files, %d loss points → %s", cell["trained"], len(rows), points, args.out_card)

@@ -28,7 +28,7 @@ def fake_run(root: Path, trained: str = TRAINED, *, normalize: bool = False) -> 
     write_json(model / "config_sentence_transformers.json", {"similarity_fn_name": "cosine" if normalize else "dot"})
     write_json(model / "qcpt_finetune.json", {"params": {"learning_rate": 2e-5, "lr_scheduler": "linear", "warmup_ratio": 0.1,
                                                          "seed": 42, "bf16": True},
-                                              "init": "results/pretrain/demo/contrastive/query-d2q-c5-nall/model",
+                                              "init": str(root / "pretrain/demo/contrastive/query-d2q-c5-nall/model"),
                                               "global_batch_size": 8, "per_device_batch_size": 8, "world_size": 1,
                                               "gradient_accumulation_steps": 1, "final_step": 25, "precision": "bf16",
                                               "resumed_from_steps": []})
@@ -74,6 +74,7 @@ def test_card_metadata_parses_and_carries_the_metrics_files_numbers(tmp_path):
     assert "| steps | 25 |" in text and "| precision | bf16 |" in text and "| wall time | 1 min 23 s |" in text
     assert "| C (queries per passage) | 5 |" in text and "| generator | d2q |" in text
     assert "0.7912" in text and "similarity is `dot`" in text
+    assert str(tmp_path) not in text  # paths relative to the results folder
     assert (path.parent / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
