@@ -145,7 +145,10 @@ def metrics_rows(paths: list[str], root: str) -> list[dict[str, Any]]:
     for path in paths:
         evalset, system = grid.parse_metrics_path(root, path)
         doc = read_metrics(path)
-        rows.append({"evalset": evalset, "system": system, "measures": doc["measures"],
+        # In the order the evaluation was asked for (the file itself sorts its keys).
+        order = [m for m in doc.get("provenance", {}).get("params", {}).get("measures", []) if m in doc["measures"]]
+        measures = {m: doc["measures"][m] for m in [*order, *sorted(set(doc["measures"]) - set(order))]}
+        rows.append({"evalset": evalset, "system": system, "measures": measures,
                      "num_queries": doc.get("num_queries"), "file": os.path.relpath(path, root)})
     return rows
 
@@ -329,10 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     cell = json.loads(args.params)
+    from .workflow.cells import ConfigError
+
     try:
         run = read_run(args.model, args.log)
         rows = metrics_rows(args.metrics, args.root)
-    except InputError as err:
+    except (InputError, ConfigError) as err:  # (a metrics path that is not one under --root)
         log.error("%s", err)
         return 2
     points = plot_loss(run["log"].get("history", []), model_name(cell["trained"]), args.out_plot)

@@ -38,7 +38,8 @@ def fake_run(root: Path, trained: str = TRAINED, *, normalize: bool = False) -> 
     system = publish_jobs.system_of(trained)
     metrics = root / "eval" / "demo-test" / system / "metrics.json"
     write_json(metrics, {"measures": {"MRR@10": 0.79123456, "R@50": 0.95, "R@1000": 1.0, "nDCG@10": 0.8263},
-                         "per_query": {}, "num_queries": 400})
+                         "per_query": {}, "num_queries": 400,
+                         "provenance": {"params": {"measures": ["MRR@10", "R@50", "R@1000", "nDCG@10"]}}})
     return {"model": model, "log": run / "train_log.json", "metrics": metrics}
 
 
@@ -75,7 +76,19 @@ def test_card_metadata_parses_and_carries_the_metrics_files_numbers(tmp_path):
     assert "| C (queries per passage) | 5 |" in text and "| generator | d2q |" in text
     assert "0.7912" in text and "similarity is `dot`" in text
     assert str(tmp_path) not in text  # paths relative to the results folder
+    assert "| evalset | queries | MRR@10 | R@50 | R@1000 | nDCG@10 | metrics file |" in text  # as evaluated
     assert (path.parent / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_metrics_file_outside_the_results_folder_is_a_clear_error(tmp_path, caplog):
+    files = fake_run(tmp_path / "results")
+    params = publish_jobs.card_job_params({**DEMO, "results": str(tmp_path / "results")}, TRAINED)
+    stray = tmp_path / "elsewhere.json"
+    stray.write_text(files["metrics"].read_text())
+    argv = ["--model", str(files["model"]), "--log", str(files["log"]), "--metrics", str(stray),
+            "--root", str(tmp_path / "results"), "--params", json.dumps(params), "--out-card", str(tmp_path / "c.md"),
+            "--out-plot", str(tmp_path / "c.png")]
+    assert card.main(argv) == 2 and "elsewhere.json" in caplog.text and not (tmp_path / "c.md").exists()
 
 
 def test_a_zero_shot_override_the_folder_does_not_declare_is_said(tmp_path):
