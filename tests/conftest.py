@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,24 +41,11 @@ def snakemake(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 9
     return proc
 
 
-_STATS_ROW = re.compile(r"^(\w+)\s+(\d+)$")
-
-
 def job_counts(output: str) -> dict[str, int]:
     """Jobs per rule from a dry run's "Job stats" table (empty when nothing is to be done)."""
-    counts: dict[str, int] = {}
-    in_table = False
-    for line in output.splitlines():
-        if line.startswith("Job stats:"):
-            in_table, counts = True, {}
-            continue
-        if in_table:
-            m = _STATS_ROW.match(line.strip())
-            if m and m.group(1) != "total":
-                counts[m.group(1)] = int(m.group(2))
-            elif line.strip().startswith("total"):
-                in_table = False
-    return counts
+    from qcpt.plan.dryrun import job_stats
+
+    return job_stats(output)
 
 
 def dry_run(*args: str, cwd: Path = ROOT) -> dict[str, int]:
