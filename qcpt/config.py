@@ -259,7 +259,7 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
     for name in config.get("external_encoders", {}):
         where = f"external_encoders.{name}"
         key = cells.model_key(cells.ZEROSHOT, cells.external(name)).key
-        check(dataclass_parser(EncodeParams), evaluate_jobs.encode_job_params(config, key), where)
+        check(dataclass_parser(EncodeParams), evaluate_jobs.encode_shard_job_params(config, key, None), where)
         for topicset in grid.topic_sets(config):
             depth_key = ("finetune.negatives.mined_depth" if grid.training_dataset(config, topicset)
                          else f"evalsets.{topicset}.depth")

@@ -53,8 +53,10 @@ rule bm25_index:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
         script=command("retrieval.bm25:index"),
+        json=job_params("bm25_index"),
     shell:
-        "{params.script} --collection {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "{params.script} --collection {input:q} --out {output:q} --threads {threads}"
+        " --params {params.json:q} > {log:q} 2>&1"
 
 
 rule bm25_search:

@@ -381,3 +381,103 @@ def test_llm_contrastive_span_is_a_random_crop_of_the_passage(qac_jobs, llm_jobs
     assert sources(llm_jobs, "contrastive") == {"crop"}
     assert sources(llm_jobs, "bottleneck") == {"self"}
     assert sources(qac_jobs, "contrastive") == sources(qac_jobs, "cotmae") == {"other"}
+
+
+# ------------------------------------------------------------------ issue 28: switches reach the jobs
+
+
+def variant_jobs(tmp_path: Path, preset: str, edit, *targets: str) -> dict[str, list[str]]:
+    """``preset_jobs`` of ``configs/<preset>.yaml`` (its includes merged) after ``edit(config)``, for
+    ``targets`` only: the other reading of a setting, as a job gets it."""
+    import yaml
+
+    from qcpt.config_files import read_config
+
+    config = read_config(ROOT / "configs" / f"{preset}.yaml")
+    config.pop("include", None)
+    edit(config)
+    path = tmp_path / f"{preset}-variant.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    fake_inputs(path, tmp_path)
+    proc = snakemake("-n", "-p", "--cores", "2", f"--configfile={path}", "--directory", str(tmp_path),
+                     *targets, cwd=tmp_path)
+    jobs: dict[str, list[str]] = defaultdict(list)
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        elif line.startswith("Shell command: ") and rule:
+            jobs[rule].append(line[len("Shell command: "):])
+    return jobs
+
+
+LLM_RESULTS = "results/llm-expansion"
+
+
+def test_llm_bottleneck_decoder_predicts_through_the_shared_mlm_head(llm_jobs, tmp_path):
+    """Row 9: every bottleneck job carries decoder_head mlm (the authors' lm.cls); `tied` reaches a job."""
+    bottleneck = by_schema(llm_jobs)["bottleneck"]
+    assert bottleneck and {params_of(c)["decoder_head"] for c in bottleneck} == {"mlm"}
+    assert PretrainParams(**params_of(bottleneck[0])).decoder_head == "mlm"
+
+    def tied(config):
+        config["pretrain"]["schemas"]["bottleneck"]["decoder_head"] = "tied"
+
+    jobs = variant_jobs(tmp_path, "llm-expansion", tied, f"{LLM_RESULTS}/pretrain/msmarco_passage/bottleneck/span/model")
+    assert [params_of(c)["decoder_head"] for c in jobs["pretrain"]] == ["tied"]
+
+
+def _bm25_jobs_by_collection(jobs) -> tuple[dict[str, dict], dict[str, dict]]:
+    index = {option(c, "--out").split("/data/")[1].split("/")[0]: params_of(c) for c in jobs["bm25_index"]}
+    search = {option(c, "--out").split("/bm25/")[1].rsplit(".trec", 1)[0]: params_of(c) for c in jobs["bm25_search"]}
+    return index, search
+
+
+def test_llm_beir_bm25_column_is_multifield_and_msmarco_stays_flat(qac_jobs, llm_jobs):
+    """Row 15: Table 3's BM25 column is BEIR's published (multifield) BM25; MS MARCO's rows are
+    pyserini's flat k1 0.82 b 0.68; the QAC preset keeps its index flat."""
+    index, search = _bm25_jobs_by_collection(llm_jobs)
+    beir = {c for c in index if c.startswith("beir-")}
+    assert len(beir) == 25  # 13 sets + 12 CQADupStack forums
+    assert all(index[c] == {"fields": "multifield"} for c in beir)
+    assert all(search[e]["fields"] == "multifield" and (search[e]["k1"], search[e]["b"]) == (0.9, 0.4)
+               for e in search if e.startswith("beir-"))
+    assert index["msmarco-passage"] == {} and "fields" not in search["msmarco-dev"]
+    assert (search["msmarco-dev"]["k1"], search["msmarco-dev"]["b"]) == (0.82, 0.68)
+    qac_index, qac_search = _bm25_jobs_by_collection(qac_jobs)
+    assert all(p == {} for p in qac_index.values()) and all("fields" not in p for p in qac_search.values())
+
+
+def test_baselines_are_encoded_at_the_lengths_of_their_published_runs(llm_jobs, tmp_path):
+    """Row 14: Contriever at 512 tokens for queries and passages (eval_beir.py --text_maxlength);
+    the other encoders at the fine-tuning lengths; an evalset's q_max_len reaches its searches (not
+    Contriever's), a collection's max_len its encode jobs."""
+    def lengths(rule: str, jobs=llm_jobs) -> dict[str, set]:
+        out: dict[str, set] = defaultdict(set)
+        for c in jobs[rule]:
+            params = params_of(c)
+            out[option(c, "--model")].add((params.get("max_len"), params.get("q_max_len")))
+        return out
+
+    search = lengths("search")
+    assert search["facebook/contriever"] == {(512, 512)}
+    assert search["princeton-nlp/unsup-simcse-bert-base-uncased"] == search["Luyu/co-condenser-marco"] == {(None, None)}
+    assert lengths("encode")["facebook/contriever"] == {(512, None)}
+
+    def long_arguana(config):
+        config["evalsets"]["beir-arguana"]["q_max_len"] = 128
+        config["collections"]["beir-arguana"]["max_len"] = 256
+
+    r = LLM_RESULTS
+    jobs = variant_jobs(tmp_path, "llm-expansion", long_arguana,
+                        f"{r}/eval/beir-arguana/zeroshot/pt/msmarco_passage/contrastive/span/metrics.json",
+                        f"{r}/eval/beir-arguana/zeroshot/ext/contriever/metrics.json",
+                        f"{r}/eval/beir-scifact/zeroshot/pt/msmarco_passage/contrastive/span/metrics.json")
+    searched = {tuple(option(c, "--out").split("/eval/")[1].split("/")[:4:3]):
+                (params_of(c).get("max_len"), params_of(c).get("q_max_len")) for c in jobs["search"]}
+    assert searched == {("beir-arguana", "msmarco_passage"): (256, 128), ("beir-arguana", "contriever"): (512, 512),
+                        ("beir-scifact", "msmarco_passage"): (None, None)}
+    encoded = {(option(c, "--out").split("/encode/")[1].split("/")[0], params_of(c).get("max_len"))
+               for c in jobs["encode"] if "/contrastive/" in option(c, "--out")}
+    assert encoded == {("beir-arguana", 256), ("beir-scifact", None)}

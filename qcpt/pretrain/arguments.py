@@ -19,6 +19,7 @@ from ..training_params import TrainerParams
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 CONTEXTS = ("span", "query", "mixed")
 SPAN_SOURCES = ("other", "self", "crop")
+DECODER_HEADS = ("mlm", "tied")  # bottleneck decoder output (qcpt.pretrain.objectives.bottleneck)
 
 # Per-schema paper values. Batch sizes are the papers' *global* batches (coCondenser 2048, CoT-MAE
 # 16k, bottleneck 2048); the driver splits them over the processes it runs with (qcpt.batching).
@@ -80,6 +81,9 @@ class PretrainParams(TrainerParams):
     decoder_layers: int | None = None      # cotmae / bottleneck decoder depth (1 / 1)
     window: int | None = None              # bottleneck: None = plain causal decoder (LLM-expansion paper);
     #                                        W = the authors' attn_window: [CLS] + itself + W - 1 previous
+    decoder_head: str = "mlm"              # bottleneck output: "mlm" = input dropout, final LayerNorm, the
+    #                                        encoder's shared MLM head (authors' casual_loss, lm.cls);
+    #                                        "tied" = no dropout, tied projection + its own bias
     init_heads: str | None = None          # heads file (or folder holding one) of a previous stage
     head_warmup_steps: int = 0             # the first N of max_steps train the heads only (encoder
     #                                        frozen): an init without pre-trained heads (a
@@ -130,6 +134,8 @@ class PretrainParams(TrainerParams):
         rate("span_crop_max")
         if self.span_crop_min > self.span_crop_max:
             raise ParamsError("span_crop_min", f"must be <= span_crop_max ({self.span_crop_max!r}), got {self.span_crop_min!r}")
+        if self.decoder_head not in DECODER_HEADS:
+            raise ParamsError("decoder_head", f"{self.decoder_head!r} is not one of {', '.join(DECODER_HEADS)}")
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
         self.check_trainer_fields()

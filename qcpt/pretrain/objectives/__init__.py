@@ -33,7 +33,7 @@ def _cotmae(encoder: BertModel, p: PretrainParams) -> PretrainModel:
 
 
 def _bottleneck(encoder: BertModel, p: PretrainParams) -> PretrainModel:
-    return BottleneckModel(encoder, decoder_layers=p.decoder_layers, window=p.window)
+    return BottleneckModel(encoder, decoder_layers=p.decoder_layers, window=p.window, decoder_head=p.decoder_head)
 
 
 SCHEMA_BUILDERS: dict[str, Callable[[BertModel, PretrainParams], PretrainModel]] = {

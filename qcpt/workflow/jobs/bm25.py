@@ -19,6 +19,17 @@ def prepare_topics(config: dict[str, Any], topicset: str) -> Job:
     return Job({"topics": spec["topics"], "qrels": spec["qrels"]})
 
 
+def bm25_index_job_params(config: dict[str, Any], collection: str) -> dict[str, Any]:
+    # The layout (flat / multifield) is the collection's: the same `bm25.fields` reaches its searches.
+    bm25 = config["collections"][collection].get("bm25", {})
+    return {"fields": bm25["fields"]} if "fields" in bm25 else {}
+
+
+def bm25_index(config: dict[str, Any], collection: str) -> Job:
+    return Job({"collection": paths(config).of("collection", collection=collection)},
+               bm25_index_job_params(config, collection))
+
+
 def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, Any]:
     spec = grid.topic_sets(config)[topicset]
     bm25 = config["collections"][spec["collection"]].get("bm25", {})
