@@ -94,6 +94,7 @@ rule bm25_negatives:
     params:
         script=command("retrieval.train_data"),
         json=job_params("bm25_negatives"),
+        source=job_arg("bm25_negatives", "source"),
     shell:
-        "{params.script} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
+        "{params.script} {params.source} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

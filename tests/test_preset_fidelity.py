@@ -454,8 +454,11 @@ def test_baselines_are_encoded_at_the_lengths_of_their_published_runs(llm_jobs, 
     the other encoders at the fine-tuning lengths; an evalset's q_max_len reaches its searches (not
     Contriever's), a collection's max_len its encode jobs."""
     def lengths(rule: str, jobs=llm_jobs) -> dict[str, set]:
+        """{model: {(max_len, q_max_len)}} over the BEIR jobs (MS MARCO's are #12's 128)."""
         out: dict[str, set] = defaultdict(set)
         for c in jobs[rule]:
+            if "/beir-" not in option(c, "--out"):
+                continue
             params = params_of(c)
             out[option(c, "--model")].add((params.get("max_len"), params.get("q_max_len")))
         return out
@@ -481,3 +484,72 @@ def test_baselines_are_encoded_at_the_lengths_of_their_published_runs(llm_jobs, 
     encoded = {(option(c, "--out").split("/encode/")[1].split("/")[0], params_of(c).get("max_len"))
                for c in jobs["encode"] if "/contrastive/" in option(c, "--out")}
     assert encoded == {("beir-arguana", 256), ("beir-scifact", None)}
+
+
+QAC_RESULTS = "results/query-as-context"
+
+
+def test_qac_preset_takes_the_codes_passages(qac_jobs):
+    """#5, #6: the paper is silent; the authors' make_contextual_splits.py (short_sentence_prob 0.15,
+    its default) and README awk (title + body as one text) decide."""
+    (passages,) = qac_jobs["passages"]
+    params = params_of(passages)
+    assert (params["max_tokens"], params["short_fraction"], params["join_title"]) == (144, 0.15, True)
+
+
+def test_passage_lengths_are_the_codes_128_except_retriever2_training(qac_jobs, llm_jobs):
+    """#12: get_data.sh cuts retriever 1's training passages and the searched corpus at 128 tokens;
+    retriever 2 trains on 144 (build_train_hn.py --truncate 144); the BEIR retriever keeps its 350."""
+    for jobs in (qac_jobs, llm_jobs):
+        by_stage = defaultdict(set)
+        for command in tevatron_finetunes(jobs):
+            by_stage[option(command, "--out").rstrip("/").split("/")[-2]].add(params_of(command)["p_max_len"])
+        assert by_stage == {"retriever1": {128}, "retriever2": {144}}
+        msmarco = [c for c in [*jobs["encode"], *jobs["search"]] if "/msmarco-passage/" in c or "/msmarco-dev/" in c
+                   or "/dl19/" in c or "/dl20/" in c or "/train-msmarco/" in c]
+        assert msmarco
+        own = [c for c in msmarco if "/zeroshot/ext/contriever" not in c]  # Contriever zero-shot: its own 512
+        assert {params_of(c).get("max_len") for c in own} == {128}
+    assert {params_of(c)["p_max_len"] for c in qac_jobs["finetune_beir"]} == {350}
+    assert {params_of(c).get("max_len") for c in llm_jobs["search"] if "/zeroshot/ext/contriever/" in c} == {512}
+
+
+def test_retriever1_negatives_from_the_official_triples_reach_the_job(qac_jobs, tmp_path):
+    """#11: the preset takes the paper's own BM25 run (depth 200, all kept); the code's reading —
+    MS MARCO's qidpidtriples negatives, a seeded 128 — is a switch that reaches rule bm25_negatives."""
+    (default,) = qac_jobs["bm25_negatives"]
+    assert params_of(default) == {"depth": 200, "keep": None}
+    assert option(default, "--run").endswith("/bm25/train-msmarco.trec")
+
+    triples = "data/msmarco-passage/qidpidtriples.train.full.2.tsv"
+
+    def code(config):
+        config["finetune"]["datasets"]["msmarco"]["negatives_file"] = triples
+        config["finetune"]["negatives"]["bm25_keep"] = 128
+
+    jobs = variant_jobs(tmp_path, "query-as-context", code, f"{QAC_RESULTS}/finetune/msmarco/bm25-negatives.jsonl")
+    (command,) = jobs["bm25_negatives"]
+    assert option(command, "--triples") == triples and "--run" not in shlex.split(command)
+    assert params_of(command) == {"depth": 200, "keep": 128, "selection": "random", "seed": 42}
+    assert not jobs["bm25_search"]  # no BM25 run of the training queries is needed then
+
+
+def test_the_printed_contrastive_baseline_is_the_qac_presets_span_cell(qac_jobs):
+    """#2: LLM Table 2's contrastive baseline is QAC Table 1's coCondenser (120K) retriever 2 †: the
+    same five numbers; the QAC preset's contrastive span cell is that model (documents, another
+    passage of the document as context, coCondenser's settings)."""
+    import yaml
+
+    papers = ROOT / "qcpt" / "report" / "papers"
+    qac = yaml.safe_load((papers / "qac.yaml").read_text(encoding="utf-8"))
+    llm_text = (Path("/work/shared/papers/llm-document-expansion-pretraining.txt"))
+    printed = next(r["numbers"] for r in qac["table1"] if r["label"] == "coCondenser (120K) - retriever 2 †")
+    assert printed == [38.8, 87.8, 98.8, 71.1, 68.4]
+    if llm_text.exists():
+        assert "Baseline 38.8 87.8 98.8 71.1 68.4" in llm_text.read_text(encoding="utf-8")
+    span = [c for c in by_schema(qac_jobs)["contrastive"] if "/contrastive/span/" in option(c, "--out")]
+    (command,) = span
+    assert "/pretrain/msmarco_doc/" in option(command, "--out")
+    params = params_of(command)
+    assert params.get("span_source", SCHEMA_DEFAULTS["contrastive"]["span_source"]) == "other"
+    assert (params["learning_rate"], params["max_steps"], params["global_batch_size"]) == (0.0001, 120000, 2048)

@@ -26,8 +26,10 @@ def passage_text(title: str, text: str) -> str:
 
     Tevatron's MS MARCO recipe joins title and text with the tokenizer's ``[SEP]``; BEIR's and
     pyserini's "flat" setups, and sentence-transformers models, use a plain space. We use the space
-    everywhere (the MS MARCO passage collection has no titles, so the recipes agree there), which lets
-    the published BEIR numbers of pyserini and of all-MiniLM-L6-v2 be reproduced."""
+    everywhere, which lets the published BEIR numbers of pyserini and of all-MiniLM-L6-v2 be
+    reproduced. On MS MARCO the recipes do *not* agree for the QAC authors' code: its get_data.sh
+    joins RocketQA's titles to the passages and Tevatron's preprocessor tokenises ``title [SEP]
+    text``; the public collection.tsv the presets read has no titles (docs/fidelity.md, #13)."""
     title = title.strip()
     return f"{title} {text}" if title else text
 

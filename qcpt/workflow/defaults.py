@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "querygen.order_seed": 42,  # the passage order that defines the generation shards
     "querygen.consistency.enabled": True,  # consistency@k of every selected query file
     "finetune.negatives.bm25_depth": 200,  # BM25 run depth for the BM25 negatives
+    "finetune.negatives.bm25_keep": None,  # all of them; the QAC code: 128 (build_train.py --n_sample)
+    "finetune.negatives.bm25_selection": "random",  # with bm25_keep: a seeded sample (build_train.py shuffles)
     "finetune.negatives.mined_depth": 200,  # dense run depth for the mined negatives
     "finetune.negatives.mined_keep": 128,
     "finetune.negatives.mined_selection": "top",

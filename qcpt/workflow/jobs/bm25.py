@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from .. import grid
@@ -50,10 +51,20 @@ def training_topics(config: dict[str, Any], dataset: str) -> dict[str, str]:
 
 
 def bm25_negatives_job_params(config: dict[str, Any]) -> dict[str, Any]:
-    return {"depth": setting(config, "finetune", "negatives", "bm25_depth"), "keep": None}
+    def negatives(key: str) -> Any:
+        return setting(config, "finetune", "negatives", key)
+
+    params = {"depth": negatives("bm25_depth"), "keep": negatives("bm25_keep")}
+    if params["keep"] is not None:  # a sample of the candidates (the QAC code: 128 of the official triples')
+        params.update(selection=negatives("bm25_selection"), seed=setting(config, "seed"))
+    return params
 
 
 def bm25_negatives(config: dict[str, Any], dataset: str) -> Job:
-    inputs = {"run": paths(config).of("bm25_run", topicset=grid.train_topicset(dataset)),
-              **training_topics(config, dataset)}
-    return Job(inputs, bm25_negatives_job_params(config))
+    """Retriever 1's negatives: from the BM25 run of the training topics, or, where the dataset names a
+    ``negatives_file`` (MS MARCO's official training triples, the QAC authors' get_data.sh), from it."""
+    triples = config["finetune"]["datasets"][dataset].get("negatives_file")
+    source = triples if triples else paths(config).of("bm25_run", topicset=grid.train_topicset(dataset))
+    inputs = {"run": source, **training_topics(config, dataset)}
+    return Job(inputs, bm25_negatives_job_params(config),
+               {"source": f"{'--triples' if triples else '--run'} {shlex.quote(source)}"})

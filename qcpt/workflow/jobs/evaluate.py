@@ -149,7 +149,7 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
         cell["finetune"] = {
             "dataset": key.dataset,
             "spec": config["finetune"]["datasets"][key.dataset],
-            "params": finetune_settings(config, key.dataset),
+            "params": finetune_settings(config, key.dataset, key.stage),
             "negatives": config["finetune"].get("negatives", {}),
         }
     encoder = cells.parse_encoder(key.encoder)
