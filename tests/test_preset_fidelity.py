@@ -553,3 +553,43 @@ def test_the_printed_contrastive_baseline_is_the_qac_presets_span_cell(qac_jobs)
     params = params_of(command)
     assert params.get("span_source", SCHEMA_DEFAULTS["contrastive"]["span_source"]) == "other"
     assert (params["learning_rate"], params["max_steps"], params["global_batch_size"]) == (0.0001, 120000, 2048)
+
+
+def test_contrastive_loss_weights_are_equation_7s(qac_jobs, llm_jobs):
+    """#10: both presets weigh the three coCondenser terms 1:1:1 (eq. 7); 2.0 is the code's reading."""
+    for jobs in (qac_jobs, llm_jobs):
+        assert {params_of(c)["mlm_loss_weight"] for c in by_schema(jobs)["contrastive"]} == {1.0}
+
+
+def test_the_qac_codes_cotmae_decoder_is_a_bottleneck_cell_that_reaches_its_job(tmp_path):
+    """#4 (evidence split): the preset trains the paper's MLM decoder; the authors' command line (a
+    1-layer causal decoder, --attn_window 3, unmasked context, lm.cls output) is schema bottleneck
+    with window 3 on the documents' other-passage spans, at CoT-MAE's lr, steps and batch."""
+    def code(config):
+        cotmae = config["pretrain"]["schemas"]["cotmae"]
+        config["pretrain"]["schemas"]["bottleneck"] = {
+            "init": "bert-base-uncased", "window": 3, "span_source": "other", "decoder_head": "mlm",
+            "decoder_layers": 1, **{k: cotmae[k] for k in ("learning_rate", "global_batch_size",
+                                                            "max_per_device_batch_size", "max_steps",
+                                                            "warmup_ratio", "lr_scheduler")}}
+        config["pretrain"]["grid"].append({"schema": ["bottleneck"], "context": ["span"]})
+
+    jobs = variant_jobs(tmp_path, "query-as-context", code, f"{QAC_RESULTS}/pretrain/msmarco_doc/bottleneck/span/model")
+    (command,) = jobs["pretrain"]
+    params = params_of(command)
+    assert (params["schema"], params["window"], params["span_source"], params["decoder_head"]) == (
+        "bottleneck", 3, "other", "mlm")
+    assert (params["learning_rate"], params["max_steps"], params["global_batch_size"]) == (0.0004, 50000, 16384)
+    assert batch_line(command) == "global batch 16384 = 64 per device x 8 devices x 32 accumulation"
+
+
+def test_qac_doct5query_pool_keeps_the_raw_samples(qac_jobs, llm_jobs):
+    """#7: the QAC preset keeps every docT5query sample (the authors' query_gen.py); the LLM
+    generators (10 queries per Alpaca call, parsed from a list) keep distinct filtered queries."""
+    from qcpt.querygen.spec import GeneratorSpec
+
+    assert qac_jobs["generate_queries"]
+    for command in qac_jobs["generate_queries"]:
+        spec = GeneratorSpec.from_dict(json.loads(option(command, "--generator")))
+        assert (spec.distinct_queries, spec.pool_size, spec.top_p, spec.top_k) == (False, 20, 0.95, 25)
+    assert all(json.loads(option(c, "--generator")).get("distinct_queries", True) for c in llm_jobs["generate_queries"])

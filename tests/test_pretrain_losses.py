@@ -241,6 +241,25 @@ def test_bottleneck_tied_decoder_head_is_the_other_reading():
         PretrainParams(schema="bottleneck", decoder_head="own")
 
 
+def test_contrastive_mlm_loss_weight_scales_both_mlm_terms_only():
+    """Issue 28, #10: QAC eq. 7 weighs the three terms 1:1:1 (default); the authors' grad-cache path
+    (cocondenser/modeling.py forward: chunk MLM loss x chunk / per-device batch, summed) weighs both
+    MLM terms 2 — mlm_loss_weight 2.0 — and leaves the contrastive term alone."""
+    inputs = batch("contrastive")
+    out = {}
+    for weight in (1.0, 2.0):
+        model = build_model(tiny_bert(), PretrainParams(schema="contrastive", batch_size=4, max_steps=1,
+                                                        mlm_loss_weight=weight)).eval()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            out[weight] = {k: v.item() for k, v in model(**inputs)["components"].items()}
+    for term in ("mlm", "condenser_mlm"):
+        assert out[2.0][term] == pytest.approx(2 * out[1.0][term], rel=1e-5)
+    assert out[2.0]["contrastive"] == pytest.approx(out[1.0]["contrastive"], rel=1e-6)
+    with pytest.raises(Exception, match="mlm_loss_weight"):
+        PretrainParams(schema="contrastive", mlm_loss_weight=0)
+
+
 def test_cotmae_decoder_reads_the_passage_cls_then_context_embeddings():
     model = build_model(tiny_bert(), PretrainParams(schema="cotmae", batch_size=4, max_steps=1)).eval()
     inputs = batch("cotmae")

@@ -76,6 +76,8 @@ class PretrainParams(TrainerParams):
     contrastive_negatives: str = "contexts"  # "contexts": passage vs all contexts (LLM-expansion eq. 8);
     #                                          "all": every other passage and context (coCondenser code)
     grad_cache_chunk: int | None = None    # contrastive only: encode this many sequences at a time
+    mlm_loss_weight: float = 1.0           # contrastive: weight of both MLM terms (QAC eq. 7: 1; the authors'
+    #                                        grad-cache path scales each chunk's MLM loss so they weigh 2)
     condenser_layers: int = 2              # contrastive: Condenser head depth
     condenser_skip_layer: int | None = None  # contrastive: encoder layer read by the head; None = L // 2
     decoder_layers: int | None = None      # cotmae / bottleneck decoder depth (1 / 1)
@@ -139,7 +141,7 @@ class PretrainParams(TrainerParams):
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
         self.check_trainer_fields()
-        for name in ("max_len", "query_max_len", "temperature", "condenser_layers"):
+        for name in ("max_len", "query_max_len", "temperature", "condenser_layers", "mlm_loss_weight"):
             positive(name)
         for name in ("batch_size", "window"):
             if getattr(self, name) is not None:
