@@ -94,9 +94,7 @@ class GeneratorSpec:
     include_title: bool = False
     max_query_chars: int = 160
     max_query_words: int = 20
-    # False: every sampled query kept as sampled (stripped) — duplicates, long ones and echoes
-    # included, one round, no re-sampling: the QAC code's query_gen.py (generate_multi_process).
-    distinct_queries: bool = True
+    distinct_queries: bool = True  # false: every sample kept as sampled, repeats and all, one round (the QAC code)
     max_model_len: int | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
 

@@ -9,9 +9,12 @@ positives; ``keep`` of them are kept (``null``: all), chosen by ``selection``:
 - ``"top"``: the ``keep`` best-ranked candidates;
 - ``"random"``: ``keep`` candidates drawn uniformly without replacement, seeded by ``seed`` and the
   query id (so a query's draw does not depend on the others' or on file order). This is the QAC
-  authors' ``build_train_hn.py``: ``negatives[:depth]``, shuffled, ``[:n_sample]`` with depth 200
-  and n_sample 128 — ranks 129-200 get used too. (Their shuffle is one global ``random`` stream
-  over the queries in run order; ours is per query, so it survives reordering and sharding.)
+  authors' ``build_train_hn.py`` (``load_ranking``): ``negatives[:depth]``, shuffled,
+  ``[:n_sample]`` with depth 200 and n_sample 128 — ranks 129-200 get used too. Two differences:
+  their ``negatives`` already exclude the positives, so they take the first 200 *non-positive*
+  documents of a depth-1000 run where we take the top 200 and then drop the positives; and their
+  shuffle is one global ``random`` stream over the queries in run order, ours is per query, so it
+  survives reordering and sharding (docs/fidelity.md, row 3).
 
 This serves both recipes:
 
