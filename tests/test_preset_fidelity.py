@@ -593,3 +593,19 @@ def test_qac_doct5query_pool_keeps_the_raw_samples(qac_jobs, llm_jobs):
         spec = GeneratorSpec.from_dict(json.loads(option(command, "--generator")))
         assert (spec.distinct_queries, spec.pool_size, spec.top_p, spec.top_k) == (False, 20, 0.95, 25)
     assert all(json.loads(option(c, "--generator")).get("distinct_queries", True) for c in llm_jobs["generate_queries"])
+
+
+def test_fine_tuning_corpus_titles_switch_reaches_encode_search_and_finetune(qac_jobs, tmp_path):
+    """#13: the presets read the public collection.tsv (no titles) and join nothing; a titled
+    collection with `title_join: sep` (the code: RocketQA's titles, Tevatron's `title [SEP] text`)
+    reaches every job that turns its passages into text for a model."""
+    assert not any("title_join" in params_of(c) for rule in ("encode", "search", "finetune")
+                   for c in qac_jobs[rule])
+
+    def titled(config):
+        config["collections"]["msmarco-passage"].update(source="data/msmarco-passage/corpus.tsv", title_join="sep")
+
+    jobs = variant_jobs(tmp_path, "query-as-context", titled,
+                        f"{QAC_RESULTS}/eval/msmarco-dev/msmarco/pt/msmarco_doc/contrastive/span/retriever1/metrics.json")
+    for rule in ("encode", "search", "finetune"):
+        assert jobs[rule] and {params_of(c).get("title_join") for c in jobs[rule]} == {"sep"}, rule

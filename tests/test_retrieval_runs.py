@@ -416,3 +416,21 @@ def test_retriever1_negatives_from_the_official_triples(tmp_path: Path):
     assert train_data.main(["--triples", str(triples), "--topics", str(topics), "--qrels", str(qrels),
                             "--out", str(out), "--params", '{"keep": 2, "selection": "random"}']) == 0
     assert [json.loads(x)["query_id"] for x in out.read_text().splitlines()] == ["q1", "q2"]
+
+
+def test_title_joins_its_text_with_a_space_or_the_tokenizers_separator():
+    """Issue 28, #13: Tevatron's preprocessor (the QAC code's MS MARCO corpus) tokenises
+    ``title + sep_token + text``; BEIR, pyserini and sentence-transformers join with a space."""
+    from qcpt.pretrain.tiny import tiny_tokenizer
+    from qcpt.retrieval.data import passage_text, title_separator
+    from qcpt.retrieval.params import EncodeParams
+
+    tokenizer = tiny_tokenizer()
+    joined = passage_text("Tides", "the moon pulls the sea", title_separator("sep", tokenizer))
+    assert joined == f"Tides{tokenizer.sep_token}the moon pulls the sea"
+    ids = tokenizer(joined, add_special_tokens=False)["input_ids"]
+    assert tokenizer.sep_token_id in ids  # one separator token, not the letters of "[SEP]"
+    assert passage_text("Tides", "x", title_separator("space")) == "Tides x" == passage_text("Tides", "x")
+    assert passage_text("", "x", title_separator("sep", tokenizer)) == "x"
+    with pytest.raises(ValueError, match="title_join"):
+        train_data.parse_params(EncodeParams, {"title_join": "colon"})

@@ -38,6 +38,8 @@ def length_job_params(config: dict[str, Any], modelkey: str, collection: str | N
     evalset = config["evalsets"].get(topicset or "", {})
     if "q_max_len" in evalset and "q_max_len" not in own:
         out["q_max_len"] = evalset["q_max_len"]
+    if collection is not None and "title_join" in config["collections"][collection]:
+        out["title_join"] = config["collections"][collection]["title_join"]  # how its titles join the text
     return out
 
 

@@ -53,6 +53,9 @@ def finetune_settings(config: dict[str, Any], dataset: str, stage: str | None = 
 def finetune_job_params(config: dict[str, Any], dataset: str, encoder: str | None = None,
                         stage: str | None = None) -> dict[str, Any]:
     params = {"seed": setting(config, "seed"), **finetune_settings(config, dataset, stage)}
+    collection = config["collections"][config["finetune"]["datasets"][dataset]["collection"]]
+    if "title_join" in collection:  # the collection's titles join its text as in its encode jobs
+        params["title_join"] = collection["title_join"]
     if encoder_seed(config, encoder) != setting(config, "seed"):  # a seed replicate's own seed wins
         params["seed"] = encoder_seed(config, encoder)
     return params
