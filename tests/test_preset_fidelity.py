@@ -609,3 +609,20 @@ def test_fine_tuning_corpus_titles_switch_reaches_encode_search_and_finetune(qac
                         f"{QAC_RESULTS}/eval/msmarco-dev/msmarco/pt/msmarco_doc/contrastive/span/retriever1/metrics.json")
     for rule in ("encode", "search", "finetune"):
         assert jobs[rule] and {params_of(c).get("title_join") for c in jobs[rule]} == {"sep"}, rule
+
+
+def test_llm_corpus_switch_to_the_papers_documents_reaches_the_jobs(tmp_path):
+    """#1 (evidence split): the preset pre-trains on the 8.8M-passage collection its counts name; the
+    text's "3.2M documents" is the switch — the documents file split at 144 tokens."""
+    def documents(config):
+        # the name stays (the evaluation blocks name the cells by it); the source and split change
+        config["corpus"]["source"] = "data/msmarco-doc/msmarco-docs.tsv"
+        config["passages"]["max_tokens"] = 144
+
+    jobs = variant_jobs(tmp_path, "llm-expansion", documents,
+                        f"{LLM_RESULTS}/pretrain/msmarco_passage/bottleneck/span/model")
+    (documents_job,) = jobs["documents"]
+    assert option(documents_job, "--source").endswith("data/msmarco-doc/msmarco-docs.tsv")
+    (passages,) = jobs["passages"]
+    assert params_of(passages)["max_tokens"] == 144
+    assert [option(c, "--out").split("/pretrain/")[1] for c in jobs["pretrain"]] == ["msmarco_passage/bottleneck/span/model"]
