@@ -626,3 +626,17 @@ def test_llm_corpus_switch_to_the_papers_documents_reaches_the_jobs(tmp_path):
     (passages,) = jobs["passages"]
     assert params_of(passages)["max_tokens"] == 144
     assert [option(c, "--out").split("/pretrain/")[1] for c in jobs["pretrain"]] == ["msmarco_passage/bottleneck/span/model"]
+
+
+def test_the_codes_mining_cut_reaches_the_search_and_the_mining_jobs(tmp_path):
+    """Row 3: the presets cut retriever 1's top 200 and drop the positives; the code's cut (the first
+    200 non-positives of a depth-1000 run) reaches the training-query search and mine_negatives."""
+    def code(config):
+        config["finetune"]["negatives"].update(mined_depth_counts="negatives", mined_search_depth=1000)
+
+    jobs = variant_jobs(tmp_path, "query-as-context", code,
+                        f"{QAC_RESULTS}/finetune/msmarco/pt/msmarco_doc/contrastive/span/mined-negatives.jsonl")
+    (mine,) = jobs["mine_negatives"]
+    assert (params_of(mine)["depth"], params_of(mine)["depth_counts"]) == (200, "negatives")
+    (search,) = [c for c in jobs["search"] if "/eval/train-msmarco/" in option(c, "--out")]
+    assert params_of(search)["depth"] == 1000

@@ -434,3 +434,18 @@ def test_title_joins_its_text_with_a_space_or_the_tokenizers_separator():
     assert passage_text("", "x", title_separator("sep", tokenizer)) == "x"
     with pytest.raises(ValueError, match="title_join"):
         train_data.parse_params(EncodeParams, {"title_join": "colon"})
+
+
+def test_mined_depth_can_count_negatives_as_build_train_hn_does(tmp_path: Path):
+    """Row 3 (issue 28's correction): build_train_hn.py load_ranking drops the positives first and
+    then keeps the first 200 (``negatives[:depth]``) of a depth-1000 run; depth_counts "hits" keeps
+    the run's top 200 and then drops the positives."""
+    run, topics, qrels, positives = _deep_run(tmp_path)
+    hits, _ = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(depth=200))
+    negatives, _ = train_data.build_train_data(run, topics, qrels,
+                                               train_data.TrainDataParams(depth=200, depth_counts="negatives"))
+    assert len(hits[0]["negative_document_ids"]) == 198  # d5 and d150 were in the top 200
+    code = [f"d{i}" for i in range(250) if f"d{i}" not in positives][:200]
+    assert negatives[0]["negative_document_ids"] == code and code[-2:] == ["d200", "d201"]
+    with pytest.raises(ValueError, match="depth_counts"):
+        train_data.parse_params(train_data.TrainDataParams, {"depth_counts": "docs"})

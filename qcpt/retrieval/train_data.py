@@ -60,8 +60,12 @@ class TrainDataParams:
     merge_with: str | None = None
     selection: str = "top"       # "top" (first `keep` by rank) or "random" (seeded sample of `keep`)
     seed: int = 42
+    depth_counts: str = "hits"   # "hits": the run's top `depth` minus positives; "negatives": the first
+    #                              `depth` non-positive hits (build_train_hn.py load_ranking; needs a deeper run)
 
     def validate(self) -> None:
+        if self.depth_counts not in ("hits", "negatives"):
+            raise ParamsError("depth_counts", f"must be 'hits' or 'negatives', got {self.depth_counts!r}")
         if self.selection not in ("top", "random"):
             raise ParamsError("selection", f"must be 'top' or 'random', got {self.selection!r}")
         if self.depth < 1:
@@ -148,7 +152,9 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams,
     retriever-1 negatives, get_data.sh + build_train.py), not a ranked run; ``depth`` does not apply."""
     topics = load_topics(topics_path)
     qrels = load_qrels(qrels_path)
-    run = negatives_from_triples(run_path, set(topics)) if triples else ranked_by_query(run_path, set(topics), params.depth)
+    # depth_counts "negatives" cuts after the positives are gone, so the whole run is read first
+    cut = None if triples or params.depth_counts == "negatives" else params.depth
+    run = negatives_from_triples(run_path, set(topics)) if triples else ranked_by_query(run_path, set(topics), cut)
     merged = read_negatives(params.merge_with) if params.merge_with else {}
     rows: list[dict] = []
     stats = {"topics": len(topics), "written": 0, "skipped_no_positive": 0, "skipped_no_negative": 0,
@@ -162,6 +168,8 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams,
             stats["topics_not_in_run"] += 1
         pos = set(positives)
         candidates = [d for d in run.get(qid, []) if d not in pos]
+        if params.depth_counts == "negatives" and not triples:
+            candidates = candidates[:params.depth]
         negatives = select_negatives(candidates, params.keep, params.selection, params.seed, qid)
         if qid in merged:
             present = set(negatives)

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "finetune.negatives.mined_depth": 200,  # dense run depth for the mined negatives
     "finetune.negatives.mined_keep": 128,
     "finetune.negatives.mined_selection": "top",
+    "finetune.negatives.mined_depth_counts": "hits",  # the run's top mined_depth, then positives dropped
+    "finetune.negatives.mined_search_depth": None,  # the mining run's depth; None: mined_depth
     "finetune.negatives.merge_bm25": False,
     "evalsets.*.depth": 1000,  # run depth of an evaluation search
     "evalsets.*.measures": ("MRR@10", "R@50", "R@1000", "nDCG@10"),

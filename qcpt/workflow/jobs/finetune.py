@@ -23,8 +23,11 @@ def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None, e
     def negatives(key: str) -> Any:
         return setting(config, "finetune", "negatives", key)
 
-    return {"depth": negatives("mined_depth"), "keep": negatives("mined_keep"),
-            "selection": negatives("mined_selection"), "seed": encoder_seed(config, encoder), "merge_with": merge_with}
+    params = {"depth": negatives("mined_depth"), "keep": negatives("mined_keep"),
+              "selection": negatives("mined_selection"), "seed": encoder_seed(config, encoder), "merge_with": merge_with}
+    if negatives("mined_depth_counts") != "hits":  # the authors' cut: the first mined_depth non-positives
+        params["depth_counts"] = negatives("mined_depth_counts")
+    return params
 
 
 def mine_negatives(config: dict[str, Any], dataset: str, encoder: str) -> Job:
