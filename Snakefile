@@ -22,6 +22,7 @@ wildcard_constraints:
     **cells.WILDCARDS,
 
 
+include: "rules/data.smk"
 include: "rules/corpus.smk"
 include: "rules/querygen.smk"
 include: "rules/pretrain.smk"

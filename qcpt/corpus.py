@@ -26,12 +26,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import irds
 from .io import InputError, atomic_open, open_text, read_jsonl, read_tsv, require_str
 from .params import setup_logging
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "jsonl", "tsv", "beir")
+FORMATS = ("auto", "jsonl", "tsv", "beir", "raw")  # raw: an irds: source's downloaded file (qcpt.irds)
 ID_FIELDS = ("id", "_id", "docid")
 TEXT_FIELDS = ("text", "contents")
 BEIR_CORPUS_NAMES = ("corpus.jsonl", "corpus.jsonl.gz")
@@ -58,6 +59,7 @@ class Record:
     id: str
     title: str
     text: str
+    unit: str = "line"  # what ``line`` counts: "row" for an ir_datasets dataset
 
 
 def beir_corpus_file(folder: str | os.PathLike) -> Path:
@@ -109,10 +111,10 @@ def iter_jsonl_records(path: str | os.PathLike) -> Iterator[Record]:
 _TSV_LAYOUTS = {2: ("id", "text"), 3: ("id", "title", "text"), 4: ("id", "url", "title", "text")}
 
 
-def iter_tsv_records(path: str | os.PathLike) -> Iterator[Record]:
+def iter_tsv_records(path: str | os.PathLike, lines: Iterator[tuple[int, str]] | None = None) -> Iterator[Record]:
     n_columns: int | None = None
     first_line = 0
-    for lineno, row in read_tsv(path, ["c0", "c1", "c2", "c3"], min_columns=2):
+    for lineno, row in read_tsv(path, ["c0", "c1", "c2", "c3"], min_columns=2, lines=lines):
         present = sum(1 for key in ("c0", "c1", "c2", "c3") if key in row)
         if n_columns is None:
             n_columns, first_line = present, lineno
@@ -133,6 +135,12 @@ def iter_records(source: str | os.PathLike, fmt: str = "auto") -> Iterator[Recor
     """Documents of ``source`` in file order, whatever its format; not yet validated."""
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    did = irds.pointer_id(source)
+    if did is not None:
+        yield from iter_irds_records(did, raw=fmt == "raw")
+        return
+    if fmt == "raw":
+        raise InputError(source, None, None, "--format raw is for an irds: source (the file ir_datasets downloaded)")
     if fmt == "auto":
         fmt = detect_format(source)
     if fmt != "beir" and Path(source).is_dir():
@@ -143,6 +151,18 @@ def iter_records(source: str | os.PathLike, fmt: str = "auto") -> Iterator[Recor
         yield from iter_jsonl_records(source)
     else:
         yield from iter_tsv_records(source)
+
+
+def iter_irds_records(did: str, raw: bool = False) -> Iterator[Record]:
+    """Documents of ir_datasets dataset ``did`` (its cache, built by the irds_cache job), or with
+    ``raw`` the lines of the file it downloaded, read as a TSV corpus file."""
+    if raw:
+        where, lines = irds.raw_doc_lines(did)
+        yield from iter_tsv_records(where, lines)
+        return
+    where = irds.label(did, "docs")
+    for row, doc_id, title, text in irds.doc_rows(did):
+        yield Record(where, row, doc_id.strip(), title, text, unit="row")
 
 
 def validated(records: Iterator[Record], *, allow_title_only: bool) -> Iterator[Record]:
@@ -156,13 +176,13 @@ def validated(records: Iterator[Record], *, allow_title_only: bool) -> Iterator[
         title, text = one_line(rec.title), one_line(rec.text)
         if not text and not (allow_title_only and title):
             reason = "empty" if not allow_title_only else "empty (and no title)"
-            raise InputError(rec.path, rec.line, "text", reason)
+            raise InputError(rec.path, rec.line, "text", reason, unit=rec.unit)
         if any(c.isspace() for c in rec.id):
-            raise InputError(rec.path, rec.line, "id", f"{rec.id!r} contains whitespace (run files could not hold it)")
+            raise InputError(rec.path, rec.line, "id", f"{rec.id!r} contains whitespace (run files could not hold it)", unit=rec.unit)
         if rec.id in first_seen:
-            raise InputError(rec.path, rec.line, "id", f"duplicate id {rec.id!r} (first on line {first_seen[rec.id]})")
+            raise InputError(rec.path, rec.line, "id", f"duplicate id {rec.id!r} (first on {rec.unit} {first_seen[rec.id]})", unit=rec.unit)
         first_seen[rec.id] = rec.line
-        yield Record(rec.path, rec.line, rec.id, title, text)
+        yield Record(rec.path, rec.line, rec.id, title, text, rec.unit)
 
 
 def _write_corpus(source: str | os.PathLike, fmt: str, out: str | os.PathLike, id_key: str, allow_title_only: bool) -> int:
@@ -200,6 +220,7 @@ class Judgment:
     docid: str
     relevance: int
     line: int
+    unit: str = "line"  # "row" for an ir_datasets dataset
 
 
 def is_jsonl_topics(path: str | os.PathLike) -> bool:
@@ -216,11 +237,13 @@ def is_jsonl_topics(path: str | os.PathLike) -> bool:
 
 
 def read_topics(path: str | os.PathLike) -> tuple[dict[str, str], bool]:
-    """``{qid: text}`` in file order, and whether the file was BEIR ``queries.jsonl``."""
+    """``{qid: text}`` in file order, and whether the file was BEIR ``queries.jsonl`` (every split's
+    queries, to be cut to the judged ones). An ``irds:`` source's queries are its own topic set."""
+    did = irds.pointer_id(path)
+    if did is not None:
+        return _check_topics(irds.label(did, "queries"), irds.query_rows(did), "row"), False
     if Path(path).is_dir():
         raise InputError(path, None, None, "is a folder; pass the topics file (e.g. <beir>/queries.jsonl)")
-    topics: dict[str, str] = {}
-    lines: dict[str, int] = {}
     beir = is_jsonl_topics(path)
     if beir:
         rows: Iterator[tuple[int, str, str]] = (
@@ -230,19 +253,26 @@ def read_topics(path: str | os.PathLike) -> tuple[dict[str, str], bool]:
         )
     else:
         rows = ((lineno, row["qid"].strip(), row["text"]) for lineno, row in read_tsv(path, ["qid", "text"]))
-    for lineno, qid, raw_text in rows:
+    return _check_topics(path, rows, "line"), beir
+
+
+def _check_topics(path: str | os.PathLike, rows: Iterator[tuple[int, str, str]], unit: str) -> dict[str, str]:
+    topics: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for lineno, raw_qid, raw_text in rows:
+        qid = raw_qid.strip()
         if not qid:
-            raise InputError(path, lineno, "qid", "empty")
+            raise InputError(path, lineno, "qid", "empty", unit=unit)
         text = one_line(raw_text)
         if not text:
-            raise InputError(path, lineno, "text", f"empty query text for {qid!r}")
+            raise InputError(path, lineno, "text", f"empty query text for {qid!r}", unit=unit)
         if qid in topics:
-            raise InputError(path, lineno, "qid", f"duplicate query id {qid!r} (first on line {lines[qid]})")
+            raise InputError(path, lineno, "qid", f"duplicate query id {qid!r} (first on {unit} {lines[qid]})", unit=unit)
         topics[qid] = text
         lines[qid] = lineno
     if not topics:
         raise InputError(path, None, None, "holds no topics")
-    return topics, beir
+    return topics
 
 
 def _parse_relevance(path: str | os.PathLike, lineno: int, value: str) -> int:
@@ -261,7 +291,11 @@ def _parse_relevance(path: str | os.PathLike, lineno: int, value: str) -> int:
 
 def read_qrels(path: str | os.PathLike) -> list[Judgment]:
     """TREC qrels (``qid iter docid rel``, whitespace-separated) or BEIR TSV (``query-id corpus-id
-    score``, header optional). A duplicate (qid, docid) pair is an error: which grade would count?"""
+    score``, header optional), or an ``irds:`` source's qrels. A duplicate (qid, docid) pair is an
+    error: which grade would count?"""
+    did = irds.pointer_id(path)
+    if did is not None:
+        return _irds_qrels(did)
     judgments: list[Judgment] = []
     seen: dict[tuple[str, str], int] = {}
     with open_text(path) as handle:
@@ -293,6 +327,26 @@ def read_qrels(path: str | os.PathLike) -> list[Judgment]:
     return judgments
 
 
+def _irds_qrels(did: str) -> list[Judgment]:
+    where = irds.label(did, "qrels")
+    judgments: list[Judgment] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row, qid, docid, rel in irds.qrel_rows(did):
+        relevance = rel if isinstance(rel, int) and not isinstance(rel, bool) else None
+        if relevance is None:
+            try:
+                relevance = _parse_relevance(where, row, str(rel))
+            except InputError as err:
+                raise InputError(where, row, "relevance", err.reason, unit="row") from None
+        if (qid, docid) in seen:
+            raise InputError(where, row, "doc_id", f"duplicate judgment for query {qid!r}, document {docid!r} (first on row {seen[qid, docid]})", unit="row")
+        seen[qid, docid] = row
+        judgments.append(Judgment(qid, docid, relevance, row, "row"))
+    if not judgments:
+        raise InputError(where, None, None, "holds no judgments")
+    return judgments
+
+
 def prepare_topics(
     topics_path: str | os.PathLike, qrels_path: str | os.PathLike,
     out_topics: str | os.PathLike, out_qrels: str | os.PathLike,
@@ -305,9 +359,12 @@ def prepare_topics(
     """
     topics, beir = read_topics(topics_path)
     judgments = read_qrels(qrels_path)
+    qrels_did, topics_did = irds.pointer_id(qrels_path), irds.pointer_id(topics_path)
+    qrels_where = irds.label(qrels_did, "qrels") if qrels_did else qrels_path
+    topics_where = irds.label(topics_did, "queries") if topics_did else f"the topics file {topics_path}"
     for j in judgments:
         if j.qid not in topics:
-            raise InputError(qrels_path, j.line, "qid", f"query {j.qid!r} is not in the topics file {topics_path}")
+            raise InputError(qrels_where, j.line, "qid", f"query {j.qid!r} is not in {topics_where}", unit=j.unit)
     judged = {j.qid for j in judgments}
     if beir:
         dropped = len(topics) - len(judged)
@@ -337,7 +394,7 @@ def _corpus_main(argv: list[str] | None, what: str, func) -> int:
     setup_logging()
     try:
         func(args.source, args.out, args.format)
-    except InputError as err:
+    except (InputError, irds.IrdsError) as err:
         log.error("%s", err)
         return 2
     return 0
@@ -361,7 +418,7 @@ def main_topics(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         prepare_topics(args.topics, args.qrels, args.out_topics, args.out_qrels)
-    except InputError as err:
+    except (InputError, irds.IrdsError) as err:
         log.error("%s", err)
         return 2
     return 0

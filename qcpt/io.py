@@ -24,20 +24,22 @@ csv.field_size_limit(1 << 30)
 
 
 class InputError(ValueError):
-    """Bad input, located: file, line (1-based, or None for whole-file problems) and field."""
+    """Bad input, located: file, line (1-based, or None for whole-file problems) and field.
+    ``unit`` names what ``line`` counts: a row of an ir_datasets dataset is a "row" (qcpt.irds)."""
 
-    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, reason: str):
+    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, reason: str, unit: str = "line"):
         self.path = str(path)
         self.line = line
         self.field = field
         self.reason = reason
-        where = self.path + (f", line {line}" if line is not None else "")
+        self.unit = unit
+        where = self.path + (f", {unit} {line}" if line is not None else "")
         what = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {what}{reason}")
 
-    def __reduce__(self) -> tuple[type[InputError], tuple[str, int | None, str | None, str]]:
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, int | None, str | None, str, str]]:
         # Rebuilt from its parts, not from the message: a worker process's error pickles back whole.
-        return type(self), (self.path, self.line, self.field, self.reason)
+        return type(self), (self.path, self.line, self.field, self.reason, self.unit)
 
 
 # --------------------------------------------------------------------------- atomic output
@@ -150,15 +152,18 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
 
 
 def read_tsv(
-    path: str | os.PathLike, columns: list[str], *, header: bool | None = None, min_columns: int | None = None
+    path: str | os.PathLike, columns: list[str], *, header: bool | None = None, min_columns: int | None = None,
+    lines: Iterable[tuple[int, str]] | None = None,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(line_number, row)`` of a tab-separated file with the given column names.
 
     ``header=None`` skips a first line that equals (case-insensitively) the column names or starts
     with a known header word; a wrong number of columns is an InputError naming the line.
+    ``lines``: the numbered lines when they come from elsewhere than ``path`` (a file inside an
+    archive; ``path`` then only labels errors).
     """
     need = len(columns) if min_columns is None else min_columns
-    for lineno, line in _decode_lines(path):
+    for lineno, line in _decode_lines(path) if lines is None else lines:
         if not line.strip():
             continue
         parts = line.split("\t")

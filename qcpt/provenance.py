@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,9 @@ def collect(cell: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
         "git_commit": commit,
         "git_dirty": dirty,
         "python": platform.python_version(),
+        # Where this job ran from: information, not identity (a job's params never carry paths).
+        "interpreter": sys.executable,
+        "checkout": str(Path(__file__).resolve().parents[1]),
         "hostname": socket.gethostname(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "inputs": {str(p): describe_input(p) for p in inputs},

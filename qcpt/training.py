@@ -42,6 +42,7 @@ from .checkpoints import (
     run_identity,
 )
 from .io import atomic_dir, write_json
+from .time_limit import StopAtSignal, TimeLimit, resubmit
 from .training_params import TrainerParams
 
 log = logging.getLogger(__name__)
@@ -316,11 +317,19 @@ def save_final_model(trainer: Trainer, encoder: Any, tokenizer: Any, out: str | 
 
 def run_training(trainer: Trainer, plan: ResumePlan) -> int:
     """Train, resuming from ``plan.resume_from`` (a checkpoint of this same run, see
-    :func:`qcpt.checkpoints.plan_resume`) when a killed run left one.
+    :func:`qcpt.checkpoints.plan_resume`) when a killed run left one. A SLURM time-limit signal
+    (SIGTERM, or the profile's earlier SIGUSR1) ends the run with a checkpoint at the end of the
+    step, requeues the job and exits (:mod:`qcpt.time_limit`): the next submission resumes there.
 
     Returns the step training resumed from (0 for a fresh start)."""
     if plan.resume_from is not None:
         log.info("resuming from %s (step %d)", plan.resume_from, plan.start_step)
         print(f"[qcpt] resuming from checkpoint {plan.resume_from} at step {plan.start_step}", flush=True)
+    limit = TimeLimit().install()
+    stop = StopAtSignal(limit)
+    trainer.add_callback(stop)
     trainer.train(resume_from_checkpoint=str(plan.resume_from) if plan.resume_from else None)
+    if stop.stopped_at is not None and stop.stopped_at < trainer.state.max_steps:
+        trainer.accelerator.wait_for_everyone()
+        resubmit(limit, stop.stopped_at, trainer.is_world_process_zero())
     return plan.start_step

@@ -13,10 +13,10 @@ rule prepare_collection:
     resources:
         **family_resources("default"),
     params:
-        script=command("corpus:collection"),
+        command=version("corpus:collection"),
         fmt=job_arg("prepare_collection", "fmt"),
     shell:
-        "{params.script} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_topics:
@@ -32,9 +32,9 @@ rule prepare_topics:
     resources:
         **family_resources("default"),
     params:
-        script=command("corpus:topics"),
+        command=version("corpus:topics"),
     shell:
-        "{params.script} --topics {input.topics:q} --qrels {input.qrels:q}"
+        "{QCPT} {params.command} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out-topics {output.topics:q} --out-qrels {output.qrels:q} > {log:q} 2>&1"
 
 
@@ -52,10 +52,10 @@ rule bm25_index:
     resources:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
-        script=command("retrieval.bm25:index"),
+        command=version("retrieval.bm25:index"),
         json=job_params("bm25_index"),
     shell:
-        "{params.script} --collection {input:q} --out {output:q} --threads {threads}"
+        "{QCPT} {params.command} --collection {input:q} --out {output:q} --threads {threads}"
         " --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -73,10 +73,10 @@ rule bm25_search:
     resources:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
-        script=command("retrieval.bm25:search"),
+        command=version("retrieval.bm25:search"),
         json=job_params("bm25_search"),
     shell:
-        "{params.script} --index {input.index:q} --topics {input.topics:q} --out {output:q}"
+        "{QCPT} {params.command} --index {input.index:q} --topics {input.topics:q} --out {output:q}"
         " --threads {threads} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -92,9 +92,9 @@ rule bm25_negatives:
     resources:
         **family_resources("default"),
     params:
-        script=command("retrieval.train_data"),
+        command=version("retrieval.train_data"),
         json=job_params("bm25_negatives"),
-        source=job_arg("bm25_negatives", "source"),
+        source_flag=job_arg("bm25_negatives", "source_flag"),
     shell:
-        "{params.script} {params.source} --topics {input.topics:q} --qrels {input.qrels:q}"
+        "{QCPT} {params.command} {params.source_flag} {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

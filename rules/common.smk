@@ -11,8 +11,10 @@ sys.path.insert(0, workflow.basedir)
 
 from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
-from qcpt.cli import job_python  # noqa: E402
+from qcpt.cli import GENERATOR_PYTHON_ENV, command_with_version, job_python  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
+from qcpt import inputs as qinputs  # noqa: E402
+from qcpt.irds import IrdsError  # noqa: E402
 from qcpt.workflow import cells, grid  # noqa: E402
 from qcpt.workflow import jobs as qjobs  # noqa: E402
 from qcpt.workflow.defaults import resource  # noqa: E402
@@ -25,27 +27,56 @@ try:
 except (qconfig.ConfigError, ConfigFileError) as err:
     raise WorkflowError(str(err)) from None
 
+
+# A real run (not a dry run) checks the external inputs before its first job (qcpt/inputs.py): an
+# ir_datasets dataset neither cached nor downloadable, a file whose recorded checksum differs.
+onstart:
+    if workflow.is_main_process:
+        try:
+            qinputs.preflight(config)
+        except (qinputs.DataError, IrdsError) as err:
+            raise WorkflowError(str(err)) from None
+
+
 R = config["results"]
 P = Paths(R)
 METRICS_TARGETS = grid.metrics_targets(config)
 # The interpreter of local jobs: the one running Snakemake, so `.venv/bin/snakemake` works without
 # activating the venv; under --software-deployment-method conda each rule's environment puts its own
-# `python` first on PATH. A generator's `python:` key overrides both.
+# `python` first on PATH. A generator's `python:` key overrides both (QCPT_GENERATOR_PYTHON below).
 PY = job_python(workflow.deployment_settings)
-# The entry point is found next to the Snakefile, so `--directory` can point anywhere; quoted for
-# paths with spaces.
-ENTRY = shlex.quote(str(Path(workflow.basedir) / "scripts" / "qcpt.py"))
+# Every job's shell starts with QCPT, the interpreter and the entry point found next to the Snakefile
+# (so `--directory` can point anywhere; quoted for paths with spaces). Both are where this checkout
+# and its environment happen to be, so they live in the shell text's variables, never in `params:`:
+# params are a job's identity (Snakemake reruns a job when they change), and a moved checkout, a new
+# venv or a conda env must rerun nothing. Provenance still records the interpreter and the checkout.
+QCPT = f"{PY} {shlex.quote(str(Path(workflow.basedir) / 'scripts' / 'qcpt.py'))}"
 # Config `checkpoints:` (retention) reaches the training jobs in their environment, not as a param:
 # what is kept of checkpoints never changes a result, so changing it must not rerun the jobs
 # (Snakemake reruns on changed params and shell code). Every Snakemake process that runs jobs
-# parses this file, a cluster job step included, so each job inherits it.
+# parses this file, a cluster job step included, so each job inherits it. Generators' `python:`
+# interpreters (a vLLM venv) travel the same way, for the same reason.
 os.environ[RETENTION_ENV] = as_json(config.get("checkpoints", {}))
+os.environ[GENERATOR_PYTHON_ENV] = as_json(
+    {name: spec["python"] for name, spec in config["generators"].items() if spec.get("python")}
+)
 
 
-def command(name, python=PY, argv=()):
-    """The command line of command ``name`` of qcpt/cli.py's table (rules pass it as a param, so
-    provenance sees it), with ``argv`` where a job function gives the whole line."""
-    return " ".join([python, ENTRY, name, *map(shlex.quote, argv)])
+def version(name):
+    """Command ``name`` of qcpt/cli.py's table with its version (``name@N``, VERSIONS there), as a
+    param: a bumped version reruns exactly that command's jobs and what depends on them."""
+    return command_with_version(name)
+
+
+def identity_config(cfg):
+    """The config as a job's identity sees it: without the settings that never change an output
+    (resources, checkpoint retention, interpreters)."""
+    out = {k: v for k, v in cfg.items() if k not in ("resources", "checkpoints")}
+    out["generators"] = {
+        name: {k: v for k, v in spec.items() if k != "python"}
+        for name, spec in cfg.get("generators", {}).items()
+    }
+    return out
 
 
 def job(rule):
@@ -122,16 +153,14 @@ def devices(resources):
 
 
 def launcher(name):
-    """The command line of command ``name``, under torchrun (`python -m torch.distributed.run`, the
-    same interpreter) with one process per GPU (see devices) for multi-GPU jobs. It is a param, so a
-    changed GPU count (which changes the global batch: batch sizes are per device) reruns the job.
-    """
+    """Command ``name`` (with its version) under torchrun, one process per GPU (see devices), for
+    multi-GPU jobs: ``--processes N`` of scripts/qcpt.py, which starts `python -m
+    torch.distributed.run` with its own interpreter. It is a param, so a changed GPU count (which
+    changes the global batch: batch sizes are per device) reruns the job."""
 
     def launch(wildcards, resources):
         gpus = devices(resources)
-        if gpus > 1:
-            return f"{PY} -m torch.distributed.run --standalone --nproc_per_node={gpus} -- {ENTRY} {name}"
-        return command(name)
+        return f"--processes {gpus} {version(name)}" if gpus > 1 else version(name)
 
     return launch
 

@@ -13,10 +13,10 @@ rule documents:
     resources:
         **family_resources("default"),
     params:
-        script=command("corpus:documents"),
+        command=version("corpus:documents"),
         fmt=job_arg("documents", "fmt"),
     shell:
-        "{params.script} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_punkt:
@@ -31,10 +31,10 @@ rule train_punkt:
     resources:
         **family_resources("default"),
     params:
-        script=command("textmodels:punkt"),
+        command=version("textmodels:punkt"),
         json=job_params("train_punkt"),
     shell:
-        "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule build_encoder:
@@ -49,10 +49,10 @@ rule build_encoder:
     resources:
         **family_resources("default"),
     params:
-        script=command("textmodels:encoder"),
+        command=version("textmodels:encoder"),
         json=job_params("build_encoder"),
     shell:
-        "{params.script} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule passages:
@@ -70,9 +70,9 @@ rule passages:
     resources:
         **family_resources("default"),
     params:
-        script=command("passages"),
+        command=version("passages"),
         tokenizer=job_arg("passages", "tokenizer"),
         json=job_params("passages"),
     shell:
-        "{params.script} --documents {input.documents:q} --punkt {input.punkt:q}"
+        "{QCPT} {params.command} --documents {input.documents:q} --punkt {input.punkt:q}"
         " --tokenizer {params.tokenizer:q} --out {output:q} --workers {threads} --params {params.json:q} > {log:q} 2>&1"

@@ -23,11 +23,11 @@ rule encode:
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
-        script=command("retrieval.encode"),
+        command=version("retrieval.encode"),
         model=job_arg("encode", "model"),
         json=job_params("encode"),
     shell:
-        "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} --collection {input.collection:q}"
+        "OMP_NUM_THREADS={threads} {QCPT} {params.command} --model {params.model:q} --collection {input.collection:q}"
         " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
         " --params {params.json:q} > {log:q} 2>&1"
 
@@ -46,12 +46,12 @@ rule search:
     resources:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
-        script=command("retrieval.search"),
+        command=version("retrieval.search"),
         model=job_arg("search", "model"),
         source=job_arg("search", "source"),
         json=job_params("search"),
     shell:
-        "OMP_NUM_THREADS={threads} {params.script} --model {params.model:q} {params.source}"
+        "OMP_NUM_THREADS={threads} {QCPT} {params.command} --model {params.model:q} {params.source}"
         " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -70,10 +70,10 @@ rule evaluate:
     resources:
         **family_resources("default"),
     params:
-        script=command("retrieval.evaluate"),
+        command=version("retrieval.evaluate"),
         json=job_params("evaluate"),
     shell:
-        "{params.script} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
+        "{QCPT} {params.command} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
         " --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -94,8 +94,8 @@ rule evaluate_mean:
     resources:
         **family_resources("default"),
     params:
-        script=command("retrieval.evaluate:mean"),
+        command=version("retrieval.evaluate:mean"),
         members=job_arg("evaluate_mean", "members"),
         json=job_params("evaluate_mean"),
     shell:
-        "{params.script} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1"

@@ -20,10 +20,13 @@ rule finetune:
         init=job_arg("finetune", "init"),
         json=job_params("finetune"),
         checkpoints=job_arg("finetune", "checkpoints"),
+        # the identity's command@version: Snakemake does not record params that read `resources`
+        command=version("retrieval.finetune.driver"),
         launch=launcher("retrieval.finetune.driver"),
         batch=batch("finetune"),
+    # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
     shell:
-        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} {params.launch} --train {input.train:q}"
+        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec {QCPT} {params.launch} --train {input.train:q}"
         " --collection {input.collection:q} --init {params.init:q} --out {output.model:q}"
         " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"
 
@@ -40,10 +43,10 @@ rule mine_negatives:
     resources:
         **family_resources("default"),
     params:
-        script=command("retrieval.train_data"),
+        command=version("retrieval.train_data"),
         json=job_params("mine_negatives"),
     shell:
-        "{params.script} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
+        "{QCPT} {params.command} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -62,10 +65,10 @@ rule st_hard_negatives:
     resources:
         **family_resources("default"),
     params:
-        script=command("retrieval.train_data"),
+        command=version("retrieval.train_data"),
         json=job_params("st_hard_negatives"),
     shell:
-        "{params.script} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}"
+        "{QCPT} {params.command} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 

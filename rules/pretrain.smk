@@ -24,9 +24,12 @@ rule pretrain:
         init=job_arg("pretrain", "init"),
         queries=job_arg("pretrain", "queries"),
         checkpoints=job_arg("pretrain", "checkpoints"),
+        # the identity's command@version: Snakemake does not record params that read `resources`
+        command=version("pretrain.driver"),
         launch=launcher("pretrain.driver"),
         batch=batch("pretrain"),
+    # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
     shell:
-        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} {params.launch} --passages {input.passages:q}"
+        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec {QCPT} {params.launch} --passages {input.passages:q}"
         " {params.queries} --init {params.init:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
         " --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"

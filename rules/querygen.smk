@@ -17,10 +17,10 @@ rule passage_order:
     resources:
         **family_resources("default"),
     params:
-        script=command("querygen.sharding"),
+        command=version("querygen.sharding"),
         json=job_params("passage_order"),
     shell:
-        "{params.script} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
 rule prepare_generator:
@@ -36,9 +36,10 @@ rule prepare_generator:
     resources:
         **family_resources("generate", mem_mb=8000, runtime=120),
     params:
-        cmd=lambda wc: command(**job("prepare_generator")(wc).args["command"]),
+        command=lambda wc: version(job("prepare_generator")(wc).args["command"]["name"]),
+        argv=lambda wc: shlex.join(job("prepare_generator")(wc).args["command"]["argv"]),
     shell:
-        "{params.cmd} > {log:q} 2>&1"
+        "exec {QCPT} {params.command} {params.argv} > {log:q} 2>&1"
 
 
 rule generate_queries:
@@ -54,11 +55,12 @@ rule generate_queries:
     resources:
         **family_resources(job_family("generate_queries"), mem_mb=8000, runtime=240),
     params:
-        python=lambda wc: command("querygen.driver", config["generators"][wc.gen].get("python", PY)),
+        command=version("querygen.driver"),
         spec=job_params("generate_queries"),
         shard_size=job_arg("generate_queries", "shard_size"),
     shell:
-        "{params.python} --passages {input.passages:q} --order {input.order:q}"
+        # --generator-python: the generator's own `python:` interpreter where it names one
+        "{QCPT} --generator-python {wildcards.gen} {params.command} --passages {input.passages:q} --order {input.order:q}"
         " --shard {wildcards.shard} --shard-size {params.shard_size} --generator {params.spec:q}"
         " --out {output.tsv:q} --stats {output.stats:q} > {log:q} 2>&1"
 
@@ -76,9 +78,9 @@ rule index_passages:
     resources:
         **family_resources("default"),
     params:
-        script=command("querygen.consistency:index"),
+        command=version("querygen.consistency:index"),
     shell:
-        "{params.script} --passages {input:q} --out {output:q} > {log:q} 2>&1"
+        "{QCPT} {params.command} --passages {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule select_queries:
@@ -94,9 +96,9 @@ rule select_queries:
     resources:
         **family_resources("default"),
     params:
-        script=command("querygen.selection"),
+        command=version("querygen.selection"),
         json=job_params("select_queries"),
         consistency=job_arg("select_queries", "consistency"),
     shell:
-        "{params.script} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
+        "{QCPT} {params.command} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
         " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q}{params.consistency} > {log:q} 2>&1"

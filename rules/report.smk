@@ -29,11 +29,11 @@ rule audit_queries:
     resources:
         **family_resources("default"),
     params:
-        script=command("report.audit"),
+        command=version("report.audit"),
         topics=job_arg("audit_queries", "topics"),
         training=job_arg("audit_queries", "training"),
     shell:
-        "{params.script} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}"
+        "{QCPT} {params.command} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}"
         " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --workers {threads}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -51,10 +51,10 @@ rule summary:
     resources:
         **family_resources("default"),
     params:
-        script=command("summary"),
+        command=version("summary"),
         root=lambda wc, output: str(Path(output.md).parent),
     shell:
-        "{params.script} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}"
+        "{QCPT} {params.command} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}"
         " --out-csv {output.csv:q} > {log:q} 2>&1"
 
 
@@ -71,12 +71,12 @@ rule check_expected:
     resources:
         **family_resources("default"),
     params:
-        script=command("expected"),
+        command=version("expected"),
         root=lambda wc, output: str(Path(output.md).parent),
         expected=as_json(EXPECTED),
         tolerance=qexpected.tolerance(config),
     shell:
-        "{params.script} --root {params.root:q} --expected {params.expected:q} --tolerance {params.tolerance}"
+        "{QCPT} {params.command} --root {params.root:q} --expected {params.expected:q} --tolerance {params.tolerance}"
         " --out-md {output.md:q} --out-json {output.json:q} > {log:q} 2>&1"
 
 
@@ -94,9 +94,9 @@ rule report:
     resources:
         **family_resources("default"),
     params:
-        script=command("report.build"),
+        command=version("report.build"),
         out=lambda wc, output: str(Path(output.index).parent),
-        config=as_json({k: v for k, v in config.items() if k != "resources"}),
+        config=as_json(identity_config(config)),
     shell:
-        "{params.script} --config-json {params.config:q} --out {params.out:q} --metrics {input.metrics:q}"
+        "{QCPT} {params.command} --config-json {params.config:q} --out {params.out:q} --metrics {input.metrics:q}"
         " --audits {input.audits:q} > {log:q} 2>&1"

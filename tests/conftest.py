@@ -19,7 +19,8 @@ if str(ROOT) not in sys.path:
 
 from qcpt.config_files import read_config  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# QCPT_SHARED_DATA: the reference data elsewhere (a worktree's ../shared is not the main checkout's)
+SHARED_DATA = Path(os.environ.get("QCPT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -83,6 +84,8 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
     cfg = read_config(config_path)  # with its `include:` files, as Snakemake gets it
 
     def touch(rel: str, is_dir: bool = False) -> None:
+        if rel.startswith("irds:"):  # data by ID: the workflow's irds_cache job makes its input
+            return
         p = workdir / rel
         if is_dir:
             p.mkdir(parents=True, exist_ok=True)
@@ -108,6 +111,19 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
             touch(model)
         elif model.startswith("data/"):
             touch(model, True)
+
+
+def fake_irds_pointers(config_path: Path, workdir: Path) -> None:
+    """Stand-ins for the pointer files of a preset's irds_cache jobs (as if every ir_datasets dataset
+    were laid out), for runs that do not run those jobs (e.g. `--allowed-rules` without irds_cache)."""
+    from qcpt.workflow.jobs.data import irds_uses
+    from qcpt.workflow.paths import Paths
+
+    cfg = read_config(config_path)
+    for did in irds_uses(cfg):
+        pointer = workdir / Paths(cfg["results"]).of("irds_dataset", irdsid=did)
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        pointer.write_text(json.dumps({"id": did}), encoding="utf-8")
 
 
 def fake_conda(folder: Path) -> dict[str, str]:

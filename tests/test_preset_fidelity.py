@@ -325,8 +325,10 @@ def test_llm_preset_pretrains_on_the_passage_collection_its_curriculum_counts(ll
     collection = config["collections"]["msmarco-passage"]["source"]
     assert config["corpus"]["source"] == collection
     assert config["corpus"]["num_passages"] == 8_841_823
+    assert config["corpus"]["format"] == config["collections"]["msmarco-passage"]["format"] == "raw"
     (documents,) = llm_jobs["documents"]
-    assert option(documents, "--source").endswith(collection)
+    # by ID: the documents job reads what the dataset's irds_cache job laid out (qcpt/irds.py)
+    assert option(documents, "--source").endswith(f"/irds/{collection.removeprefix('irds:')}.irds.json")
     selections = [c for c in llm_jobs["select_queries"] if "-nall.tsv" in c]
     assert len(selections) == 3  # one `all` selection per generator
     assert {params_of(c)["expected_passages"] for c in selections} == {8_841_823}
@@ -334,7 +336,7 @@ def test_llm_preset_pretrains_on_the_passage_collection_its_curriculum_counts(ll
     amounts = config["pretrain"]["grid"][2]["amount"]
     assert amounts[-1] == "all" and max(a for a in amounts if a != "all") == 4_000_000
     # the QAC preset keeps MS MARCO documents (QAC §4.1 and the authors' README: msmarco-docs.tsv)
-    assert read_config(ROOT / "configs" / "query-as-context.yaml")["corpus"]["source"].endswith("msmarco-docs.tsv")
+    assert read_config(ROOT / "configs" / "query-as-context.yaml")["corpus"]["source"] == "irds:msmarco-document"
 
 
 def test_the_llm_presets_passage_settings_keep_every_collection_passage_whole(tmp_path):

@@ -13,7 +13,9 @@ fails the test, so a new block cannot go unchecked:
   here it has the pinned version;
 - ``python -m pytest ...``: not re-run (it is this suite); the markers it selects are registered,
   and the plain one is exactly what CI runs;
-- ``python3 -m venv DIR`` (the vLLM block): DIR is where the vLLM tests look for their interpreter.
+- ``python3 -m venv DIR`` (the vLLM block): DIR is where the vLLM tests look for their interpreter;
+- ``python -m qcpt plan ...``: parsed with the command's own parser, then run as written in a copy of
+  the repository without data/ (a fresh clone's state), and the README shows its summary line.
 
 Inline ``snakemake`` commands in the same files and in the presets' comments are parsed too.
 """
@@ -172,6 +174,61 @@ def check_venv(argv: list[str], where: str) -> None:
     assert default and Path(default[1]).parent.parent == Path(argv[3]), f"{where}: venv {argv[3]} vs {default}"
 
 
+def check_qcpt(argv: list[str], where: str) -> None:
+    """`python -m qcpt <subcommand>`: the subcommand exists (test_documented_qcpt_command_runs runs it)."""
+    from qcpt.__main__ import SUBCOMMANDS
+
+    assert len(argv) > 3 and argv[3] in SUBCOMMANDS, f"{where}: {shlex.join(argv)}: no such subcommand"
+
+
+QCPT_COMMANDS = [(where, argv) for where, argv in documented_commands()
+                 if argv[:3] == ["python", "-m", "qcpt"] and argv[3:4] != ["plan"]]
+
+
+@pytest.mark.parametrize(("where", "argv"), QCPT_COMMANDS, ids=[" ".join(a[3:])[:80] for _, a in QCPT_COMMANDS])
+def test_documented_qcpt_command_runs(where, argv, working_copy, tmp_path):
+    """Run as written from the working copy's root, offline: `data --fetch` runs as `--check` (this
+    machine has no network). Every input is listed; what is absent is `missing`, the working copy's
+    empty stand-ins are `present` or `wrong checksum`, so the exit status is 0 or 1, never a crash."""
+    args = ["--check" if a == "--fetch" else a for a in argv[3:]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "IR_DATASETS_HOME": str(tmp_path / "irds"), "QCPT_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "qcpt", *args], cwd=working_copy, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, f"{where}: {shlex.join(argv)}:\n{proc.stderr[-3000:]}"
+    if args[0] == "data":
+        assert "irds:msmarco-passage" in proc.stdout and "ir_datasets files:" in proc.stdout, proc.stdout[-2000:]
+
+
+def check_plan(argv: list[str], where: str):
+    """`python -m qcpt plan ...`: its own parser reads it, and its config file exists."""
+    from qcpt.plan import build_parser
+
+    args = build_parser().parse_args(argv[4:])
+    assert (ROOT / args.configfile).is_file(), f"{where}: no config file {args.configfile}"
+    return args
+
+
+PLAN_COMMANDS = [(w, a) for w, a in documented_commands() if a[:4] == ["python", "-m", "qcpt", "plan"]]
+
+
+@pytest.mark.parametrize(("where", "argv"), PLAN_COMMANDS, ids=[" ".join(a[4:])[:80] for _, a in PLAN_COMMANDS])
+def test_documented_plan_command_runs_on_a_fresh_clone_and_the_readme_shows_it(where, argv, tmp_path):
+    check_plan(argv, where)
+    copy = tmp_path / "qcpt"
+    copy.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in {"results", "data", ".snakemake", ".git", ".pytest_cache"}:
+            (copy / entry.name).symlink_to(entry)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, *argv[1:]], cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{where}: `{shlex.join(argv)}` failed:\n{proc.stderr[-3000:]}"
+    summary = proc.stdout.splitlines()[0]
+    assert "Missing inputs" in proc.stdout  # planned without data, which it lists
+    assert summary in (ROOT / "README.md").read_text(encoding="utf-8"), (
+        f"{where}: README.md does not show the plan's current summary line; regenerate the section "
+        f"'Plan a run' with `{shlex.join(argv)}`:\n{summary}")
+
+
 def test_every_documented_command_block_is_checked():
     commands = documented_commands()
     kinds = {argv[0] if argv[0] != "python" else " ".join(argv[:3]) for _, argv in commands}
@@ -185,6 +242,10 @@ def test_every_documented_command_block_is_checked():
             check_pytest(argv, where)
         elif argv[0] == "python3" and argv[1:3] == ["-m", "venv"]:
             check_venv(argv, where)
+        elif argv[:4] == ["python", "-m", "qcpt", "plan"]:
+            check_plan(argv, where)
+        elif argv[:3] == ["python", "-m", "qcpt"]:
+            check_qcpt(argv, where)
         else:
             pytest.fail(f"{where}: no check for `{shlex.join(argv)}`; add one to tests/test_readme.py")
 

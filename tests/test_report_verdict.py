@@ -54,9 +54,12 @@ def test_each_outcome_on_constructed_cell_pairs():
     neg_b = [-d for d in B]
     cases = [
         ("replicated", 0.6, 1, [("o1", _pair(A)[0])], [("b1", _pair(A)[1])]),
-        ("same", 0.6, 1, [("o2", _pair(B)[0])], [("b2", _pair(B)[1])]),
+        # B's 4 noisy queries detect only huge effects (MDE ≈ 80 points): a paper Δ above that stays
+        # "same direction" / "inconclusive", one below it says so (tests/test_report_power.py)
+        ("same", 500.0, 1, [("o2", _pair(B)[0])], [("b2", _pair(B)[1])]),
+        ("same-small", 0.6, 1, [("o6", _pair(B)[0])], [("b6", _pair(B)[1])]),
         ("not", 0.6, 1, [("o3", _pair(neg_a)[0])], [("b3", _pair(neg_a)[1])]),
-        ("inconclusive", 0.6, 1, [("o4", _pair(neg_b)[0])], [("b4", _pair(neg_b)[1])]),
+        ("inconclusive", 500.0, 1, [("o4", _pair(neg_b)[0])], [("b4", _pair(neg_b)[1])]),
         ("missing", 0.6, 1, [], [("b5", {"q0": 0.1, "q1": 0.2})]),
     ]
     out = {v.claim_id: v for v in qv.judge(cases, alpha=0.01, scale=100.0)}
@@ -64,12 +67,13 @@ def test_each_outcome_on_constructed_cell_pairs():
     assert out["same"].word == qv.SAME_DIRECTION
     assert out["not"].word == qv.NOT_REPLICATED
     assert out["inconclusive"].word == qv.INCONCLUSIVE
+    assert out["same-small"].word == qv.BELOW_MDE and out["same-small"].mde == pytest.approx(80.19, abs=0.01)
     assert out["missing"].word == qv.NOT_BUILT and out["missing"].result is None
     assert out["missing"].baseline_paths == ["b5"] and out["missing"].ours_paths == []
-    # Holm over the 4 tested: A and −A (equal p) are multiplied by 4, B and −B capped at 1
+    # Holm over the 5 tested: A and −A (equal p) are multiplied by 5, B and −B capped at 1
     p_a = out["replicated"].result.p
-    assert out["replicated"].p_holm == pytest.approx(4 * p_a)
-    assert out["not"].p_holm == pytest.approx(4 * p_a)
+    assert out["replicated"].p_holm == pytest.approx(5 * p_a)
+    assert out["not"].p_holm == pytest.approx(5 * p_a)
     assert out["same"].p_holm == pytest.approx(1.0) and out["inconclusive"].p_holm == pytest.approx(1.0)
     assert out["not"].result.delta == pytest.approx(-10.0)
     assert out["replicated"].ratio == pytest.approx(10.0 / 0.6)

@@ -132,3 +132,13 @@ def test_the_report_leads_with_the_verdict_table_and_shows_mean_sd_over_seeds(tm
     demo = (out / "demo-demo-test.md").read_text()
     assert re.search(r"\| contrastive · span \| 0\.\d{4} ± 0\.\d{4}", demo), demo
     assert results in zeroshot["baseline_metrics"]
+    # each claim's MDE: from its own two runs where built, else from the runs built on its eval set
+    from qcpt.report import power as qpower
+
+    assert zeroshot["mde_source"] == "the claim's own two runs" and zeroshot["mde_queries"] == "8"
+    assert float(zeroshot["mde"]) == pytest.approx(
+        qpower.mde(float(zeroshot["mde_sd"]), 8, 0.01) * 100, abs=2e-4)  # CSV: 4 decimals
+    unbuilt = rows["demo-query-vs-span-r2"]
+    assert "built runs on demo-test" in unbuilt["mde_source"] and float(unbuilt["mde"]) > 0
+    assert unbuilt["paper_delta_below_mde"] == str(int(0.6 < float(unbuilt["mde"])))
+    assert "| MDE |" in md

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, fake_inputs
+from conftest import ROOT, fake_inputs, fake_irds_pointers
 
 PROFILE = ROOT / "profiles" / "slurm"
 LLM = ROOT / "configs" / "llm-expansion.yaml"
@@ -197,6 +197,7 @@ def assert_gpu_job(opts: dict[str, str], gpus: int, model: str | None) -> None:
 def test_llm_preset_sends_each_family_its_resources(tmp_path, fake_slurm):
     workdir = tmp_path / "work"
     fake_inputs(LLM, workdir)
+    fake_irds_pointers(LLM, workdir)  # irds_cache is not among ALLOWED_RULES
     touch(workdir, *LLM_INTERMEDIATES)
     output, records = submit(fake_slurm, workdir, [LLM], list(LLM_TARGETS))
 
@@ -273,6 +274,7 @@ def test_optional_options_reach_only_their_family(tmp_path, fake_slurm):
     family is chosen per job), and a --set-resources GPU override moves sbatch and torchrun together."""
     workdir = tmp_path / "work"
     fake_inputs(LLM, workdir)
+    fake_irds_pointers(LLM, workdir)  # irds_cache is not among ALLOWED_RULES
     touch(workdir, *LLM_INTERMEDIATES)
     overlay = tmp_path / "overlay.yaml"  # deep-merged over the preset by a second --configfile
     overlay.write_text(yaml.safe_dump({"resources": {

@@ -76,7 +76,40 @@ def test_local_jobs_and_torchrun_launches_name_the_same_interpreter(tmp_path):
     python = shlex.quote(sys.executable)
     documents, pretrain = _shell_commands(out, "documents"), _shell_commands(out, "pretrain")
     assert documents and documents[0].startswith(f"{python} "), documents
-    assert pretrain and f" {python} -m torch.distributed.run --standalone --nproc_per_node=2 -- " in pretrain[0], pretrain
+    # scripts/qcpt.py starts torchrun with its own interpreter (test_the_entry_point_starts_torchrun...)
+    assert pretrain and f" exec {python} " in pretrain[0] and " --processes 2 pretrain.driver@" in pretrain[0], pretrain
+
+
+def _exec_of(monkeypatch, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """What scripts/qcpt.py execs for ``argv`` (os.execv/execvp stubbed)."""
+    from qcpt import cli
+
+    calls = []
+
+    def fake_exec(path, args):
+        calls.append(list(args))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.os, "execv", fake_exec)
+    monkeypatch.setattr(cli.os, "execvp", fake_exec)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    return calls[0]
+
+
+def test_the_entry_point_starts_torchrun_with_its_own_interpreter(monkeypatch):
+    args = _exec_of(monkeypatch, ["--processes", "2", "pretrain.driver@1", "--passages", "p.jsonl"])
+    assert args[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--"]
+    assert args[6].endswith("scripts/qcpt.py") and args[7:] == ["pretrain.driver", "--passages", "p.jsonl"]
+
+
+def test_a_job_planned_with_another_command_version_stops(capsys):
+    from qcpt import cli
+
+    assert cli.main([f"passages@{cli.VERSIONS['passages'] + 1}", "--help"]) == 2
+    assert "rerun snakemake" in capsys.readouterr().err
 
 
 def test_under_conda_jobs_run_their_environments_python(tmp_path):
@@ -90,7 +123,7 @@ def test_under_conda_jobs_run_their_environments_python(tmp_path):
                    "pretrain:gpu=2", env=env)
     documents, pretrain = _shell_commands(out, "documents"), _shell_commands(out, "pretrain")
     assert documents and documents[0].startswith("python "), documents
-    assert pretrain and " python -m torch.distributed.run --standalone --nproc_per_node=2 -- " in pretrain[0], pretrain
+    assert pretrain and " exec python " in pretrain[0] and " --processes 2 pretrain.driver@" in pretrain[0], pretrain
 
 
 def test_job_python_is_quoted_and_conda_uses_the_environments_python():
@@ -111,9 +144,20 @@ def test_a_generators_python_key_still_wins(tmp_path):
     config.write_text(yaml.safe_dump(cfg))
     out = _dry_run(tmp_path, config, [str(results / "corpus/demo/queries/d2q/shards/shard-00000.tsv")])
     generate = _shell_commands(out, "generate_queries")
-    assert generate and generate[0].startswith("/opt/vllm-venv/bin/python "), generate
-    # the generator's own interpreter is not quoted away, and the other jobs keep Snakemake's
+    # the generator's interpreter is no param (a venv's path is not the job's identity): the entry
+    # point execs it, from the map the workflow puts in the jobs' environment
+    assert generate and " --generator-python d2q querygen.driver@" in generate[0], generate
+    assert "/opt/vllm-venv" not in generate[0]
     assert _shell_commands(out, "documents")[0].startswith(f"{shlex.quote(sys.executable)} ")
+
+
+def test_the_entry_point_runs_a_generator_under_its_own_interpreter(monkeypatch):
+    from qcpt.cli import GENERATOR_PYTHON_ENV
+
+    env = {GENERATOR_PYTHON_ENV: json.dumps({"d2q": "/opt/vllm-venv/bin/python"})}
+    args = _exec_of(monkeypatch, ["--generator-python", "d2q", "querygen.driver@1", "--shard", "0"], env)
+    assert args[0] == "/opt/vllm-venv/bin/python" and args[1].endswith("scripts/qcpt.py")
+    assert args[2:] == ["querygen.driver", "--shard", "0"]
 
 
 @pytest.mark.slow

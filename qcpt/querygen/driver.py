@@ -94,8 +94,9 @@ def generate_pools(
         echo_texts=echo_texts(spec.prompt, spec.few_shot_examples),
     )
     pools = {p.id: QueryPool(spec.pool_size, distinct=spec.distinct_queries) for p in passages}
-    counters = {"generated_tokens": 0, "sequences": 0, "truncated_sequences": 0, "attempts_used": 0,
-                "empty_samples": 0}
+    counters = {"generated_tokens": 0, "sequences": 0, "truncated_sequences": 0, "attempts_used": 0}
+    if not spec.distinct_queries:
+        counters["empty_samples"] = 0  # raw samples that were blank (not kept)
     batch_index = 0
     # The raw reading samples once: pool_size sequences, each kept as it comes (no second round).
     for attempt in range(spec.max_attempts if spec.distinct_queries else 1):

@@ -9,7 +9,13 @@ together are Holm-corrected (``statsmodels.stats.multitest.multipletests``). The
 - *same direction*: the paper's sign, not significant;
 - *not replicated*: the opposite sign, significant;
 - *inconclusive*: the opposite sign (or no difference), not significant;
-- *not built*: a metrics file (or its per-query values) is missing.
+- *not built*: a metrics file (or its per-query values) is missing;
+- *paper Δ below MDE*: not significant, and the paper's Δ is below the minimum detectable effect of
+  the eval set (:mod:`.power`: paired, alpha, 80% power), so even a perfect reproduction could not
+  confirm it; this replaces *same direction* and *inconclusive* for such a claim.
+
+Each verdict carries its claim's MDE: from the claim's own two runs where built, else from the
+``fallback`` estimate the caller gives (other runs on the eval set, or an assumption).
 
 With seed replicates a side's per-query scores are the mean over its seeds (the queries every seed
 scores), and the spread between seeds is the standard deviation of the per-seed Δ: the verdict notes
@@ -19,11 +25,15 @@ when the paper's Δ is smaller than it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from .power import Estimate
 
 REPLICATED, SAME_DIRECTION, NOT_REPLICATED = "replicated", "same direction", "not replicated"
 INCONCLUSIVE, NOT_BUILT = "inconclusive", "not built"
-WORDS = (REPLICATED, SAME_DIRECTION, NOT_REPLICATED, INCONCLUSIVE, NOT_BUILT)
+BELOW_MDE = "paper Δ below MDE"
+WORDS = (REPLICATED, SAME_DIRECTION, NOT_REPLICATED, INCONCLUSIVE, BELOW_MDE, NOT_BUILT)
 
 PerQuery = dict[str, float]
 
@@ -37,6 +47,7 @@ class Paired:
     high: float
     p: float | None
     n: int
+    sd: float = 0.0  # of the per-query differences, unscaled
 
 
 def paired(ours: PerQuery, baseline: PerQuery, scale: float = 1.0, level: float = 0.95) -> Paired | None:
@@ -55,7 +66,7 @@ def paired(ours: PerQuery, baseline: PerQuery, scale: float = 1.0, level: float 
     mean = float(diff.mean())
     half = float(student.ppf(0.5 + level / 2, len(qids) - 1) * diff.std(ddof=1) / math.sqrt(len(qids)))
     p, n = paired_ttest(ours, baseline)
-    return Paired(mean, mean - half, mean + half, p, n)
+    return Paired(mean, mean - half, mean + half, p, n, float(diff.std(ddof=1)) / scale)
 
 
 def holm(pvalues: list[float | None]) -> list[float | None]:
@@ -98,6 +109,12 @@ class Verdict:
     p_holm: float | None = None
     seed_sd: float | None = None  # sd of the per-seed Δ (≥ 2 seeds on both sides)
     word: str = NOT_BUILT
+    power: Estimate | None = None  # what the MDE is computed from
+    mde: float | None = None  # on the paper's scale
+
+    @property
+    def below_mde(self) -> bool:
+        return self.mde is not None and self.paper_delta is not None and abs(self.paper_delta) < self.mde
 
     @property
     def ratio(self) -> float | None:
@@ -113,9 +130,11 @@ class Verdict:
 def judge(
     claims: list[tuple[str, float | None, int, list[tuple[str, PerQuery]], list[tuple[str, PerQuery]]]],
     alpha: float = 0.01, scale: float = 100.0, level: float = 0.95,
+    fallback: Mapping[str, Estimate | None] | None = None,
 ) -> list[Verdict]:
     """Verdicts of claims judged together: each ``(id, paper Δ, direction, ours, baseline)`` with a
-    side's ``[(metrics path, per-query scores)]`` per seed present, in seed order (empty: not built)."""
+    side's ``[(metrics path, per-query scores)]`` per seed present, in seed order (empty: not built).
+    ``fallback``: per claim id, the MDE estimate where its two runs are not both built."""
     import statistics
 
     out = []
@@ -132,4 +151,12 @@ def judge(
     for v, p in zip(out, corrected, strict=True):
         v.p_holm = p
         v.word = word(None if v.result is None else v.result.delta, p, v.direction, alpha)
+        if v.result is not None and v.result.n >= 2:
+            v.power = Estimate(v.result.sd, v.result.n, "the claim's own two runs")
+        else:
+            v.power = (fallback or {}).get(v.claim_id)
+        if v.power is not None:
+            v.mde = v.power.mde(alpha, scale)
+        if v.word in (SAME_DIRECTION, INCONCLUSIVE) and v.below_mde:
+            v.word = BELOW_MDE
     return out

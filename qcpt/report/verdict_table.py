@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..tabular import MISSING, csv_text, md_table
 from . import claims as qclaims
+from . import power as qpower
 from . import verdict as qverdict
 from .spec import CellRef, Grid
 
@@ -64,6 +65,24 @@ def _side(builder: ReportBuilder, artifact: Verdicts, ref: CellRef) -> list[tupl
     return out
 
 
+def power_fallbacks(builder: ReportBuilder, artifact: Verdicts) -> dict[str, qpower.Estimate | None]:
+    """Per claim, the MDE estimate used where its two runs are not both built: the runs already built
+    on its eval set and measure, else the assumption of :mod:`.power` (one estimate per eval set and
+    measure)."""
+    available = builder.metrics.available
+    by_key: dict[tuple[str, str], qpower.Estimate | None] = {}
+    out: dict[str, qpower.Estimate | None] = {}
+    for claim, (ours, _) in zip(artifact.claims, artifact.pairs, strict=True):
+        key = (ours.evalset, claim.measure)
+        if key not in by_key:
+            runs = [pq for path in qpower.evalset_runs(builder.results, ours.evalset, available)
+                    if (pq := builder.metrics.per_query(path, claim.measure))]
+            n, where = qpower.evalset_queries(builder.config, ours.evalset, claim.evalset)
+            by_key[key] = qpower.estimate(claim.measure, ours.evalset, runs, n, where)
+        out[claim.id] = by_key[key]
+    return out
+
+
 def _num(value: float | None, digits: int = 2, signed: bool = False) -> str:
     if value is None:
         return MISSING
@@ -84,7 +103,7 @@ def write(builder: ReportBuilder, artifact: Verdicts) -> tuple[IndexEntry, str]:
     for claim, (ours, base) in zip(artifact.claims, artifact.pairs, strict=True):
         inputs.append((claim.id, claim.paper_delta, claim.direction, _side(builder, artifact, ours),
                        _side(builder, artifact, base)))
-    verdicts = qverdict.judge(inputs, alpha=alpha, scale=100.0)
+    verdicts = qverdict.judge(inputs, alpha=alpha, scale=100.0, fallback=power_fallbacks(builder, artifact))
 
     def link(paths: list[str], label: str) -> str:
         if not paths:
@@ -92,12 +111,13 @@ def write(builder: ReportBuilder, artifact: Verdicts) -> tuple[IndexEntry, str]:
         return " ".join(f"[{label}{'' if len(paths) == 1 else i + 1}]({os.path.relpath(p, builder.out_dir)})"
                         for i, p in enumerate(paths))
 
-    header = ["claim", "source", "eval set · measure", "paper", "paper Δ", "our Δ [95% CI]",
+    header = ["claim", "source", "eval set · measure", "paper", "paper Δ", "MDE", "our Δ [95% CI]",
               "p (Holm)", "ratio", "seeds", "verdict", "metrics"]
     lines, rows = [], [["claim", "set", "source", "text", "evalset", "measure", "ours_system", "baseline_system",
                         "paper_baseline", "paper_ours", "paper_delta", "direction", "delta", "ci_low", "ci_high",
                         "n_queries", "p", "p_holm", "ratio", "seeds", "seed_sd", "paper_delta_below_seed_sd",
-                        "verdict", "ours_metrics", "baseline_metrics"]]
+                        "verdict", "ours_metrics", "baseline_metrics", "mde", "mde_sd", "mde_queries",
+                        "paper_delta_below_mde", "mde_source"]]
     for claim, (ours, base), v in zip(artifact.claims, artifact.pairs, verdicts, strict=True):
         r = v.result
         paper = " → ".join(_num(x, 1) for x in claim.numbers)
@@ -108,7 +128,8 @@ def write(builder: ReportBuilder, artifact: Verdicts) -> tuple[IndexEntry, str]:
         if v.seed_sd is not None:
             seeds += f" (sd {v.seed_sd:.2f}{', paper Δ below it' if v.below_seed_spread else ''})"
         lines.append([f"`{claim.id}`: {claim.text}", claim.source, f"{ours.evalset} · {claim.measure}", paper,
-                      _num(claim.paper_delta, 1, True), ci, _p(v.p_holm), _num(v.ratio, 2), seeds,
+                      _num(claim.paper_delta, 1, True),
+                      _num(v.mde, 2) + (" ⚠" if v.below_mde else ""), ci, _p(v.p_holm), _num(v.ratio, 2), seeds,
                       f"**{v.word}**", f"{link(v.ours_paths, 'ours')} vs {link(v.baseline_paths, 'base')}"])
         rows.append([claim.id, claim.paper, claim.source, claim.text, ours.evalset, claim.measure, ours.system,
                      base.system, *("" if x is None else f"{x:g}" for x in claim.numbers),
@@ -117,8 +138,11 @@ def write(builder: ReportBuilder, artifact: Verdicts) -> tuple[IndexEntry, str]:
                      "" if r is None else str(r.n), "" if r is None or r.p is None else f"{r.p:.6g}",
                      "" if v.p_holm is None else f"{v.p_holm:.6g}", "" if v.ratio is None else f"{v.ratio:.4f}",
                      seeds.split(" ")[0], "" if v.seed_sd is None else f"{v.seed_sd:.6f}", str(int(v.below_seed_spread)),
-                     v.word, ";".join(v.ours_paths), ";".join(v.baseline_paths)])
-    table = md_table(header, lines, "llllrllrlll")
+                     v.word, ";".join(v.ours_paths), ";".join(v.baseline_paths),
+                     "" if v.mde is None else f"{v.mde:.4f}", "" if v.power is None else f"{v.power.sd:.6f}",
+                     "" if v.power is None else str(v.power.n), str(int(v.below_mde)),
+                     "" if v.power is None else v.power.source])
+    table = md_table(header, lines, "llllrrllrlll")
     counts = ", ".join(f"{sum(v.word == w for v in verdicts)} {w}" for w in qverdict.WORDS
                        if any(v.word == w for v in verdicts))
     method = (
@@ -127,6 +151,11 @@ def write(builder: ReportBuilder, artifact: Verdicts) -> tuple[IndexEntry, str]:
         f"(statsmodels); significant at p ≤ {alpha:g}. *replicated*: the paper's sign, significant; "
         "*same direction*: the paper's sign, not significant; *not replicated*: the opposite sign, significant; "
         "*inconclusive*: the opposite sign, not significant; *not built*: a metrics file is missing. "
+        f"MDE: the minimum detectable effect of the claim's eval set and measure (paired two-tailed t-test "
+        f"at α = {alpha:g} before Holm, 80% power), from the sd of the per-query Δ of the claim's own runs, "
+        "else of runs built on the eval set, else an assumption (verdict.csv's mde_source says which); "
+        "⚠ and *paper Δ below MDE*: the paper's Δ is below it, so not even a perfect reproduction could "
+        "confirm the claim. "
         "ratio = our Δ / the paper's Δ. With seed replicates each side is the mean over its seeds per query, "
         "and sd is the spread of the per-seed Δ."
     )

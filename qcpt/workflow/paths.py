@@ -31,6 +31,8 @@ TEMPLATES = {
     "pretrain_run": "pretrain/{corpus}/{schema}/{context}",
     "pretrain_model": "pretrain/{corpus}/{schema}/{context}/model",
     "pretrain_log": "pretrain/{corpus}/{schema}/{context}/train_log.json",
+    # external data by ID: the pointer file of an ir_datasets dataset's cache (qcpt.irds)
+    "irds_dataset": "irds/{irdsid}.irds.json",
     # retrieval data and BM25
     "collection": "data/{collection}/collection.jsonl",
     "bm25_index": "data/{collection}/bm25-index",
@@ -70,6 +72,7 @@ LOGS = {
     "select_queries": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.log",
     "audit_queries": "corpus/{corpus}/queries/{gen}/c{qcount}-n{amount}.audit.log",
     "pretrain": "pretrain/{corpus}/{schema}/{context}.log",
+    "irds_cache": "irds/{irdsid}.log",
     "prepare_collection": "data/{collection}/collection.log",
     "prepare_topics": "topics/{topicset}.log",
     "bm25_index": "data/{collection}/bm25_index.log",
@@ -90,7 +93,7 @@ LOGS = {
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")
-MULTI_SEGMENT = ("encoder", "modelkey", "system")  # cell names that hold "/" (see .cells)
+MULTI_SEGMENT = ("encoder", "modelkey", "system", "irdsid")  # cell names that hold "/" (see .cells)
 
 
 def _pattern(template: str) -> re.Pattern[str]:

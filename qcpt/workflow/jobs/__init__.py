@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import bm25, corpus, evaluate, finetune, pretrain, querygen, report
+from . import bm25, corpus, data, evaluate, finetune, pretrain, querygen, report
 from .base import Job, as_json
 
 # rule name -> its job function (the rules without one read fixed templates and take no params)
 RULES: dict[str, Callable[..., Job]] = {
+    "irds_cache": data.irds_cache,
     "documents": corpus.documents,
     "train_punkt": corpus.train_punkt,
     "build_encoder": corpus.build_encoder,
@@ -60,4 +61,4 @@ def job(config: dict[str, Any], rule: str, **wildcards: str) -> Job:
     return RULES[rule](config, **wildcards)
 
 
-__all__ = ["FAMILIES", "RULES", "family", "Job", "as_json", "bm25", "corpus", "evaluate", "finetune", "job", "pretrain", "querygen", "report"]
+__all__ = ["FAMILIES", "RULES", "family", "Job", "as_json", "bm25", "corpus", "data", "evaluate", "finetune", "job", "pretrain", "querygen", "report"]

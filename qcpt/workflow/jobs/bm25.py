@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from .. import grid
 from ..defaults import setting
 from .base import Job, paths
+from .data import data_input
 
 
 def prepare_collection(config: dict[str, Any], collection: str) -> Job:
     spec = config["collections"][collection]
-    return Job({"source": spec["source"]}, args={"fmt": setting(config, "collections", collection, "format")})
+    return Job({"source": data_input(config, spec["source"])}, args={"fmt": setting(config, "collections", collection, "format")})
 
 
 def prepare_topics(config: dict[str, Any], topicset: str) -> Job:
     spec = grid.topic_sets(config)[topicset]
-    return Job({"topics": spec["topics"], "qrels": spec["qrels"]})
+    return Job({"topics": data_input(config, spec["topics"]), "qrels": data_input(config, spec["qrels"])})
 
 
 def bm25_index_job_params(config: dict[str, Any], collection: str) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def bm25_negatives(config: dict[str, Any], dataset: str) -> Job:
     """Retriever 1's negatives: from the BM25 run of the training topics, or, where the dataset names a
     ``negatives_file`` (MS MARCO's official training triples, the QAC authors' get_data.sh), from it."""
     triples = config["finetune"]["datasets"][dataset].get("negatives_file")
-    source = triples if triples else paths(config).of("bm25_run", topicset=grid.train_topicset(dataset))
+    source = data_input(config, triples) if triples else paths(config).of("bm25_run", topicset=grid.train_topicset(dataset))
     inputs = {"run": source, **training_topics(config, dataset)}
-    return Job(inputs, bm25_negatives_job_params(config),
-               {"source": f"{'--triples' if triples else '--run'} {shlex.quote(source)}"})
+    # The flag only (no path in a param): the file is the job's input `run`.
+    return Job(inputs, bm25_negatives_job_params(config), {"source_flag": "--triples" if triples else "--run"})

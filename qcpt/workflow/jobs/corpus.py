@@ -6,10 +6,11 @@ from typing import Any
 
 from ..defaults import setting
 from .base import Job, encoder_init_input, encoder_init_path, paths
+from .data import data_input
 
 
 def documents(config: dict[str, Any], corpus: str) -> Job:
-    return Job({"source": config["corpus"]["source"]}, args={"fmt": setting(config, "corpus", "format")})
+    return Job({"source": data_input(config, config["corpus"]["source"])}, args={"fmt": setting(config, "corpus", "format")})
 
 
 def train_punkt(config: dict[str, Any], corpus: str) -> Job:
