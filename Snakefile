@@ -30,6 +30,7 @@ include: "rules/bm25.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/publish.smk"
 
 
 rule all:
@@ -39,3 +40,4 @@ rule all:
         P.summary_md,
         REPORT_TARGETS,
         EXPECTED_TARGETS,
+        CARD_TARGETS,

@@ -55,6 +55,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "expected": ("qcpt.expected", "main"),
     "report.build": ("qcpt.report.build", "main"),
     "report.audit": ("qcpt.report.audit", "main"),
+    # model cards and publish bundles
+    "card": ("qcpt.card", "main"),
+    "publish": ("qcpt.publish", "main"),
 }
 
 # command -> the version of what it computes. Bump a command's number in the same commit as any
@@ -89,6 +92,8 @@ VERSIONS: dict[str, int] = {
     "expected": 1,
     "report.build": 1,
     "report.audit": 1,
+    "card": 1,
+    "publish": 1,
 }
 
 ENTRY_POINT = "scripts/qcpt.py"

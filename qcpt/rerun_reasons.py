@@ -26,6 +26,7 @@ PARAMS = re.compile(r"Params have changed since last execution.*?before: (.*?) n
 def _values(text: str) -> list[str]:
     """The param values Snakemake printed (space-separated; JSON objects kept whole)."""
     values, depth, current = [], 0, ""
+    text = text.replace("<nothing exclusive>", "")
     for ch in text.strip():
         if ch == " " and depth == 0:
             if current:
@@ -46,8 +47,12 @@ def describe_params_change(before: str, now: str) -> list[str]:
     phrases = []
     old_versions = {m.group(1): m.group(2) for v in old if (m := VERSIONED.fullmatch(v.split()[-1]))}
     new_versions = {m.group(1): m.group(2) for v in new if (m := VERSIONED.fullmatch(v.split()[-1]))}
-    for name in sorted(set(old_versions) & set(new_versions)):
-        if old_versions[name] != new_versions[name]:
+    for name in sorted(set(old_versions) | set(new_versions)):
+        if name not in old_versions:  # planned by a qcpt from before command versions
+            phrases.append(f"command version recorded: {name}@{new_versions[name]}")
+        elif name not in new_versions:
+            phrases.append(f"command version dropped: {name}@{old_versions[name]}")
+        elif old_versions[name] != new_versions[name]:
             phrases.append(f"command version bumped: {name}@{old_versions[name]} -> @{new_versions[name]}")
     old_json = [json.loads(v) for v in old if v.startswith("{") and _is_json(v)]
     new_json = [json.loads(v) for v in new if v.startswith("{") and _is_json(v)]

@@ -43,11 +43,13 @@ from .checkpoints import (
 )
 from .io import atomic_dir, write_json
 from .time_limit import StopAtSignal, TimeLimit, resubmit
-from .training_params import TrainerParams
+from .training_params import NO_REPORTING, REPORT_TO_ENV, TrainerParams
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EpochCallback", "add_run_arguments", "build_trainer", "JsonLogCallback", "LossModuleTrainer", "ModelStatsCallback", "last_checkpoint",
+TENSORBOARD_DIR = "tensorboard"  # beside the run's train_log.json: the checkpoints are deleted at the end
+
+__all__ = ["REPORT_TO_ENV", "report_destinations", "EpochCallback", "add_run_arguments", "build_trainer", "JsonLogCallback", "LossModuleTrainer", "ModelStatsCallback", "last_checkpoint",
            "plan_run", "run_training", "save_final_model", "trainer_arguments", "training_arguments"]
 
 
@@ -148,9 +150,11 @@ def training_arguments(
     bf16: bool | None = None,
     dataloader_num_workers: int = 0,
     retention: Retention | None = None,
+    report_to: list[str] | None = None,
     **extra: Any,
 ) -> TrainingArguments:
-    """TrainingArguments with the project's defaults: no hub, no external loggers, the last
+    """TrainingArguments with the project's defaults: no hub, loggers only where ``report_to`` names
+    them (Hugging Face integrations: ``tensorboard``, ``wandb``, ...), the last
     ``retention.keep_last`` checkpoints kept for resuming, bf16 on GPUs that support it, and ``remove_unused_columns`` off (our collators
     produce exactly what the loss modules take)."""
     if bf16 is None:
@@ -178,7 +182,7 @@ def training_arguments(
         data_seed=seed,
         gradient_accumulation_steps=gradient_accumulation_steps,
         bf16=bf16,
-        report_to=[],
+        report_to=list(report_to or []),
         remove_unused_columns=False,
         dataloader_num_workers=dataloader_num_workers,
         dataloader_drop_last=True,
@@ -200,7 +204,28 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, params: str, init: str
     parser.add_argument("--log", required=True, help="training log JSON")
     parser.add_argument("--params", default="{}", help=f"JSON object of {params}")
     parser.add_argument("--retention", help='checkpoint retention {"keep_last": N, "delete_after_final": bool}')
+    parser.add_argument("--report-to", help=f"training-curve loggers, comma-separated (tensorboard, wandb, ...; "
+                        f"default: ${REPORT_TO_ENV}, else {NO_REPORTING}); TensorBoard writes to "
+                        f"{TENSORBOARD_DIR}/ beside --log")
     return parser
+
+
+def report_destinations(value: str | None) -> list[str]:
+    """``--report-to`` when given, else ``$QCPT_REPORT_TO`` (the workflow's config ``report_to``), as
+    the list TrainingArguments takes: comma-separated names, or JSON (a name or a list, as the workflow
+    passes the config's value); ``none`` is none."""
+    raw = value if value is not None else os.environ.get(REPORT_TO_ENV, NO_REPORTING)
+    raw = raw.strip()
+    names = json.loads(raw) if raw.startswith(("[", '"')) else raw.split(",")
+    if isinstance(names, str):
+        names = [names]
+    chosen = [str(n).strip() for n in names if str(n).strip() and str(n).strip() != NO_REPORTING]
+    return list(dict.fromkeys(chosen))
+
+
+def tensorboard_dir(log_file: str | os.PathLike) -> Path:
+    """Where a run's TensorBoard event files go: ``tensorboard/`` beside its training log."""
+    return Path(log_file).parent / TENSORBOARD_DIR
 
 
 def world_size() -> int:
@@ -221,12 +246,20 @@ def ddp_backend(requested: str | None, world: int) -> str | None:
 
 def trainer_arguments(params: TrainerParams, checkpoints: str | os.PathLike, plan: BatchPlan, *,
                       max_steps: int, retention: Retention,
-                      ddp_find_unused_parameters: bool = False) -> TrainingArguments:
+                      ddp_find_unused_parameters: bool = False, report_to: list[str] | None = None,
+                      log_file: str | os.PathLike | None = None) -> TrainingArguments:
     """:func:`training_arguments` of a training job: its trainer fields, the batch ``plan`` made for
     this world size and ``max_steps`` optimiser steps (fine-tuning derives them from its epochs).
-    ``ddp_find_unused_parameters``: some parameters get no gradient in some steps (a frozen encoder)."""
+    ``ddp_find_unused_parameters``: some parameters get no gradient in some steps (a frozen encoder).
+    ``report_to``: the loggers of :func:`report_destinations`; TensorBoard's event files go to
+    :func:`tensorboard_dir` of ``log_file`` (transformers reads the folder from the environment)."""
+    if report_to and "tensorboard" in report_to:
+        if log_file is None:
+            raise ValueError("report_to tensorboard needs the run's log file to place its event files")
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(tensorboard_dir(log_file))
     extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm,
-                             "ddp_find_unused_parameters": ddp_find_unused_parameters}
+                             "ddp_find_unused_parameters": ddp_find_unused_parameters,
+                             "report_to": report_to or []}
     backend = ddp_backend(params.ddp_backend, plan.devices)
     if backend:
         extra["ddp_backend"] = backend
@@ -293,6 +326,8 @@ def build_trainer(model: torch.nn.Module, training_args: TrainingArguments, data
         callbacks=[EpochCallback(dataset), ModelStatsCallback(model, json_log, model_stats), json_log],
     )
     json_log.meta["parallel_mode"] = training_args.parallel_mode.value
+    # What the run computed in (the params' bf16 None means "where the GPU supports it").
+    json_log.meta["precision"] = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
     return trainer
 
 

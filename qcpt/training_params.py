@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from .params import LR_SCHEDULERS, ParamsError
 
 DDP_BACKENDS = (None, "nccl", "gloo", "mpi")
+# How the workflow hands config's `report_to:` to a training job (like checkpoint retention: where
+# training curves are sent never changes a result, so it is no param and changing it reruns nothing).
+REPORT_TO_ENV = "QCPT_REPORT_TO"
+NO_REPORTING = "none"
 
 
 @dataclass

@@ -12,6 +12,7 @@ sys.path.insert(0, workflow.basedir)
 from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
 from qcpt.cli import GENERATOR_PYTHON_ENV, command_with_version, job_python  # noqa: E402
+from qcpt.training_params import REPORT_TO_ENV  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
 from qcpt import inputs as qinputs  # noqa: E402
 from qcpt.irds import IrdsError  # noqa: E402
@@ -60,6 +61,8 @@ os.environ[RETENTION_ENV] = as_json(config.get("checkpoints", {}))
 os.environ[GENERATOR_PYTHON_ENV] = as_json(
     {name: spec["python"] for name, spec in config["generators"].items() if spec.get("python")}
 )
+# Config `report_to` (training-curve loggers) reaches them the same way, for the same reason.
+os.environ[REPORT_TO_ENV] = as_json(config.get("report_to", []))
 
 
 def version(name):

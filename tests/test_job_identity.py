@@ -98,7 +98,7 @@ def _bump(checkout: Path, command: str) -> None:
 
 @pytest.mark.parametrize(("command", "rerun", "kept"), [
     ("retrieval.evaluate", {"evaluate", "summary", "report"}, {"search", "pretrain", "finetune"}),
-    ("retrieval.search", {"search", "evaluate", "summary", "report", "mine_negatives", "finetune"},
+    ("retrieval.search", {"search", "evaluate", "summary", "report", "mine_negatives", "finetune", "encode"},
      {"pretrain", "bm25_search", "passages"}),
 ])
 def test_a_bumped_command_version_reruns_its_jobs_and_their_dependants_only(built, tmp_path, command, rerun, kept):

@@ -38,3 +38,9 @@ def test_nothing_to_do_says_so():
 
 def test_an_unknown_reason_is_kept_as_printed():
     assert classify(" Something new ") == ["Something new"]
+
+
+def test_a_param_new_since_the_last_run_is_named():
+    reason = ("Params have changed since last execution: Union of exclusive params before and now across all "
+              "output: before: <nothing exclusive> now: 'pretrain.driver@1' ")
+    assert classify(reason) == ["command version recorded: pretrain.driver@1"]

@@ -38,6 +38,8 @@ def test_demo_dry_run_shows_the_papers_main_comparisons(tmp_path):
     assert counts["finetune"] == 2 and counts["mine_negatives"] == 1  # the query encoder, retriever 1 and 2
     # zero-shot: MiniLM + 6 pre-trained cells; fine-tuned: 2 on the test set + 1 on the training topics (mining)
     assert counts["search"] == 7 + 2 + 1
+    assert counts["model_card"] == 7 + 2  # every trained model folder (stage 1 included) has its card
+    assert "publish" not in counts  # bundles are built on request only
 
 
 def test_demo_full_preset_lists_every_stage(tmp_path):

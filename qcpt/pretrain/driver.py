@@ -9,8 +9,11 @@
   (``pretrain_heads.safetensors``) when schema and head architecture match: that is how stage 2 of
   the curriculum continues stage 1.
 - ``--out``: written atomically once training ends — the encoder (``BertModel.save_pretrained``:
-  ``AutoModel`` loads it), its tokenizer, the heads file and ``qcpt_pretrain.json`` (parameters,
-  data counts, provenance).
+  ``AutoModel`` loads it), its tokenizer, the heads file, ``qcpt_pretrain.json`` (parameters,
+  data counts, provenance), and ``qcpt_pooling.json`` with the sentence-transformers files
+  (:mod:`qcpt.retrieval.st_layout`): CLS pooling, no normalisation, dot product, 144/32 tokens,
+  what encode/search read a pre-trained encoder with unless the config's ``encoder.pooling`` says
+  otherwise (every schema trains the [CLS] vector).
 - ``--checkpoints``: Trainer checkpoints and the run's manifest (parameters, checksums of passages,
   queries and init: :mod:`qcpt.checkpoints`); a rerun of a killed job resumes from the newest
   checkpoint when the manifest matches, and starts afresh (saying what changed) when it does not.
@@ -20,6 +23,8 @@
   plus ``world_size``, ``global_batch_size`` and, for the contrastive schema, the measured
   ``contrastive_negatives`` per anchor.
 - ``--params``: :class:`qcpt.pretrain.arguments.PretrainParams` as JSON.
+- ``--report-to``: training-curve loggers (default: the workflow's ``$QCPT_REPORT_TO``, else none);
+  TensorBoard's event files go to ``tensorboard/`` beside ``--log``.
 
 The same command runs under ``torchrun --nproc_per_node N``: Trainer handles DDP (gloo on CPU), and
 the contrastive loss takes its negatives from all processes' batches.
@@ -39,6 +44,7 @@ from ..batching import BatchPlan
 from ..checkpoints import Retention
 from ..models import load_tokenizer, resolve_model_path
 from ..params import setup_logging
+from ..retrieval.st_layout import default_settings, write_encoder_description
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
 from .data import PretrainDataset, load_passages, load_queries
@@ -74,6 +80,13 @@ def _initial_meta(params: PretrainParams, args: argparse.Namespace, dataset: Pre
         "resumed_from_steps": [],  # JsonLogCallback restores a resumed run's earlier ones
     }
     return meta
+
+
+def save_outputs(model: Any, folder: Path) -> None:
+    """Beside the encoder: the pre-training heads, and how the encoder is read (qcpt and
+    sentence-transformers alike)."""
+    save_heads(model, folder)
+    write_encoder_description(folder, default_settings())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     # A head warm-up leaves the encoder without gradients for a while: DDP must expect that.
     training_args = training.trainer_arguments(params, checkpoints, plan, max_steps=params.max_steps,
                                                retention=retention,
-                                               ddp_find_unused_parameters=params.head_warmup_steps > 0)
+                                               ddp_find_unused_parameters=params.head_warmup_steps > 0,
+                                               report_to=training.report_destinations(args.report_to),
+                                               log_file=args.log)
     # The run's identity: what decides whether existing checkpoints may be resumed. Queries count
     # only where the context reads them; the world size changes the global batch.
     resume = training.plan_run(
@@ -155,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     training.save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
                               {**json_log.meta, "started_at_step": start}, checkpoints, retention,
-                              extra=lambda folder: save_heads(model, folder))
+                              extra=lambda folder: save_outputs(model, folder))
     return 0
 
 

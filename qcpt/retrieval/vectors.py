@@ -85,9 +85,10 @@ def declared_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
     if not st_pooling.is_file():
         return {**declared, "source": "none"}
     cfg = json.loads(st_pooling.read_text())
-    if cfg.get("pooling_mode_cls_token"):
+    # sentence-transformers < 6 writes pooling_mode_* flags, 6 one "pooling_mode" string.
+    if cfg.get("pooling_mode_cls_token") or cfg.get("pooling_mode") == "cls":
         declared["pooling"] = "cls"
-    elif cfg.get("pooling_mode_mean_tokens"):
+    elif cfg.get("pooling_mode_mean_tokens") or cfg.get("pooling_mode") == "mean":
         declared["pooling"] = "mean"
     else:
         raise ValueError(f"{st_pooling}: only CLS or mean pooling is supported")

@@ -57,6 +57,11 @@ TEMPLATES = {
     "reproduction_json": "reproduction.json",
     "report_dir": "report",
     "report_index": "report/index.md",
+    # a trained model's card beside its model folder, and its publish bundle ({trained}: the run
+    # folder, pretrain/<corpus>/<schema>/<context> or finetune/<dataset>/<encoder>/<stage>)
+    "model_card": "{trained}/README.md",
+    "loss_curve": "{trained}/loss.png",
+    "publish_bundle": "publish/{trained}",
 }
 
 # Each rule's log, under <results>/logs/.
@@ -88,12 +93,14 @@ LOGS = {
     "summary": "summary.log",
     "check_expected": "check_expected.log",
     "report": "report.log",
+    "model_card": "cards/{trained}.log",
+    "publish": "publish/{trained}.log",
     # not a rule's log: the demo doc2query training log the prepare_generator job writes beside it
     "doc2query_train": "generators/{gen}.train_log.json",
 }
 
 _FIELD = re.compile(r"\{(\w+)\}")
-MULTI_SEGMENT = ("encoder", "modelkey", "system", "irdsid")  # cell names that hold "/" (see .cells)
+MULTI_SEGMENT = ("encoder", "modelkey", "system", "irdsid", "trained")  # cell names that hold "/" (see .cells)
 
 
 def _pattern(template: str) -> re.Pattern[str]:

@@ -8,7 +8,7 @@
 - ``--init``: the encoder to start from (folder, ``package:<module>/<path>``); its tokenizer is used.
 - ``--out``: written atomically at the end: the encoder (``save_pretrained``: ``AutoModel`` loads
   it), its tokenizer, ``qcpt_pooling.json`` (``{"pooling", "normalize", "q_max_len", "p_max_len"}``, the defaults of
-  encode/search) and
+  encode/search), the sentence-transformers files of the same encoding (:mod:`qcpt.retrieval.st_layout`) and
   ``qcpt_finetune.json`` (parameters, data counts).
 - ``--checkpoints``: Trainer checkpoints and the run's manifest (parameters, checksums of the
   training data, collection and init: :mod:`qcpt.checkpoints`); a rerun of a killed job resumes
@@ -17,6 +17,8 @@
 - ``--retention``: ``{"keep_last": N, "delete_after_final": bool}`` (default: the workflow's
   ``$QCPT_CHECKPOINT_RETENTION``, else keep 2 and delete them once the model is written).
 - ``--log``: training-log JSON (docs/artifacts.md).
+- ``--report-to``: training-curve loggers (default: the workflow's ``$QCPT_REPORT_TO``, else none);
+  TensorBoard's event files go to ``tensorboard/`` beside ``--log``.
 
 Each epoch, every query contributes 1 positive and ``train_n_passages - 1`` hard negatives drawn
 afresh (:class:`.dataset.TrainDataset`); the loss sees all passages of the (cross-device) batch

@@ -14,12 +14,13 @@ from transformers import AutoModel, set_seed
 
 from ... import training
 from ...checkpoints import Retention
-from ...io import InputError, write_json
+from ...io import InputError
 from ...models import load_pretrained, load_tokenizer, resolve_model_path
 from ..data import load_passages, passage_text, title_separator
 from ..params import FinetuneParams, parse_params, setup_logging
+from ..st_layout import write_encoder_description
 from ..train_data import read_train_groups, restrict_to_collection
-from ..vectors import POOLING_FILE
+from ..vectors import EncoderSettings
 from .collator import BiEncoderCollator
 from .dataset import TrainDataset
 from .modeling import BiEncoder
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # The trainer (qcpt.training's steps), resumed from this run's checkpoints (the world size
     # changes the batch, so it is part of the run's identity).
-    training_args = training.trainer_arguments(params, args.checkpoints, plan, max_steps=steps, retention=retention)
+    training_args = training.trainer_arguments(params, args.checkpoints, plan, max_steps=steps, retention=retention,
+                                               report_to=training.report_destinations(args.report_to),
+                                               log_file=args.log)
     resume = training.plan_run(args.checkpoints, {"finetune": asdict(params), "world_size": world},
                                {"train": args.train, "collection": args.collection, "init": args.init}, training_args)
     meta: dict[str, Any] = {
@@ -101,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
              init_dir, len(dataset), steps, plan.per_device_batch_size, params.train_n_passages, world)
     start = training.run_training(trainer, resume)
 
-    # The encoder, with the pooling and lengths encode/search default to.
+    # The encoder, with the pooling and lengths encode/search default to (qcpt_pooling.json) and
+    # the same as a sentence-transformers model.
     def write_pooling(folder: Path) -> None:
-        write_json(folder / POOLING_FILE, {"pooling": params.pooling, "normalize": params.normalize,
-                                           "q_max_len": params.q_max_len, "p_max_len": params.p_max_len})
+        write_encoder_description(folder, EncoderSettings(params.pooling, params.normalize, params.p_max_len,
+                                                          params.q_max_len))
 
     training.save_final_model(trainer, model.encoder, tokenizer, args.out, OUTPUT_RECORD,
                               {**json_log.meta, "started_at_step": start}, args.checkpoints, retention,

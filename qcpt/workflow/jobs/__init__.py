@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import bm25, corpus, data, evaluate, finetune, pretrain, querygen, report
+from . import bm25, corpus, data, evaluate, finetune, pretrain, publish, querygen, report
 from .base import Job, as_json
 
 # rule name -> its job function (the rules without one read fixed templates and take no params)
@@ -42,6 +42,8 @@ RULES: dict[str, Callable[..., Job]] = {
     "evaluate": evaluate.evaluate,
     "evaluate_mean": evaluate.evaluate_mean,
     "audit_queries": report.audit_queries,
+    "model_card": publish.model_card,
+    "publish": publish.publish,
 }
 
 
@@ -61,4 +63,4 @@ def job(config: dict[str, Any], rule: str, **wildcards: str) -> Job:
     return RULES[rule](config, **wildcards)
 
 
-__all__ = ["FAMILIES", "RULES", "family", "Job", "as_json", "bm25", "corpus", "data", "evaluate", "finetune", "job", "pretrain", "querygen", "report"]
+__all__ = ["FAMILIES", "RULES", "family", "Job", "as_json", "bm25", "corpus", "data", "evaluate", "finetune", "job", "pretrain", "publish", "querygen", "report"]

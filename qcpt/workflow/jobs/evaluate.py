@@ -145,8 +145,15 @@ def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, 
         bm25 = [config["collections"][c].get("bm25", {}) for c in collections]
         cell["bm25"] = bm25[0] if len(bm25) == 1 else dict(zip(collections, bm25, strict=True))
         return cell
+    cell.update(model_cell(config, system))
+    return cell
+
+
+def model_cell(config: dict[str, Any], system: str) -> dict[str, Any]:
+    """The config that shaped a dense system's model (:func:`cell_config` without the evaluation
+    set): encoder, stage, fine-tuning settings and pre-training cell (model cards state it too)."""
     key = cells.parse_model_key(system)
-    cell.update(encoder=key.encoder, stage=key.stage or cells.ZEROSHOT)
+    cell: dict[str, Any] = {"encoder": key.encoder, "stage": key.stage or cells.ZEROSHOT}
     if not key.zeroshot:
         cell["finetune"] = {
             "dataset": key.dataset,

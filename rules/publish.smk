@@ -1,0 +1,56 @@
+# A trained model's card (README.md and loss.png beside its model folder, rendered from the run's
+# records and every metrics file the config builds for it) and its publish bundle. The card is an
+# artifact of its own, not part of the training job's output: a new evaluation re-renders it
+# without retraining. It sits beside model/, not in it: Snakemake refuses an output inside another
+# job's directory output, and the model folder's checksum is part of the identity of the runs
+# that start from it (fine-tuning, a curriculum's stage 2). The bundle (rule publish) copies the
+# model with its card at the root, ready for `huggingface-cli upload`; it is built on request only.
+
+CARD_TARGETS = qjobs.publish.card_targets(config)
+
+
+rule model_card:
+    input:
+        unpack(job_inputs("model_card")),
+    output:
+        card=P.model_card,
+        plot=P.loss_curve,
+    log:
+        P.log("model_card"),
+    wildcard_constraints:
+        trained=qjobs.publish.TRAINED_WILDCARD,
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        command=version("card"),
+        root=job_arg("model_card", "root"),
+        json=job_params("model_card"),
+    shell:
+        "{QCPT} {params.command} --model {input.model:q} --log {input.log:q} --metrics {input.metrics:q}"
+        " --root {params.root:q} --params {params.json:q} --out-card {output.card:q}"
+        " --out-plot {output.plot:q} > {log:q} 2>&1"
+
+
+rule publish:
+    input:
+        unpack(job_inputs("publish")),
+    output:
+        directory(P.publish_bundle),
+    log:
+        P.log("publish"),
+    wildcard_constraints:
+        trained=qjobs.publish.TRAINED_WILDCARD,
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        **family_resources("default"),
+    params:
+        command=version("publish"),
+        root=job_arg("publish", "root"),
+        json=job_params("publish"),
+    shell:
+        "{QCPT} {params.command} --model {input.model:q} --card {input.card:q} --plot {input.loss:q} --log {input.log:q}"
+        " --metrics {input.metrics:q} --runs {input.runs:q} --root {params.root:q} --params {params.json:q}"
+        " --out {output:q} > {log:q} 2>&1"
