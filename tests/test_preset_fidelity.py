@@ -134,7 +134,7 @@ def test_halving_the_tevatron_gpus_leaves_the_beir_retriever_on_its_one_gpu(tmp_
     assert len(tevatron_finetunes(jobs)) == 26
     assert {batch_line(c) for c in tevatron_finetunes(jobs)} == {
         "global batch 64 = 32 per device x 2 devices x 1 accumulation"}
-    assert "--nproc_per_node=2" in tevatron_finetunes(jobs)[0]
+    assert "--processes 2" in tevatron_finetunes(jobs)[0]
     assert len(jobs["finetune_beir"]) == 4
     assert {batch_line(c) for c in jobs["finetune_beir"]} == {
         "global batch 75 = 75 per device x 1 devices x 1 accumulation"}
@@ -605,7 +605,8 @@ def test_fine_tuning_corpus_titles_switch_reaches_encode_search_and_finetune(qac
                    for c in qac_jobs[rule])
 
     def titled(config):
-        config["collections"]["msmarco-passage"].update(source="data/msmarco-passage/corpus.tsv", title_join="sep")
+        config["collections"]["msmarco-passage"].update(source="data/msmarco-passage/corpus.tsv", format="tsv",
+                                                         title_join="sep")
 
     jobs = variant_jobs(tmp_path, "query-as-context", titled,
                         f"{QAC_RESULTS}/eval/msmarco-dev/msmarco/pt/msmarco_doc/contrastive/span/retriever1/metrics.json")
@@ -618,13 +619,14 @@ def test_llm_corpus_switch_to_the_papers_documents_reaches_the_jobs(tmp_path):
     text's "3.2M documents" is the switch — the documents file split at 144 tokens."""
     def documents(config):
         # the name stays (the evaluation blocks name the cells by it); the source and split change
-        config["corpus"]["source"] = "data/msmarco-doc/msmarco-docs.tsv"
+        config["corpus"]["source"] = "irds:msmarco-document"  # as the QAC preset reads it
+        config["corpus"].pop("format")
         config["passages"]["max_tokens"] = 144
 
     jobs = variant_jobs(tmp_path, "llm-expansion", documents,
                         f"{LLM_RESULTS}/pretrain/msmarco_passage/bottleneck/span/model")
     (documents_job,) = jobs["documents"]
-    assert option(documents_job, "--source").endswith("data/msmarco-doc/msmarco-docs.tsv")
+    assert "msmarco-document" in option(documents_job, "--source")
     (passages,) = jobs["passages"]
     assert params_of(passages)["max_tokens"] == 144
     assert [option(c, "--out").split("/pretrain/")[1] for c in jobs["pretrain"]] == ["msmarco_passage/bottleneck/span/model"]

@@ -191,6 +191,10 @@ class GeneratorSpec:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["few_shot_examples"] = [dataclasses.asdict(e) for e in self.few_shot_examples]
+        if out["distinct_queries"]:
+            # Recorded only when off (issue 28): a distinct pool's stats stay as they were before the
+            # switch existed, so existing shards need no regeneration (querygen.driver keeps version 1).
+            del out["distinct_queries"]
         return out
 
 

@@ -222,9 +222,12 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
             raise RuntimeError(f"Lucene indexed {indexed} of {n} documents of {collection} "
                                "(see Anserini's counters above: empty / unindexable / errors)")
         (Path(tmp) / "write.lock").unlink(missing_ok=True)
+        # A flat index's record stays as it was before `fields` existed (its absence reads as flat,
+        # index_fields), so flat indexes keep their bytes and no index job needs a new version.
+        recorded = {k: v for k, v in asdict(params).items() if k != "fields" or v != "flat"}
         write_json(Path(tmp) / INDEX_RECORD, {
             "collection": str(collection), "collection_sha256": sha256_file(collection),
-            "documents": n, "threads": threads, **asdict(params),
+            "documents": n, "threads": threads, **recorded,
             "contents": "title + ' ' + text" if params.fields == "flat" else "text (title: field 'title')",
             "generator": "DefaultLuceneDocumentGenerator",
         })
