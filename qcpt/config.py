@@ -276,8 +276,14 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
         finetune_origin.update({k: f"finetune.datasets.{dataset}.params.{k}" for k in ds_spec.get("params", {})})
         check(dataclass_parser(FinetuneParams), finetune_jobs.finetune_job_params(config, dataset), "finetune.params",
               finetune_origin)
+        for stage, stage_params in config["finetune"].get("stage_params", {}).items():
+            stage_origin = {**finetune_origin, **{k: f"finetune.stage_params.{stage}.{k}" for k in stage_params
+                                                  if k not in ds_spec.get("params", {})}}
+            check(dataclass_parser(FinetuneParams), finetune_jobs.finetune_job_params(config, dataset, stage=stage),
+                  "finetune.params", stage_origin)
     check(dataclass_parser(TrainDataParams), bm25_jobs.bm25_negatives_job_params(config), "finetune.negatives",
-          {"depth": "finetune.negatives.bm25_depth"})
+          {"depth": "finetune.negatives.bm25_depth", "keep": "finetune.negatives.bm25_keep",
+           "selection": "finetune.negatives.bm25_selection"})
     check(dataclass_parser(TrainDataParams), finetune_jobs.mined_negatives_job_params(config, None), "finetune.negatives",
           {"depth": "finetune.negatives.mined_depth", "keep": "finetune.negatives.mined_keep"})
 
@@ -290,7 +296,7 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
     for name in config.get("external_encoders", {}):
         where = f"external_encoders.{name}"
         key = cells.model_key(cells.ZEROSHOT, cells.external(name)).key
-        check(dataclass_parser(EncodeParams), evaluate_jobs.encode_job_params(config, key), where)
+        check(dataclass_parser(EncodeParams), evaluate_jobs.encode_shard_job_params(config, key, None), where)
         for topicset in grid.topic_sets(config):
             depth_key = ("finetune.negatives.mined_depth" if grid.training_dataset(config, topicset)
                          else f"evalsets.{topicset}.depth")

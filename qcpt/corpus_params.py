@@ -55,6 +55,7 @@ class PassageParams:
     max_tokens: int = 144
     seed: int = 42
     short_fraction: float = 0.0  # share of passages packed to a random length in [2, max_tokens] (authors: 0.15)
+    join_title: bool = False  # split title + " " + text as one text (the QAC README's awk): the title opens the first passage
     min_tokens: int = 1  # passages shorter than this (e.g. a lone "Notes." line) are dropped, counted
     batch_documents: int = 256  # documents whose sentences are tokenised in one call (a worker process's unit of work)
 

@@ -141,7 +141,10 @@ class PassageMaker:
 
     def passages_for_batch(self, documents: list[tuple[str, str, str]]) -> Iterator[dict]:
         """``documents``: (id, title, text) → passage rows, in document then passage order."""
-        per_doc = [self.split(text) for _, _, text in documents]
+        # join_title: the title heads the text it is split with (the QAC README's awk keeps title and
+        # body as one text), so it ends up in the document's first passage only.
+        per_doc = [self.split(f"{title} {text}" if self.params.join_title and title else text)
+                   for _, title, text in documents]
         flat = [s for sentences in per_doc for s in sentences]
         encodings = self.tokenizer(flat, add_special_tokens=False, return_offsets_mapping=True, verbose=False).encodings if flat else []
         position = 0

@@ -53,8 +53,10 @@ rule bm25_index:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.bm25:index"),
+        json=job_params("bm25_index"),
     shell:
-        "{QCPT} {params.command} --collection {input:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "{QCPT} {params.command} --collection {input:q} --out {output:q} --threads {threads}"
+        " --params {params.json:q} > {log:q} 2>&1"
 
 
 rule bm25_search:
@@ -92,6 +94,7 @@ rule bm25_negatives:
     params:
         command=version("retrieval.train_data"),
         json=job_params("bm25_negatives"),
+        source_flag=job_arg("bm25_negatives", "source_flag"),
     shell:
-        "{QCPT} {params.command} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
+        "{QCPT} {params.command} {params.source_flag} {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

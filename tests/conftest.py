@@ -89,6 +89,8 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
         touch(spec["qrels"])
         if spec.get("hard_negatives"):
             touch(spec["hard_negatives"])
+        if spec.get("negatives_file"):
+            touch(spec["negatives_file"])
     for spec in cfg["generators"].values():
         model = spec["model"]
         if spec["backend"] == "precomputed":  # an expansions file, read like the corpus

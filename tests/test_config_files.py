@@ -27,10 +27,20 @@ def test_both_paper_presets_take_collections_and_evalsets_from_one_file():
     for preset in PRESETS:
         raw = yaml.safe_load(preset.read_text(encoding="utf-8"))
         assert raw["include"] == "datasets/msmarco-beir.yaml"
-        assert "collections" not in raw and "evalsets" not in raw  # no second copy to drift
+        assert "evalsets" not in raw  # no second copy to drift
+        # A preset adds to the shared collections only what the datasets file leaves unset: the LLM
+        # preset's multifield BM25 (Table 3's BM25 column, docs/fidelity.md #15) and both presets'
+        # 128-token MS MARCO search (#12), nothing else.
+        added = raw.get("collections", {})
+        assert added.pop("msmarco-passage") == {"max_len": 128}
+        assert all(spec == {"bm25": {"fields": "multifield"}} and name.startswith("beir-")
+                   for name, spec in added.items())
         merged = read_config(preset)
         assert "include" not in merged
-        assert merged["collections"] == shared["collections"] and merged["evalsets"] == shared["evalsets"]
+        expected = {name: {**spec, "bm25": {**spec["bm25"], **added[name]["bm25"]}} if name in added else spec
+                    for name, spec in shared["collections"].items()}
+        expected["msmarco-passage"] = {**expected["msmarco-passage"], "max_len": 128}
+        assert merged["collections"] == expected and merged["evalsets"] == shared["evalsets"]
         qconfig.validate(merged)
 
 

@@ -198,3 +198,22 @@ def test_cli_end_to_end(tmp_path, models):
     assert out.read_bytes() == serial.read_bytes()
     bad = subprocess.run(cmd[:-1] + ['{"max_tokens": 144, "sead": 1}'], capture_output=True, text=True)
     assert bad.returncode != 0 and "sead" in bad.stderr
+
+
+def test_join_title_opens_the_first_passage_only(tmp_path, models):
+    """Issue 28, #6: the QAC README's awk keeps title + body as one text, so the title is in the
+    document's first passage and nowhere else; without join_title it is in no passage's text."""
+    punkt, encoder = models
+    body = " ".join(f"Sentence number {i} talks about rivers and their deltas." for i in range(12))
+    docs = write_docs(tmp_path / "docs.jsonl", [{"id": "d1", "title": "Zanzibar Spice Atlas", "text": body},
+                                                {"id": "d2", "title": "", "text": "Only a body here."}])
+    rows = {}
+    for join in (False, True):
+        out = tmp_path / f"join-{join}.jsonl"
+        make_passages(docs, punkt, str(encoder), out, PassageParams(max_tokens=30, join_title=join))
+        rows[join] = read_rows(out)
+    joined = [r for r in rows[True] if r["doc_id"] == "d1"]
+    assert len(joined) > 1 and joined[0]["text"].startswith("Zanzibar Spice Atlas")
+    assert not any("Zanzibar" in r["text"] for r in joined[1:] + rows[False])
+    assert [r["text"] for r in rows[True] if r["doc_id"] == "d2"] == ["Only a body here."]
+    assert " ".join(r["text"] for r in joined).split() == ("Zanzibar Spice Atlas " + body).split()

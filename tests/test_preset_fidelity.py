@@ -134,7 +134,7 @@ def test_halving_the_tevatron_gpus_leaves_the_beir_retriever_on_its_one_gpu(tmp_
     assert len(tevatron_finetunes(jobs)) == 26
     assert {batch_line(c) for c in tevatron_finetunes(jobs)} == {
         "global batch 64 = 32 per device x 2 devices x 1 accumulation"}
-    assert "--nproc_per_node=2" in tevatron_finetunes(jobs)[0]
+    assert "--processes 2" in tevatron_finetunes(jobs)[0]
     assert len(jobs["finetune_beir"]) == 4
     assert {batch_line(c) for c in jobs["finetune_beir"]} == {
         "global batch 75 = 75 per device x 1 devices x 1 accumulation"}
@@ -383,3 +383,264 @@ def test_llm_contrastive_span_is_a_random_crop_of_the_passage(qac_jobs, llm_jobs
     assert sources(llm_jobs, "contrastive") == {"crop"}
     assert sources(llm_jobs, "bottleneck") == {"self"}
     assert sources(qac_jobs, "contrastive") == sources(qac_jobs, "cotmae") == {"other"}
+
+
+# ------------------------------------------------------------------ issue 28: switches reach the jobs
+
+
+def variant_jobs(tmp_path: Path, preset: str, edit, *targets: str) -> dict[str, list[str]]:
+    """``preset_jobs`` of ``configs/<preset>.yaml`` (its includes merged) after ``edit(config)``, for
+    ``targets`` only: the other reading of a setting, as a job gets it."""
+    import yaml
+
+    from qcpt.config_files import read_config
+
+    config = read_config(ROOT / "configs" / f"{preset}.yaml")
+    config.pop("include", None)
+    edit(config)
+    path = tmp_path / f"{preset}-variant.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    fake_inputs(path, tmp_path)
+    proc = snakemake("-n", "-p", "--cores", "2", f"--configfile={path}", "--directory", str(tmp_path),
+                     *targets, cwd=tmp_path)
+    jobs: dict[str, list[str]] = defaultdict(list)
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        elif line.startswith("Shell command: ") and rule:
+            jobs[rule].append(line[len("Shell command: "):])
+    return jobs
+
+
+LLM_RESULTS = "results/llm-expansion"
+
+
+def test_llm_bottleneck_decoder_predicts_through_the_shared_mlm_head(llm_jobs, tmp_path):
+    """Row 9: every bottleneck job carries decoder_head mlm (the authors' lm.cls); `tied` reaches a job."""
+    bottleneck = by_schema(llm_jobs)["bottleneck"]
+    assert bottleneck and {params_of(c)["decoder_head"] for c in bottleneck} == {"mlm"}
+    assert PretrainParams(**params_of(bottleneck[0])).decoder_head == "mlm"
+
+    def tied(config):
+        config["pretrain"]["schemas"]["bottleneck"]["decoder_head"] = "tied"
+
+    jobs = variant_jobs(tmp_path, "llm-expansion", tied, f"{LLM_RESULTS}/pretrain/msmarco_passage/bottleneck/span/model")
+    assert [params_of(c)["decoder_head"] for c in jobs["pretrain"]] == ["tied"]
+
+
+def _bm25_jobs_by_collection(jobs) -> tuple[dict[str, dict], dict[str, dict]]:
+    index = {option(c, "--out").split("/data/")[1].split("/")[0]: params_of(c) for c in jobs["bm25_index"]}
+    search = {option(c, "--out").split("/bm25/")[1].rsplit(".trec", 1)[0]: params_of(c) for c in jobs["bm25_search"]}
+    return index, search
+
+
+def test_llm_beir_bm25_column_is_multifield_and_msmarco_stays_flat(qac_jobs, llm_jobs):
+    """Row 15: Table 3's BM25 column is BEIR's published (multifield) BM25; MS MARCO's rows are
+    pyserini's flat k1 0.82 b 0.68; the QAC preset keeps its index flat."""
+    index, search = _bm25_jobs_by_collection(llm_jobs)
+    beir = {c for c in index if c.startswith("beir-")}
+    assert len(beir) == 25  # 13 sets + 12 CQADupStack forums
+    assert all(index[c] == {"fields": "multifield"} for c in beir)
+    assert all(search[e]["fields"] == "multifield" and (search[e]["k1"], search[e]["b"]) == (0.9, 0.4)
+               for e in search if e.startswith("beir-"))
+    assert index["msmarco-passage"] == {} and "fields" not in search["msmarco-dev"]
+    assert (search["msmarco-dev"]["k1"], search["msmarco-dev"]["b"]) == (0.82, 0.68)
+    qac_index, qac_search = _bm25_jobs_by_collection(qac_jobs)
+    assert all(p == {} for p in qac_index.values()) and all("fields" not in p for p in qac_search.values())
+
+
+def test_baselines_are_encoded_at_the_lengths_of_their_published_runs(llm_jobs, tmp_path):
+    """Row 14: Contriever at 512 tokens for queries and passages (eval_beir.py --text_maxlength);
+    the other encoders at the fine-tuning lengths; an evalset's q_max_len reaches its searches (not
+    Contriever's), a collection's max_len its encode jobs."""
+    def lengths(rule: str, jobs=llm_jobs) -> dict[str, set]:
+        """{model: {(max_len, q_max_len)}} over the BEIR jobs (MS MARCO's are #12's 128)."""
+        out: dict[str, set] = defaultdict(set)
+        for c in jobs[rule]:
+            if "/beir-" not in option(c, "--out"):
+                continue
+            params = params_of(c)
+            out[option(c, "--model")].add((params.get("max_len"), params.get("q_max_len")))
+        return out
+
+    search = lengths("search")
+    assert search["facebook/contriever"] == {(512, 512)}
+    assert search["princeton-nlp/unsup-simcse-bert-base-uncased"] == search["Luyu/co-condenser-marco"] == {(None, None)}
+    assert lengths("encode")["facebook/contriever"] == {(512, None)}
+
+    def long_arguana(config):
+        config["evalsets"]["beir-arguana"]["q_max_len"] = 128
+        config["collections"]["beir-arguana"]["max_len"] = 256
+
+    r = LLM_RESULTS
+    jobs = variant_jobs(tmp_path, "llm-expansion", long_arguana,
+                        f"{r}/eval/beir-arguana/zeroshot/pt/msmarco_passage/contrastive/span/metrics.json",
+                        f"{r}/eval/beir-arguana/zeroshot/ext/contriever/metrics.json",
+                        f"{r}/eval/beir-scifact/zeroshot/pt/msmarco_passage/contrastive/span/metrics.json")
+    searched = {tuple(option(c, "--out").split("/eval/")[1].split("/")[:4:3]):
+                (params_of(c).get("max_len"), params_of(c).get("q_max_len")) for c in jobs["search"]}
+    assert searched == {("beir-arguana", "msmarco_passage"): (256, 128), ("beir-arguana", "contriever"): (512, 512),
+                        ("beir-scifact", "msmarco_passage"): (None, None)}
+    encoded = {(option(c, "--out").split("/encode/")[1].split("/")[0], params_of(c).get("max_len"))
+               for c in jobs["encode"] if "/contrastive/" in option(c, "--out")}
+    assert encoded == {("beir-arguana", 256), ("beir-scifact", None)}
+
+
+QAC_RESULTS = "results/query-as-context"
+
+
+def test_qac_preset_takes_the_codes_passages(qac_jobs):
+    """#5, #6: the paper is silent; the authors' make_contextual_splits.py (short_sentence_prob 0.15,
+    its default) and README awk (title + body as one text) decide."""
+    (passages,) = qac_jobs["passages"]
+    params = params_of(passages)
+    assert (params["max_tokens"], params["short_fraction"], params["join_title"]) == (144, 0.15, True)
+
+
+def test_passage_lengths_are_the_codes_128_except_retriever2_training(qac_jobs, llm_jobs):
+    """#12: get_data.sh cuts retriever 1's training passages and the searched corpus at 128 tokens;
+    retriever 2 trains on 144 (build_train_hn.py --truncate 144); the BEIR retriever keeps its 350."""
+    for jobs in (qac_jobs, llm_jobs):
+        by_stage = defaultdict(set)
+        for command in tevatron_finetunes(jobs):
+            by_stage[option(command, "--out").rstrip("/").split("/")[-2]].add(params_of(command)["p_max_len"])
+        assert by_stage == {"retriever1": {128}, "retriever2": {144}}
+        msmarco = [c for c in [*jobs["encode"], *jobs["search"]] if "/msmarco-passage/" in c or "/msmarco-dev/" in c
+                   or "/dl19/" in c or "/dl20/" in c or "/train-msmarco/" in c]
+        assert msmarco
+        own = [c for c in msmarco if "/zeroshot/ext/contriever" not in c]  # Contriever zero-shot: its own 512
+        assert {params_of(c).get("max_len") for c in own} == {128}
+    assert {params_of(c)["p_max_len"] for c in qac_jobs["finetune_beir"]} == {350}
+    assert {params_of(c).get("max_len") for c in llm_jobs["search"] if "/zeroshot/ext/contriever/" in c} == {512}
+
+
+def test_retriever1_negatives_from_the_official_triples_reach_the_job(qac_jobs, tmp_path):
+    """#11: the preset takes the paper's own BM25 run (depth 200, all kept); the code's reading —
+    MS MARCO's qidpidtriples negatives, a seeded 128 — is a switch that reaches rule bm25_negatives."""
+    (default,) = qac_jobs["bm25_negatives"]
+    assert params_of(default) == {"depth": 200, "keep": None}
+    assert option(default, "--run").endswith("/bm25/train-msmarco.trec")
+
+    triples = "data/msmarco-passage/qidpidtriples.train.full.2.tsv"
+
+    def code(config):
+        config["finetune"]["datasets"]["msmarco"]["negatives_file"] = triples
+        config["finetune"]["negatives"]["bm25_keep"] = 128
+
+    jobs = variant_jobs(tmp_path, "query-as-context", code, f"{QAC_RESULTS}/finetune/msmarco/bm25-negatives.jsonl")
+    (command,) = jobs["bm25_negatives"]
+    assert option(command, "--triples") == triples and "--run" not in shlex.split(command)
+    assert params_of(command) == {"depth": 200, "keep": 128, "selection": "random", "seed": 42}
+    assert not jobs["bm25_search"]  # no BM25 run of the training queries is needed then
+
+
+def test_the_printed_contrastive_baseline_is_the_qac_presets_span_cell(qac_jobs):
+    """#2: LLM Table 2's contrastive baseline is QAC Table 1's coCondenser (120K) retriever 2 †: the
+    same five numbers; the QAC preset's contrastive span cell is that model (documents, another
+    passage of the document as context, coCondenser's settings)."""
+    import yaml
+
+    papers = ROOT / "qcpt" / "report" / "papers"
+    qac = yaml.safe_load((papers / "qac.yaml").read_text(encoding="utf-8"))
+    llm_text = (Path("/work/shared/papers/llm-document-expansion-pretraining.txt"))
+    printed = next(r["numbers"] for r in qac["table1"] if r["label"] == "coCondenser (120K) - retriever 2 †")
+    assert printed == [38.8, 87.8, 98.8, 71.1, 68.4]
+    if llm_text.exists():
+        assert "Baseline 38.8 87.8 98.8 71.1 68.4" in llm_text.read_text(encoding="utf-8")
+    span = [c for c in by_schema(qac_jobs)["contrastive"] if "/contrastive/span/" in option(c, "--out")]
+    (command,) = span
+    assert "/pretrain/msmarco_doc/" in option(command, "--out")
+    params = params_of(command)
+    assert params.get("span_source", SCHEMA_DEFAULTS["contrastive"]["span_source"]) == "other"
+    assert (params["learning_rate"], params["max_steps"], params["global_batch_size"]) == (0.0001, 120000, 2048)
+
+
+def test_contrastive_loss_weights_are_equation_7s(qac_jobs, llm_jobs):
+    """#10: both presets weigh the three coCondenser terms 1:1:1 (eq. 7); 2.0 is the code's reading."""
+    for jobs in (qac_jobs, llm_jobs):
+        assert {params_of(c)["mlm_loss_weight"] for c in by_schema(jobs)["contrastive"]} == {1.0}
+
+
+def test_the_qac_codes_cotmae_decoder_is_a_bottleneck_cell_that_reaches_its_job(tmp_path):
+    """#4 (evidence split): the preset trains the paper's MLM decoder; the authors' command line (a
+    1-layer causal decoder, --attn_window 3, unmasked context, lm.cls output) is schema bottleneck
+    with window 3 on the documents' other-passage spans, at CoT-MAE's lr, steps and batch."""
+    def code(config):
+        cotmae = config["pretrain"]["schemas"]["cotmae"]
+        config["pretrain"]["schemas"]["bottleneck"] = {
+            "init": "bert-base-uncased", "window": 3, "span_source": "other", "decoder_head": "mlm",
+            "decoder_layers": 1, **{k: cotmae[k] for k in ("learning_rate", "global_batch_size",
+                                                            "max_per_device_batch_size", "max_steps",
+                                                            "warmup_ratio", "lr_scheduler")}}
+        config["pretrain"]["grid"].append({"schema": ["bottleneck"], "context": ["span"]})
+
+    jobs = variant_jobs(tmp_path, "query-as-context", code, f"{QAC_RESULTS}/pretrain/msmarco_doc/bottleneck/span/model")
+    (command,) = jobs["pretrain"]
+    params = params_of(command)
+    assert (params["schema"], params["window"], params["span_source"], params["decoder_head"]) == (
+        "bottleneck", 3, "other", "mlm")
+    assert (params["learning_rate"], params["max_steps"], params["global_batch_size"]) == (0.0004, 50000, 16384)
+    assert batch_line(command) == "global batch 16384 = 64 per device x 8 devices x 32 accumulation"
+
+
+def test_qac_doct5query_pool_keeps_the_raw_samples(qac_jobs, llm_jobs):
+    """#7: the QAC preset keeps every docT5query sample (the authors' query_gen.py); the LLM
+    generators (10 queries per Alpaca call, parsed from a list) keep distinct filtered queries."""
+    from qcpt.querygen.spec import GeneratorSpec
+
+    assert qac_jobs["generate_queries"]
+    for command in qac_jobs["generate_queries"]:
+        spec = GeneratorSpec.from_dict(json.loads(option(command, "--generator")))
+        assert (spec.distinct_queries, spec.pool_size, spec.top_p, spec.top_k) == (False, 20, 0.95, 25)
+    assert all(json.loads(option(c, "--generator")).get("distinct_queries", True) for c in llm_jobs["generate_queries"])
+
+
+def test_fine_tuning_corpus_titles_switch_reaches_encode_search_and_finetune(qac_jobs, tmp_path):
+    """#13: the presets read the public collection.tsv (no titles) and join nothing; a titled
+    collection with `title_join: sep` (the code: RocketQA's titles, Tevatron's `title [SEP] text`)
+    reaches every job that turns its passages into text for a model."""
+    assert not any("title_join" in params_of(c) for rule in ("encode", "search", "finetune")
+                   for c in qac_jobs[rule])
+
+    def titled(config):
+        config["collections"]["msmarco-passage"].update(source="data/msmarco-passage/corpus.tsv", format="tsv",
+                                                         title_join="sep")
+
+    jobs = variant_jobs(tmp_path, "query-as-context", titled,
+                        f"{QAC_RESULTS}/eval/msmarco-dev/msmarco/pt/msmarco_doc/contrastive/span/retriever1/metrics.json")
+    for rule in ("encode", "search", "finetune"):
+        assert jobs[rule] and {params_of(c).get("title_join") for c in jobs[rule]} == {"sep"}, rule
+
+
+def test_llm_corpus_switch_to_the_papers_documents_reaches_the_jobs(tmp_path):
+    """#1 (evidence split): the preset pre-trains on the 8.8M-passage collection its counts name; the
+    text's "3.2M documents" is the switch — the documents file split at 144 tokens."""
+    def documents(config):
+        # the name stays (the evaluation blocks name the cells by it); the source and split change
+        config["corpus"]["source"] = "irds:msmarco-document"  # as the QAC preset reads it
+        config["corpus"].pop("format")
+        config["passages"]["max_tokens"] = 144
+
+    jobs = variant_jobs(tmp_path, "llm-expansion", documents,
+                        f"{LLM_RESULTS}/pretrain/msmarco_passage/bottleneck/span/model")
+    (documents_job,) = jobs["documents"]
+    assert "msmarco-document" in option(documents_job, "--source")
+    (passages,) = jobs["passages"]
+    assert params_of(passages)["max_tokens"] == 144
+    assert [option(c, "--out").split("/pretrain/")[1] for c in jobs["pretrain"]] == ["msmarco_passage/bottleneck/span/model"]
+
+
+def test_the_codes_mining_cut_reaches_the_search_and_the_mining_jobs(tmp_path):
+    """Row 3: the presets cut retriever 1's top 200 and drop the positives; the code's cut (the first
+    200 non-positives of a depth-1000 run) reaches the training-query search and mine_negatives."""
+    def code(config):
+        config["finetune"]["negatives"].update(mined_depth_counts="negatives", mined_search_depth=1000)
+
+    jobs = variant_jobs(tmp_path, "query-as-context", code,
+                        f"{QAC_RESULTS}/finetune/msmarco/pt/msmarco_doc/contrastive/span/mined-negatives.jsonl")
+    (mine,) = jobs["mine_negatives"]
+    assert (params_of(mine)["depth"], params_of(mine)["depth_counts"]) == (200, "negatives")
+    (search,) = [c for c in jobs["search"] if "/eval/train-msmarco/" in option(c, "--out")]
+    assert params_of(search)["depth"] == 1000

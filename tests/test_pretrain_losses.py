@@ -199,6 +199,67 @@ def test_bottleneck_generates_the_whole_context():
     assert out["components"]["decoder_clm"].item() == pytest.approx(math.log(len(tiny_tokenizer())), rel=0.2)
 
 
+def test_bottleneck_decoder_output_is_the_shared_bert_mlm_head(tmp_path):
+    """Issue 28, row 9: the QAC authors' casual_loss (cotmae/modeling.py) predicts through the
+    encoder's own ``lm.cls`` (dense, GELU, LayerNorm, tied projection, bias) after GPT-2's final
+    LayerNorm, with a dropout on the decoder input. On a fixed input the decoder's logits equal
+    transformers' BertForMaskedLM ``cls`` of the same checkpoint, and move when the MLM head does."""
+    from transformers import BertForMaskedLM
+
+    from qcpt.pretrain.objectives import load_encoder
+
+    torch.manual_seed(3)
+    source = BertForMaskedLM(tiny_bert(dropout=0.1).config)
+    with torch.no_grad():
+        source.cls.predictions.bias.normal_()
+        source.cls.predictions.transform.dense.bias.normal_()
+    source.save_pretrained(tmp_path / "mlm")
+    model = build_model(load_encoder(tmp_path / "mlm"), PretrainParams(schema="bottleneck"))
+    assert model.mlm_head.load_from_pretrained(tmp_path / "mlm")
+    model.eval()
+    with torch.no_grad():
+        model.decoder_norm.weight.normal_()  # a trained final LayerNorm, not the identity
+        states = torch.randn(5, source.config.hidden_size)
+        expected = source.cls(model.decoder_norm(states))
+        torch.testing.assert_close(model.decoder_logits(states), expected)
+        assert not any(name.startswith("decoder_bias") for name, _ in model.named_parameters())
+        model.mlm_head.dense.weight.add_(0.5)  # shared: the encoder's MLM head is the decoder's
+        assert not torch.allclose(model.decoder_logits(states), expected)
+    assert model.decoder_input_dropout.p == pytest.approx(0.1)  # embd_pdrop = hidden_dropout_prob
+    assert model.head_config()["decoder_head"] == "mlm"
+
+
+def test_bottleneck_tied_decoder_head_is_the_other_reading():
+    model = build_model(tiny_bert(dropout=0.1), PretrainParams(schema="bottleneck", decoder_head="tied")).eval()
+    states = torch.randn(3, 16)
+    with torch.no_grad():
+        model.decoder_bias.fill_(0.25)
+        plain = torch.nn.functional.linear(model.decoder_norm(states), model.embedding_weight()) + 0.25
+        torch.testing.assert_close(model.decoder_logits(states), plain)
+    assert model.decoder_input_dropout.p == 0.0
+    with pytest.raises(Exception, match="decoder_head"):
+        PretrainParams(schema="bottleneck", decoder_head="own")
+
+
+def test_contrastive_mlm_loss_weight_scales_both_mlm_terms_only():
+    """Issue 28, #10: QAC eq. 7 weighs the three terms 1:1:1 (default); the authors' grad-cache path
+    (cocondenser/modeling.py forward: chunk MLM loss x chunk / per-device batch, summed) weighs both
+    MLM terms 2 — mlm_loss_weight 2.0 — and leaves the contrastive term alone."""
+    inputs = batch("contrastive")
+    out = {}
+    for weight in (1.0, 2.0):
+        model = build_model(tiny_bert(), PretrainParams(schema="contrastive", batch_size=4, max_steps=1,
+                                                        mlm_loss_weight=weight)).eval()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            out[weight] = {k: v.item() for k, v in model(**inputs)["components"].items()}
+    for term in ("mlm", "condenser_mlm"):
+        assert out[2.0][term] == pytest.approx(2 * out[1.0][term], rel=1e-5)
+    assert out[2.0]["contrastive"] == pytest.approx(out[1.0]["contrastive"], rel=1e-6)
+    with pytest.raises(Exception, match="mlm_loss_weight"):
+        PretrainParams(schema="contrastive", mlm_loss_weight=0)
+
+
 def test_cotmae_decoder_reads_the_passage_cls_then_context_embeddings():
     model = build_model(tiny_bert(), PretrainParams(schema="cotmae", batch_size=4, max_steps=1)).eval()
     inputs = batch("cotmae")

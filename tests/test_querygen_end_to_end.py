@@ -185,6 +185,28 @@ def test_retry_until_pool_is_full_then_record_shortfall():
     assert len(pools["b"]) == 2 and not pools["b"].full
 
 
+def test_raw_pool_keeps_every_sample_as_the_qac_code_does():
+    """Issue 28, #7: the QAC README's query_gen.py -> generate_multi_process keeps all C raw samples
+    (stripped): duplicates, over-long and echoed ones too, one round. distinct_queries false does
+    that; the default keeps distinct filtered queries and samples again for the missing ones."""
+    long_query = " ".join(["word"] * 25)
+    samples = ["what is alpha", " what is alpha ", long_query, "alpha text", "alpha\tq"]
+    passages = [driver.Passage("a", "", "alpha text")]
+    raw = GeneratorSpec.from_dict({"name": "d", "model": "m", "prompt": "doct5query", "pool_size": 5,
+                                   "distinct_queries": False})
+    backend = ScriptedBackend([samples])
+    pools, counters = driver.generate_pools(raw, backend, passages, shard=0, progress=False)
+    assert pools["a"].queries == ["what is alpha", "what is alpha", long_query, "alpha text", "alpha q"]
+    assert [c[1] for c in backend.calls] == [5] and counters["attempts_used"] == 1
+    distinct = GeneratorSpec.from_dict({"name": "d", "model": "m", "prompt": "doct5query", "pool_size": 5})
+    backend = ScriptedBackend([samples, ["q two"] * 5, ["q three"] * 5])
+    pools, counters = driver.generate_pools(distinct, backend, passages, shard=0, progress=False)
+    assert pools["a"].queries[0] == "what is alpha" and pools["a"].queries.count("what is alpha") == 1
+    assert long_query not in pools["a"].queries and counters["attempts_used"] == 3
+    with pytest.raises(ValueError, match="distinct_queries"):
+        GeneratorSpec.from_dict({"name": "x", "model": "m", "prompt": "alpaca-zeroshot", "distinct_queries": False})
+
+
 def test_missing_passages_are_an_input_error(corpus, tmp_path):
     passages, _ = corpus
     with pytest.raises(InputError, match="not in the passages file"):

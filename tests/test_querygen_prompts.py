@@ -132,3 +132,17 @@ def test_spec_from_json_inline_and_file(tmp_path):
     path.write_text(json.dumps(raw))
     assert GeneratorSpec.from_json(str(path)) == spec
     assert spec.to_dict()["few_shot_examples"][0]["input"]
+
+
+def test_alpaca_figure1_is_the_papers_prompt_without_the_preamble():
+    """Issue 28, #8: LLM Figure 1 prints `### Instruction: … ### Input: <passage> ### Response:` only;
+    alpaca-zeroshot adds Stanford Alpaca's preamble. Same instruction, input and generation settings."""
+    from qcpt.querygen.prompts import ALPACA_PREAMBLE, render_prompt
+    from qcpt.querygen.spec import FAMILY_DEFAULTS
+
+    figure = render_prompt("alpaca-figure1", "Tides follow the moon.")
+    standard = render_prompt("alpaca-zeroshot", "Tides follow the moon.")
+    assert figure.startswith("### Instruction:\nGenerate ten search queries for the following passage\n\n")
+    assert figure.endswith("### Input:\nTides follow the moon.\n\n### Response:")
+    assert ALPACA_PREAMBLE not in figure and standard == f"{ALPACA_PREAMBLE}\n\n{figure}"
+    assert FAMILY_DEFAULTS["alpaca-figure1"] == FAMILY_DEFAULTS["alpaca-zeroshot"]

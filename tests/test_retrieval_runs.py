@@ -390,3 +390,62 @@ def test_make_train_data_merge_appends_deduplicated_negatives(tmp_path: Path):
     with pytest.raises(ValueError, match="unknown key 'deep'"):
         train_data.main(["--run", str(run), "--topics", str(topics), "--qrels", str(qrels), "--out", str(out),
                          "--params", '{"deep": 3}'])
+
+
+def test_retriever1_negatives_from_the_official_triples(tmp_path: Path):
+    """Issue 28, #11: MS MARCO's qidpidtriples (qid, positive, negative; a query's lines consecutive)
+    or the QAC authors' grouped qid<TAB>pid,pid,... give each query's negatives in file order without
+    repeats or positives; bm25_keep samples them (seeded), as build_train.py's shuffle + [:128]."""
+    _, topics, qrels = _train_inputs(tmp_path)
+    triples = tmp_path / "qidpidtriples.tsv"
+    triples.write_text("q1\tp1\tn1\nq1\tp1\tn2\nq1\tp2\tn1\nq1\tp2\tp2\nq1\tp2\tn3\nq2\tp3\tn9\nq9\tp\tn\n")
+    rows, _ = train_data.build_train_data(triples, topics, qrels, train_data.TrainDataParams(), triples=True)
+    assert {r["query_id"]: r["negative_document_ids"] for r in rows} == {"q1": ["n1", "n2", "n3"], "q2": ["n9"]}
+    grouped = tmp_path / "train.negatives.tsv"
+    grouped.write_text("q1\tn1,n2,n1,p2,n3\nq2\tn9\n")
+    assert train_data.build_train_data(grouped, topics, qrels, train_data.TrainDataParams(), triples=True)[0] == rows
+    params = train_data.TrainDataParams(keep=2, selection="random", seed=42)
+    sampled, _ = train_data.build_train_data(triples, topics, qrels, params, triples=True)
+    assert len(sampled[0]["negative_document_ids"]) == 2 and set(sampled[0]["negative_document_ids"]) <= {"n1", "n2", "n3"}
+    assert sampled == train_data.build_train_data(triples, topics, qrels, params, triples=True)[0]
+    scattered = tmp_path / "scattered.tsv"
+    scattered.write_text("q1\tp1\tn1\nq2\tp3\tn9\nq1\tp1\tn2\n")
+    with pytest.raises(InputError, match="scattered.tsv, line 3: .*consecutive"):
+        train_data.build_train_data(scattered, topics, qrels, train_data.TrainDataParams(), triples=True)
+    out = tmp_path / "train.jsonl"
+    assert train_data.main(["--triples", str(triples), "--topics", str(topics), "--qrels", str(qrels),
+                            "--out", str(out), "--params", '{"keep": 2, "selection": "random"}']) == 0
+    assert [json.loads(x)["query_id"] for x in out.read_text().splitlines()] == ["q1", "q2"]
+
+
+def test_title_joins_its_text_with_a_space_or_the_tokenizers_separator():
+    """Issue 28, #13: Tevatron's preprocessor (the QAC code's MS MARCO corpus) tokenises
+    ``title + sep_token + text``; BEIR, pyserini and sentence-transformers join with a space."""
+    from qcpt.pretrain.tiny import tiny_tokenizer
+    from qcpt.retrieval.data import passage_text, title_separator
+    from qcpt.retrieval.params import EncodeParams
+
+    tokenizer = tiny_tokenizer()
+    joined = passage_text("Tides", "the moon pulls the sea", title_separator("sep", tokenizer))
+    assert joined == f"Tides{tokenizer.sep_token}the moon pulls the sea"
+    ids = tokenizer(joined, add_special_tokens=False)["input_ids"]
+    assert tokenizer.sep_token_id in ids  # one separator token, not the letters of "[SEP]"
+    assert passage_text("Tides", "x", title_separator("space")) == "Tides x" == passage_text("Tides", "x")
+    assert passage_text("", "x", title_separator("sep", tokenizer)) == "x"
+    with pytest.raises(ValueError, match="title_join"):
+        train_data.parse_params(EncodeParams, {"title_join": "colon"})
+
+
+def test_mined_depth_can_count_negatives_as_build_train_hn_does(tmp_path: Path):
+    """Row 3 (issue 28's correction): build_train_hn.py load_ranking drops the positives first and
+    then keeps the first 200 (``negatives[:depth]``) of a depth-1000 run; depth_counts "hits" keeps
+    the run's top 200 and then drops the positives."""
+    run, topics, qrels, positives = _deep_run(tmp_path)
+    hits, _ = train_data.build_train_data(run, topics, qrels, train_data.TrainDataParams(depth=200))
+    negatives, _ = train_data.build_train_data(run, topics, qrels,
+                                               train_data.TrainDataParams(depth=200, depth_counts="negatives"))
+    assert len(hits[0]["negative_document_ids"]) == 198  # d5 and d150 were in the top 200
+    code = [f"d{i}" for i in range(250) if f"d{i}" not in positives][:200]
+    assert negatives[0]["negative_document_ids"] == code and code[-2:] == ["d200", "d201"]
+    with pytest.raises(ValueError, match="depth_counts"):
+        train_data.parse_params(train_data.TrainDataParams, {"depth_counts": "docs"})

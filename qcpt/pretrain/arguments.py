@@ -19,6 +19,7 @@ from ..training_params import TrainerParams
 SCHEMAS = ("contrastive", "cotmae", "bottleneck")
 CONTEXTS = ("span", "query", "mixed")
 SPAN_SOURCES = ("other", "self", "crop")
+DECODER_HEADS = ("mlm", "tied")  # bottleneck decoder output (qcpt.pretrain.objectives.bottleneck)
 
 # Per-schema paper values. Batch sizes are the papers' *global* batches (coCondenser 2048, CoT-MAE
 # 16k, bottleneck 2048); the driver splits them over the processes it runs with (qcpt.batching).
@@ -75,11 +76,16 @@ class PretrainParams(TrainerParams):
     contrastive_negatives: str = "contexts"  # "contexts": passage vs all contexts (LLM-expansion eq. 8);
     #                                          "all": every other passage and context (coCondenser code)
     grad_cache_chunk: int | None = None    # contrastive only: encode this many sequences at a time
+    mlm_loss_weight: float = 1.0           # contrastive: weight of both MLM terms (QAC eq. 7: 1; the authors'
+    #                                        grad-cache path scales each chunk's MLM loss so they weigh 2)
     condenser_layers: int = 2              # contrastive: Condenser head depth
     condenser_skip_layer: int | None = None  # contrastive: encoder layer read by the head; None = L // 2
     decoder_layers: int | None = None      # cotmae / bottleneck decoder depth (1 / 1)
     window: int | None = None              # bottleneck: None = plain causal decoder (LLM-expansion paper);
     #                                        W = the authors' attn_window: [CLS] + itself + W - 1 previous
+    decoder_head: str = "mlm"              # bottleneck output: "mlm" = input dropout, final LayerNorm, the
+    #                                        encoder's shared MLM head (authors' casual_loss, lm.cls);
+    #                                        "tied" = no dropout, tied projection + its own bias
     init_heads: str | None = None          # heads file (or folder holding one) of a previous stage
     head_warmup_steps: int = 0             # the first N of max_steps train the heads only (encoder
     #                                        frozen): an init without pre-trained heads (a
@@ -130,10 +136,12 @@ class PretrainParams(TrainerParams):
         rate("span_crop_max")
         if self.span_crop_min > self.span_crop_max:
             raise ParamsError("span_crop_min", f"must be <= span_crop_max ({self.span_crop_max!r}), got {self.span_crop_min!r}")
+        if self.decoder_head not in DECODER_HEADS:
+            raise ParamsError("decoder_head", f"{self.decoder_head!r} is not one of {', '.join(DECODER_HEADS)}")
         if self.contrastive_negatives not in ("contexts", "all"):
             raise ParamsError("contrastive_negatives", f"{self.contrastive_negatives!r} is not 'contexts' or 'all'")
         self.check_trainer_fields()
-        for name in ("max_len", "query_max_len", "temperature", "condenser_layers"):
+        for name in ("max_len", "query_max_len", "temperature", "condenser_layers", "mlm_loss_weight"):
             positive(name)
         for name in ("batch_size", "window"):
             if getattr(self, name) is not None:

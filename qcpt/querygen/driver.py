@@ -93,10 +93,13 @@ def generate_pools(
         max_words=spec.max_query_words,
         echo_texts=echo_texts(spec.prompt, spec.few_shot_examples),
     )
-    pools = {p.id: QueryPool(spec.pool_size) for p in passages}
+    pools = {p.id: QueryPool(spec.pool_size, distinct=spec.distinct_queries) for p in passages}
     counters = {"generated_tokens": 0, "sequences": 0, "truncated_sequences": 0, "attempts_used": 0}
+    if not spec.distinct_queries:
+        counters["empty_samples"] = 0  # raw samples that were blank (not kept)
     batch_index = 0
-    for attempt in range(spec.max_attempts):
+    # The raw reading samples once: pool_size sequences, each kept as it comes (no second round).
+    for attempt in range(spec.max_attempts if spec.distinct_queries else 1):
         short = [p for p in passages if not pools[p.id].full]
         if not short:
             break
@@ -121,6 +124,11 @@ def generate_pools(
                         counters["generated_tokens"] += sample.num_tokens
                         counters["sequences"] += 1
                         counters["truncated_sequences"] += int(sample.truncated)
+                        if not spec.distinct_queries:  # the sample as it comes, stripped (query_gen.py)
+                            raw = " ".join(sample.text.split())
+                            counters["empty_samples"] += not raw
+                            pools[p.id].add([raw] if raw else [])
+                            continue
                         pools[p.id].add(parse_generation(
                             sample.text, single=single, truncated=sample.truncated,
                             query_filter=query_filter, prompt_text=prompts[p.id],

@@ -174,19 +174,20 @@ def parse_generation(
 class QueryPool:
     """The distinct queries collected for one passage, in the order they were generated."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, distinct: bool = True):
         self.limit = limit
+        self.distinct = distinct  # False: repeats are kept (the QAC code's raw samples)
         self.queries: list[str] = []
         self._keys: set[str] = set()
 
     def add(self, queries: Sequence[str]) -> int:
-        """Add new distinct queries up to the limit; returns how many were added."""
+        """Add new (distinct, unless ``distinct`` is off) queries up to the limit; returns how many were added."""
         added = 0
         for query in queries:
             if self.full:
                 break
             key = dedup_key(query)
-            if key in self._keys:
+            if self.distinct and key in self._keys:
                 continue
             self._keys.add(key)
             self.queries.append(query)

@@ -3,6 +3,9 @@
 - ``doct5query``: the docT5query input, ``text2query: <passage>``; each sampled sequence is one query.
 - ``alpaca-zeroshot``: the standard Alpaca instruction-with-input template, instruction
   "Generate ten search queries for the following passage", the passage as input.
+- ``alpaca-figure1``: the same instruction and input as LLM Figure 1 prints them —
+  ``### Instruction`` / ``### Input`` / ``### Response:`` without Stanford Alpaca's preamble
+  (docs/fidelity.md, #8).
 - ``tk-instruct-fewshot``: the Super-NaturalInstructions layout tk-instruct was trained on:
   definition, positive examples, then the passage to complete.
 - ``chat-zeroshot``: the Alpaca instruction and the passage as one user turn, rendered with the
@@ -48,10 +51,10 @@ def render_doct5query(passage: str) -> str:
     return DOCT5QUERY_PREFIX + passage
 
 
-def render_alpaca(passage: str, instruction: str = ALPACA_INSTRUCTION) -> str:
+def render_alpaca(passage: str, instruction: str = ALPACA_INSTRUCTION, preamble: bool = True) -> str:
     return (
-        f"{ALPACA_PREAMBLE}\n\n"
-        f"### Instruction:\n{instruction}\n\n"
+        (f"{ALPACA_PREAMBLE}\n\n" if preamble else "")
+        + f"### Instruction:\n{instruction}\n\n"
         f"### Input:\n{passage}\n\n"
         f"### Response:"
     )
@@ -92,6 +95,8 @@ def render_prompt(
         return render_doct5query(passage)
     if family == "alpaca-zeroshot":
         return render_alpaca(passage)
+    if family == "alpaca-figure1":
+        return render_alpaca(passage, preamble=False)
     if family == "tk-instruct-fewshot":
         return render_tk_instruct(passage, examples)
     if family == "chat-zeroshot":

@@ -17,7 +17,7 @@ from typing import Any
 from ..params import ParamsError, check_types, unknown_key
 
 BACKENDS = ("hf-seq2seq", "hf-causal", "vllm", "precomputed")
-PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "tk-instruct-fewshot", "chat-zeroshot")
+PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "alpaca-figure1", "tk-instruct-fewshot", "chat-zeroshot")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 WORKFLOW_KEYS = frozenset({"python", "train"})
 
@@ -68,6 +68,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         top_p=0.95, top_k=50, temperature=0.7, max_new_tokens=256,
     ),
 }
+# LLM Figure 1's Alpaca prompt as printed (no preamble): alpaca-zeroshot's generation settings.
+FAMILY_DEFAULTS["alpaca-figure1"] = FAMILY_DEFAULTS["alpaca-zeroshot"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class GeneratorSpec:
     include_title: bool = False
     max_query_chars: int = 160
     max_query_words: int = 20
+    distinct_queries: bool = True  # false: every sample kept as sampled, repeats and all, one round (the QAC code)
     max_model_len: int | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
 
@@ -165,6 +168,11 @@ class GeneratorSpec:
                 fail(key, f"must be a positive integer, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             fail("seed", f"must be an integer, got {self.seed!r}")
+        if not isinstance(self.distinct_queries, bool):
+            fail("distinct_queries", f"must be true or false, got {self.distinct_queries!r}")
+        if not self.distinct_queries and self.queries_per_generation != 1:
+            fail("distinct_queries", "false keeps each sampled sequence as one query: it needs "
+                 f"queries_per_generation 1, got {self.queries_per_generation}")
         if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
             fail("top_k", f"must be an integer >= 0 (0 disables it), got {self.top_k!r}")
         if not isinstance(self.top_p, int | float) or not 0 < self.top_p <= 1:
@@ -183,6 +191,10 @@ class GeneratorSpec:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["few_shot_examples"] = [dataclasses.asdict(e) for e in self.few_shot_examples]
+        if out["distinct_queries"]:
+            # Recorded only when off (issue 28): a distinct pool's stats stay as they were before the
+            # switch existed, so existing shards need no regeneration (querygen.driver keeps version 1).
+            del out["distinct_queries"]
         return out
 
 

@@ -103,7 +103,7 @@ QAC_TABLE1 = [
      _qac.numbers(_MAIN, "table1", i, "numbers"))
     for i, row in enumerate(_qac.get("table1"))
 ]
-# Table 2 (BEIR nDCG@10, retriever 2): dataset -> numbers per QAC_TABLE2_COLUMNS
+# Table 2 (BEIR nDCG@10, the BEIR retriever: msmarco-beir/<encoder>/retriever1): dataset -> numbers per QAC_TABLE2_COLUMNS
 QAC_TABLE2 = {d: _qac.numbers(len(QAC_TABLE2_COLUMNS), "table2", "rows", d) for d in _qac.get("table2", "rows")}
 QAC_TABLE2_AVERAGE = _qac.numbers(len(QAC_TABLE2_COLUMNS), "table2", "average")
 # Tables 3 and 4 (numbers per STAGED_COLUMNS): (schema, query count) and (schema, mixed)

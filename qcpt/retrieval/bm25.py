@@ -1,9 +1,17 @@
 """BM25 with pyserini/Lucene: ``bm25_index.py`` and ``bm25_search.py``.
 
-Indexing follows pyserini's BEIR "flat" setup: each collection row becomes a Lucene document whose
-``contents`` is ``title + " " + text`` (:func:`qcpt.retrieval.data.passage_text`), indexed by
-Anserini's ``IndexCollection`` (``JsonCollection``, ``DefaultLuceneDocumentGenerator``, the default
-English analyzer with Porter stemming), with positions and document vectors stored.
+Two layouts, pyserini's two BEIR baselines (``fields``, the same value for index and search):
+
+- ``flat`` (default): each collection row becomes a Lucene document whose ``contents`` is
+  ``title + " " + text`` (:func:`qcpt.retrieval.data.passage_text`); a query is scored on
+  ``contents`` (pyserini's ``bm25-flat`` runs).
+- ``multifield``: ``contents`` is the text alone and the title is a field of its own, ``title``; a
+  query is scored on both, each with boost 1.0 (pyserini's ``bm25-multifield`` runs, ``--fields
+  contents=1.0 title=1.0``; BEIR's published Elasticsearch BM25 indexes title and body the same way).
+
+Anserini's ``IndexCollection`` indexes either (``JsonCollection``, ``DefaultLuceneDocumentGenerator``,
+the default English analyzer with Porter stemming; a JSON key besides ``id`` and ``contents`` becomes
+a field), with positions and document vectors stored.
 
 Searching uses Anserini's ``SimpleSearcher`` (what pyserini's ``LuceneSearcher`` wraps, called
 directly: :class:`AnseriniSearcher`) with ``set_bm25(k1, b)`` (0.9/0.4 for BEIR, 0.82/0.68 for MS MARCO
@@ -36,6 +44,14 @@ from .runs import Hit, sort_hits, write_run_stream
 log = logging.getLogger(__name__)
 
 INDEX_RECORD = "qcpt_index.json"
+FIELD_LAYOUTS = ("flat", "multifield")
+# The fields a multifield query is scored on, with their boosts (pyserini's --fields contents=1.0 title=1.0).
+MULTIFIELD_BOOSTS = {"contents": 1.0, "title": 1.0}
+
+
+def check_fields(fields: str) -> None:
+    if fields not in FIELD_LAYOUTS:
+        raise ParamsError("fields", f"{fields!r} is not one of {', '.join(FIELD_LAYOUTS)}")
 
 
 @dataclass
@@ -43,6 +59,10 @@ class IndexParams:
     store_positions: bool = True    # phrase queries / proximity; pyserini's BEIR indexes have them
     store_docvectors: bool = True   # needed for relevance feedback (RM3); optional for plain BM25
     store_raw: bool = False         # the raw JSON per document: only for fetching documents back
+    fields: str = "flat"            # "flat": contents = title + text; "multifield": title its own field
+
+    def validate(self) -> None:
+        check_fields(self.fields)
 
 
 @dataclass
@@ -55,8 +75,10 @@ class SearchParams:
     # queries per batch_search call: each batch's hits are written before the next is searched, so
     # memory holds one batch (1,000 queries x depth 1,000 held 4.3 GB of JScoredDoc and tuples)
     query_batch: int = 128
+    fields: str = "flat"            # the index's layout: "multifield" scores contents and title (boost 1 each)
 
     def validate(self) -> None:
+        check_fields(self.fields)
         for name in ("depth", "threads", "query_batch"):
             if getattr(self, name) < 1:
                 raise ParamsError(name, f"must be ≥ 1, got {getattr(self, name)!r}")
@@ -107,14 +129,31 @@ class AnseriniSearcher:
         """The top ``k`` hits (``ScoredDoc``: ``docid``, ``score``) of one query."""
         return list(self.object.search(query, int(k)))
 
-    def batch_search(self, queries: Sequence[str], qids: Sequence[str], k: int, threads: int) -> dict[str, Any]:
-        """``{qid: hits}`` of many queries searched on ``threads`` Java threads."""
+    def search_fields(self, query: str, k: int, boosts: dict[str, float]) -> list[Any]:
+        """The top ``k`` hits of one query scored on the ``boosts`` fields (pyserini's ``fields=``)."""
+        return list(self.object.search_fields(query, self._boost_map(boosts), int(k)))
+
+    def _boost_map(self, boosts: dict[str, float]) -> Any:
+        autoclass = _autoclass()
+        boost_map, java_float = autoclass("java.util.HashMap")(), autoclass("java.lang.Float")
+        for field, boost in boosts.items():
+            boost_map.put(field, java_float(float(boost)))
+        return boost_map
+
+    def batch_search(self, queries: Sequence[str], qids: Sequence[str], k: int, threads: int,
+                     boosts: dict[str, float] | None = None) -> dict[str, Any]:
+        """``{qid: hits}`` of many queries searched on ``threads`` Java threads; with ``boosts``, on
+        those fields (``batch_search_fields``, as pyserini's ``LuceneSearcher.batch_search(fields=)``)."""
         query_strings, qid_strings = self._array_list(), self._array_list()
         for query in queries:
             query_strings.add(query)
         for qid in qids:
             qid_strings.add(qid)
-        results = self.object.batch_search(query_strings, qid_strings, int(k), int(threads))
+        if boosts:
+            results = self.object.batch_search_fields(query_strings, qid_strings, int(k), int(threads),
+                                                      self._boost_map(boosts))
+        else:
+            results = self.object.batch_search(query_strings, qid_strings, int(k), int(threads))
         return {entry.getKey(): entry.getValue() for entry in results.entrySet().toArray()}
 
     def contains(self, docid: str) -> bool:
@@ -125,9 +164,11 @@ class AnseriniSearcher:
         self.object.close()
 
 
-def write_json_collection(collection: str | os.PathLike, folder: Path, parts: int) -> int:
-    """Write Anserini JsonCollection files ``{"id", "contents"}`` into ``folder``, split into
-    ``parts`` contiguous files (Anserini indexes one file per thread). Returns the document count."""
+def write_json_collection(collection: str | os.PathLike, folder: Path, parts: int, fields: str) -> int:
+    """Write Anserini JsonCollection files into ``folder``, split into ``parts`` contiguous files
+    (Anserini indexes one file per thread): ``{"id", "contents"}`` (``flat``: title and text in
+    one), or ``{"id", "contents", "title"}`` (``multifield``: the text, and the title as its own
+    field). Returns the document count."""
     n = sum(1 for _ in iter_collection(collection))  # validates the whole collection first
     if n == 0:
         raise InputError(collection, None, None, "holds no documents")
@@ -140,8 +181,11 @@ def write_json_collection(collection: str | os.PathLike, folder: Path, parts: in
                                          unit=" docs", file=sys.stderr, mininterval=2)):
             while i >= bounds[part + 1]:
                 part += 1
-            contents = passage_text(passage.title, passage.text)
-            handles[part].write(json.dumps({"id": passage.docid, "contents": contents}, ensure_ascii=False) + "\n")
+            if fields == "multifield":
+                doc = {"id": passage.docid, "contents": passage.text, "title": passage.title}
+            else:
+                doc = {"id": passage.docid, "contents": passage_text(passage.title, passage.text)}
+            handles[part].write(json.dumps(doc, ensure_ascii=False) + "\n")
     finally:
         for handle in handles:
             handle.close()
@@ -158,9 +202,11 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.input.", dir=out.parent) as staging, \
             atomic_dir(out) as tmp:
-        n = write_json_collection(collection, Path(staging), threads)
+        n = write_json_collection(collection, Path(staging), threads, params.fields)
         args = ["-collection", "JsonCollection", "-input", staging, "-index", str(tmp),
                 "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads)]
+        if params.fields == "multifield":
+            args += ["-fields", "title"]  # IndexCollection indexes only the JSON keys it is told of
         if params.store_positions:
             args.append("-storePositions")
         if params.store_docvectors:
@@ -176,10 +222,14 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
             raise RuntimeError(f"Lucene indexed {indexed} of {n} documents of {collection} "
                                "(see Anserini's counters above: empty / unindexable / errors)")
         (Path(tmp) / "write.lock").unlink(missing_ok=True)
+        # A flat index's record stays as it was before `fields` existed (its absence reads as flat,
+        # index_fields), so flat indexes keep their bytes and no index job needs a new version.
+        recorded = {k: v for k, v in asdict(params).items() if k != "fields" or v != "flat"}
         write_json(Path(tmp) / INDEX_RECORD, {
             "collection": str(collection), "collection_sha256": sha256_file(collection),
-            "documents": n, "threads": threads, **asdict(params),
-            "contents": "title + ' ' + text", "generator": "DefaultLuceneDocumentGenerator",
+            "documents": n, "threads": threads, **recorded,
+            "contents": "title + ' ' + text" if params.fields == "flat" else "text (title: field 'title')",
+            "generator": "DefaultLuceneDocumentGenerator",
         })
     log.info("indexed %d documents into %s in %.1f s", n, out, time.perf_counter() - start)
     return n
@@ -212,6 +262,15 @@ def order_hits(docids: list[str], scores: np.ndarray) -> list[Hit]:
     return list(zip(docids, scores.tolist(), strict=True))
 
 
+def index_fields(index: str | os.PathLike) -> str:
+    """The layout an index was built with (its record's ``fields``; records before multifield
+    existed are flat)."""
+    record = Path(index) / INDEX_RECORD
+    if not record.is_file():
+        return "flat"
+    return json.loads(record.read_text(encoding="utf-8")).get("fields", "flat")
+
+
 def search(index: str | os.PathLike, topics: dict[str, str], params: SearchParams) -> dict[str, list[tuple[str, float]]]:
     """BM25 top-``depth`` hits per query, ``{qid: [(docid, score), ...]}`` in topic order, each
     list by float32 score descending with ties by docid (the order :func:`.runs.write_run` writes)."""
@@ -224,6 +283,12 @@ def iter_search(index: str | os.PathLike, topics: dict[str, str],
     queries at a time: a batch is searched when the previous one's hits have all been taken."""
     if not Path(index).is_dir():
         raise InputError(index, None, None, "is not an index folder")
+    built_with = index_fields(index)
+    if built_with != params.fields:
+        raise InputError(index, None, None, f"is a {built_with!r} index (record {INDEX_RECORD}); "
+                         f"the search asks for fields {params.fields!r}: set the collection's bm25.fields "
+                         "for both, or rebuild the index")
+    boosts = MULTIFIELD_BOOSTS if params.fields == "multifield" else None
     searcher = AnseriniSearcher(index)
     searcher.set_bm25(params.k1, params.b)
     total = searcher.num_docs
@@ -236,7 +301,8 @@ def iter_search(index: str | os.PathLike, topics: dict[str, str],
         with tqdm(total=len(qids), desc="BM25 search", unit=" queries", file=sys.stderr, mininterval=2) as bar:
             for lo in range(0, len(qids), params.query_batch):
                 batch = qids[lo:lo + params.query_batch]
-                found = searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=params.threads)
+                found = searcher.batch_search([topics[q] for q in batch], batch, k=k, threads=params.threads,
+                                              boosts=boosts)
                 for qid in batch:
                     docids, scores = lucene_hits(found.pop(qid, []))
                     q_k = k
@@ -245,7 +311,8 @@ def iter_search(index: str | os.PathLike, topics: dict[str, str],
                     # by internal doc number (pyserini 1.6 picks them by docid, so this rarely runs).
                     while len(docids) == q_k and depth < q_k < total and scores[-1] == scores[depth - 1]:
                         q_k = min(total, q_k * 2)
-                        docids, scores = lucene_hits(searcher.search(topics[qid], k=q_k))
+                        docids, scores = lucene_hits(searcher.search_fields(topics[qid], q_k, boosts) if boosts
+                                                     else searcher.search(topics[qid], k=q_k))
                         widened += 1
                     hits = order_hits(docids, scores)[:depth]
                     empty += not hits

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..corpus import read_qrels, read_topics
 from ..io import InputError, read_jsonl, require_str
@@ -21,15 +22,34 @@ class Passage:
     text: str
 
 
-def passage_text(title: str, text: str) -> str:
+def passage_text(title: str, text: str, separator: str = " ") -> str:
     """The text a passage is encoded (and BM25-indexed) as: ``title + " " + text``.
 
     Tevatron's MS MARCO recipe joins title and text with the tokenizer's ``[SEP]``; BEIR's and
     pyserini's "flat" setups, and sentence-transformers models, use a plain space. We use the space
-    everywhere (the MS MARCO passage collection has no titles, so the recipes agree there), which lets
-    the published BEIR numbers of pyserini and of all-MiniLM-L6-v2 be reproduced."""
+    everywhere, which lets the published BEIR numbers of pyserini and of all-MiniLM-L6-v2 be
+    reproduced. On MS MARCO the recipes do *not* agree for the QAC authors' code: its get_data.sh
+    joins RocketQA's titles to the passages and Tevatron's preprocessor tokenises ``title [SEP]
+    text``; the public collection.tsv the presets read has no titles (docs/fidelity.md, #13)."""
     title = title.strip()
-    return f"{title} {text}" if title else text
+    return f"{title}{separator}{text}" if title else text
+
+
+TITLE_JOINS = ("space", "sep")
+
+
+def title_separator(title_join: str, tokenizer: Any = None) -> str:
+    """What goes between a title and its text: a space (``"space"``), or the tokenizer's separator
+    token (``"sep"``: ``title [SEP] text``, Tevatron's ``preprocessor_tsv.py``, which the QAC code's
+    MS MARCO corpus goes through)."""
+    if title_join == "space":
+        return " "
+    if title_join == "sep":
+        sep = getattr(tokenizer, "sep_token", None)
+        if not sep:
+            raise ValueError("title_join 'sep' needs a tokenizer with a separator token")
+        return sep
+    raise ValueError(f"title_join {title_join!r} is not one of {', '.join(TITLE_JOINS)}")
 
 
 def iter_collection(path: str | os.PathLike) -> Iterator[Passage]:

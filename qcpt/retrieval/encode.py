@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from ..io import InputError, atomic_path
-from .data import iter_collection, passage_text
+from .data import iter_collection, passage_text, title_separator
 from .params import EncodeParams, limit_torch_threads, parse_params, setup_logging
 from .vectors import Throughput, default_device, encode_texts, load_encoder, resolve_settings
 
@@ -46,12 +46,14 @@ def load_shard(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     return ids, embeddings
 
 
-def encode_passages(model, tokenizer, rows: list, settings, *, batch_size: int, length_sorted: bool = True,
-                    amp: bool = False, progress: bool = True, desc: str = "encoding passages") -> np.ndarray:
+def encode_passages(model, tokenizer, rows: list, settings, *, batch_size: int, title_join: str,
+                    length_sorted: bool = True, amp: bool = False, progress: bool = True,
+                    desc: str = "encoding passages") -> np.ndarray:
     """Collection ``rows`` encoded as a shard holds them: title and text (``passage_text``) with the
     model's resolved ``settings`` (pooling, normalisation, passage length); search.py's in-job
     encoding of a small collection calls this too."""
-    return encode_texts(model, tokenizer, [passage_text(p.title, p.text) for p in rows], max_len=settings.p_max_len,
+    separator = title_separator(title_join, tokenizer)
+    return encode_texts(model, tokenizer, [passage_text(p.title, p.text, separator) for p in rows], max_len=settings.p_max_len,
                         batch_size=batch_size, pooling=settings.pooling, normalize=settings.normalize,
                         length_sorted=length_sorted, amp=amp, progress=progress, desc=desc)
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = resolve_settings(folder, pooling=params.pooling, normalize=params.normalize, p_max_len=params.max_len)
     log.info("shard %d/%d: rows %d..%d of %d, on %s", args.shard, args.num_shards, lo, hi, n, device)
     clock = Throughput()
-    embeddings = encode_passages(model, tokenizer, rows, settings, batch_size=params.batch_size,
+    embeddings = encode_passages(model, tokenizer, rows, settings, batch_size=params.batch_size, title_join=params.title_join,
                                  length_sorted=params.length_sorted, amp=params.amp, progress=not args.no_progress,
                                  desc=f"encoding shard {args.shard}")
     elapsed, rate = clock.rate(len(rows))

@@ -22,6 +22,13 @@ __all__ = [
 POOLINGS = ("cls", "mean")
 
 
+def _title_join(value: str) -> None:
+    from .data import TITLE_JOINS
+
+    if value not in TITLE_JOINS:
+        raise ParamsError("title_join", f"{value!r} is not one of {', '.join(TITLE_JOINS)}")
+
+
 def _pooling(value: str | None) -> None:
     if value is not None and value not in POOLINGS:
         raise ParamsError("pooling", f"{value!r} is not one of {', '.join(POOLINGS)}")
@@ -43,9 +50,11 @@ class FinetuneParams(TrainerParams):
     pooling: str = "cls"
     normalize: bool = False
     temperature: float = 1.0
+    title_join: str = "space"           # title and text: "space", or "sep" (title [SEP] text, Tevatron's MS MARCO preprocessor)
 
     def validate(self) -> None:
         _pooling(self.pooling)
+        _title_join(self.title_join)
         if self.global_batch_size is not None:
             if self.per_device_batch_size is not None:
                 raise ParamsError("global_batch_size", "per_device_batch_size and global_batch_size: give one of them")
@@ -80,9 +89,11 @@ class EncodeParams:
     batch_size: int = 64
     length_sorted: bool = True
     amp: bool = False               # half-precision autocast: float16 on CUDA, bfloat16 on CPU
+    title_join: str = "space"       # title and text: "space", or "sep" (title [SEP] text)
 
     def validate(self) -> None:
         _pooling(self.pooling)
+        _title_join(self.title_join)
         if self.max_len is not None and self.max_len < 2:
             raise ParamsError("max_len", f"must be ≥ 2, got {self.max_len!r}")
         if self.batch_size < 1:
@@ -101,9 +112,11 @@ class DenseSearchParams:
     search_batch: int = 4096        # queries per FAISS call
     tag: str = "dense"
     amp: bool = False               # half-precision autocast: float16 on CUDA, bfloat16 on CPU
+    title_join: str = "space"       # passages encoded in the job (--collection): "space" or "sep"
 
     def validate(self) -> None:
         _pooling(self.pooling)
+        _title_join(self.title_join)
         for name in ("depth", "batch_size", "p_batch_size", "search_batch"):
             if getattr(self, name) < 1:
                 raise ParamsError(name, f"must be ≥ 1, got {getattr(self, name)!r}")

@@ -403,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         clock = Throughput()
         ids = [p.docid for p in rows]
         embeddings = encode_passages(model, tokenizer, rows, settings, batch_size=params.p_batch_size,
+                                     title_join=params.title_join,
                                      amp=params.amp, progress=not args.no_progress)
         elapsed, rate = clock.rate(len(rows))
         log.info("encoded %d passages of %s in %.1f s (%.1f passages/s)", len(rows), args.collection, elapsed, rate)

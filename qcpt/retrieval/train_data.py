@@ -9,9 +9,12 @@ positives; ``keep`` of them are kept (``null``: all), chosen by ``selection``:
 - ``"top"``: the ``keep`` best-ranked candidates;
 - ``"random"``: ``keep`` candidates drawn uniformly without replacement, seeded by ``seed`` and the
   query id (so a query's draw does not depend on the others' or on file order). This is the QAC
-  authors' ``build_train_hn.py``: ``negatives[:depth]``, shuffled, ``[:n_sample]`` with depth 200
-  and n_sample 128 — ranks 129-200 get used too. (Their shuffle is one global ``random`` stream
-  over the queries in run order; ours is per query, so it survives reordering and sharding.)
+  authors' ``build_train_hn.py`` (``load_ranking``): ``negatives[:depth]``, shuffled,
+  ``[:n_sample]`` with depth 200 and n_sample 128 — ranks 129-200 get used too. Two differences:
+  their ``negatives`` already exclude the positives, so they take the first 200 *non-positive*
+  documents of a depth-1000 run where we take the top 200 and then drop the positives; and their
+  shuffle is one global ``random`` stream over the queries in run order, ours is per query, so it
+  survives reordering and sharding (docs/fidelity.md, row 3).
 
 This serves both recipes:
 
@@ -57,8 +60,12 @@ class TrainDataParams:
     merge_with: str | None = None
     selection: str = "top"       # "top" (first `keep` by rank) or "random" (seeded sample of `keep`)
     seed: int = 42
+    depth_counts: str = "hits"   # "hits": the run's top `depth` minus positives; "negatives": the first
+    #                              `depth` non-positive hits (build_train_hn.py load_ranking; needs a deeper run)
 
     def validate(self) -> None:
+        if self.depth_counts not in ("hits", "negatives"):
+            raise ParamsError("depth_counts", f"must be 'hits' or 'negatives', got {self.depth_counts!r}")
         if self.selection not in ("top", "random"):
             raise ParamsError("selection", f"must be 'top' or 'random', got {self.selection!r}")
         if self.depth < 1:
@@ -107,10 +114,47 @@ def ranked_by_query(run_path: str | os.PathLike, wanted: set[str], depth: int | 
         return {qid: ranked_docids(entries)[:depth] for qid, entries in read_run(run_path).items() if qid in wanted}
 
 
-def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams) -> tuple[list[dict], dict[str, int]]:
+def negatives_from_triples(path: str | os.PathLike, wanted: set[str]) -> dict[str, list[str]]:
+    """``{query_id: negative ids}`` of MS MARCO's official training triples, in file order without
+    repeats: ``qid<TAB>pos_pid<TAB>neg_pid`` lines (``qidpidtriples.train.full.2.tsv``, a query's
+    lines consecutive), or the QAC authors' grouped form ``qid<TAB>pid,pid,...`` (get_data.sh's
+    ``train.negatives.tsv``). Only ``wanted`` queries are kept in memory."""
+    out: dict[str, list[str]] = {}
+    finished: set[str] = set()
+    current: str | None = None
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            parts = line.rstrip("\r\n").split("\t")
+            if parts == [""]:
+                continue
+            if len(parts) == 3:
+                qid, negatives = parts[0], [parts[2]]
+            elif len(parts) == 2:
+                qid, negatives = parts[0], parts[1].split(",")
+            else:
+                raise InputError(path, lineno, None, f"expected qid<TAB>pos<TAB>neg or qid<TAB>pid,pid,..., "
+                                 f"found {len(parts)} columns")
+            if qid != current:
+                if qid in finished:
+                    raise InputError(path, lineno, None, f"query {qid!r} appears again after other queries: "
+                                     "a query's lines must be consecutive (as in qidpidtriples.train.full.2.tsv)")
+                if current is not None:
+                    finished.add(current)
+                current = qid
+            if qid in wanted:
+                out.setdefault(qid, []).extend(n for n in negatives if n)
+    return {qid: list(dict.fromkeys(negs)) for qid, negs in out.items()}
+
+
+def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams,
+                     triples: bool = False) -> tuple[list[dict], dict[str, int]]:
+    """``triples``: ``run_path`` is MS MARCO's official training triples (the QAC authors'
+    retriever-1 negatives, get_data.sh + build_train.py), not a ranked run; ``depth`` does not apply."""
     topics = load_topics(topics_path)
     qrels = load_qrels(qrels_path)
-    run = ranked_by_query(run_path, set(topics), params.depth)
+    # depth_counts "negatives" cuts after the positives are gone, so the whole run is read first
+    cut = None if triples or params.depth_counts == "negatives" else params.depth
+    run = negatives_from_triples(run_path, set(topics)) if triples else ranked_by_query(run_path, set(topics), cut)
     merged = read_negatives(params.merge_with) if params.merge_with else {}
     rows: list[dict] = []
     stats = {"topics": len(topics), "written": 0, "skipped_no_positive": 0, "skipped_no_negative": 0,
@@ -124,6 +168,8 @@ def build_train_data(run_path, topics_path, qrels_path, params: TrainDataParams)
             stats["topics_not_in_run"] += 1
         pos = set(positives)
         candidates = [d for d in run.get(qid, []) if d not in pos]
+        if params.depth_counts == "negatives" and not triples:
+            candidates = candidates[:params.depth]
         negatives = select_negatives(candidates, params.keep, params.selection, params.seed, qid)
         if qid in merged:
             present = set(negatives)
@@ -272,6 +318,8 @@ def restrict_to_collection(groups: Sequence[TrainGroup], known: set[str], path: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run + qrels → Tevatron training JSONL.")
     parser.add_argument("--run", help="TREC run (BM25 or retriever 1)")
+    parser.add_argument("--triples", help="instead of --run: MS MARCO's training triples qid/pos/neg TSV "
+                        "(or qid<TAB>pid,pid,...); every listed negative is a candidate")
     parser.add_argument("--hard-negatives", help="instead of --run/--qrels: sentence-transformers' "
                         "msmarco-hard-negatives.jsonl(.gz); --params then takes ce_score_margin, negatives_per_system")
     parser.add_argument("--topics", required=True, help="topics TSV qid<TAB>query")
@@ -280,14 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="{}", help="JSON: depth, keep, selection, seed, min_relevance, merge_with")
     args = parser.parse_args(argv)
     setup_logging()
-    if bool(args.hard_negatives) == bool(args.run) or (args.run and not args.qrels):
-        parser.error("give --run with --qrels, or --hard-negatives")
+    if sum(map(bool, (args.hard_negatives, args.run, args.triples))) != 1 or ((args.run or args.triples) and not args.qrels):
+        parser.error("give --run or --triples with --qrels, or --hard-negatives")
     try:
         if args.hard_negatives:
             rows, stats = read_hard_negatives(args.hard_negatives, args.topics,
                                               parse_params(HardNegativesParams, args.params))
         else:
-            rows, stats = build_train_data(args.run, args.topics, args.qrels, parse_params(TrainDataParams, args.params))
+            rows, stats = build_train_data(args.run or args.triples, args.topics, args.qrels,
+                                           parse_params(TrainDataParams, args.params), triples=bool(args.triples))
     except InputError as err:
         log.error("%s", err)
         return 2

@@ -15,9 +15,13 @@ DEFAULTS: dict[str, Any] = {
     "querygen.order_seed": 42,  # the passage order that defines the generation shards
     "querygen.consistency.enabled": True,  # consistency@k of every selected query file
     "finetune.negatives.bm25_depth": 200,  # BM25 run depth for the BM25 negatives
+    "finetune.negatives.bm25_keep": None,  # all of them; the QAC code: 128 (build_train.py --n_sample)
+    "finetune.negatives.bm25_selection": "random",  # with bm25_keep: a seeded sample (build_train.py shuffles)
     "finetune.negatives.mined_depth": 200,  # dense run depth for the mined negatives
     "finetune.negatives.mined_keep": 128,
     "finetune.negatives.mined_selection": "top",
+    "finetune.negatives.mined_depth_counts": "hits",  # the run's top mined_depth, then positives dropped
+    "finetune.negatives.mined_search_depth": None,  # the mining run's depth; None: mined_depth
     "finetune.negatives.merge_bm25": False,
     "evalsets.*.depth": 1000,  # run depth of an evaluation search
     "evalsets.*.measures": ("MRR@10", "R@50", "R@1000", "nDCG@10"),

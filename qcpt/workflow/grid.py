@@ -189,7 +189,8 @@ def search_depth(config: dict[str, Any], topicset: str, negatives_key: str = "mi
     """Run depth: the evalset's ``depth``; for a fine-tuning dataset's training topics, the depth the
     negatives are drawn from (``finetune.negatives.<negatives_key>``)."""
     if training_dataset(config, topicset) is not None:
-        return setting(config, "finetune", "negatives", negatives_key)
+        searched = setting(config, "finetune", "negatives", "mined_search_depth") if negatives_key == "mined_depth" else None
+        return searched or setting(config, "finetune", "negatives", negatives_key)
     return setting(config, "evalsets", topicset, "depth")
 
 

@@ -25,7 +25,7 @@ from .cotmae import CotMaeModel
 def _contrastive(encoder: BertModel, p: PretrainParams) -> PretrainModel:
     return ContrastiveModel(encoder, condenser_layers=p.condenser_layers, skip_layer=p.condenser_skip_layer,
                             temperature=p.temperature, negatives=p.contrastive_negatives,
-                            grad_cache_chunk=p.grad_cache_chunk)
+                            grad_cache_chunk=p.grad_cache_chunk, mlm_loss_weight=p.mlm_loss_weight)
 
 
 def _cotmae(encoder: BertModel, p: PretrainParams) -> PretrainModel:
@@ -33,7 +33,7 @@ def _cotmae(encoder: BertModel, p: PretrainParams) -> PretrainModel:
 
 
 def _bottleneck(encoder: BertModel, p: PretrainParams) -> PretrainModel:
-    return BottleneckModel(encoder, decoder_layers=p.decoder_layers, window=p.window)
+    return BottleneckModel(encoder, decoder_layers=p.decoder_layers, window=p.window, decoder_head=p.decoder_head)
 
 
 SCHEMA_BUILDERS: dict[str, Callable[[BertModel, PretrainParams], PretrainModel]] = {

@@ -9,8 +9,13 @@
                          encoder's embedding layer (shared word, position and type embeddings)
 
   Position ``i`` predicts context token ``i + 1`` (causal LM; position 0 predicts q_1), so the
-  decoder generates the whole context q_1 … q_m [SEP]. The output projection is the shared word
-  embedding matrix (plus a bias).
+  decoder generates the whole context q_1 … q_m [SEP].
+- Output (``decoder_head``): by default (``"mlm"``) as the QAC authors' ``cotmae/modeling.py``
+  (``BertForCotMAE.forward`` and ``casual_loss``): a dropout on the decoder's input (GPT-2's
+  embedding dropout, ``d_head_drop``), the blocks, a final LayerNorm (``d_head_ln_f``), then the
+  encoder's own MLM head ``lm.cls`` — dense, GELU, LayerNorm, the tied word-embedding projection and
+  its bias — shared with the encoder's MLM loss. ``"tied"`` (qcpt before issue 28): no input
+  dropout, the final LayerNorm straight into the tied projection with a bias of its own.
 - Attention (:func:`window_attention_mask`): by default (``window=None``) a plain causal decoder,
   the LLM-expansion paper's: position ``i`` attends to positions ``0 … i``. With ``window=W`` (the
   QAC authors' ``--attn_window W``, their CoT-MAE command line uses 3), position ``i`` attends to
@@ -32,6 +37,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
+from ..arguments import DECODER_HEADS
 from ..masking import IGNORE_INDEX
 from .common import PretrainModel, Side, init_weights
 
@@ -82,17 +88,33 @@ class CausalWindowBlock(nn.Module):
 class BottleneckModel(PretrainModel):
     schema = "bottleneck"
 
-    def __init__(self, encoder: BertModel, *, decoder_layers: int = 1, window: int | None = None):
+    def __init__(self, encoder: BertModel, *, decoder_layers: int = 1, window: int | None = None,
+                 decoder_head: str):
         super().__init__(encoder)
+        if decoder_head not in DECODER_HEADS:
+            raise ValueError(f"decoder_head {decoder_head!r} is not one of {', '.join(DECODER_HEADS)}")
         config = encoder.config
         self.window = window
+        self.decoder_head = decoder_head
+        # GPT-2's embedding dropout on the decoder input (the authors' d_head_drop, embd_pdrop =
+        # BERT's hidden_dropout_prob); the "tied" reading has none.
+        self.decoder_input_dropout = nn.Dropout(config.hidden_dropout_prob if decoder_head == "mlm" else 0.0)
         self.decoder = nn.ModuleList(CausalWindowBlock(config) for _ in range(decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        if decoder_head == "tied":
+            self.decoder_bias = nn.Parameter(torch.zeros(config.vocab_size))
         init_weights(self.decoder, config.initializer_range)
 
     def head_config(self) -> dict[str, Any]:
-        return {"decoder_layers": len(self.decoder), "window": self.window}
+        return {"decoder_layers": len(self.decoder), "window": self.window, "decoder_head": self.decoder_head}
+
+    def decoder_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of decoder states (after the blocks): the final LayerNorm, then the
+        shared MLM head (``"mlm"``) or the tied projection with the decoder's own bias (``"tied"``)."""
+        normed = self.decoder_norm(hidden)
+        if self.decoder_head == "mlm":
+            return self.mlm_head(normed, self.embedding_weight())
+        return F.linear(normed, self.embedding_weight(), self.decoder_bias)
 
     def decoder_mask(self, context_attention_mask: torch.Tensor) -> torch.Tensor:
         """[B, 1, L, L]: the window pattern, minus padded keys."""
@@ -102,10 +124,10 @@ class BottleneckModel(PretrainModel):
 
     def losses(self, passage: Side, context: Side) -> dict[str, torch.Tensor]:
         last, mlm = self.passage_mlm(passage)
-        hidden = self.decoder_input(last, context.input_ids)
+        hidden = self.decoder_input_dropout(self.decoder_input(last, context.input_ids))
         allowed = self.decoder_mask(context.attention_mask)
         for block in self.decoder:
             hidden = block(hidden, allowed)
         selected = context.labels != IGNORE_INDEX
-        logits = F.linear(self.decoder_norm(hidden[selected]), self.embedding_weight(), self.decoder_bias).float()
+        logits = self.decoder_logits(hidden[selected]).float()
         return {"mlm": mlm, "decoder_clm": F.cross_entropy(logits, context.labels[selected])}

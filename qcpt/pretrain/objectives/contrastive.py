@@ -13,7 +13,8 @@ Architecture (Gao & Callan 2022, as described in both papers):
   every passage and context must pick its partner among the other ``2·B_global - 1`` vectors
   (coCondenser's code; ``2·B_global - 2`` negatives).
 
-L = L_mlm + L_condenser_mlm + L_contrastive.
+L = L_mlm + L_condenser_mlm + L_contrastive (QAC eq. 7); ``mlm_loss_weight`` w gives
+w·L_mlm + w·L_condenser_mlm + L_contrastive (the QAC code under gradient caching: w = 2).
 
 Cross-process negatives: vectors are all-gathered; the gather's backward sums every process's
 gradient for a vector before handing the owner its slice, so with DDP's gradient averaging the
@@ -127,8 +128,10 @@ class ContrastiveModel(PretrainModel):
         temperature: float = 1.0,
         negatives: str = "contexts",
         grad_cache_chunk: int | None = None,
+        mlm_loss_weight: float,
     ):
         super().__init__(encoder)
+        self.mlm_loss_weight = mlm_loss_weight
         n_layers = encoder.config.num_hidden_layers
         self.skip_layer = max(1, n_layers // 2) if skip_layer is None else skip_layer
         if not 1 <= self.skip_layer <= n_layers:
@@ -182,4 +185,6 @@ class ContrastiveModel(PretrainModel):
         condenser_mlm = mean_from_sums(p_head + c_head, p_hn + c_hn)
         contrastive, self.last_negatives = passage_context_loss(p_rep, c_rep, temperature=self.temperature,
                                                                 negatives=self.negatives)
+        if self.mlm_loss_weight != 1.0:  # the QAC code's grad-cache path weighs both MLM terms x2 (#10)
+            mlm, condenser_mlm = mlm * self.mlm_loss_weight, condenser_mlm * self.mlm_loss_weight
         return {"mlm": mlm, "condenser_mlm": condenser_mlm, "contrastive": contrastive}

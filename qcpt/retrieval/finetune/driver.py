@@ -16,7 +16,7 @@ from ... import training
 from ...checkpoints import Retention
 from ...io import InputError
 from ...models import load_pretrained, load_tokenizer, resolve_model_path
-from ..data import load_passages, passage_text
+from ..data import load_passages, passage_text, title_separator
 from ..params import FinetuneParams, parse_params, setup_logging
 from ..st_layout import write_encoder_description
 from ..train_data import read_train_groups, restrict_to_collection
@@ -69,14 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         log.error("%s", err)
         return 2
-    texts = {d: passage_text(p.title, p.text) for d, p in passages.items()}
+    init_dir = resolve_model_path(args.init)
+    tokenizer = load_tokenizer(init_dir)
+    separator = title_separator(params.title_join, tokenizer)
+    texts = {d: passage_text(p.title, p.text, separator) for d, p in passages.items()}
     dataset = TrainDataset(groups, texts, params.train_n_passages, params.seed)
     steps = total_steps(len(dataset), params, world)
 
     # The bi-encoder around the init.
     set_seed(params.seed)
-    init_dir = resolve_model_path(args.init)
-    tokenizer = load_tokenizer(init_dir)
     model = BiEncoder(load_pretrained(AutoModel, init_dir), params.pooling, params.normalize, params.temperature)
 
     # The trainer (qcpt.training's steps), resumed from this run's checkpoints (the world size

@@ -31,6 +31,7 @@ RULES: dict[str, Callable[..., Job]] = {
     "pretrain": pretrain.pretrain,
     "prepare_collection": bm25.prepare_collection,
     "prepare_topics": bm25.prepare_topics,
+    "bm25_index": bm25.bm25_index,
     "bm25_search": bm25.bm25_search,
     "bm25_negatives": bm25.bm25_negatives,
     "finetune": finetune.finetune,

@@ -11,11 +11,36 @@ from .base import Job, model, paths
 from .finetune import finetune_settings
 
 
-def encode_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
-    """The encoding settings of an encode or search job: ``amp`` where ``encoder.amp`` is on, and
-    :func:`pooling_job_params`."""
+def encode_job_params(config: dict[str, Any], modelkey: str, collection: str | None = None,
+                      topicset: str | None = None) -> dict[str, Any]:
+    """The encoding settings of an encode or search job: ``amp`` where ``encoder.amp`` is on,
+    :func:`pooling_job_params`, and the eval-time lengths of :func:`length_job_params`."""
     amp = {"amp": True} if setting(config, "encoder", "amp") else {}
-    return {**pooling_job_params(config, modelkey), **amp}
+    return {**pooling_job_params(config, modelkey), **length_job_params(config, modelkey, collection, topicset), **amp}
+
+
+def length_job_params(config: dict[str, Any], modelkey: str, collection: str | None,
+                      topicset: str | None) -> dict[str, Any]:
+    """Eval-time token lengths set per collection (``collections.<c>.max_len``, passages) and per
+    evalset (``evalsets.<e>.q_max_len``, queries); they override what the model folder declares (a
+    fine-tuned model's training lengths), but not an external encoder's own ``max_len`` /
+    ``q_max_len`` (a baseline at the lengths of its published run)."""
+    own: dict[str, Any] = {}
+    key = cells.parse_model_key(modelkey)
+    encoder = cells.parse_encoder(key.encoder)
+    if encoder.kind == "ext" and key.zeroshot:
+        own = config["external_encoders"][encoder.name]
+    out: dict[str, Any] = {}
+    if collection is None and topicset is not None:
+        collection = grid.topic_sets(config)[topicset]["collection"]
+    if collection is not None and "max_len" in config["collections"][collection] and "max_len" not in own:
+        out["max_len"] = config["collections"][collection]["max_len"]
+    evalset = config["evalsets"].get(topicset or "", {})
+    if "q_max_len" in evalset and "q_max_len" not in own:
+        out["q_max_len"] = evalset["q_max_len"]
+    if collection is not None and "title_join" in config["collections"][collection]:
+        out["title_join"] = config["collections"][collection]["title_join"]  # how its titles join the text
+    return out
 
 
 def pooling_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
@@ -27,7 +52,7 @@ def pooling_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
     encoder = cells.parse_encoder(key.encoder)
     if encoder.kind == "ext" and key.zeroshot:
         spec = config["external_encoders"][encoder.name]
-        return {k: spec[k] for k in ("pooling", "normalize", "max_len") if k in spec}
+        return {k: spec[k] for k in ("pooling", "normalize", "max_len", "q_max_len") if k in spec}
     if key.zeroshot and config["encoder"].get("pooling"):
         def tuned(name: str) -> Any:
             return setting(config, "finetune", "params", name)
@@ -37,10 +62,15 @@ def pooling_job_params(config: dict[str, Any], modelkey: str) -> dict[str, Any]:
     return {}
 
 
+def encode_shard_job_params(config: dict[str, Any], modelkey: str, collection: str | None) -> dict[str, Any]:
+    """An encode job's settings: passages only, so no query length."""
+    return {k: v for k, v in encode_job_params(config, modelkey, collection=collection).items() if k != "q_max_len"}
+
+
 def encode(config: dict[str, Any], collection: str, modelkey: str, shard: str, nshards: str) -> Job:
     """One shard of a collection encoded with a model (passages only: no query length)."""
     path, model_input = model(config, modelkey)
-    params = {k: v for k, v in encode_job_params(config, modelkey).items() if k != "q_max_len"}
+    params = encode_shard_job_params(config, modelkey, collection)
     return Job({"collection": paths(config).of("collection", collection=collection), "model": model_input},
                params, {"model": path})
 
@@ -51,7 +81,7 @@ def encode_shards(config: dict[str, Any], collection: str) -> int:
 
 
 def dense_search_job_params(config: dict[str, Any], topicset: str, modelkey: str) -> dict[str, Any]:
-    return {**encode_job_params(config, modelkey), "depth": grid.search_depth(config, topicset)}
+    return {**encode_job_params(config, modelkey, topicset=topicset), "depth": grid.search_depth(config, topicset)}
 
 
 def search(config: dict[str, Any], topicset: str, modelkey: str) -> Job:
@@ -128,7 +158,7 @@ def model_cell(config: dict[str, Any], system: str) -> dict[str, Any]:
         cell["finetune"] = {
             "dataset": key.dataset,
             "spec": config["finetune"]["datasets"][key.dataset],
-            "params": finetune_settings(config, key.dataset),
+            "params": finetune_settings(config, key.dataset, key.stage),
             "negatives": config["finetune"].get("negatives", {}),
         }
     encoder = cells.parse_encoder(key.encoder)

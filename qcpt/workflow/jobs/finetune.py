@@ -23,8 +23,11 @@ def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None, e
     def negatives(key: str) -> Any:
         return setting(config, "finetune", "negatives", key)
 
-    return {"depth": negatives("mined_depth"), "keep": negatives("mined_keep"),
-            "selection": negatives("mined_selection"), "seed": encoder_seed(config, encoder), "merge_with": merge_with}
+    params = {"depth": negatives("mined_depth"), "keep": negatives("mined_keep"),
+              "selection": negatives("mined_selection"), "seed": encoder_seed(config, encoder), "merge_with": merge_with}
+    if negatives("mined_depth_counts") != "hits":  # the authors' cut: the first mined_depth non-positives
+        params["depth_counts"] = negatives("mined_depth_counts")
+    return params
 
 
 def mine_negatives(config: dict[str, Any], dataset: str, encoder: str) -> Job:
@@ -42,13 +45,20 @@ def st_hard_negatives(config: dict[str, Any], dataset: str) -> Job:
     return Job(inputs, spec.get("hard_negatives_params", {}))
 
 
-def finetune_settings(config: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """finetune.params, with the dataset's own ``params`` over them (the BEIR retriever's recipe)."""
-    return {**config["finetune"].get("params", {}), **config["finetune"]["datasets"][dataset].get("params", {})}
+def finetune_settings(config: dict[str, Any], dataset: str, stage: str | None = None) -> dict[str, Any]:
+    """finetune.params, then the stage's ``finetune.stage_params.<stage>`` (the QAC code's 128-token
+    retriever-1 passages), then the dataset's own ``params`` over them (the BEIR retriever's recipe)."""
+    stage_params = config["finetune"].get("stage_params", {}).get(stage, {}) if stage else {}
+    return {**config["finetune"].get("params", {}), **stage_params,
+            **config["finetune"]["datasets"][dataset].get("params", {})}
 
 
-def finetune_job_params(config: dict[str, Any], dataset: str, encoder: str | None = None) -> dict[str, Any]:
-    params = {"seed": setting(config, "seed"), **finetune_settings(config, dataset)}
+def finetune_job_params(config: dict[str, Any], dataset: str, encoder: str | None = None,
+                        stage: str | None = None) -> dict[str, Any]:
+    params = {"seed": setting(config, "seed"), **finetune_settings(config, dataset, stage)}
+    collection = config["collections"][config["finetune"]["datasets"][dataset]["collection"]]
+    if "title_join" in collection:  # the collection's titles join its text as in its encode jobs
+        params["title_join"] = collection["title_join"]
     if encoder_seed(config, encoder) != setting(config, "seed"):  # a seed replicate's own seed wins
         params["seed"] = encoder_seed(config, encoder)
     return params
@@ -66,7 +76,7 @@ def finetune(config: dict[str, Any], dataset: str, encoder: str, stage: str) -> 
     init, init_input = encoder_model(config, encoder)
     inputs = {"train": train, "collection": p.of("collection", collection=spec["collection"]), "init": init_input}
     run = p.of("finetune_run", dataset=dataset, encoder=encoder, stage=stage)
-    return Job(inputs, finetune_job_params(config, dataset, encoder), {"init": init, "checkpoints": f"{run}/checkpoints"})
+    return Job(inputs, finetune_job_params(config, dataset, encoder, stage), {"init": init, "checkpoints": f"{run}/checkpoints"})
 
 
 def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:
@@ -80,7 +90,7 @@ def batch(config: dict[str, Any], devices: int, dataset: str, encoder: str, stag
     from ...params import parse_params
     from ...retrieval.params import FinetuneParams
 
-    params = parse_params(FinetuneParams, finetune_job_params(config, dataset, encoder))  # validated with the config
+    params = parse_params(FinetuneParams, finetune_job_params(config, dataset, encoder, stage))  # validated with the config
     try:
         return describe_batch(params.batch_plan(devices))
     except BatchPlanError as err:
