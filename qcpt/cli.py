@@ -100,6 +100,10 @@ ENTRY_POINT = "scripts/qcpt.py"
 # Generators' own interpreters ({generator: python}, JSON), set by rules/common.smk from the config's
 # `generators.<name>.python` keys: not a param, since a venv's path never changes an output.
 GENERATOR_PYTHON_ENV = "QCPT_GENERATOR_PYTHON"
+# The interpreter and this entry point, as every job's shell starts: "$QCPT_PYTHON" "$QCPT_ENTRY"
+# (rules/common.smk sets both where Snakemake runs; never params, see there).
+JOB_PYTHON_ENV = "QCPT_PYTHON"
+JOB_ENTRY_ENV = "QCPT_ENTRY"
 
 
 def command_with_version(name: str) -> str:

@@ -16,7 +16,7 @@ rule prepare_collection:
         command=version("corpus:collection"),
         fmt=job_arg("prepare_collection", "fmt"),
     shell:
-        "{QCPT} {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1'
 
 
 rule prepare_topics:
@@ -34,7 +34,7 @@ rule prepare_topics:
     params:
         command=version("corpus:topics"),
     shell:
-        "{QCPT} {params.command} --topics {input.topics:q} --qrels {input.qrels:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --topics {input.topics:q} --qrels {input.qrels:q}'
         " --out-topics {output.topics:q} --out-qrels {output.qrels:q} > {log:q} 2>&1"
 
 
@@ -55,7 +55,7 @@ rule bm25_index:
         command=version("retrieval.bm25:index"),
         json=job_params("bm25_index"),
     shell:
-        "{QCPT} {params.command} --collection {input:q} --out {output:q} --threads {threads}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --collection {input:q} --out {output:q} --threads {threads}'
         " --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -76,7 +76,7 @@ rule bm25_search:
         command=version("retrieval.bm25:search"),
         json=job_params("bm25_search"),
     shell:
-        "{QCPT} {params.command} --index {input.index:q} --topics {input.topics:q} --out {output:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --index {input.index:q} --topics {input.topics:q} --out {output:q}'
         " --threads {threads} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -96,5 +96,5 @@ rule bm25_negatives:
         json=job_params("bm25_negatives"),
         source_flag=job_arg("bm25_negatives", "source_flag"),
     shell:
-        "{QCPT} {params.command} {params.source_flag} {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.source_flag} {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

@@ -11,7 +11,13 @@ sys.path.insert(0, workflow.basedir)
 
 from qcpt import config as qconfig  # noqa: E402
 from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
-from qcpt.cli import GENERATOR_PYTHON_ENV, command_with_version, job_python  # noqa: E402
+from qcpt.cli import (  # noqa: E402
+    GENERATOR_PYTHON_ENV,
+    JOB_ENTRY_ENV,
+    JOB_PYTHON_ENV,
+    command_with_version,
+    job_python,
+)
 from qcpt.training_params import REPORT_TO_ENV  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
 from qcpt import inputs as qinputs  # noqa: E402
@@ -46,12 +52,16 @@ METRICS_TARGETS = grid.metrics_targets(config)
 # activating the venv; under --software-deployment-method conda each rule's environment puts its own
 # `python` first on PATH. A generator's `python:` key overrides both (QCPT_GENERATOR_PYTHON below).
 PY = job_python(workflow.deployment_settings)
-# Every job's shell starts with QCPT, the interpreter and the entry point found next to the Snakefile
-# (so `--directory` can point anywhere; quoted for paths with spaces). Both are where this checkout
-# and its environment happen to be, so they live in the shell text's variables, never in `params:`:
-# params are a job's identity (Snakemake reruns a job when they change), and a moved checkout, a new
-# venv or a conda env must rerun nothing. Provenance still records the interpreter and the checkout.
-QCPT = f"{PY} {shlex.quote(str(Path(workflow.basedir) / 'scripts' / 'qcpt.py'))}"
+PY_EXECUTABLE = shlex.split(PY)[0]  # unquoted: the shell quotes "$QCPT_PYTHON"
+# Every job's shell starts with "$QCPT_PYTHON" "$QCPT_ENTRY": the interpreter, and the entry point
+# found next to the Snakefile (so `--directory` can point anywhere). Both are where this checkout and
+# its environment happen to be, so they reach the jobs through the environment, never through
+# `params:`: params are a job's identity (Snakemake reruns a job when they change), and a moved
+# checkout, a new venv or a conda env must rerun nothing. Every Snakemake process that runs jobs
+# parses this file (a cluster job's too), so each job gets its own machine's values. Provenance still
+# records the interpreter and the checkout.
+os.environ[JOB_PYTHON_ENV] = PY_EXECUTABLE
+os.environ[JOB_ENTRY_ENV] = str(Path(workflow.basedir) / "scripts" / "qcpt.py")
 # Config `checkpoints:` (retention) reaches the training jobs in their environment, not as a param:
 # what is kept of checkpoints never changes a result, so changing it must not rerun the jobs
 # (Snakemake reruns on changed params and shell code). Every Snakemake process that runs jobs

@@ -16,7 +16,7 @@ rule documents:
         command=version("corpus:documents"),
         fmt=job_arg("documents", "fmt"),
     shell:
-        "{QCPT} {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1'
 
 
 rule train_punkt:
@@ -34,7 +34,7 @@ rule train_punkt:
         command=version("textmodels:punkt"),
         json=job_params("train_punkt"),
     shell:
-        "{QCPT} {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
 
 rule build_encoder:
@@ -52,7 +52,7 @@ rule build_encoder:
         command=version("textmodels:encoder"),
         json=job_params("build_encoder"),
     shell:
-        "{QCPT} {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
 
 rule passages:
@@ -74,5 +74,5 @@ rule passages:
         tokenizer=job_arg("passages", "tokenizer"),
         json=job_params("passages"),
     shell:
-        "{QCPT} {params.command} --documents {input.documents:q} --punkt {input.punkt:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input.documents:q} --punkt {input.punkt:q}'
         " --tokenizer {params.tokenizer:q} --out {output:q} --workers {threads} --params {params.json:q} > {log:q} 2>&1"

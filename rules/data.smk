@@ -21,4 +21,4 @@ rule irds_cache:
         command=version("irds:cache"),
         uses=job_arg("irds_cache", "uses"),
     shell:
-        "{QCPT} {params.command} --id {wildcards.irdsid:q} --uses {params.uses} --out {output:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --id {wildcards.irdsid:q} --uses {params.uses} --out {output:q} > {log:q} 2>&1'

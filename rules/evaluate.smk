@@ -27,7 +27,7 @@ rule encode:
         model=job_arg("encode", "model"),
         json=job_params("encode"),
     shell:
-        "OMP_NUM_THREADS={threads} {QCPT} {params.command} --model {params.model:q} --collection {input.collection:q}"
+        'OMP_NUM_THREADS={threads} "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {params.model:q} --collection {input.collection:q}'
         " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
         " --params {params.json:q} > {log:q} 2>&1"
 
@@ -51,7 +51,7 @@ rule search:
         source=job_arg("search", "source"),
         json=job_params("search"),
     shell:
-        "OMP_NUM_THREADS={threads} {QCPT} {params.command} --model {params.model:q} {params.source}"
+        'OMP_NUM_THREADS={threads} "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {params.model:q} {params.source}'
         " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -73,7 +73,7 @@ rule evaluate:
         command=version("retrieval.evaluate"),
         json=job_params("evaluate"),
     shell:
-        "{QCPT} {params.command} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}'
         " --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -98,4 +98,4 @@ rule evaluate_mean:
         members=job_arg("evaluate_mean", "members"),
         json=job_params("evaluate_mean"),
     shell:
-        "{QCPT} {params.command} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1'

@@ -26,7 +26,7 @@ rule finetune:
         batch=batch("finetune"),
     # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
     shell:
-        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec {QCPT} {params.launch} --train {input.train:q}"
+        'echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec "$QCPT_PYTHON" "$QCPT_ENTRY" {params.launch} --train {input.train:q}'
         " --collection {input.collection:q} --init {params.init:q} --out {output.model:q}"
         " --checkpoints {params.checkpoints:q} --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"
 
@@ -46,7 +46,7 @@ rule mine_negatives:
         command=version("retrieval.train_data"),
         json=job_params("mine_negatives"),
     shell:
-        "{QCPT} {params.command} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -68,7 +68,7 @@ rule st_hard_negatives:
         command=version("retrieval.train_data"),
         json=job_params("st_hard_negatives"),
     shell:
-        "{QCPT} {params.command} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
 
 

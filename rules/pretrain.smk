@@ -30,6 +30,6 @@ rule pretrain:
         batch=batch("pretrain"),
     # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
     shell:
-        "echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec {QCPT} {params.launch} --passages {input.passages:q}"
+        'echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec "$QCPT_PYTHON" "$QCPT_ENTRY" {params.launch} --passages {input.passages:q}'
         " {params.queries} --init {params.init:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
         " --log {output.log:q} --params {params.json:q} >> {log:q} 2>&1"

@@ -28,7 +28,7 @@ rule model_card:
         root=job_arg("model_card", "root"),
         json=job_params("model_card"),
     shell:
-        "{QCPT} {params.command} --model {input.model:q} --log {input.log:q} --metrics {input.metrics:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {input.model:q} --log {input.log:q} --metrics {input.metrics:q}'
         " --root {params.root:q} --params {params.json:q} --out-card {output.card:q}"
         " --out-plot {output.plot:q} > {log:q} 2>&1"
 
@@ -51,6 +51,6 @@ rule publish:
         root=job_arg("publish", "root"),
         json=job_params("publish"),
     shell:
-        "{QCPT} {params.command} --model {input.model:q} --card {input.card:q} --plot {input.loss:q} --log {input.log:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {input.model:q} --card {input.card:q} --plot {input.loss:q} --log {input.log:q}'
         " --metrics {input.metrics:q} --runs {input.runs:q} --root {params.root:q} --params {params.json:q}"
         " --out {output:q} > {log:q} 2>&1"

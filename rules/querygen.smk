@@ -20,7 +20,7 @@ rule passage_order:
         command=version("querygen.sharding"),
         json=job_params("passage_order"),
     shell:
-        "{QCPT} {params.command} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
 
 rule prepare_generator:
@@ -39,7 +39,7 @@ rule prepare_generator:
         command=lambda wc: version(job("prepare_generator")(wc).args["command"]["name"]),
         argv=lambda wc: shlex.join(job("prepare_generator")(wc).args["command"]["argv"]),
     shell:
-        "exec {QCPT} {params.command} {params.argv} > {log:q} 2>&1"
+        'exec "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.argv} > {log:q} 2>&1'
 
 
 rule generate_queries:
@@ -60,7 +60,7 @@ rule generate_queries:
         shard_size=job_arg("generate_queries", "shard_size"),
     shell:
         # --generator-python: the generator's own `python:` interpreter where it names one
-        "{QCPT} --generator-python {wildcards.gen} {params.command} --passages {input.passages:q} --order {input.order:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" --generator-python {wildcards.gen} {params.command} --passages {input.passages:q} --order {input.order:q}'
         " --shard {wildcards.shard} --shard-size {params.shard_size} --generator {params.spec:q}"
         " --out {output.tsv:q} --stats {output.stats:q} > {log:q} 2>&1"
 
@@ -80,7 +80,7 @@ rule index_passages:
     params:
         command=version("querygen.consistency:index"),
     shell:
-        "{QCPT} {params.command} --passages {input:q} --out {output:q} > {log:q} 2>&1"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --passages {input:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule select_queries:
@@ -100,5 +100,5 @@ rule select_queries:
         json=job_params("select_queries"),
         consistency=job_arg("select_queries", "consistency"),
     shell:
-        "{QCPT} {params.command} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}'
         " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q}{params.consistency} > {log:q} 2>&1"

@@ -33,7 +33,7 @@ rule audit_queries:
         topics=job_arg("audit_queries", "topics"),
         training=job_arg("audit_queries", "training"),
     shell:
-        "{QCPT} {params.command} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}'
         " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --workers {threads}"
         " --out {output:q} > {log:q} 2>&1"
 
@@ -54,7 +54,7 @@ rule summary:
         command=version("summary"),
         root=lambda wc, output: str(Path(output.md).parent),
     shell:
-        "{QCPT} {params.command} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --root {params.root:q} --metrics {input:q} --out-md {output.md:q}'
         " --out-csv {output.csv:q} > {log:q} 2>&1"
 
 
@@ -76,7 +76,7 @@ rule check_expected:
         expected=as_json(EXPECTED),
         tolerance=qexpected.tolerance(config),
     shell:
-        "{QCPT} {params.command} --root {params.root:q} --expected {params.expected:q} --tolerance {params.tolerance}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --root {params.root:q} --expected {params.expected:q} --tolerance {params.tolerance}'
         " --out-md {output.md:q} --out-json {output.json:q} > {log:q} 2>&1"
 
 
@@ -98,5 +98,5 @@ rule report:
         out=lambda wc, output: str(Path(output.index).parent),
         config=as_json(identity_config(config)),
     shell:
-        "{QCPT} {params.command} --config-json {params.config:q} --out {params.out:q} --metrics {input.metrics:q}"
+        '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --config-json {params.config:q} --out {params.out:q} --metrics {input.metrics:q}'
         " --audits {input.audits:q} > {log:q} 2>&1"
