@@ -81,7 +81,7 @@ VERSIONS: dict[str, int] = {
     "querygen.selection": 1,
     "pretrain.driver": 2,  # 2: the bottleneck decoder predicts through the shared MLM head (issue 28)
     "retrieval.train_data": 1,
-    "retrieval.finetune.driver": 1,
+    "retrieval.finetune.driver": 2,  # 2: sentence-transformers files in the model folder
     "retrieval.bm25:index": 1,
     "retrieval.bm25:search": 1,
     "retrieval.encode": 1,

@@ -35,13 +35,25 @@ def _round(value: float) -> float:
     return float(f"{value:.6g}")
 
 
+VOLATILE_PARTS = ("second", "time", "rss", "created", "date", "host", "elapsed", "duration", "runtime", "mtime")
+# absolute paths (temporary folders, the checkout), commit ids, dates and clock times in text
+VOLATILE_TEXT = re.compile(r"(?<![\w.])/(?:tmp|var|root|home|work|private)/\S*|\b[0-9a-f]{12,40}\b"
+                           r"|\d{4}-\d{2}-\d{2}[ T]?[\d:.]*(?:\+\d\d:\d\d|Z)?")
+
+
+def _volatile(key: str) -> bool:
+    return key in VOLATILE_KEYS or any(part in key.lower() for part in VOLATILE_PARTS)
+
+
 def _normal(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: _normal(v) for k, v in sorted(obj.items()) if k not in VOLATILE_KEYS}
+        return {k: _normal(v) for k, v in sorted(obj.items()) if not _volatile(str(k))}
     if isinstance(obj, list):
         return [_normal(v) for v in obj]
     if isinstance(obj, float):
         return _round(obj)
+    if isinstance(obj, str):
+        return VOLATILE_TEXT.sub("<volatile>", obj)
     return obj
 
 
@@ -67,11 +79,15 @@ def digest_file(path: Path, workdir: Path) -> str | None:
     if path.suffix not in TEXT_SUFFIXES:
         return None
     text = path.read_text(encoding="utf-8", errors="replace").replace(str(workdir), "<workdir>")
+    if path.suffix == ".md":  # cards and reports: the lines that say when and how long are the run's
+        text = "\n".join(line for line in text.splitlines()
+                         if not re.search(r"(?i)second|minute|wall|time|\bs\b|date|commit", line))
     if path.suffix == ".json":
         try:
             return _sha(json.dumps(_normal(json.loads(text)), sort_keys=True))
         except json.JSONDecodeError:
             pass
+    text = VOLATILE_TEXT.sub("<volatile>", text)
     return _sha(NUMBER.sub(lambda m: repr(_round(float(m.group()))), text))
 
 

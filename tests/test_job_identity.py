@@ -83,9 +83,11 @@ def test_a_moved_grid_run_by_the_same_interpreter_under_another_path_plans_nothi
     (venv_bin / "python3").symlink_to(sys.executable)  # the interpreter under another path
     proc = _snakemake(moved, "-n", python=str(venv_bin / "python3"))
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
-    # and the jobs it would run name the new places (shell text, not identity)
-    forced = _snakemake(moved, "-n", "-p", "--forcerun", "evaluate", python=str(venv_bin / "python3"))
-    assert f"{venv_bin / 'python3'}" in forced.stdout and str(moved / "scripts" / "qcpt.py") in forced.stdout
+    # and a job forced to run there runs with the new interpreter and checkout, to the same output
+    metrics = "results/eval/demo-test/bm25/metrics.json"
+    before = command_outputs.digest(moved / metrics, moved)
+    _snakemake(moved, "--cores", "1", "--forcerun", "evaluate", "--", metrics, python=str(venv_bin / "python3"))
+    assert command_outputs.digest(moved / metrics, moved) == before
 
 
 def _bump(checkout: Path, command: str) -> None:
@@ -97,8 +99,9 @@ def _bump(checkout: Path, command: str) -> None:
 
 
 @pytest.mark.parametrize(("command", "rerun", "kept"), [
-    ("retrieval.evaluate", {"evaluate", "summary", "report"}, {"search", "pretrain", "finetune"}),
-    ("retrieval.search", {"search", "evaluate", "summary", "report", "mine_negatives", "finetune", "encode"},
+    ("retrieval.evaluate", {"evaluate", "summary", "report", "model_card"}, {"search", "pretrain", "finetune"}),
+    ("retrieval.search", {"search", "evaluate", "summary", "report", "mine_negatives", "finetune", "encode",
+                          "model_card"},
      {"pretrain", "bm25_search", "passages"}),
 ])
 def test_a_bumped_command_version_reruns_its_jobs_and_their_dependants_only(built, tmp_path, command, rerun, kept):

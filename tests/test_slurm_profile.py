@@ -232,7 +232,7 @@ def test_llm_preset_sends_each_family_its_resources(tmp_path, fake_slurm):
     # multi-GPU jobs start one process per GPU: torchrun's count is the sbatch one
     commands = shell_commands(output)
     for rule in ("pretrain", "finetune"):
-        counts = {int(n) for cmd in commands[rule] for n in re.findall(r"--nproc_per_node=(\d+)", cmd)}
+        counts = {int(n) for cmd in commands[rule] for n in re.findall(r"--processes (\d+) ", cmd)}
         assert counts == {table[rule]["gpu"]}, commands[rule]
     for rule in ("encode", "generate_queries"):  # one GPU: plain python
         assert commands[rule] and not any("torch.distributed.run" in cmd for cmd in commands[rule])
@@ -296,4 +296,4 @@ def test_optional_options_reach_only_their_family(tmp_path, fake_slurm):
     assert_gpu_job(by_job[("pretrain", "")], 8, "a100")  # the overlay merged into the preset's row
     assert_gpu_job(by_job[("finetune", "")], 2, "a100")
     assert_cpu_job(by_job[("prepare_topics", "")])
-    assert any("--nproc_per_node=2 " in cmd for cmd in shell_commands(output)["finetune"])
+    assert any("--processes 2 " in cmd for cmd in shell_commands(output)["finetune"])

@@ -52,7 +52,7 @@ def test_the_rules_run_only_commands_of_the_table():
     used = set()
     for path in (ROOT / "rules").glob("*.smk"):
         text = path.read_text(encoding="utf-8")
-        for call, args in re.findall(r"\b(command|launcher)\(([^()]*)", text):
+        for call, args in re.findall(r"\b(version|launcher)\(([^()]*)", text):
             names = re.findall(r"""["']([\w.:]+)["']""", args)
             used |= set(names[-1:] if call == "launcher" else names[:1])
     # Job functions that give a whole command line name their command ({"name": ..., "argv": ...}).
@@ -98,7 +98,7 @@ def _writers() -> list[str]:
         for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.S | re.M):
             rule, body = m[1], m[2]
             output = re.search(r"    output:\n(.*?)\n    \w+:", body, re.S)
-            commands = re.findall(r'(?:command|launcher)\("([\w.:]+)"', body)
+            commands = list(dict.fromkeys(re.findall(r'(?:version|launcher)\("([\w.:]+)"', body)))
             if rule == "prepare_generator":  # its job function names the command (see jobs/querygen.py)
                 commands = ["querygen.doc2query", "querygen.gguf"]
             for name in re.findall(r"P\.(\w+)", output[1]) if output else []:

@@ -59,6 +59,9 @@ def _shell_commands(output: str, rule: str) -> list[str]:
     return commands
 
 
+JOB_START = '"$QCPT_PYTHON" "$QCPT_ENTRY" '
+
+
 def _dry_run(tmp_path: Path, config: Path, targets: list[str], *options: str, env: dict | None = None) -> str:
     # Targets first: --set-resources (like --configfile) takes several values.
     cmd = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
@@ -75,9 +78,11 @@ def test_local_jobs_and_torchrun_launches_name_the_same_interpreter(tmp_path):
     out = _dry_run(tmp_path, config, targets, "--set-resources", "pretrain:gpu=2")
     python = shlex.quote(sys.executable)
     documents, pretrain = _shell_commands(out, "documents"), _shell_commands(out, "pretrain")
-    assert documents and documents[0].startswith(f"{python} "), documents
-    # scripts/qcpt.py starts torchrun with its own interpreter (test_the_entry_point_starts_torchrun...)
-    assert pretrain and f" exec {python} " in pretrain[0] and " --processes 2 pretrain.driver@" in pretrain[0], pretrain
+    # The interpreter and entry point reach the shell through the environment (rules/common.smk), never
+    # through params; test_jobs_run_with_snakemakes_interpreter... runs them. scripts/qcpt.py starts
+    # torchrun with its own interpreter (test_the_entry_point_starts_torchrun_with_its_own_interpreter).
+    assert python and documents and documents[0].startswith(JOB_START), documents
+    assert pretrain and f" exec {JOB_START}--processes 2 pretrain.driver@" in pretrain[0], pretrain
 
 
 def _exec_of(monkeypatch, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
@@ -122,8 +127,8 @@ def test_under_conda_jobs_run_their_environments_python(tmp_path):
     out = _dry_run(tmp_path, config, targets, "--software-deployment-method", "conda", "--set-resources",
                    "pretrain:gpu=2", env=env)
     documents, pretrain = _shell_commands(out, "documents"), _shell_commands(out, "pretrain")
-    assert documents and documents[0].startswith("python "), documents
-    assert pretrain and " exec python " in pretrain[0] and " --processes 2 pretrain.driver@" in pretrain[0], pretrain
+    assert documents and documents[0].startswith(JOB_START), documents
+    assert pretrain and f" exec {JOB_START}--processes 2 pretrain.driver@" in pretrain[0], pretrain
 
 
 def test_job_python_is_quoted_and_conda_uses_the_environments_python():
@@ -148,7 +153,7 @@ def test_a_generators_python_key_still_wins(tmp_path):
     # point execs it, from the map the workflow puts in the jobs' environment
     assert generate and " --generator-python d2q querygen.driver@" in generate[0], generate
     assert "/opt/vllm-venv" not in generate[0]
-    assert _shell_commands(out, "documents")[0].startswith(f"{shlex.quote(sys.executable)} ")
+    assert _shell_commands(out, "documents")[0].startswith(JOB_START)
 
 
 def test_the_entry_point_runs_a_generator_under_its_own_interpreter(monkeypatch):
