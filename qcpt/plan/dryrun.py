@@ -133,7 +133,9 @@ def external_inputs(config: dict[str, Any]) -> list[tuple[str, bool]]:
             out.append((model, False))
         elif model.startswith("data/"):
             out.append((model, True))
-    return list(dict.fromkeys(out))
+    # Data by ID (`irds:<id>`) is no file: the workflow's irds_cache job lays it out (a planned job),
+    # and `python -m qcpt data --check` lists what ir_datasets still has to download.
+    return [(p, d) for p, d in dict.fromkeys(out) if not str(p).startswith("irds:")]
 
 
 def missing_inputs(config: dict[str, Any], workdir: Path) -> list[tuple[str, bool]]:
