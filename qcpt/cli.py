@@ -77,7 +77,7 @@ VERSIONS: dict[str, int] = {
     "querygen.doc2query": 1,
     "querygen.gguf": 1,
     "querygen.driver": 1,
-    "querygen.consistency:index": 1,
+    "querygen.consistency:index": 2,  # 2: its record names the passages file, not a temporary copy
     "querygen.selection": 1,
     "pretrain.driver": 2,  # 2: the bottleneck decoder predicts through the shared MLM head (issue 28)
     "retrieval.train_data": 1,

@@ -72,7 +72,7 @@ def index_passages(passages: str | os.PathLike, out: str | os.PathLike, threads:
                 title = require_str(passages, lineno, row, "title", allow_empty=True) if row.get("title") is not None else ""
                 handle.write(json.dumps({"docid": pid, "title": title, "text": text}, ensure_ascii=False) + "\n")
         # Positions and document vectors are not needed for plain BM25: a smaller, faster index.
-        return build_index(collection, out, threads=threads,
+        return build_index(collection, out, threads=threads, source=passages,
                            params=IndexParams(store_positions=False, store_docvectors=False))
 
 

@@ -193,8 +193,9 @@ def write_json_collection(collection: str | os.PathLike, folder: Path, parts: in
 
 
 def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: int = 1,
-                params: IndexParams | None = None) -> int:
-    """Index ``collection`` into the folder ``out`` (atomically); returns the number of documents."""
+                params: IndexParams | None = None, source: str | os.PathLike | None = None) -> int:
+    """Index ``collection`` into the folder ``out`` (atomically); returns the number of documents.
+    ``source``: the file the record names where ``collection`` is a temporary rewrite of it."""
     params = params or IndexParams()
     autoclass = _autoclass()
     out = Path(out)
@@ -226,7 +227,7 @@ def build_index(collection: str | os.PathLike, out: str | os.PathLike, threads: 
         # index_fields), so flat indexes keep their bytes and no index job needs a new version.
         recorded = {k: v for k, v in asdict(params).items() if k != "fields" or v != "flat"}
         write_json(Path(tmp) / INDEX_RECORD, {
-            "collection": str(collection), "collection_sha256": sha256_file(collection),
+            "collection": str(source or collection), "collection_sha256": sha256_file(collection),
             "documents": n, "threads": threads, **recorded,
             "contents": "title + ' ' + text" if params.fields == "flat" else "text (title: field 'title')",
             "generator": "DefaultLuceneDocumentGenerator",
