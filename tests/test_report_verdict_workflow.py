@@ -84,7 +84,7 @@ def test_seeds_on_one_demo_cell_build_both_replicates(tmp_path):
     assert len(tuned) == 2 + 2  # the fine-tuned query cell: retrievers 1 and 2 once per seed
     # the replicate's jobs get its seed, the default seed's cell keeps its path and its seed
     seeds = {}
-    for m in re.finditer(r"pretrain\.driver .*?--out \S*/contrastive/(query-d2q-c5-nall(?:-s43)?)/model .*?--params '([^']*)'",
+    for m in re.finditer(r"pretrain\.driver@\d+ .*?--out \S*/contrastive/(query-d2q-c5-nall(?:-s43)?)/model .*?--params '([^']*)'",
                          output):
         seeds[m.group(1)] = json.loads(m.group(2))["seed"]
     assert seeds == {"query-d2q-c5-nall": 42, "query-d2q-c5-nall-s43": 43}

@@ -108,7 +108,8 @@ VALUES = {"corpus": "msmarco_doc", "gen": "alpaca_7b", "shard": "00003", "qcount
           "schema": "cotmae", "context": "curriculum-f0.5-alpaca_7b-c5-nall", "collection": "beir-scifact",
           "topicset": "train-msmarco", "dataset": "msmarco", "encoder": "pt/msmarco_doc/cotmae/span",
           "stage": "retriever2", "modelkey": "msmarco/pt/msmarco_doc/cotmae/span/retriever1", "nshards": "8",
-          "evalset": "msmarco-dev", "system": "zeroshot/ext/contriever"}
+          "evalset": "msmarco-dev", "system": "zeroshot/ext/contriever", "irdsid": "beir/cqadupstack/android",
+          "trained": "finetune/msmarco/pt/msmarco_doc/cotmae/span/retriever2"}
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
@@ -126,7 +127,8 @@ def test_every_template_fills_and_parses_back(name):
 
 def test_every_wildcard_of_a_template_is_constrained_somewhere():
     """A wildcard without a constraint would match across path segments in any rule."""
-    rule_level = {"context", "nshards", "system"}  # constrained in their rules (pretrain, encode, evaluate)
+    # constrained in their rules (pretrain, encode, evaluate, irds_cache, model_card and publish)
+    rule_level = {"context", "nshards", "system", "irdsid", "trained"}
     used = {f for t in [*TEMPLATES.values(), *LOGS.values()] for f in re.findall(r"\{(\w+)\}", t)}
     assert used <= set(cells.WILDCARDS) | rule_level, used - set(cells.WILDCARDS) - rule_level
 

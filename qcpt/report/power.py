@@ -62,7 +62,9 @@ def mde(sd: float, n: int, alpha: float, power: float = POWER) -> float:
     if sd == 0:
         return 0.0
     df = n - 1
-    crit = float(student.ppf(1 - alpha / 2, df))
+    crit = float(student.isf(alpha / 2, df))  # isf: exact where 1 - alpha/2 rounds to 1.0
+    if not math.isfinite(crit):
+        return math.inf
 
     def shortfall(effect: float) -> float:  # effect in sd units
         nc = effect * math.sqrt(n)
@@ -72,9 +74,11 @@ def mde(sd: float, n: int, alpha: float, power: float = POWER) -> float:
 
     # bracket from the normal-theory approximation, widened until the power is reached
     high = (crit + float(student.ppf(power, df))) / math.sqrt(n)
-    while shortfall(high) < 0:
+    for _ in range(200):  # 1.5**200: no real effect size is further; then no effect is detectable
+        if shortfall(high) >= 0:
+            return float(brentq(shortfall, 0.0, high, xtol=1e-12)) * sd
         high *= 1.5
-    return float(brentq(shortfall, 0.0, high, xtol=1e-12)) * sd
+    return math.inf
 
 
 def diff_sd(ours: PerQuery, baseline: PerQuery) -> tuple[float, int] | None:
