@@ -122,12 +122,6 @@ def round_trip_consistency(
     return record
 
 
-def read_query_rows(path: str | os.PathLike) -> list[tuple[str, str]]:
-    from .selection import read_pool_shard
-
-    return [(pid, query) for _, pid, query in read_pool_shard(path)]
-
-
 def main_index(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="BM25 index of a passages JSONL (for query consistency@k).")
     parser.add_argument("--passages", required=True, help="passages JSONL {id, title, text}")

@@ -683,8 +683,8 @@ def _line_number(path: str | Path, offset: int, extra: int) -> int:
 
 def _query_rows(path: str | Path, start: int, end: int) -> Iterator[tuple[str, str]]:
     """``(passage id, query)`` of the lines starting in ``[start, end)`` of a selection TSV, each
-    checked by :func:`~qcpt.querygen.selection.pool_row` (its line number counted only on an error)."""
-    from ..querygen.selection import pool_row
+    checked by :func:`~qcpt.querygen.pools.pool_row` (its line number counted only on an error)."""
+    from ..querygen.pools import pool_row
 
     with open(path, "rb") as handle:
         handle.seek(start)

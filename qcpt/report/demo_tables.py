@@ -4,7 +4,6 @@ bar plot of the main measure per encoder and setting; the report of a config wit
 
 from __future__ import annotations
 
-from .. import config as qconfig
 from ..workflow import cells
 from ..workflow import grid as workflow_grid
 from .spec import Artifact, BarFigure, CellRef, Grid, Row, Table
@@ -47,7 +46,7 @@ def demo_set(grid: Grid) -> list[Artifact]:
             by_evalset[evalset].append(system)
     out: list[Artifact] = []
     for evalset, systems in by_evalset.items():
-        measures = qconfig.evalset_measures(grid.config, evalset)
+        measures = workflow_grid.evalset_measures(grid.config, evalset)
         rows: list[Row] = []
         settings: list[str] = []
         bars: dict[str, dict[str, str]] = {}
@@ -55,7 +54,7 @@ def demo_set(grid: Grid) -> list[Artifact]:
             if system == "bm25":
                 rows.append(Row("BM25", {m: CellRef(evalset, "bm25", m) for m in measures}, section="BM25"))
                 continue
-            dataset, encoder, stage = qconfig.parse_model_key(system)
+            dataset, encoder, stage = cells.parse_model_key(system)
             setting = "zero-shot" if stage is None else f"{dataset} {stage}"
             section = "Zero-shot" if stage is None else f"Fine-tuned on {dataset}, {stage}"
             baseline = _baseline_for(grid, encoder, dataset, stage)
