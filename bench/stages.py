@@ -265,7 +265,7 @@ def _generate(ws: Workspace, python: str, generator: dict, n: int, tag: str, env
 
 
 def stage_querygen(ws: Workspace) -> dict:
-    """generate_queries.py on tiny random generators (their noise runs to the length cap, so the
+    """querygen.driver on tiny random generators (their noise runs to the length cap, so the
     token rate is the backend's sampling rate): hf-seq2seq on a tiny T5 with the docT5query prompt,
     hf-causal on a tiny Llama with the Alpaca prompt, and vLLM on the same Llama where a vLLM
     interpreter exists (QCPT_VLLM_PYTHON, default /opt/vllm-venv/bin/python)."""

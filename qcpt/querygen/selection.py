@@ -1,4 +1,4 @@
-"""``select_queries.py``: the first C queries per passage from pool shards, optionally cut to a
+"""``scripts/qcpt.py querygen.selection``: the first C queries per passage from pool shards, optionally cut to a
 curriculum amount.
 
 Shards are concatenated in the given order (the Snakefile passes ``shard-0 ... shard-k``); within a
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", required=True, help="stats JSON")
     parser.add_argument("--order", help="passage order file; required when params.amount is set")
     parser.add_argument("--params", default="{}", help='JSON, e.g. {"amount": 400000} (null/"all" keeps all)')
-    parser.add_argument("--consistency-index", help="BM25 index of the passages (index_passages.py): records "
+    parser.add_argument("--consistency-index", help="BM25 index of the passages (querygen.consistency:index): records "
                         "round-trip consistency@k of the selected queries in the stats")
     parser.add_argument("--consistency", default="{}", help="JSON ConsistencyParams: depth, max_queries, seed, k1, b")
     args = parser.parse_args(argv)

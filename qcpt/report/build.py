@@ -8,8 +8,8 @@ scored (``scipy.stats.ttest_rel``); p ≤ alpha (0.01) is marked ▲ (better) or
 
 CLI::
 
-    report.py (--config CONFIG.yaml | --config-json JSON) --out DIR [--metrics PATH ...]
-              [--tables NAME ...] [--params '{"alpha": 0.01, "dpi": 150}']
+    scripts/qcpt.py report.build (--config CONFIG.yaml | --config-json JSON) --out DIR [--metrics PATH ...]
+                                 [--tables NAME ...] [--params '{"alpha": 0.01, "dpi": 150}']
 
 ``--metrics`` names the metrics files the report may read (the rule passes its inputs, so the
 report depends on nothing undeclared); without it, whatever exists under the results folder is read.
