@@ -4,11 +4,10 @@ bar plot of the main measure per encoder and setting; the report of a config wit
 
 from __future__ import annotations
 
+from ..pretrain.schemas import registry as schema_registry
 from ..workflow import cells
 from ..workflow import grid as workflow_grid
 from .spec import Artifact, BarFigure, CellRef, Grid, Row, Table
-
-SCHEMA_LABELS = {"contrastive": "contrastive", "cotmae": "CoT-MAE", "bottleneck": "bottleneck"}
 
 
 def encoder_label(encoder: str) -> str:
@@ -17,7 +16,7 @@ def encoder_label(encoder: str) -> str:
     parsed = cells.parse_encoder(encoder)
     if parsed.kind == "ext":
         return f"{parsed.name} (external)"
-    return f"{SCHEMA_LABELS.get(parsed.schema, parsed.schema)} · {parsed.context}"
+    return f"{schema_registry.get(parsed.schema).label} · {parsed.context}"
 
 
 def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> str | None:
