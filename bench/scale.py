@@ -411,7 +411,7 @@ class Inputs:
     def dev_run(self) -> Path:
         return self._run("dev-run", self.dev_topics(), EVAL_DEPTH, "dense")
 
-    # --- encoded shards (random vectors in encode.py's format)
+    # --- encoded shards (random vectors in retrieval.encode's format)
 
     def encoded_shards(self) -> list[Path]:
         count = math.ceil(self.n / ENCODE_SHARD_ROWS)

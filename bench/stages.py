@@ -265,7 +265,7 @@ def _generate(ws: Workspace, python: str, generator: dict, n: int, tag: str, env
 
 
 def stage_querygen(ws: Workspace) -> dict:
-    """generate_queries.py on tiny random generators (their noise runs to the length cap, so the
+    """querygen.driver on tiny random generators (their noise runs to the length cap, so the
     token rate is the backend's sampling rate): hf-seq2seq on a tiny T5 with the docT5query prompt,
     hf-causal on a tiny Llama with the Alpaca prompt, and vLLM on the same Llama where a vLLM
     interpreter exists (QCPT_VLLM_PYTHON, default /opt/vllm-venv/bin/python)."""
@@ -357,6 +357,7 @@ def stage_pretrain(ws: Workspace) -> dict:
     import torch
 
     from qcpt.io import read_jsonl
+    from qcpt.pretrain.schemas import registry as schema_registry
 
     encoder = ws.embedded_encoder()
     passages = ws.demo_passages()
@@ -367,7 +368,7 @@ def stage_pretrain(ws: Workspace) -> dict:
     results: dict[str, Any] = {"encoder": "embedded demo encoder (config.yaml encoder.embedded)",
                                "mean_passage_tokens": round(mean_tokens, 1), "device": device or "cpu",
                                "peak_flops": peak, "peak_source": peak_source}
-    for schema in ("contrastive", "cotmae", "bottleneck"):
+    for schema in schema_registry.names():
         run_dir = ws.root / f"pretrain-{schema}"
         params = {"schema": schema, "context": "span", "batch_size": 16, "max_steps": steps, "save_steps": 10_000,
                   "logging_steps": 1, "warmup_ratio": 0.0}

@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("qcpt.summary", "main"),
     "expected": ("qcpt.expected", "main"),
     "report.build": ("qcpt.report.build", "main"),
-    "report.audit": ("qcpt.report.audit", "main"),
+    "report.audit": ("qcpt.querygen.audit", "main"),
     # model cards and publish bundles
     "card": ("qcpt.card", "main"),
     "publish": ("qcpt.publish", "main"),

@@ -17,6 +17,7 @@ import yaml
 
 from . import config_files
 from .params import ConfigError
+from .pretrain.schemas import registry as schema_registry
 from .workflow import cells, grid
 from .workflow.cells import Context, parse_context, parse_model_key
 from .workflow.defaults import setting
@@ -39,9 +40,32 @@ __all__ = [
 ]
 
 
+# Enums of the config schema that are lists registered in code: ``{x-enum: NAME}`` in the YAML
+# becomes ``{enum: [...]}`` when the schema is loaded.
+REGISTERED_ENUMS = {"pretrain-schemas": schema_registry.names}
+
+
+def schema_document(text: str | None = None) -> dict[str, Any]:
+    """The config schema (``text``, else qcpt/schemas/config.schema.yaml) with its registered enums
+    filled in: what validation and docs/config.md use."""
+    if text is None:
+        text = resources.files("qcpt").joinpath("schemas/config.schema.yaml").read_text()
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "x-enum" in node:
+                node = {"enum": list(REGISTERED_ENUMS[node["x-enum"]]()),
+                        **{k: v for k, v in node.items() if k != "x-enum"}}
+            return {k: fill(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fill(v) for v in node]
+        return node
+
+    return fill(yaml.safe_load(text))
+
+
 def _schema() -> dict:
-    text = resources.files("qcpt").joinpath("schemas/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    return schema_document()
 
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:

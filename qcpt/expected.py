@@ -83,7 +83,7 @@ def to_markdown(checks: list[Check]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="check_expected.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True, help="the results folder (metrics under <root>/eval/)")
     parser.add_argument("--expected", required=True, help='JSON: {"<evalset>/<system>": {measure: value}}')
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)

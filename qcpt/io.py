@@ -94,7 +94,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
-    """A metrics JSON (``evaluate.py``'s output): an InputError unless it reads, parses and has a
+    """A metrics JSON (``retrieval.evaluate``'s output): an InputError unless it reads, parses and has a
     ``measures`` object."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -392,7 +392,7 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Split documents into sentences and pack them into passages.")
     parser.add_argument("--documents", required=True)
-    parser.add_argument("--punkt", required=True, help="Punkt pickle from train_punkt.py")
+    parser.add_argument("--punkt", required=True, help="Punkt pickle from textmodels:punkt")
     parser.add_argument("--tokenizer", required=True, help="encoder folder or model spec whose tokenizer counts tokens")
     parser.add_argument("--out", required=True)
     parser.add_argument("--params", default="{}")

@@ -16,7 +16,7 @@ from conftest import ROOT, fake_inputs, snakemake
 
 from qcpt import config as qconfig
 from qcpt.config_files import read_config
-from qcpt.report import audit as qaudit
+from qcpt.querygen import audit as qaudit
 from qcpt.report import claims as qclaims
 from qcpt.report.build import ReportBuilder
 from qcpt.report.spec import Grid

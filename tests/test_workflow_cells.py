@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from qcpt import config as qconfig
 from qcpt.params import ConfigError
 from qcpt.workflow import cells, grid
 from qcpt.workflow.paths import LOGS, TEMPLATES, Paths
@@ -142,7 +143,7 @@ def test_metrics_paths_round_trip_through_the_grid():
 
 
 def test_the_config_schema_offers_exactly_the_pretraining_schemas():
-    schema = yaml.safe_load((ROOT / "qcpt" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
+    schema = qconfig.schema_document()
     pretrain = schema["properties"]["pretrain"]["properties"]
     assert pretrain["schemas"]["propertyNames"]["enum"] == list(cells.SCHEMAS)
     assert pretrain["grid"]["items"]["properties"]["schema"]["items"]["enum"] == list(cells.SCHEMAS)

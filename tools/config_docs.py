@@ -24,8 +24,6 @@ import tokenize
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "qcpt" / "schemas" / "config.schema.yaml"
 OUT = ROOT / "docs" / "config.md"
@@ -47,7 +45,10 @@ A key a config leaves out takes the default named here, or the dataclass field's
 
 
 def load_schema(path: Path = SCHEMA) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The schema with its registered enums filled in (the pre-training schemas), as validation reads it."""
+    from qcpt.config import schema_document
+
+    return schema_document(path.read_text(encoding="utf-8"))
 
 
 def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

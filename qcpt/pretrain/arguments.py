@@ -2,7 +2,7 @@
 
 Defaults are the papers' settings. Settings that differ between schemas (learning rate, batch size,
 steps, MLM rate, what a ``span`` context is, decoder depth) default to ``None`` and are filled from
-:data:`SCHEMA_DEFAULTS` for the chosen schema, so a config only states what it changes.
+the chosen schema's declaration (:mod:`qcpt.pretrain.schemas`), so a config only states what it changes.
 """
 
 from __future__ import annotations
@@ -15,37 +15,17 @@ from ..batching import BatchPlan, plan_from_settings
 from ..params import LR_SCHEDULERS, ParamsError, check_types
 from ..params import parse_params as parse_dataclass
 from ..training_params import TrainerParams
+from .schemas import registry as schema_registry
 
-SCHEMAS = ("contrastive", "cotmae", "bottleneck")
+SCHEMAS = schema_registry.names()  # the registered schemas (qcpt/pretrain/schemas/), built-in first
 CONTEXTS = ("span", "query", "mixed")
 SPAN_SOURCES = ("other", "self", "crop")
 DECODER_HEADS = ("mlm", "tied")  # bottleneck decoder output (qcpt.pretrain.objectives.bottleneck)
 
-# Per-schema paper values. Batch sizes are the papers' *global* batches (coCondenser 2048, CoT-MAE
-# 16k, bottleneck 2048); the driver splits them over the processes it runs with (qcpt.batching).
-# ``max_per_device_batch_size`` is the memory bound of one forward: CoT-MAE's 16k is made of 64 per
-# GPU with accumulation (the authors' command line); the contrastive loss is never accumulated (its
-# negatives are the batch), its memory is bounded by gradient caching instead (``grad_cache_chunk``
-# 64, the authors' ``--cache_chunk_size 64``).
-SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
-    # coCondenser: lr 1e-4, 120k steps, whole-word MLM 15%, context = another span of the document.
-    "contrastive": dict(learning_rate=1e-4, global_batch_size=2048, max_steps=120_000, mlm_probability=0.15,
-                        span_source="other", decoder_layers=0),
-    # CoT-MAE (as run in query-as-context): lr 4e-4, 50k steps, encoder MLM 30%; one-layer decoder
-    # (the "shallow decoder"; we use 1 layer, the smallest that the paper's description allows).
-    "cotmae": dict(learning_rate=4e-4, global_batch_size=16384, max_per_device_batch_size=64, max_steps=50_000,
-                   mlm_probability=0.30, span_source="other", decoder_layers=1),
-    # Bottlenecked query generation: lr 3e-4, 80k steps, MLM 30%, a single GPT-2-style block. Its
-    # coarse-grained ("span") context is the passage itself (LLM-expansion paper, "Curriculum
-    # Learning": "we use the coarse-grained context as the passage itself in the bottlenecked
-    # generation pre-training").
-    "bottleneck": dict(learning_rate=3e-4, global_batch_size=2048, max_steps=80_000, mlm_probability=0.30,
-                       span_source="self", decoder_layers=1),
-}
-
-# Schemas whose loss is a mean of per-token terms (MLM, decoder MLM / LM): gradient accumulation
-# gives the same update as one big batch. The contrastive loss takes in-batch negatives: not these.
-ACCUMULABLE_SCHEMAS = ("cotmae", "bottleneck")
+# Per-schema paper values (each schema's module declares its own). Batch sizes are the papers'
+# *global* batches; the driver splits them over the processes it runs with (qcpt.batching).
+# ``max_per_device_batch_size`` is the memory bound of one forward.
+SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(s.defaults) for name, s in schema_registry.schemas().items()}
 
 SCHEDULERS = LR_SCHEDULERS
 
@@ -58,7 +38,7 @@ class PretrainParams(TrainerParams):
     # TrainerParams' learning_rate and max_steps: per schema (1e-4 / 4e-4 / 3e-4; 120k / 50k / 80k),
     # global_batch_size per schema (2048 / 16384 / 2048), max_per_device_batch_size cotmae 64.
     weight_decay: float = 0.01
-    schema: str = "contrastive"            # contrastive | cotmae | bottleneck
+    schema: str = "contrastive"            # a registered schema: contrastive | cotmae | bottleneck | ...
     context: str = "span"                  # span | query | mixed
     batch_size: int | None = None          # per device (CPU configs); else derived from global_batch_size
     max_len: int = 144                     # passage (and span context) length in tokens, with [CLS]/[SEP]
@@ -154,11 +134,11 @@ class PretrainParams(TrainerParams):
         for name in ("max_len", "query_max_len"):
             if getattr(self, name) < 3:
                 raise ParamsError(name, f"must be >= 3 ([CLS], a token, [SEP]), got {getattr(self, name)!r}")
-        if self.schema in ("cotmae", "bottleneck") and self.decoder_layers < 1:
+        if schema_registry.get(self.schema).decoder and self.decoder_layers < 1:
             raise ParamsError("decoder_layers", f"the {self.schema} schema needs >= 1 decoder layer")
         if self.grad_cache_chunk is not None:
-            if self.schema != "contrastive":
-                raise ParamsError("grad_cache_chunk", "gradient caching applies to the contrastive schema only")
+            if not schema_registry.get(self.schema).gradient_caching:
+                raise ParamsError("grad_cache_chunk", f"gradient caching does not apply to the {self.schema} schema")
             positive("grad_cache_chunk")
         if self.condenser_skip_layer is not None:
             positive("condenser_skip_layer")
@@ -171,7 +151,7 @@ class PretrainParams(TrainerParams):
         return plan_from_settings(
             world, key=f"pretrain.schemas.{self.schema}.global_batch_size", global_batch_size=self.global_batch_size,
             per_device_batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-            max_per_device=self.max_per_device_batch_size, accumulation_allowed=self.schema in ACCUMULABLE_SCHEMAS,
+            max_per_device=self.max_per_device_batch_size, accumulation_allowed=schema_registry.get(self.schema).accumulable,
             gradient_caching=self.grad_cache_chunk is not None)
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .masking import IGNORE_INDEX, mask_sequence
+from .schemas import registry as schema_registry
 
 # Independent random streams of one example (its passage mask and its context mask).
 _PASSAGE_STREAM, _CONTEXT_STREAM = 1, 2
@@ -50,6 +51,7 @@ class PretrainCollator:
             raise ValueError("the tokenizer needs [MASK] and [PAD] tokens for masked-language-model pre-training")
         self.tokenizer = tokenizer
         self.schema = schema
+        self.context_labels = schema_registry.get(schema).context_labels
         self.max_len = max_len
         self.query_max_len = query_max_len
         self.mlm_probability = mlm_probability
@@ -99,11 +101,11 @@ class PretrainCollator:
             masked, labels = self._mask(ids, words, self.mlm_probability, seed, _PASSAGE_STREAM)
             p_ids.append(masked)
             p_labels.append(labels)
-            if self.schema == "bottleneck":
+            if self.context_labels == "next_token":
                 c_ids.append(ctx_ids)
                 c_labels.append(ctx_ids[1:] + [IGNORE_INDEX])
             else:
-                rate = self.context_mlm_probability if self.schema == "cotmae" else self.mlm_probability
+                rate = self.context_mlm_probability if self.context_labels == "context_mlm" else self.mlm_probability
                 masked, labels = self._mask(ctx_ids, ctx_words, rate, seed, _CONTEXT_STREAM)
                 c_ids.append(masked)
                 c_labels.append(labels)

@@ -1,7 +1,7 @@
 """``scripts/qcpt.py pretrain.driver``: pre-train an encoder with one schema and one kind of context.
 
-    pretrain.py --passages passages.jsonl [--queries queries.tsv] --init DIR --out DIR
-                --checkpoints DIR --log train_log.json --params '{"schema": "contrastive", ...}'
+    scripts/qcpt.py pretrain.driver --passages passages.jsonl [--queries queries.tsv] --init DIR --out DIR
+                                    --checkpoints DIR --log train_log.json --params '{"schema": "contrastive", ...}'
 
 - ``--init``: the starting encoder (a folder, ``package:<module>/<path>``, or a hub name where the
   hub is reachable). Its tokenizer is used. A ``BertForMaskedLM``-style checkpoint also gives the
@@ -57,7 +57,7 @@ OUTPUT_RECORD = "qcpt_pretrain.json"         # in --out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pretrain.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", required=True, help="passages.jsonl")
     parser.add_argument("--queries", help="generated queries TSV (needed by the query and mixed contexts)")
     return training.add_run_arguments(

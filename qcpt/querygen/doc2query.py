@@ -1,4 +1,4 @@
-"""``train_doc2query.py``: a tiny docT5query stand-in for the demo (no T5 weights exist offline).
+"""``scripts/qcpt.py querygen.doc2query``: a tiny docT5query stand-in for the demo (no T5 weights exist offline).
 
 A small ``T5ForConditionalGeneration`` is built from config on the demo encoder's WordPiece
 vocabulary and trained to map ``text2query: <positive document>`` to its query, using the training

@@ -1,4 +1,4 @@
-"""``generate_queries.py``: sample a pool of queries for one shard of the passage order.
+"""``scripts/qcpt.py querygen.driver``: sample a pool of queries for one shard of the passage order.
 
 Runs under the workflow's interpreter (Hugging Face backends) or a separate one (a vLLM venv), so
 its imports stay light: the standard library, tqdm and ``qcpt`` modules that need nothing else;

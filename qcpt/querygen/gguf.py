@@ -1,4 +1,4 @@
-"""``prepare_gguf_model.py``: dequantise a GGUF causal LM once into a safetensors folder.
+"""``scripts/qcpt.py querygen.gguf``: dequantise a GGUF causal LM once into a safetensors folder.
 
 Loading a GGUF file through transformers dequantises every tensor, which takes seconds to tens of
 seconds each time; doing it once and saving a plain Hugging Face folder lets every generation shard

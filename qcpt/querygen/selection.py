@@ -1,4 +1,4 @@
-"""``select_queries.py``: the first C queries per passage from pool shards, optionally cut to a
+"""``scripts/qcpt.py querygen.selection``: the first C queries per passage from pool shards, optionally cut to a
 curriculum amount.
 
 Shards are concatenated in the given order (the Snakefile passes ``shard-0 ... shard-k``); within a
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..io import InputError, atomic_open, write_json
 from .params import parse_params
+from .pools import read_pool_shard, read_query_rows
 from .sharding import read_order
 
 log = logging.getLogger(__name__)
@@ -35,28 +36,6 @@ class SelectParams:
             self.amount = None
         if self.amount is not None and (isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount < 1):
             raise ValueError(f"amount must be a positive integer, \"all\" or null, got {self.amount!r}")
-
-
-def pool_row(path: str | os.PathLike, lineno: int, line: str) -> tuple[str, str]:
-    """``(passage_id, query)`` of one pool/selection row (its newline removed), checking the format."""
-    if line.endswith("\r"):
-        raise InputError(path, lineno, None, "carriage return in a row (queries may not hold newlines)")
-    parts = line.split("\t")
-    if len(parts) != 2:
-        raise InputError(path, lineno, None, f"expected 2 tab-separated columns (passage_id, query), found {len(parts)}")
-    pid, query = parts
-    if not pid:
-        raise InputError(path, lineno, "passage_id", "empty")
-    if not query.strip():
-        raise InputError(path, lineno, "query", "empty")
-    return pid, query
-
-
-def read_pool_shard(path: str | os.PathLike):
-    """Yield ``(line number, passage_id, query)`` rows of a pool shard, checking the format."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            yield lineno, *pool_row(path, lineno, line.rstrip("\n"))
 
 
 def select_queries(
@@ -105,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", required=True, help="stats JSON")
     parser.add_argument("--order", help="passage order file; required when params.amount is set")
     parser.add_argument("--params", default="{}", help='JSON, e.g. {"amount": 400000} (null/"all" keeps all)')
-    parser.add_argument("--consistency-index", help="BM25 index of the passages (index_passages.py): records "
+    parser.add_argument("--consistency-index", help="BM25 index of the passages (querygen.consistency:index): records "
                         "round-trip consistency@k of the selected queries in the stats")
     parser.add_argument("--consistency", default="{}", help="JSON ConsistencyParams: depth, max_queries, seed, k1, b")
     args = parser.parse_args(argv)
@@ -138,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if keep_ids is not None:
         stats["passages_without_queries"] = len(keep_ids) - stats["passages"]
     if consistency_params is not None:
-        from .consistency import read_query_rows, round_trip_consistency
+        from .consistency import round_trip_consistency
 
         record = round_trip_consistency(read_query_rows(args.out), args.consistency_index, consistency_params,
                                         source=args.out)

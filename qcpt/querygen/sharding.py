@@ -89,7 +89,7 @@ def write_order(path: str | os.PathLike, order: Sequence[str]) -> None:
             handle.write(pid + "\n")
 
 
-# --------------------------------------------------------------------------- passage_order.py
+# --------------------------------------------------------------------------- querygen.sharding
 
 
 @dataclass

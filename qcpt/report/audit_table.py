@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from ..tabular import MISSING, csv_text, md_table
 from ..workflow import grid as workflow_grid
 from ..workflow.paths import Paths
+from .pages import IndexEntry
 
 if TYPE_CHECKING:
-    from .build import IndexEntry, ReportBuilder
+    from .pages import PageWriter
 
 NAME, TITLE, PAPER = "queries-audit", "Generated queries: audit and leakage", "verdict"
 
@@ -55,8 +56,7 @@ def _pct(value: float | None) -> str:
     return MISSING if value is None else f"{100 * value:.1f}%"
 
 
-def write(builder: ReportBuilder, artifact: QueryAudits, available: list[str] | None) -> IndexEntry:
-    from .build import IndexEntry
+def write(builder: PageWriter, artifact: QueryAudits, available: list[str] | None) -> IndexEntry:
     from .plots import length_histogram_png
 
     allowed = None if available is None else {str(Path(p)) for p in available}

@@ -8,8 +8,8 @@ scored (``scipy.stats.ttest_rel``); p ≤ alpha (0.01) is marked ▲ (better) or
 
 CLI::
 
-    report.py (--config CONFIG.yaml | --config-json JSON) --out DIR [--metrics PATH ...]
-              [--tables NAME ...] [--params '{"alpha": 0.01, "dpi": 150}']
+    scripts/qcpt.py report.build (--config CONFIG.yaml | --config-json JSON) --out DIR [--metrics PATH ...]
+                                 [--tables NAME ...] [--params '{"alpha": 0.01, "dpi": 150}']
 
 ``--metrics`` names the metrics files the report may read (the rule passes its inputs, so the
 report depends on nothing undeclared); without it, whatever exists under the results folder is read.
@@ -18,12 +18,10 @@ report depends on nothing undeclared); without it, whatever exists under the res
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +30,11 @@ from ..config_files import read_config
 from ..io import atomic_open
 from ..tabular import MISSING, csv_text, md_table
 from . import audit_table, catalogue, plots, verdict_table
+from .pages import IndexEntry, ReportParams, parse_params
 from .spec import BarFigure, CellRef, CurveFigure, Grid, Table
 from .stats import BETTER, WORSE, CellResult, Metrics, paired_ttest
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ReportParams:
-    alpha: float = 0.01  # significance level of the paired t-tests (the papers' p ≤ 0.01)
-    dpi: int = 150
-
-
-def parse_params(text: str | None) -> ReportParams:
-    raw = json.loads(text) if text and text.strip() else {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"--params must be a JSON object, got {type(raw).__name__}")
-    known = {f.name for f in dataclasses.fields(ReportParams)}
-    for key in raw:
-        if key not in known:
-            raise ValueError(f"--params: unknown key {key!r} (known: {', '.join(sorted(known))})")
-    return ReportParams(**raw)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -67,16 +49,6 @@ def _fmt_p(p: float | None) -> str:
 
 
 # --------------------------------------------------------------------------- the report
-
-
-@dataclass
-class IndexEntry:
-    name: str
-    title: str
-    paper: str
-    files: list[str]
-    present: int
-    total: int
 
 
 class ReportBuilder:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import config as qconfig
+from ..workflow import grid as workflow_grid
 from . import paper_tables as pt
 from .audit_table import QueryAudits, audit_artifact
 from .demo_tables import demo_set
@@ -78,7 +78,7 @@ def needed_metrics(config: dict[str, Any], names: list[str] | None = None) -> li
 def metrics_inputs(config: dict[str, Any], names: list[str] | None = None) -> list[str]:
     """The metrics files the tables need that the config also builds (the report rule's inputs)."""
     needed = set(needed_metrics(config, names))
-    return [p for p in qconfig.metrics_targets(config) if p in needed]
+    return [p for p in workflow_grid.metrics_targets(config) if p in needed]
 
 
 def report_entries(config: dict[str, Any], names: list[str] | None = None) -> list[dict[str, str]]:

@@ -4,12 +4,10 @@ bar plot of the main measure per encoder and setting; the report of a config wit
 
 from __future__ import annotations
 
-from .. import config as qconfig
+from ..pretrain.schemas import registry as schema_registry
 from ..workflow import cells
 from ..workflow import grid as workflow_grid
 from .spec import Artifact, BarFigure, CellRef, Grid, Row, Table
-
-SCHEMA_LABELS = {"contrastive": "contrastive", "cotmae": "CoT-MAE", "bottleneck": "bottleneck"}
 
 
 def encoder_label(encoder: str) -> str:
@@ -18,7 +16,7 @@ def encoder_label(encoder: str) -> str:
     parsed = cells.parse_encoder(encoder)
     if parsed.kind == "ext":
         return f"{parsed.name} (external)"
-    return f"{SCHEMA_LABELS.get(parsed.schema, parsed.schema)} · {parsed.context}"
+    return f"{schema_registry.get(parsed.schema).label} · {parsed.context}"
 
 
 def _baseline_for(grid: Grid, encoder: str, dataset: str, stage: str | None) -> str | None:
@@ -47,7 +45,7 @@ def demo_set(grid: Grid) -> list[Artifact]:
             by_evalset[evalset].append(system)
     out: list[Artifact] = []
     for evalset, systems in by_evalset.items():
-        measures = qconfig.evalset_measures(grid.config, evalset)
+        measures = workflow_grid.evalset_measures(grid.config, evalset)
         rows: list[Row] = []
         settings: list[str] = []
         bars: dict[str, dict[str, str]] = {}
@@ -55,7 +53,7 @@ def demo_set(grid: Grid) -> list[Artifact]:
             if system == "bm25":
                 rows.append(Row("BM25", {m: CellRef(evalset, "bm25", m) for m in measures}, section="BM25"))
                 continue
-            dataset, encoder, stage = qconfig.parse_model_key(system)
+            dataset, encoder, stage = cells.parse_model_key(system)
             setting = "zero-shot" if stage is None else f"{dataset} {stage}"
             section = "Zero-shot" if stage is None else f"Fine-tuned on {dataset}, {stage}"
             baseline = _baseline_for(grid, encoder, dataset, stage)

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import config as qconfig
 from ..workflow import cells
 from ..workflow import grid as workflow_grid
 
@@ -35,7 +34,7 @@ class CellRef:
 
 
 def metrics_path(results: str, evalset: str, system: str) -> str:
-    return qconfig.metrics_path(results, f"{evalset}/{system}")
+    return workflow_grid.metrics_path(results, f"{evalset}/{system}")
 
 
 @dataclass
@@ -170,10 +169,10 @@ class Grid:
         self.corpus: str = config["corpus"]["name"]
         self.num_passages: int = int(config["corpus"]["num_passages"])
         # the cells as the papers name them: seed replicates are one cell (see replicates)
-        self.cells = list(dict.fromkeys((s, c.with_seed(None)) for s, c in qconfig.pretrain_cells(config)))
-        self.targets = qconfig.metrics_targets(config)
+        self.cells = list(dict.fromkeys((s, c.with_seed(None)) for s, c in workflow_grid.pretrain_cells(config)))
+        self.targets = workflow_grid.metrics_targets(config)
         self.baseline_context: str = config.get("report", {}).get("baseline", "span")
-        qconfig.parse_context(self.baseline_context)  # a bad tag fails here, naming it
+        cells.parse_context(self.baseline_context)  # a bad tag fails here, naming it
 
     # ---- names
 
@@ -230,7 +229,7 @@ class Grid:
         if found:
             best = max(found, key=lambda c: float("inf") if c.amount == "all" else int(c.amount))
             return best.tag
-        return qconfig.Context(kind, generator, count or default_count, "all").tag
+        return cells.Context(kind, generator, count or default_count, "all").tag
 
     def curricula(self, schema: str) -> list[tuple[str, list[tuple[int, str]]]]:
         """Curriculum cells of a schema: one line per (generator, count, fraction), points

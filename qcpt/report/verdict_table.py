@@ -16,7 +16,8 @@ from . import verdict as qverdict
 from .spec import CellRef, Grid
 
 if TYPE_CHECKING:
-    from .build import IndexEntry, ReportBuilder
+    from .pages import IndexEntry
+    from .pages import PageWriter as ReportBuilder  # what a table module sees of the builder
 
 NAME, TITLE, PAPER = "verdict", "Did it replicate? One verdict per claim", "verdict"
 
@@ -96,7 +97,7 @@ def _p(value: float | None) -> str:
 def write(builder: ReportBuilder, artifact: Verdicts) -> tuple[IndexEntry, str]:
     """Writes ``verdict.md`` and ``verdict.csv``; returns the index entry and the markdown table
     (``index.md`` leads with it)."""
-    from .build import IndexEntry
+    from .pages import IndexEntry
 
     alpha = builder.params.alpha
     inputs = []

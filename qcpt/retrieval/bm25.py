@@ -1,4 +1,4 @@
-"""BM25 with pyserini/Lucene: ``bm25_index.py`` and ``bm25_search.py``.
+"""BM25 with pyserini/Lucene: commands ``retrieval.bm25:index`` and ``retrieval.bm25:search``.
 
 Two layouts, pyserini's two BEIR baselines (``fields``, the same value for index and search):
 

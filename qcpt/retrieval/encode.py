@@ -1,6 +1,6 @@
-"""``encode.py``: encode shard I of N of a collection → ``.npz`` ``{ids, embeddings}``.
+"""``scripts/qcpt.py retrieval.encode``: encode shard I of N of a collection → ``.npz`` ``{ids, embeddings}``.
 
-    encode.py --model DIR --collection C --shard I --num-shards N --out shard.npz --params '{...}'
+    scripts/qcpt.py retrieval.encode --model DIR --collection C --shard I --num-shards N --out shard.npz --params '{...}'
 
 Shard I holds rows ``[⌊n·I/N⌋, ⌊n·(I+1)/N⌋)`` of the collection (contiguous, in file order), encoded
 as ``title + " " + text`` up to ``max_len`` tokens. Pooling and normalisation default to what the
@@ -50,7 +50,7 @@ def encode_passages(model, tokenizer, rows: list, settings, *, batch_size: int, 
                     length_sorted: bool = True, amp: bool = False, progress: bool = True,
                     desc: str = "encoding passages") -> np.ndarray:
     """Collection ``rows`` encoded as a shard holds them: title and text (``passage_text``) with the
-    model's resolved ``settings`` (pooling, normalisation, passage length); search.py's in-job
+    model's resolved ``settings`` (pooling, normalisation, passage length); retrieval.search's in-job
     encoding of a small collection calls this too."""
     separator = title_separator(title_join, tokenizer)
     return encode_texts(model, tokenizer, [passage_text(p.title, p.text, separator) for p in rows], max_len=settings.p_max_len,

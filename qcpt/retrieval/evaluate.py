@@ -1,4 +1,4 @@
-"""``evaluate.py``: score a TREC run against qrels → metrics JSON (docs/artifacts.md).
+"""``scripts/qcpt.py retrieval.evaluate``: score a TREC run against qrels → metrics JSON (docs/artifacts.md).
 
 Measures are named as in the papers (``MRR@10``, ``R@50``, ``R@1000``, ``nDCG@10``) or in any
 ir-measures syntax (``P@10``, ``AP``, ``RR(rel=2)@10`` ...). ``relevance_level`` is the minimum grade
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def mean_main(argv: list[str] | None = None) -> int:
-    """``mean_metrics.py --member NAME=metrics.json ... --out metrics.json --params '{"measures": [...]}'``."""
+    """``scripts/qcpt.py retrieval.evaluate:mean --member NAME=metrics.json ... --out metrics.json --params '{"measures": [...]}'``."""
     parser = argparse.ArgumentParser(description="Mean of several metrics JSONs.")
     parser.add_argument("--member", action="append", required=True, help="NAME=path of a member's metrics JSON")
     parser.add_argument("--out", required=True, help="metrics JSON")

@@ -1,15 +1,15 @@
-"""``search.py``: encode topics, exhaustive inner-product search over encoded shards → TREC run.
+"""``scripts/qcpt.py retrieval.search``: encode topics, exhaustive inner-product search over encoded shards → TREC run.
 
-    search.py --model DIR --shards S... --topics T --out run.trec --params '{...}'
-    search.py --model DIR --collection C --topics T --out run.trec --params '{...}'
+    scripts/qcpt.py retrieval.search --model DIR --shards S... --topics T --out run.trec --params '{...}'
+    scripts/qcpt.py retrieval.search --model DIR --collection C --topics T --out run.trec --params '{...}'
 
-With ``--collection`` the job encodes the whole collection itself (as ``encode.py`` would, one
+With ``--collection`` the job encodes the whole collection itself (as ``retrieval.encode`` would, one
 shard) instead of reading shards: for a small collection (the demo's 300 passages encode in a few
 seconds) one process per run instead of encode jobs + a search job, each paying torch's start-up.
-The shards (``encode.py``) are searched in the given order as one collection: on the CPU where they
+The shards (``retrieval.encode``) are searched in the given order as one collection: on the CPU where they
 lie, their files mapped read-only and ``faiss.knn`` run shard by shard (:class:`MappedFlatIP`: no
 copy of the vectors); on all GPUs, via ``faiss.index_cpu_to_all_gpus``, when this faiss has GPU
-support and CUDA is available, in a FAISS ``IndexFlatIP`` the shards are added to. Queries are encoded with the model's pooling (same resolution as ``encode.py``) up
+support and CUDA is available, in a FAISS ``IndexFlatIP`` the shards are added to. Queries are encoded with the model's pooling (same resolution as ``retrieval.encode``) up
 to ``q_max_len`` tokens (default: what the model folder declares — 32 for our fine-tuned models,
 ``max_seq_length`` for sentence-transformers models — else 32). Each query gets the top ``depth`` documents (capped at the collection
 size) by score, ties broken by docid: where a tie crosses the depth boundary the search is widened
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Dense retrieval: FAISS flat IP → TREC run.")
     parser.add_argument("--model", required=True)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--shards", nargs="+", help="encoded shards (encode.py), concatenated in this order")
+    source.add_argument("--shards", nargs="+", help="encoded shards (retrieval.encode), concatenated in this order")
     source.add_argument("--collection", help="a collection JSONL to encode here (small collections)")
     parser.add_argument("--topics", required=True)
     parser.add_argument("--out", required=True)

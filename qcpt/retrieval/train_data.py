@@ -1,6 +1,6 @@
-"""``make_train_data.py``: a run + topics + qrels → Tevatron training JSONL (hard negatives).
+"""``scripts/qcpt.py retrieval.train_data``: a run + topics + qrels → Tevatron training JSONL (hard negatives).
 
-    make_train_data.py --run R --topics T --qrels Q --out train.jsonl --params '{...}'
+    scripts/qcpt.py retrieval.train_data --run R --topics T --qrels Q --out train.jsonl --params '{...}'
 
 For each topic (in topic-file order) with at least one positive (judgment ≥ ``min_relevance``):
 the candidates are the run's top ``depth`` documents (re-sorted by score, ties by docid) minus the

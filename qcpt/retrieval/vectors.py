@@ -2,7 +2,7 @@
 
 Pooling is ``cls`` (the Tevatron/coCondenser recipe: the last layer's first token) or ``mean``
 (attention-masked mean, sentence-transformers style), optionally L2-normalised. A model folder
-written by ``finetune.py`` carries ``qcpt_pooling.json`` (pooling, normalisation, query and passage
+written by ``retrieval.finetune.driver`` carries ``qcpt_pooling.json`` (pooling, normalisation, query and passage
 lengths) so encoding uses what it was trained with; a sentence-transformers folder's configuration
 is read the same way; anything else defaults to ``cls``, no normalisation, 144/32 tokens
 (:func:`resolve_settings`).
@@ -71,7 +71,7 @@ def declared_settings(model_dir: str | os.PathLike) -> dict[str, Any]:
     """What a model folder declares about how to encode with it: ``pooling``, ``normalize``,
     ``p_max_len``, ``q_max_len`` (each None when undeclared) and ``source``.
 
-    ``qcpt_pooling.json`` (written by finetune.py) first; else a sentence-transformers folder
+    ``qcpt_pooling.json`` (written by retrieval.finetune.driver) first; else a sentence-transformers folder
     (``1_Pooling/config.json``, a ``Normalize`` module in ``modules.json``, ``max_seq_length`` of
     ``sentence_bert_config.json`` for queries and passages alike)."""
     folder = Path(model_dir)

@@ -1,9 +1,9 @@
-"""``finetune.py``: fine-tune a dense retriever with the Tevatron recipe on HF Trainer.
+"""``scripts/qcpt.py retrieval.finetune.driver``: fine-tune a dense retriever with the Tevatron recipe on HF Trainer.
 
-    finetune.py --train train.jsonl --collection collection.jsonl --init DIR --out DIR
-                --checkpoints DIR --log train_log.json --params '{...}'
+    scripts/qcpt.py retrieval.finetune.driver --train train.jsonl --collection collection.jsonl --init DIR
+        --out DIR --checkpoints DIR --log train_log.json --params '{...}'
 
-- ``--train``: Tevatron training JSONL (``make_train_data.py``): query, positive and negative docids.
+- ``--train``: Tevatron training JSONL (``retrieval.train_data``): query, positive and negative docids.
 - ``--collection``: collection JSONL the docids refer to (only the needed rows are kept in memory).
 - ``--init``: the encoder to start from (folder, ``package:<module>/<path>``); its tokenizer is used.
 - ``--out``: written atomically at the end: the encoder (``save_pretrained``: ``AutoModel`` loads

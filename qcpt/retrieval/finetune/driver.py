@@ -31,7 +31,7 @@ OUTPUT_RECORD = "qcpt_finetune.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="finetune.py", description="``finetune.py``: fine-tune a dense retriever "
+    parser = argparse.ArgumentParser(description="Fine-tune a dense retriever "
                                      "with the Tevatron recipe on HF Trainer.")
     parser.add_argument("--train", required=True, help="Tevatron training JSONL")
     parser.add_argument("--collection", required=True, help="collection JSONL {docid, title, text}")

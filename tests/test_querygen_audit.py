@@ -14,7 +14,9 @@ import textwrap
 
 import pytest
 
-from qcpt.report import audit as qa
+from qcpt.querygen import audit as qa
+from qcpt.querygen import leakage, minhash
+from qcpt.querygen import ngrams as qn
 
 PASSAGES = [
     ("p1", "Comet Ferreira is a periodic comet first observed at Calar Alto."),
@@ -52,20 +54,20 @@ def test_a_planted_leak_is_found_and_a_non_leak_is_not():
     assert 0.8 <= near["jaccard"] < 1.0
     # "comet tail colour" vs "comet tail colour of mars": shared words, Jaccard below 0.8: no leak
     assert record["leakage"]["other"]["leaked"] == 0 and record["leakage"]["other"]["training"]
-    grams = qa.ngrams(qa.normalise("comet tail colour")), qa.ngrams(qa.normalise("comet tail colour of mars"))
-    assert qa.jaccard(*grams) < 0.8
+    grams = qn.ngrams(qn.normalise("comet tail colour")), qn.ngrams(qn.normalise("comet tail colour of mars"))
+    assert qn.jaccard(*grams) < 0.8
 
 
 def test_candidate_search_equals_every_pair():
     rng = random.Random(0)
     words = ["comet", "wheat", "gene", "orbit", "nucleus", "how", "what", "is", "the", "of", "a"]
     topics = {f"t{i}": " ".join(rng.choices(words, k=rng.randint(2, 6))) for i in range(60)}
-    params = qa.AuditParams(threshold=0.6)
-    index = qa.TopicIndex(topics, params)
+    params = leakage.AuditParams(threshold=0.6)
+    index = leakage.TopicIndex(topics, params)
     for _ in range(300):
         query = " ".join(rng.choices(words, k=rng.randint(2, 6)))
-        q = qa.ngrams(qa.normalise(query))
-        best = max((qa.jaccard(q, qa.ngrams(qa.normalise(t))) for t in topics.values()), default=0.0)
+        q = qn.ngrams(qn.normalise(query))
+        best = max((qn.jaccard(q, qn.ngrams(qn.normalise(t))) for t in topics.values()), default=0.0)
         found = index.match(query)
         if best >= 0.6:
             assert found is not None and found[2] == pytest.approx(best), query
@@ -80,24 +82,24 @@ class _IndexEveryGram:
     def __init__(self, topics, params):
         self.params, self.exact, self.grams, self.by_gram = params, {}, {}, {}
         for qid, text in topics.items():
-            norm = qa.normalise(text)
+            norm = qn.normalise(text)
             self.exact.setdefault(norm, qid)
-            self.grams[qid] = qa.ngrams(norm, params.ngram)
+            self.grams[qid] = qn.ngrams(norm, params.ngram)
             for g in self.grams[qid]:
                 self.by_gram.setdefault(g, []).append(qid)
 
     def match(self, query):
-        norm = qa.normalise(query)
+        norm = qn.normalise(query)
         if norm in self.exact:
             return "exact", self.exact[norm], 1.0
-        q = qa.ngrams(norm, self.params.ngram)
+        q = qn.ngrams(norm, self.params.ngram)
         known = sorted((g for g in q if g in self.by_gram), key=lambda g: (len(self.by_gram[g]), g))
         probes = len(q) - math.ceil(self.params.threshold * len(q) - 1e-9) + 1
         if len(known) < len(q) - probes + 1:
             return None
         best = None
         for qid in dict.fromkeys(t for g in known[:probes] for t in self.by_gram[g]):
-            score = qa.jaccard(q, self.grams[qid])
+            score = qn.jaccard(q, self.grams[qid])
             if score >= self.params.threshold and (best is None or score > best[2]):
                 best = ("near", qid, score)
         return best
@@ -109,8 +111,8 @@ def test_prefix_filter_gives_what_indexing_every_gram_gave(threshold, ngram):
     rng = random.Random(threshold * 100 + ngram)
     words = ["comet", "comets", "wheat", "gene", "genes", "orbit", "how", "what", "is", "the", "of", "a"]
     topics = {f"t{i}": " ".join(rng.choices(words, k=rng.randint(1, 6))) for i in range(300)}
-    params = qa.AuditParams(threshold=threshold, ngram=ngram)
-    new, old = qa.TopicIndex(topics, params), _IndexEveryGram(topics, params)
+    params = leakage.AuditParams(threshold=threshold, ngram=ngram)
+    new, old = leakage.TopicIndex(topics, params), _IndexEveryGram(topics, params)
     found = 0
     for _ in range(2000):
         query = " ".join(rng.choices(words, k=rng.randint(1, 7)))
@@ -201,7 +203,7 @@ def test_the_file_audit_names_a_bad_line_in_any_worker_range(tmp_path):
 _AUDIT_WITH_SIGTERM_CAUGHT = textwrap.dedent("""
     import json, signal, sys, time
     from pathlib import Path
-    from qcpt.report import audit as qa
+    from qcpt.querygen import audit as qa
 
     # A JVM in the interpreter (pyserini) catches SIGTERM, and forked workers inherit its handler;
     # a Python handler stands in for it.
@@ -246,9 +248,9 @@ def test_minhash_bands_find_what_the_exact_prefix_filter_finds(threshold):
     rng = random.Random(int(threshold * 10))
     topics = {"a": {f"a{i}": " ".join(rng.choices(WORDS, k=rng.randint(1, 6))) for i in range(300)},
               "b": {f"b{i}": " ".join(rng.choices(WORDS, k=rng.randint(1, 6))) for i in range(200)}}
-    sets = qa.TopicSets(topics, qa.AuditParams(threshold=threshold))
+    sets = leakage.TopicSets(topics, leakage.AuditParams(threshold=threshold))
     assert sets.bands is not None  # the banded path is what this compares
-    norms = [qa.normalise(" ".join(rng.choices(WORDS, k=rng.randint(0, 7)))) for _ in range(3000)]
+    norms = [qn.normalise(" ".join(rng.choices(WORDS, k=rng.randint(0, 7)))) for _ in range(3000)]
     exact = [sets.match_normalised(norm) for norm in norms]
     assert sets.match_batch(norms) == exact
     near = sum(hit is not None and hit[0] == "near" for hits in exact for hit in hits)
@@ -256,6 +258,6 @@ def test_minhash_bands_find_what_the_exact_prefix_filter_finds(threshold):
 
 
 def test_band_counts():
-    assert qa._band_count(0.8) == 69 and qa._band_count(1.0) == 1
-    assert qa._band_count(0.6) is None  # would need too many bands: the exact prefix filter then
-    assert qa.TopicSets({"a": {"x": "comet"}}, qa.AuditParams(threshold=0.6)).bands is None
+    assert minhash.band_count(0.8) == 69 and minhash.band_count(1.0) == 1
+    assert minhash.band_count(0.6) is None  # would need too many bands: the exact prefix filter then
+    assert leakage.TopicSets({"a": {"x": "comet"}}, leakage.AuditParams(threshold=0.6)).bands is None
