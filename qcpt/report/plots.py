@@ -92,11 +92,12 @@ def bars_png(
     values: dict[str, float | None],
     dpi: int = 150,
     seeds: dict[str, list[float]] | None = None,
-) -> None:
+) -> tuple[float, float]:
     """One row per encoder, one marker per setting: the mean over the cell's seed replicates with
     an interval of ± their sd (2 seeds on), each seed's own value as a small dot; BM25 as a dashed
     line. The axis spans the values (it does not start at 0: the differences are the point).
-    ``values[system]`` (the mean) and ``seeds[system]`` (per seed) are on the figure's scale."""
+    ``values[system]`` (the mean) and ``seeds[system]`` (per seed) are on the figure's scale. Returns
+    the value axis' limits."""
     import statistics
 
     plt = _pyplot()
@@ -148,7 +149,9 @@ def bars_png(
         ax.text(0.5, 0.5, "no results of ours yet", transform=ax.transAxes, ha="center", va="center",
                 color=PAPER_GREY)
     fig.tight_layout()
+    limits = ax.get_xlim()
     _save(fig, path, dpi)
+    return float(limits[0]), float(limits[1])
 
 
 def length_histogram_png(path: str | Path, histograms: dict[str, dict[int, int]], dpi: int = 150) -> None:
