@@ -98,11 +98,11 @@ def _seeded_demo(tmp_path: Path, block: int | None) -> Path:
 
 
 def test_seeds_on_one_demo_cell_build_both_replicates(tmp_path):
-    config = _seeded_demo(tmp_path, 1)  # block 1: the contrastive query and mixed cells (d2q, C = 5)
+    config = _seeded_demo(tmp_path, 1)  # block 1: the contrastive query cell (d2q, C = 5)
     output = _dry_run_lines("--configfile", str(config), "-p", cwd=ROOT)
     runs = {p for p in _job_files(output, "pretrain", "output") if p.endswith("/model")}
-    assert {Path(p).parent.name for p in runs} >= {"query-d2q-c5-nall", "query-d2q-c5-nall-s43",
-                                                   "mixed-d2q-c5-nall-s43"} and len(runs) == 7 + 2
+    assert {Path(p).parent.name for p in runs} >= {"query-d2q-c5-nall", "query-d2q-c5-nall-s43"}
+    assert len(runs) == 5 + 1  # span, query, CoT-MAE, the curriculum's two stages; + the query replicate
     tuned = {p for p in _job_files(output, "finetune", "output") if p.endswith("/model")}
     assert any("/contrastive/query-d2q-c5-nall-s43/retriever2/" in p for p in tuned)
     assert len(tuned) == 2 + 2  # the fine-tuned query cell: retrievers 1 and 2 once per seed
