@@ -88,9 +88,9 @@ VERSIONS: dict[str, int] = {
     "retrieval.search": 1,
     "retrieval.evaluate": 1,
     "retrieval.evaluate:mean": 1,
-    "summary": 1,
+    "summary": 2,  # issue 27: one row per cell over its seeds, seed-averaged Δ ± sd and p
     "expected": 1,
-    "report.build": 1,
+    "report.build": 2,  # issue 27: demo claims on nDCG@10, seed intervals plot
     "report.audit": 1,
     "card": 1,
     "publish": 1,
