@@ -88,9 +88,9 @@ VERSIONS: dict[str, int] = {
     "retrieval.search": 1,
     "retrieval.evaluate": 1,
     "retrieval.evaluate:mean": 1,
-    "summary": 1,
+    "summary": 2,  # issue 27: one row per cell over its seeds, seed-averaged Δ ± sd and p
     "expected": 1,
-    "report.build": 2,  # 2: claim texts corrected (issue 28: §4.4, significance, the 50k reading)
+    "report.build": 3,  # 2: claim texts corrected (issue 28); 3: demo claims on nDCG@10, seed intervals
     "report.audit": 1,
     "card": 1,
     "publish": 1,

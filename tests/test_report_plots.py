@@ -10,7 +10,8 @@ from test_report_tables import LLM, load, write_metrics
 from qcpt import config as qconfig
 from qcpt.report import artifacts
 from qcpt.report.build import ReportBuilder
-from qcpt.report.plots import amount_label
+from qcpt.report.plots import amount_label, bars_png
+from qcpt.report.spec import BarFigure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -51,3 +52,13 @@ def test_demo_bar_plot(tmp_path):
     ReportBuilder(config, out).build()
     assert _is_png(out / "demo-demo-test-bars.png", 20_000)
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries behind
+
+
+def test_demo_plot_shows_seed_intervals_on_an_axis_that_spans_the_values(tmp_path):
+    figure = BarFigure("f", "t", "demo", "demo-test", "nDCG@10", ["zero-shot"],
+                       [("span", {"zero-shot": "a"}), ("query", {"zero-shot": "b"})], ("BM25", "bm25"))
+    seeds = {"a": [0.76, 0.77, 0.78], "b": [0.79, 0.80, 0.84]}
+    values = {s: sum(v) / 3 for s, v in seeds.items()} | {"bm25": 0.90}
+    low, high = bars_png(tmp_path / "f.png", figure, values, seeds=seeds)
+    assert 0.70 < low < 0.76 and 0.90 < high < 0.95  # not from 0: from the lowest seed to BM25
+    assert _is_png(tmp_path / "f.png")

@@ -93,14 +93,57 @@ def test_seed_replicates_are_averaged_per_query_and_their_spread_is_reported():
     assert v.below_seed_spread  # the paper's Δ (1.0) is below the spread between seeds
 
 
+def _t_p(diffs: list[float]) -> float:
+    """Two-tailed paired-t p of per-query differences, by hand (Student's t survival function)."""
+    from scipy.stats import t as student
+
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return float(2 * student.sf(abs(mean / (sd / math.sqrt(n))), n - 1))
+
+
+def test_three_seeds_give_the_seed_averaged_delta_its_spread_and_holm_p_by_hand():
+    """Two claims over 3 seeds each: per seed, ours = baseline + a shift + query-level noise that
+    grows with the seed. By hand: the seed-averaged Δ, the sd of the per-seed Δ, the paired t-test on
+    the seed-averaged scores and Holm over the two claims."""
+    queries = [f"q{i}" for i in range(8)]
+    base = {q: 0.3 + 0.05 * i for i, q in enumerate(queries)}
+    noise = [0.02, -0.02, 0.04, -0.04, 0.01, -0.01, 0.03, -0.03]  # mean 0
+
+    def side(shifts: list[float], scale_noise: float) -> list[tuple[str, dict[str, float]]]:
+        return [(f"s{k}", {q: base[q] + shift + noise[i] * scale_noise * (k + 1) for i, q in enumerate(queries)})
+                for k, shift in enumerate(shifts)]
+
+    baseline = [(f"b{k}", dict(base)) for k in range(3)]
+    strong, weak = side([0.05, 0.01, 0.03], 0.1), side([0.02, -0.03, 0.04], 3.0)
+    v1, v2 = qv.judge([("strong", 2.5, 1, strong, baseline), ("weak", 2.5, 1, weak, baseline)], alpha=0.01, scale=100.0)
+    # strong: per-seed Δ 5, 1, 3 (×100): mean 3, sd 2; seed-averaged per-query Δ = 0.03 + 0.2 × noise
+    assert v1.result.delta == pytest.approx(3.0) and v1.seed_sd == pytest.approx(2.0)
+    p1 = _t_p([0.03 + 0.2 * x for x in noise])
+    assert v1.result.p == pytest.approx(p1)
+    # weak: per-seed Δ 2, −3, 4: mean 1, sd √(1 + 16 + 9) = √13; per-query Δ = 0.01 + 6 × noise
+    assert v2.result.delta == pytest.approx(1.0) and v2.seed_sd == pytest.approx(math.sqrt(13))
+    p2 = _t_p([0.01 + 6 * x for x in noise])
+    assert v2.result.p == pytest.approx(p2)
+    # Holm over two: the smaller p × 2, the larger × 1 (never below the first)
+    low, high = sorted([p1, p2])
+    holm_low, holm_high = min(1.0, 2 * low), min(1.0, max(2 * low, high))
+    assert (v1.p_holm, v2.p_holm) == pytest.approx((holm_low, holm_high) if p1 <= p2 else (holm_high, holm_low))
+    assert v1.p_holm <= 0.01 < v2.p_holm and v1.word == qv.REPLICATED and v2.word != qv.REPLICATED
+    assert v2.below_seed_spread and not v1.below_seed_spread  # the paper's Δ 2.5: below √13, above 2
+    assert len(v1.ours_paths) == len(v1.baseline_paths) == 3
+
+
 def test_claims_files_parse_and_demo_claims_take_their_paper_claims_numbers():
     qac = {c.id: c for c in qclaims.CLAIMS["qac"][0]}
     assert qac["qac-t1-cocondenser-r2-mrr10"].numbers == (38.8, 39.4)
     assert qac["qac-t1-cocondenser-r2-mrr10"].paper_delta == pytest.approx(0.6)
     assert qac["qac-t4-cotmae-mixed-vs-query-mrr10"].direction == -1
     demo = {c.id: c for c in qclaims.CLAIMS["demo"][0]}
-    mirror = demo["demo-query-vs-span-r2"]
-    assert mirror.numbers == (38.8, 39.4) and "qac-t1-cocondenser-r2-mrr10" in mirror.source
+    mirror = demo["demo-r2-vs-r1-query"]
+    assert mirror.numbers == (37.4, 39.4) and "qac-t1-cocondenser-query-r2-vs-r1-mrr10" in mirror.source
+    assert {c.measure for c in demo.values()} == {"nDCG@10"}  # one measure for every demo claim
     llm = {c.id: c for c in qclaims.CLAIMS["llm"][0]}
     assert llm["llm-f3-bottleneck-curriculum-400k-mrr10"].paper_delta is None
     assert llm["llm-f3-bottleneck-curriculum-400k-mrr10"].direction == 1

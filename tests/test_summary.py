@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qcpt.summary import span_counterpart, summary_rows
+from qcpt.summary import span_counterpart, summary_rows, to_csv
 
 
 def write_metrics(root: Path, system: str, per_query: dict[str, float]) -> str:
@@ -53,6 +53,51 @@ def test_no_comparison_columns_without_span_cells(tmp_path):
     paths = [write_metrics(tmp_path, "bm25", {"q1": 1.0, "q2": 0.5})]
     rows, columns = summary_rows(str(tmp_path), paths)
     assert columns == ["nDCG@10"] and rows[0]["nDCG@10"] == "0.7500"
+
+
+def test_seed_replicates_are_one_row_with_the_seed_averaged_delta_its_spread_and_p(tmp_path):
+    """Three seeds of a span and a query cell: per-seed Δ +0.10, +0.02, +0.06 (mean 0.06, sd 0.04);
+    p is the paired t-test on the seed-averaged per-query scores, recomputed here by hand."""
+    import math
+
+    from scipy.stats import t as student
+
+    span = {f"q{i}": 0.3 + 0.01 * i for i in range(10)}
+    shifts = {42: 0.10, 43: 0.02, 44: 0.06}
+    wobble = [0.03, -0.03, 0.01, -0.01, 0.02, -0.02, 0.0, 0.0, 0.01, -0.01]  # query-level noise, mean 0
+    paths = []
+    for seed, shift in shifts.items():
+        tag = "" if seed == 42 else f"-s{seed}"
+        paths.append(write_metrics(tmp_path, f"zeroshot/pt/demo/contrastive/span{tag}", span))
+        query = {q: v + shift + wobble[i] * (seed - 41) for i, (q, v) in enumerate(span.items())}
+        paths.append(write_metrics(tmp_path, f"zeroshot/pt/demo/contrastive/query-d2q-c5-nall{tag}", query))
+    rows, columns = summary_rows(str(tmp_path), paths)
+    assert columns == ["seeds", "nDCG@10", "vs", "Δ nDCG@10", "p"]
+    assert [r["system"] for r in rows] == ["zeroshot/pt/demo/contrastive/span",
+                                           "zeroshot/pt/demo/contrastive/query-d2q-c5-nall"]
+    row = rows[1]
+    assert row["seeds"] == "3" and row["vs"] == "zeroshot/pt/demo/contrastive/span"
+    assert row["Δ nDCG@10"] == "+0.0600 ± 0.0400"
+    assert rows[0]["nDCG@10"] == f"{sum(span.values()) / 10:.4f} ± 0.0000"
+    # seed-averaged per-query Δ: 0.06 + wobble × mean(1, 2, 3) = 0.06 + 2 × wobble
+    diffs = [0.06 + 2 * w for w in wobble]
+    mean = sum(diffs) / 10
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 9)
+    p_hand = 2 * student.sf(abs(mean / (sd / math.sqrt(10))), 9)
+    assert float(row["p"].split()[0]) == pytest.approx(p_hand, rel=0.05) and row["p"].endswith("(n=10)")
+    csv_rows = to_csv(rows, columns).splitlines()
+    assert csv_rows[0] == "evalset,system,seeds,nDCG@10,nDCG@10 sd,vs,Δ nDCG@10,Δ nDCG@10 sd,p,n_queries"
+    assert csv_rows[2].startswith("demo-test,zeroshot/pt/demo/contrastive/query-d2q-c5-nall,3,")
+    assert ",0.060000,0.040000," in csv_rows[2]
+
+
+def test_a_replicate_without_its_span_seed_is_not_compared(tmp_path):
+    span = {"q1": 0.5, "q2": 0.4}
+    paths = [write_metrics(tmp_path, "zeroshot/pt/demo/contrastive/span", span),
+             write_metrics(tmp_path, "zeroshot/pt/demo/contrastive/query-d2q-c5-nall", span),
+             write_metrics(tmp_path, "zeroshot/pt/demo/contrastive/query-d2q-c5-nall-s43", span)]
+    rows, columns = summary_rows(str(tmp_path), paths)
+    assert "vs" not in rows[1] and rows[1]["seeds"] == "2"
 
 
 def test_job_seconds_counts_each_job_once(tmp_path):

@@ -259,7 +259,9 @@ class ReportBuilder:
 
     def write_bars(self, figure: BarFigure) -> IndexEntry:
         values = {ref.system: self.cell(ref, figure.scale).ours for ref in figure.refs()}
-        plots.bars_png(self.out_dir / f"{figure.name}.png", figure, values, dpi=self.params.dpi)
+        seeds = {ref.system: [v * figure.scale for p in self._replicates(ref)
+                              if (v := self.metrics.value(p, ref.measure)) is not None] for ref in figure.refs()}
+        plots.bars_png(self.out_dir / f"{figure.name}.png", figure, values, dpi=self.params.dpi, seeds=seeds)
         return IndexEntry(figure.name, figure.title, figure.paper, figure.files(),
                           sum(v is not None for v in values.values()), len(values))
 

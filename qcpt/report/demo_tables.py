@@ -1,5 +1,5 @@
 """The demo set: every cell a config evaluates, per evalset, as a table (no paper numbers) and as a
-bar plot of the main measure per encoder and setting; the report of a config without
+plot of the main measure per encoder and setting (mean ± sd over seeds); the report of a config without
 ``report.tables``."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def unseeded(system: str) -> str:
 
 def demo_set(grid: Grid) -> list[Artifact]:
     """Per evalset: every cell the config evaluates (BM25, zero-shot, fine-tuned per dataset and
-    stage) as a table, and the main measure per encoder and setting as a bar plot."""
+    stage) as a table, and the main measure per encoder and setting as an interval plot."""
     by_evalset: dict[str, list[str]] = {}
     for path in grid.targets:
         evalset, system = workflow_grid.parse_metrics_path(grid.results, path)

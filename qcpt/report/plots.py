@@ -1,4 +1,5 @@
-"""PNG plots (matplotlib, Agg backend): curriculum curves and per-cell bars. Written atomically."""
+"""PNG plots (matplotlib, Agg backend): curriculum curves and per-cell intervals over seeds. Written
+atomically."""
 
 from __future__ import annotations
 
@@ -90,41 +91,67 @@ def bars_png(
     figure: BarFigure,
     values: dict[str, float | None],
     dpi: int = 150,
-) -> None:
-    """Horizontal grouped bars: one group per encoder, one bar per setting; BM25 as a dashed line.
-    ``values[system]`` is on the figure's scale."""
+    seeds: dict[str, list[float]] | None = None,
+) -> tuple[float, float]:
+    """One row per encoder, one marker per setting: the mean over the cell's seed replicates with
+    an interval of ± their sd (2 seeds on), each seed's own value as a small dot; BM25 as a dashed
+    line. The axis spans the values (it does not start at 0: the differences are the point).
+    ``values[system]`` (the mean) and ``seeds[system]`` (per seed) are on the figure's scale. Returns
+    the value axis' limits."""
+    import statistics
+
     plt = _pyplot()
+    seeds = seeds or {}
     n = max(1, len(figure.bars))
     fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.45 * n * max(1, len(figure.settings)) ** 0.5))
     height = 0.8 / max(1, len(figure.settings))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn = False
+    shown: list[float] = []
     for k, setting in enumerate(figure.settings):
-        ys, xs = [], []
+        color = colors[k % len(colors)]
+        ys, xs, errs = [], [], []
         for i, (_, by_setting) in enumerate(figure.bars):
-            value = values.get(by_setting.get(setting, ""))
-            if value is not None:
-                ys.append(i + (k - (len(figure.settings) - 1) / 2) * height)
-                xs.append(value)
+            system = by_setting.get(setting, "")
+            value = values.get(system)
+            if value is None:
+                continue
+            y = i + (k - (len(figure.settings) - 1) / 2) * height
+            per_seed = seeds.get(system, [])
+            sd = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
+            ys.append(y)
+            xs.append(value)
+            errs.append(sd)
+            shown += [value - sd, value + sd, *per_seed]
+            if len(per_seed) > 1:
+                ax.scatter(per_seed, [y] * len(per_seed), s=9, color=color, alpha=0.45, zorder=2)
         if xs:
-            ax.barh(ys, xs, height=height * 0.95, color=colors[k % len(colors)], label=setting)
+            ax.errorbar(xs, ys, xerr=errs, fmt="o", color=color, capsize=3, markersize=5, zorder=3,
+                        label=setting)
             drawn = True
     if figure.reference is not None and values.get(figure.reference[1]) is not None:
         ax.axvline(values[figure.reference[1]], linestyle="--", color=PAPER_GREY, label=figure.reference[0])
+        shown.append(values[figure.reference[1]])  # type: ignore[arg-type]
         drawn = True
+    if shown:
+        low, high = min(shown), max(shown)
+        pad = max((high - low) * 0.08, 1e-3 * max(abs(high), 1.0))
+        ax.set_xlim(low - pad, high + pad)
     ax.set_yticks(range(len(figure.bars)))
     ax.set_yticklabels([label for label, _ in figure.bars], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(figure.measure)
+    ax.set_ylim(len(figure.bars) - 0.5, -0.5)  # first encoder on top
+    ax.set_xlabel(f"{figure.measure} (mean ± sd over seeds; dots: each seed)")
     ax.set_title(figure.title, fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     if drawn:
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     else:
         ax.text(0.5, 0.5, "no results of ours yet", transform=ax.transAxes, ha="center", va="center",
                 color=PAPER_GREY)
     fig.tight_layout()
+    limits = ax.get_xlim()
     _save(fig, path, dpi)
+    return float(limits[0]), float(limits[1])
 
 
 def length_histogram_png(path: str | Path, histograms: dict[str, dict[int, int]], dpi: int = 150) -> None:
