@@ -89,3 +89,15 @@ def test_a_claim_below_its_mde_says_so_instead_of_same_direction():
     fallback = {"n": qpower.assumed("MRR@10", 6980)}
     (nb,) = qv.judge([("n", 0.1, 1, [], [])], fallback=fallback)
     assert nb.word == qv.NOT_BUILT and nb.below_mde and nb.mde == pytest.approx(fallback["n"].mde(0.01))
+
+
+def test_mde_where_scipys_non_central_t_gives_nan():
+    """At 4 queries scipy's nct returns NaN at some effects; the MDE must still have 80% power
+    (a Monte Carlo of the paired t-test at that effect)."""
+    import numpy as np
+    from scipy.stats import t as student
+
+    effect, n = qpower.mde(1.0, 4, 0.01), 4
+    x = np.random.default_rng(0).normal(effect, 1.0, size=(200_000, n))
+    t = x.mean(1) / (x.std(1, ddof=1) / math.sqrt(n))
+    assert (np.abs(t) > student.isf(0.005, n - 1)).mean() == pytest.approx(0.8, abs=0.005)

@@ -69,8 +69,9 @@ def mde(sd: float, n: int, alpha: float, power: float = POWER) -> float:
     def shortfall(effect: float) -> float:  # effect in sd units
         nc = effect * math.sqrt(n)
         achieved = float(nct.sf(crit, df, nc) + nct.cdf(-crit, df, nc))
-        # scipy's non-central t returns NaN far in the tail, where the power is 1
-        return (1.0 if math.isnan(achieved) else achieved) - power
+        if math.isnan(achieved):  # scipy's non-central t gives NaN at some (df, nc), not only in the tail
+            achieved = _power_by_integration(crit, df, nc)
+        return achieved - power
 
     # bracket from the normal-theory approximation, widened until the power is reached
     high = (crit + float(student.ppf(power, df))) / math.sqrt(n)
@@ -79,6 +80,20 @@ def mde(sd: float, n: int, alpha: float, power: float = POWER) -> float:
             return float(brentq(shortfall, 0.0, high, xtol=1e-12)) * sd
         high *= 1.5
     return math.inf
+
+
+def _power_by_integration(crit: float, df: int, nc: float) -> float:
+    """P(|T| > crit) for T non-central t(df, nc), as the expectation over V ~ chi2(df) of the normal
+    tail probabilities of Z + nc beyond ±crit·sqrt(V/df)."""
+    from scipy.integrate import quad
+    from scipy.stats import chi2, norm
+
+    def integrand(v: float) -> float:
+        c = crit * math.sqrt(v / df)
+        return float(chi2.pdf(v, df) * (norm.sf(c - nc) + norm.cdf(-c - nc)))
+
+    low, high = float(chi2.ppf(1e-12, df)), float(chi2.ppf(1 - 1e-12, df))
+    return float(quad(integrand, low, high, points=[float(df)], limit=200)[0])
 
 
 def diff_sd(ours: PerQuery, baseline: PerQuery) -> tuple[float, int] | None:
