@@ -459,13 +459,13 @@ def python_program(code: str, *args: Any) -> list[str]:
 
 
 def audit_arguments(inputs: Inputs, out: Path) -> list[Any]:
-    """rule audit_queries's ``report.audit`` command on the 20-query selection (its shard stats are
+    """rule audit_queries's ``querygen.audit`` command on the 20-query selection (its shard stats are
     the query_selection stats: this bench generates no queries)."""
     train, dev = inputs.train_topics()[0], inputs.dev_topics()[0]
     stats = inputs.root / "selection-stats.json"
     if not stats.exists():
         write_json(stats, {"passages": inputs.n, "queries": inputs.n * QUERIES_PER_PASSAGE, "shortfall": 0})
-    return ["report.audit", "--queries", inputs.selected_queries(), "--passages", inputs.passages(),
+    return ["querygen.audit", "--queries", inputs.selected_queries(), "--passages", inputs.passages(),
             "--count", QUERIES_PER_PASSAGE, "--shard-stats", stats, "--topics", f"dev={dev}", f"train={train}",
             "--training", "train", "--workers", AUDIT_WORKERS, "--out", out]
 
@@ -683,7 +683,7 @@ def plan_stage(stage: str, inputs: Inputs, work: Path) -> Plan:
         audit = inputs.root / "audit.json"
         audit.unlink(missing_ok=True)
         return one(cli(*audit_arguments(inputs, audit)),
-                   {"what": "rule audit_queries: report.audit on the 20-query selection, dev and training topics",
+                   {"what": "rule audit_queries: querygen.audit on the 20-query selection, dev and training topics",
                     "workers": AUDIT_WORKERS,
                     "queries": inputs.n * QUERIES_PER_PASSAGE, "topics": inputs.num_dev_queries + inputs.num_train_queries})
     if stage == "report":

@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("qcpt.summary", "main"),
     "expected": ("qcpt.expected", "main"),
     "report.build": ("qcpt.report.build", "main"),
-    "report.audit": ("qcpt.querygen.audit", "main"),
+    "querygen.audit": ("qcpt.querygen.audit", "main"),
     # model cards and publish bundles
     "card": ("qcpt.card", "main"),
     "publish": ("qcpt.publish", "main"),
@@ -91,7 +91,7 @@ VERSIONS: dict[str, int] = {
     "summary": 2,  # issue 27: one row per cell over its seeds, seed-averaged Δ ± sd and p
     "expected": 1,
     "report.build": 3,  # 2: claim texts corrected (issue 28); 3: demo claims on nDCG@10, seed intervals
-    "report.audit": 1,
+    "querygen.audit": 1,  # was report.audit (moved into querygen/, same code and output)
     "card": 1,
     "publish": 1,
 }

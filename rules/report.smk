@@ -29,7 +29,7 @@ rule audit_queries:
     resources:
         **family_resources("default"),
     params:
-        command=version("report.audit"),
+        command=version("querygen.audit"),
         topics=job_arg("audit_queries", "topics"),
         training=job_arg("audit_queries", "training"),
     shell:

@@ -31,14 +31,14 @@ def test_demo_dry_run_shows_the_papers_main_comparisons(tmp_path):
     # MiniLM is the init (no build_encoder) and each search job encodes the 300 passages (no encode).
     assert STAGE_RULES - {"build_encoder", "encode"} <= set(counts), f"missing stages: {STAGE_RULES - set(counts)}"
     assert "build_encoder" not in counts and "encode" not in counts
-    # contrastive span / query / mixed / query C=1, CoT-MAE query, bottleneck stage 1 + curriculum
-    assert counts["pretrain"] == 7
-    assert counts["select_queries"] == 3  # d2q C=5, d2q C=1, smollm2 C=5 over 16 passages
+    # contrastive span and query (d2q, C=5) on 3 seeds, CoT-MAE query, bottleneck stage 1 + curriculum
+    assert counts["pretrain"] == 3 * 2 + 1 + 2
+    assert counts["select_queries"] == 2  # d2q C=5, smollm2 C=5 over 16 passages
     assert counts["generate_queries"] == 1 + 1  # d2q: 300 passages in one shard; smollm2: 16 passages
-    assert counts["finetune"] == 2 and counts["mine_negatives"] == 1  # the query encoder, retriever 1 and 2
-    # zero-shot: MiniLM + 6 pre-trained cells; fine-tuned: 2 on the test set + 1 on the training topics (mining)
-    assert counts["search"] == 7 + 2 + 1
-    assert counts["model_card"] == 7 + 2  # every trained model folder (stage 1 included) has its card
+    assert counts["finetune"] == 2 * 3 and counts["mine_negatives"] == 3  # the query cell's retrievers, per seed
+    # zero-shot: MiniLM + 8 pre-trained cells; fine-tuned per seed: 2 on the test set + 1 on the training topics
+    assert counts["search"] == 1 + 8 + 3 * (2 + 1)
+    assert counts["model_card"] == 9 + 6  # every trained model folder (stage 1 included) has its card
     assert "publish" not in counts  # bundles are built on request only
 
 
@@ -170,8 +170,8 @@ def test_zero_shot_encodes_like_fine_tuning(tmp_path):
     results = tmp_path / "results"
     proc = snakemake("-n", "-p", "--cores", "2", str(results / "eval/demo-test/zeroshot/base/metrics.json"),
                      "--configfile", str(ROOT / "configs/demo-full.yaml"), "--config", f"results={results}")
-    commands = [line for line in proc.stdout.splitlines() if "qcpt.py retrieval.encode " in line or "qcpt.py retrieval.search " in line]
+    commands = [line for line in proc.stdout.splitlines() if " retrieval.encode@" in line or " retrieval.search@" in line]
     assert len(commands) == 3, commands  # two shards, one search
     for line in commands:
         assert '"pooling":"cls"' in line and '"normalize":false' in line and '"max_len":144' in line, line
-        assert ('"q_max_len":32' in line) == ("retrieval.search " in line), line
+        assert ('"q_max_len":32' in line) == (" retrieval.search@" in line), line

@@ -105,7 +105,9 @@ def _exec_of(monkeypatch, argv: list[str], env: dict[str, str] | None = None) ->
 
 
 def test_the_entry_point_starts_torchrun_with_its_own_interpreter(monkeypatch):
-    args = _exec_of(monkeypatch, ["--processes", "2", "pretrain.driver@1", "--passages", "p.jsonl"])
+    from qcpt.cli import command_with_version
+
+    args = _exec_of(monkeypatch, ["--processes", "2", command_with_version("pretrain.driver"), "--passages", "p.jsonl"])
     assert args[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--"]
     assert args[6].endswith("scripts/qcpt.py") and args[7:] == ["pretrain.driver", "--passages", "p.jsonl"]
 
@@ -160,7 +162,9 @@ def test_the_entry_point_runs_a_generator_under_its_own_interpreter(monkeypatch)
     from qcpt.cli import GENERATOR_PYTHON_ENV
 
     env = {GENERATOR_PYTHON_ENV: json.dumps({"d2q": "/opt/vllm-venv/bin/python"})}
-    args = _exec_of(monkeypatch, ["--generator-python", "d2q", "querygen.driver@1", "--shard", "0"], env)
+    from qcpt.cli import command_with_version
+
+    args = _exec_of(monkeypatch, ["--generator-python", "d2q", command_with_version("querygen.driver"), "--shard", "0"], env)
     assert args[0] == "/opt/vllm-venv/bin/python" and args[1].endswith("scripts/qcpt.py")
     assert args[2:] == ["querygen.driver", "--shard", "0"]
 

@@ -16,7 +16,7 @@ passages are read from their file by offset, so memory grows by ~16 bytes a quer
 
 CLI::
 
-    scripts/qcpt.py report.audit --queries Q.tsv --passages passages.jsonl --count C --shard-stats S.json ...
+    scripts/qcpt.py querygen.audit --queries Q.tsv --passages passages.jsonl --count C --shard-stats S.json ...
                                  --topics NAME=PATH ... [--training NAME ...] [--params '{"threshold": 0.8}']
                                  [--workers N] --out A.json
 """
