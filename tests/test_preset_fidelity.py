@@ -22,7 +22,11 @@ CQADUPSTACK_FORUMS = 12
 
 def preset_jobs(tmp_path: Path, preset: str, *extra: str) -> dict[str, list[str]]:
     """``{rule: [shell command, ...]}`` of a dry run of ``configs/<preset>.yaml`` on stand-in inputs."""
-    config_path = ROOT / "configs" / f"{preset}.yaml"
+    return dry_run_commands(ROOT / "configs" / f"{preset}.yaml", tmp_path, *extra)
+
+
+def dry_run_commands(config_path: Path, tmp_path: Path, *extra: str) -> dict[str, list[str]]:
+    """``{rule: [shell command, ...]}`` of a dry run of ``config_path`` on stand-in inputs."""
     fake_inputs(config_path, tmp_path)
     proc = snakemake("-n", "-p", "--cores", "2", f"--configfile={config_path}", "--directory", str(tmp_path),
                      *extra, cwd=tmp_path)
@@ -400,18 +404,7 @@ def variant_jobs(tmp_path: Path, preset: str, edit, *targets: str) -> dict[str, 
     edit(config)
     path = tmp_path / f"{preset}-variant.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    fake_inputs(path, tmp_path)
-    proc = snakemake("-n", "-p", "--cores", "2", f"--configfile={path}", "--directory", str(tmp_path),
-                     *targets, cwd=tmp_path)
-    jobs: dict[str, list[str]] = defaultdict(list)
-    rule = None
-    for line in (proc.stdout + proc.stderr).splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):", line)
-        if m:
-            rule = m.group(1)
-        elif line.startswith("Shell command: ") and rule:
-            jobs[rule].append(line[len("Shell command: "):])
-    return jobs
+    return dry_run_commands(path, tmp_path, *targets)
 
 
 LLM_RESULTS = "results/llm-expansion"
