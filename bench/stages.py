@@ -158,8 +158,8 @@ def stage_passages(ws: Workspace) -> dict:
     documents, with the bert-base-uncased WordPiece tokenizer (MiniLM's) counting tokens: in this
     process (``workers=1``), then with one worker process per thread of the bench's budget, the
     way ``snakemake --cores N`` runs the rule; the two files must be byte-identical."""
-    from qcpt.io import read_jsonl
     from qcpt.corpus.passages import make_passages
+    from qcpt.io import read_jsonl
 
     n_docs = ws.sizes["passage_documents"]
     documents = ws.documents(n_docs)

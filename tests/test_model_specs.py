@@ -86,9 +86,8 @@ def test_a_folder_that_is_not_a_model_names_the_spec_and_what_failed(tmp_path: P
 
 
 def test_passages_tokenizer_accepts_a_package_spec(tmp_path: Path):
-    from qcpt.corpus.params import PassageParams
+    from qcpt.corpus.params import PassageParams, PunktParams
     from qcpt.corpus.passages import make_passages
-    from qcpt.corpus.params import PunktParams
     from qcpt.corpus.textmodels import train_punkt
 
     punkt = tmp_path / "punkt.pickle"

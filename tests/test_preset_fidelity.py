@@ -349,9 +349,8 @@ def test_the_llm_presets_passage_settings_keep_every_collection_passage_whole(tm
     a long one and break the count."""
     from qcpt.config_files import read_config
     from qcpt.corpus.documents import prepare_documents
-    from qcpt.corpus.params import PassageParams
+    from qcpt.corpus.params import PassageParams, PunktParams
     from qcpt.corpus.passages import make_passages
-    from qcpt.corpus.params import PunktParams
     from qcpt.corpus.textmodels import train_punkt
 
     long_text = " ".join(f"The river delta number {i} floods every spring, and farmers plant rice after the water "

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from .budget import Mappings
 
+
 class _Strings:
     """One string column of a mapped IPC file, read by row across its record batches (a build
     writes one batch per ``_CHUNK`` rows; combining them would copy the column into memory)."""
