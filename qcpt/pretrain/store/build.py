@@ -82,7 +82,6 @@ def run_build(source: str | os.PathLike, build: Any, *args: Any) -> tuple[Any, d
     return result, record | {"in_process": False}
 
 
-
 @contextlib.contextmanager
 def _batch_writer(path: Path, names: list[str], keep: str | None = None) -> Iterator[_Batches]:
     """String columns written to an Arrow IPC file a record batch (``_CHUNK`` rows) at a time, so a
