@@ -248,7 +248,7 @@ class Inputs:
 
     def punkt(self) -> Path:
         def make(path: Path) -> None:
-            from qcpt.textmodels import train_punkt
+            from qcpt.corpus.textmodels import train_punkt
 
             sample = self.root / "punkt-sample.jsonl"
             with open(self.documents(), encoding="utf-8") as src, open(sample, "w", encoding="utf-8") as dst:
@@ -581,7 +581,8 @@ import sys
 import numpy as np
 from qcpt.retrieval.data import load_topics
 from qcpt.retrieval.runs import write_ranked_run
-from qcpt.retrieval.search import docid_ranks, index_shards, rank_exact
+from qcpt.retrieval.search import docid_ranks, rank_exact
+from qcpt.retrieval.shard_index import index_shards
 
 out, topics_path, depth, shards = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 qids = list(load_topics(topics_path))

@@ -101,7 +101,7 @@ class Workspace:
 
     def punkt(self, documents: Path) -> Path:
         def build() -> Path:
-            from qcpt.textmodels import train_punkt
+            from qcpt.corpus.textmodels import train_punkt
 
             out = self.root / f"{documents.stem}.punkt.pickle"  # never beside the demo data
             train_punkt(documents, out)
@@ -115,7 +115,8 @@ class Workspace:
         def build() -> Path:
             import yaml
 
-            from qcpt.textmodels import EncoderParams, build_encoder
+            from qcpt.corpus.params import EncoderParams
+            from qcpt.corpus.textmodels import build_encoder
 
             demo = yaml.safe_load((ROOT / "config.yaml").read_text())
             out = self.root / "embedded-encoder"
@@ -128,7 +129,7 @@ class Workspace:
         """Passages of the demo documents, cut with the embedded encoder's tokenizer (as the demo does)."""
 
         def build() -> Path:
-            from qcpt.passages import make_passages
+            from qcpt.corpus.passages import make_passages
 
             out = self.root / "demo-passages.jsonl"
             docs = DEMO / "documents.jsonl"
@@ -157,8 +158,8 @@ def stage_passages(ws: Workspace) -> dict:
     documents, with the bert-base-uncased WordPiece tokenizer (MiniLM's) counting tokens: in this
     process (``workers=1``), then with one worker process per thread of the bench's budget, the
     way ``snakemake --cores N`` runs the rule; the two files must be byte-identical."""
+    from qcpt.corpus.passages import make_passages
     from qcpt.io import read_jsonl
-    from qcpt.passages import make_passages
 
     n_docs = ws.sizes["passage_documents"]
     documents = ws.documents(n_docs)
@@ -590,7 +591,8 @@ def stage_faiss(ws: Workspace) -> dict:
     # plus docid tie-breaking and ordering per query, to the ranked (row, score) arrays the run
     # writer reads (ranking the docids once is included; mapping the shard is timed apart).
     from qcpt.retrieval.encode import save_shard
-    from qcpt.retrieval.search import docid_ranks, index_shards, rank_exact
+    from qcpt.retrieval.search import docid_ranks, rank_exact
+    from qcpt.retrieval.shard_index import index_shards
 
     ids = [f"doc{i:07d}" for i in rng.permutation(n)]  # docid order unrelated to row order
     shard = ws.root / "faiss-shard.npz"
@@ -627,7 +629,8 @@ def stage_faiss(ws: Workspace) -> dict:
 def _bm25_inputs(ws: Workspace) -> tuple[Path, dict[str, str], str]:
     """Collection JSONL and topics: BEIR SciFact from ../shared/data where present (all 1,109
     queries), else the demo collection repeated (fresh docids) with its 250 topics."""
-    from qcpt.corpus import prepare_collection, read_topics
+    from qcpt.corpus.documents import prepare_collection
+    from qcpt.corpus.topics import read_topics
 
     scifact = SHARED_DATA / "scifact"
     collection = ws.root / "bm25-collection.jsonl"

@@ -2,7 +2,9 @@
 
 Every job of the workflow runs one command of :data:`COMMANDS`; a command is named after the module
 that implements it (``retrieval.evaluate`` is ``qcpt/retrieval/evaluate.py``), with ``:<entry>``
-where a module has several entry points (``retrieval.bm25:search`` is ``main_search`` there).
+where a module has several entry points (``retrieval.bm25:search`` is ``main_search`` there). The
+corpus stage's commands are named after their module in qcpt/corpus/ (``passages`` is
+``qcpt/corpus/passages.py``): the names predate the package, and a name is part of a job's identity.
 docs/artifacts.md lists every command with its arguments (tests/test_workflow_commands.py checks
 the two agree).
 
@@ -25,13 +27,13 @@ from typing import Any
 # command -> (module, function). The function takes ``argv`` (the arguments after the command).
 COMMANDS: dict[str, tuple[str, str]] = {
     # corpus and retrieval data
-    "irds:cache": ("qcpt.irds", "main_cache"),
+    "irds:cache": ("qcpt.corpus.irds", "main_cache"),
     "corpus:documents": ("qcpt.corpus", "main_documents"),
     "corpus:collection": ("qcpt.corpus", "main_collection"),
     "corpus:topics": ("qcpt.corpus", "main_topics"),
-    "textmodels:punkt": ("qcpt.textmodels", "main_punkt"),
-    "textmodels:encoder": ("qcpt.textmodels", "main_encoder"),
-    "passages": ("qcpt.passages", "main"),
+    "textmodels:punkt": ("qcpt.corpus.textmodels", "main_punkt"),
+    "textmodels:encoder": ("qcpt.corpus.textmodels", "main_encoder"),
+    "passages": ("qcpt.corpus.passages", "main"),
     # generated queries
     "querygen.sharding": ("qcpt.querygen.sharding", "main"),
     "querygen.doc2query": ("qcpt.querygen.doc2query", "main"),

@@ -101,8 +101,8 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def _check_data_sources(config: dict[str, Any]) -> None:
     """An ``irds:`` source names a dataset of ir_datasets that has the part it is read for;
-    ``format: raw`` is for an ``irds:`` source only (qcpt.irds)."""
-    from . import irds
+    ``format: raw`` is for an ``irds:`` source only (qcpt.corpus.irds)."""
+    from .corpus import irds
     from .workflow.jobs.data import config_sources
 
     part = {"docs": "docs", "raw": "docs", "topics": "queries", "qrels": "qrels"}
@@ -213,7 +213,7 @@ def _job_params_errors(config: dict[str, Any]) -> list[str]:
     """Every parameter block of the config parsed by the dataclass of the script it goes to; one
     line per bad block, naming the config key path of the bad value."""
     # Imported here: these are the commands' own classes (import-light modules, no torch).
-    from .corpus_params import EncoderParams, PassageParams, PunktParams
+    from .corpus.params import EncoderParams, PassageParams, PunktParams
     from .params import ParamsError, parse_params
     from .pretrain.arguments import PretrainParams
     from .querygen.consistency import ConsistencyParams

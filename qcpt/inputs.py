@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from . import irds
+from .corpus import irds
 from .io import sha256_file
 
 

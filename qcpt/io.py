@@ -25,7 +25,7 @@ csv.field_size_limit(1 << 30)
 
 class InputError(ValueError):
     """Bad input, located: file, line (1-based, or None for whole-file problems) and field.
-    ``unit`` names what ``line`` counts: a row of an ir_datasets dataset is a "row" (qcpt.irds)."""
+    ``unit`` names what ``line`` counts: a row of an ir_datasets dataset is a "row" (qcpt.corpus.irds)."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, reason: str, unit: str = "line"):
         self.path = str(path)

@@ -1,4 +1,4 @@
-# External data by ID: one job per ir_datasets dataset builds its cache (qcpt/irds.py).
+# External data by ID: one job per ir_datasets dataset builds its cache (qcpt/corpus/irds/).
 
 
 # A local rule: it downloads, and cluster compute nodes often have no network. The IDs of one

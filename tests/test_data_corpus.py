@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from qcpt.corpus import (
-    detect_format,
-    prepare_collection,
-    prepare_documents,
-    prepare_topics,
-    read_qrels,
-)
+from qcpt.corpus.documents import detect_format, prepare_collection, prepare_documents
+from qcpt.corpus.params import PassageParams
+from qcpt.corpus.topics import prepare_topics, read_qrels
 from qcpt.io import InputError
 from qcpt.params import parse_params
-from qcpt.passages import PassageParams
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT / ".." / "shared" / "data"

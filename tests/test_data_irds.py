@@ -24,7 +24,8 @@ import pytest
 import yaml
 from conftest import ROOT, shared_data
 
-from qcpt import corpus, inputs, irds
+from qcpt import inputs
+from qcpt.corpus import documents, irds, topics
 from qcpt.io import InputError
 
 SCIFACT_MEMBERS = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv", "qrels/train.tsv")
@@ -90,8 +91,8 @@ def test_scifact_by_id_reproduces_bm25_flat_with_the_file_routes_rules(tmp_path)
     assert metrics["measures"]["R@100"] == pytest.approx(0.9253, abs=5e-4)
     # the same readers: the file route's normal forms, byte for byte
     data = shared_data("scifact")
-    corpus.prepare_collection(data, tmp_path / "file-collection.jsonl", "beir")
-    corpus.prepare_topics(data / "queries.jsonl", data / "qrels" / "test.tsv", tmp_path / "file-topics.tsv", tmp_path / "file.qrels")
+    documents.prepare_collection(data, tmp_path / "file-collection.jsonl", "beir")
+    topics.prepare_topics(data / "queries.jsonl", data / "qrels" / "test.tsv", tmp_path / "file-topics.tsv", tmp_path / "file.qrels")
     built = tmp_path / "results"
     assert (built / "data/scifact/collection.jsonl").read_bytes() == (tmp_path / "file-collection.jsonl").read_bytes()
     assert (built / "topics/scifact-test.tsv").read_bytes() == (tmp_path / "file-topics.tsv").read_bytes()
@@ -185,38 +186,38 @@ class FakeDataset:
 @pytest.fixture
 def fake_irds(monkeypatch):
     datasets: dict[str, FakeDataset] = {}
-    monkeypatch.setattr(irds, "known", lambda did: did in datasets)
-    monkeypatch.setattr(irds, "load", lambda did: datasets[did])
+    monkeypatch.setattr(irds.dataset, "known", lambda did: did in datasets)
+    monkeypatch.setattr(irds.dataset, "load", lambda did: datasets[did])
     return datasets
 
 
 def test_a_bad_row_is_located_like_a_bad_line(fake_irds, tmp_path):
     fake_irds["x/docs"] = FakeDataset(docs=[Doc("d1", "", "fine"), Doc("d2", "", "  ")])
     with pytest.raises(InputError, match=r"^irds:x/docs docs, row 2: field 'text': empty \(and no title\)$") as err:
-        corpus.prepare_collection("irds:x/docs", tmp_path / "c.jsonl")
+        documents.prepare_collection("irds:x/docs", tmp_path / "c.jsonl")
     assert (err.value.line, err.value.field, err.value.unit) == (2, "text", "row")
     assert not (tmp_path / "c.jsonl").exists()
     fake_irds["x/dup"] = FakeDataset(docs=[Doc("d1", "", "a"), Doc("d1", "", "b")])
     with pytest.raises(InputError, match=r"irds:x/dup docs, row 2: field 'id': duplicate id 'd1' \(first on row 1\)"):
-        corpus.prepare_collection("irds:x/dup", tmp_path / "c.jsonl")
+        documents.prepare_collection("irds:x/dup", tmp_path / "c.jsonl")
     fake_irds["x/none"] = FakeDataset(docs=[Doc("d1", "", None)])
     with pytest.raises(InputError, match=r"irds:x/none docs, row 1: field 'text': missing"):
-        corpus.prepare_documents("irds:x/none", tmp_path / "d.jsonl")
+        documents.prepare_documents("irds:x/none", tmp_path / "d.jsonl")
 
 
 def test_bad_topic_and_qrel_rows_are_located(fake_irds, tmp_path):
     out = (tmp_path / "t.tsv", tmp_path / "q.trec")
     fake_irds["x/t"] = FakeDataset(queries=[Query("1", "a"), Query("2", "")], qrels=[Qrel("1", "d", 1, "0")])
     with pytest.raises(InputError, match=r"irds:x/t queries, row 2: field 'text': empty query text for '2'"):
-        corpus.prepare_topics("irds:x/t", "irds:x/t", *out)
+        topics.prepare_topics("irds:x/t", "irds:x/t", *out)
     fake_irds["x/q"] = FakeDataset(queries=[Query("1", "a")], qrels=[Qrel("1", "d", 1, "0"), Qrel("9", "d", 1, "0")])
     with pytest.raises(InputError, match=r"irds:x/q qrels, row 2: field 'qid': query '9' is not in irds:x/q queries"):
-        corpus.prepare_topics("irds:x/q", "irds:x/q", *out)
+        topics.prepare_topics("irds:x/q", "irds:x/q", *out)
     fake_irds["x/r"] = FakeDataset(queries=[Query("1", "a")], qrels=[Qrel("1", "d", "high", "0")])
     with pytest.raises(InputError, match=r"irds:x/r qrels, row 1: field 'relevance': not an integer: 'high'"):
-        corpus.prepare_topics("irds:x/r", "irds:x/r", *out)
+        topics.prepare_topics("irds:x/r", "irds:x/r", *out)
     fake_irds["x/ok"] = FakeDataset(queries=[Query("1", " a\tb "), Query("2", "c")], qrels=[Qrel("1", "d", 2, "0")])
-    assert corpus.prepare_topics("irds:x/ok", "irds:x/ok", *out) == (2, 1)  # an ID's topics are kept whole
+    assert topics.prepare_topics("irds:x/ok", "irds:x/ok", *out) == (2, 1)  # an ID's topics are kept whole
     assert out[0].read_text() == "1\ta b\n2\tc\n" and out[1].read_text() == "1 0 d 2\n"
 
 
@@ -321,13 +322,13 @@ def test_format_raw_reads_the_downloaded_file_as_it_is(tmp_path, monkeypatch):
             tar.addfile(info, io.BytesIO(body))
 
     pack("0\tThe presence of communication\n1\tcaf\u00c3\u00a9 au lait\n")
-    records = list(corpus.iter_records("irds:msmarco-passage", "raw"))
+    records = list(documents.iter_records("irds:msmarco-passage", "raw"))
     assert [(r.id, r.text, r.line, r.unit) for r in records] == [
         ("0", "The presence of communication", 1, "line"), ("1", "caf\u00c3\u00a9 au lait", 2, "line")]
     pack("0\tfine\n1\n")
     with pytest.raises(InputError, match=r"irds:msmarco-passage raw collection.tsv \(in .*collectionandqueries.tar.gz\), line 2: "
                                          r"expected 4 tab-separated columns"):
-        corpus.prepare_collection("irds:msmarco-passage", tmp_path / "c.jsonl", "raw")
+        documents.prepare_collection("irds:msmarco-passage", tmp_path / "c.jsonl", "raw")
 
 
 def test_format_raw_is_for_an_id_whose_raw_file_is_recorded():

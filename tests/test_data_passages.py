@@ -13,9 +13,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from qcpt.corpus.packing import Unit, pack_units  # noqa: E402
+from qcpt.corpus.params import EncoderParams, PassageParams, PunktParams  # noqa: E402
+from qcpt.corpus.passages import make_passages  # noqa: E402
+from qcpt.corpus.textmodels import build_encoder, load_punkt, train_punkt  # noqa: E402
 from qcpt.io import InputError  # noqa: E402
-from qcpt.passages import PassageParams, Unit, make_passages, pack_units  # noqa: E402
-from qcpt.textmodels import EncoderParams, PunktParams, build_encoder, load_punkt, train_punkt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DOCS = ROOT / "qcpt" / "data" / "demo" / "documents.jsonl"
@@ -153,7 +155,7 @@ def test_worker_processes_write_the_same_file_as_one(tmp_path, models, caplog):
     punkt, encoder = models
     params = PassageParams(max_tokens=30, short_fraction=0.3, batch_documents=64)
     serial = make_passages(DEMO_DOCS, punkt, str(encoder), tmp_path / "serial.jsonl", params)
-    with caplog.at_level(logging.INFO, logger="qcpt.passages"):
+    with caplog.at_level(logging.INFO, logger="qcpt.corpus.passages"):
         parallel = make_passages(DEMO_DOCS, punkt, str(encoder), tmp_path / "parallel.jsonl", params, workers=2)
     assert "(2 worker processes)" in caplog.text  # the pool ran (not the fall-back for tiny inputs)
     assert (tmp_path / "parallel.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()

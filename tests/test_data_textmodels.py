@@ -14,9 +14,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from nltk.tokenize.punkt import PunktParameters  # noqa: E402
 
+from qcpt.corpus.params import EncoderParams, PunktParams  # noqa: E402
+from qcpt.corpus.textmodels import build_encoder, load_punkt, train_punkt  # noqa: E402
 from qcpt.io import InputError  # noqa: E402
 from qcpt.params import parse_params  # noqa: E402
-from qcpt.textmodels import EncoderParams, PunktParams, build_encoder, load_punkt, train_punkt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DOCS = ROOT / "qcpt" / "data" / "demo" / "documents.jsonl"
@@ -100,7 +101,7 @@ def test_encoder_params_are_validated():
 
 
 def test_wordpiece_vocab_breaks_ties_by_spelling():
-    from qcpt.textmodels import learn_wordpiece_vocab
+    from qcpt.corpus.textmodels import learn_wordpiece_vocab
 
     counts = {"cd": 3, "ab": 3, "abe": 2, "x": 1}
     vocab = learn_wordpiece_vocab(counts, vocab_size=100, min_frequency=2)

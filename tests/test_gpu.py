@@ -149,9 +149,9 @@ def test_fp16_autocast_encoding_is_close_to_fp32(cuda, tmp_path):
 def test_faiss_on_the_gpu_equals_faiss_on_the_cpu(cuda):
     import faiss
 
-    from qcpt.retrieval import search
+    from qcpt.retrieval import search, shard_index
 
-    if not search._gpu_faiss():
+    if not shard_index._gpu_faiss():
         pytest.skip(f"faiss {faiss.__version__} has no GPU support here (install faiss-gpu)")
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((20_000, 64)).astype(np.float32)
@@ -159,7 +159,7 @@ def test_faiss_on_the_gpu_equals_faiss_on_the_cpu(cuda):
     ids = [f"d{i}" for i in range(len(vectors))]
     cpu = faiss.IndexFlatIP(64)
     cpu.add(vectors)
-    on_gpu = search.build_index(vectors, log_size=False)
+    on_gpu = shard_index.build_index(vectors, log_size=False)
     assert type(on_gpu).__name__ != "IndexFlatIP"  # moved to the GPU(s)
     got = search.search_exact(on_gpu, queries, ids, 100)
     want = search.search_exact(cpu, queries, ids, 100)

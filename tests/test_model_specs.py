@@ -86,8 +86,9 @@ def test_a_folder_that_is_not_a_model_names_the_spec_and_what_failed(tmp_path: P
 
 
 def test_passages_tokenizer_accepts_a_package_spec(tmp_path: Path):
-    from qcpt.passages import PassageParams, make_passages
-    from qcpt.textmodels import PunktParams, train_punkt
+    from qcpt.corpus.params import PassageParams, PunktParams
+    from qcpt.corpus.passages import make_passages
+    from qcpt.corpus.textmodels import train_punkt
 
     punkt = tmp_path / "punkt.pickle"
     train_punkt(DEMO_DOCS, punkt, PunktParams(source="train"))

@@ -331,7 +331,7 @@ def test_llm_preset_pretrains_on_the_passage_collection_its_curriculum_counts(ll
     assert config["corpus"]["num_passages"] == 8_841_823
     assert config["corpus"]["format"] == config["collections"]["msmarco-passage"]["format"] == "raw"
     (documents,) = llm_jobs["documents"]
-    # by ID: the documents job reads what the dataset's irds_cache job laid out (qcpt/irds.py)
+    # by ID: the documents job reads what the dataset's irds_cache job laid out (qcpt/corpus/irds/)
     assert option(documents, "--source").endswith(f"/irds/{collection.removeprefix('irds:')}.irds.json")
     selections = [c for c in llm_jobs["select_queries"] if "-nall.tsv" in c]
     assert len(selections) == 3  # one `all` selection per generator
@@ -348,9 +348,10 @@ def test_the_llm_presets_passage_settings_keep_every_collection_passage_whole(tm
     has one row per collection line (what num_passages states); 144, the documents choice, would split
     a long one and break the count."""
     from qcpt.config_files import read_config
-    from qcpt.corpus import prepare_documents
-    from qcpt.passages import PassageParams, make_passages
-    from qcpt.textmodels import PunktParams, train_punkt
+    from qcpt.corpus.documents import prepare_documents
+    from qcpt.corpus.params import PassageParams, PunktParams
+    from qcpt.corpus.passages import make_passages
+    from qcpt.corpus.textmodels import train_punkt
 
     long_text = " ".join(f"The river delta number {i} floods every spring, and farmers plant rice after the water "
                          "recedes from the low fields." for i in range(12))

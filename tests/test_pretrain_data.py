@@ -258,8 +258,9 @@ def test_a_store_written_in_small_record_batches_reads_the_same(synthetic, monke
     import pyarrow as pa
 
     from qcpt.pretrain import store
+    from qcpt.pretrain.store import build as store_build
 
-    monkeypatch.setattr(store, "_CHUNK", 3)
+    monkeypatch.setattr(store_build, "_CHUNK", 3)
     rows, query_lines, passages_path, queries_path = synthetic
     passages = load_passages(passages_path, use_title=use_title)
     folder = store.store_dir(passages_path)
@@ -385,7 +386,7 @@ def test_store_falls_back_to_a_cache_folder_when_the_input_folder_is_read_only(t
 
     path = write_passages(tmp_path / "p.jsonl", [{"id": "x", "doc_id": "d", "text": "a"}])
     # As if the input folder were read-only (tests may run as root, for whom chmod does not bite).
-    monkeypatch.setattr(store.os, "access", lambda *_: False)
+    monkeypatch.setattr(store.layout.os, "access", lambda *_: False)
     monkeypatch.setenv("QCPT_STORE_CACHE", str(tmp_path / "cache"))
     assert store.store_dir(path).parent == tmp_path / "cache"
     assert load_passages(path).texts == ["a"]
@@ -394,9 +395,10 @@ def test_store_falls_back_to_a_cache_folder_when_the_input_folder_is_read_only(t
 
 def test_store_trims_its_mappings_without_changing_what_is_read(synthetic, monkeypatch):
     from qcpt.pretrain import store
+    from qcpt.pretrain.store import budget as store_budget
 
     rows, query_lines, passages_path, queries_path = synthetic
-    monkeypatch.setattr(store, "_CHECK_EVERY", 1)
+    monkeypatch.setattr(store_budget, "_CHECK_EVERY", 1)
     monkeypatch.setenv("QCPT_STORE_RSS_BUDGET_MB", "0.000001")  # any growth of resident pages trims
     trims_before = store.resident_budget().trims
     passages = load_passages(passages_path)

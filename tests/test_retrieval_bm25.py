@@ -110,7 +110,8 @@ def test_bm25_scifact_reproduces_pyserini_bm25_flat(tmp_path: Path):
     data = SHARED_DATA / "scifact"
     if not data.exists():
         pytest.skip(f"reference data not present: {data} (only the project's dev machines have it)")
-    from qcpt.corpus import prepare_collection, prepare_topics
+    from qcpt.corpus.documents import prepare_collection
+    from qcpt.corpus.topics import prepare_topics
 
     start = time.perf_counter()
     collection, topics, qrels = tmp_path / "c.jsonl", tmp_path / "t.tsv", tmp_path / "q.trec"
@@ -161,7 +162,8 @@ def test_bm25_scifact_reproduces_pyserini_bm25_multifield(tmp_path: Path):
     data = SHARED_DATA / "scifact"
     if not data.exists():
         pytest.skip(f"reference data not present: {data} (only the project's dev machines have it)")
-    from qcpt.corpus import prepare_collection, prepare_topics
+    from qcpt.corpus.documents import prepare_collection
+    from qcpt.corpus.topics import prepare_topics
 
     collection, topics, qrels = tmp_path / "c.jsonl", tmp_path / "t.tsv", tmp_path / "q.trec"
     prepare_collection(data, collection, "beir")
@@ -205,7 +207,7 @@ def test_bm25_run_on_the_demo_collection_equals_the_full_sort(tmp_path: Path):
     in an order that can differ by one ulp), so each topic also comes as its longest word alone."""
     import random
 
-    from qcpt.corpus import read_topics
+    from qcpt.corpus.topics import read_topics
     from qcpt.io import read_jsonl
     from qcpt.retrieval.runs import write_run
 
@@ -258,7 +260,7 @@ def test_order_hits_sorts_only_ties_and_falls_back_on_unsorted_input():
 def test_anserini_searcher_returns_what_pyserinis_lucene_searcher_returns(tmp_path: Path):
     """The direct Java searcher the jobs use gives pyserini's LuceneSearcher's hits, in its order, for
     one query and for a threaded batch, and knows the same documents."""
-    from qcpt.corpus import read_topics
+    from qcpt.corpus.topics import read_topics
     from qcpt.io import read_jsonl
 
     demo = ROOT / "qcpt" / "data" / "demo"

@@ -22,6 +22,7 @@ from transformers import AutoModel, BertConfig, BertModel, BertTokenizerFast  # 
 
 from qcpt.retrieval import encode as encode_mod  # noqa: E402
 from qcpt.retrieval import search as search_mod  # noqa: E402
+from qcpt.retrieval import shard_index  # noqa: E402
 from qcpt.retrieval.finetune import driver as ft  # noqa: E402
 from qcpt.retrieval.finetune.collator import BiEncoderCollator  # noqa: E402
 from qcpt.retrieval.finetune.dataset import TrainDataset  # noqa: E402
@@ -375,7 +376,7 @@ def test_search_rejects_duplicate_docids_across_shards(tmp_path: Path):
     from qcpt.io import InputError
 
     with pytest.raises(InputError, match="'y' is also in"):
-        search_mod.load_shards([a, b])
+        shard_index.load_shards([a, b])
 
 
 def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tmp_path: Path):
@@ -389,18 +390,18 @@ def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tm
         encode_mod.save_shard(path, ids, v)  # float32: read straight into the matrix
     np.savez(paths[3], ids=np.array(names[3]), embeddings=vectors[3].astype(np.float64))  # converted
     np.savez_compressed(paths[4], ids=np.array(names[4]), embeddings=vectors[4])  # deflated member
-    ids, matrix = search_mod.load_shards(paths)
+    ids, matrix = shard_index.load_shards(paths)
     expected = np.concatenate([np.asarray(v, dtype=np.float32) for v in vectors])
     assert ids == [d for shard in names for d in shard]
     assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
     assert np.array_equal(matrix, expected)
     # the index built shard by shard holds the same vectors in the same rows
-    index_ids, index = search_mod.index_shards(paths)
+    index_ids, index = shard_index.index_shards(paths)
     assert index_ids == ids and index.ntotal == len(ids) and index.d == 6
     assert np.array_equal(index.reconstruct_n(0, index.ntotal), expected)
     other = tmp_path / "wide.npz"
     encode_mod.save_shard(other, ["w"], np.zeros((1, 8), dtype=np.float32))
-    for load in (search_mod.load_shards, search_mod.index_shards):
+    for load in (shard_index.load_shards, shard_index.index_shards):
         with pytest.raises(InputError, match="dimension 8 differs from 6"):
             load([paths[0], other])
         with pytest.raises(InputError, match="'d0-0' is also in"):
@@ -408,7 +409,7 @@ def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tm
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not an encoded shard"):
-        search_mod.load_shards([paths[0], broken])
+        shard_index.load_shards([paths[0], broken])
 
 
 def _shard_files(tmp_path: Path, sizes: tuple[int, ...], dim: int, seed: int = 4) -> tuple[list[Path], list[np.ndarray]]:
@@ -428,8 +429,8 @@ def test_mapped_shards_search_as_one_flat_index_over_them(tmp_path: Path):
     for i, row in ((0, 3), (0, 9), (2, 0), (4, 36)):
         vectors[i][row] = vectors[0][3]
         encode_mod.save_shard(paths[i], [f"d{i}-{j:03d}" for j in range(len(vectors[i]))], vectors[i])
-    ids, mapped = search_mod.index_shards(paths)
-    assert isinstance(mapped, search_mod.MappedFlatIP)
+    ids, mapped = shard_index.index_shards(paths)
+    assert isinstance(mapped, shard_index.MappedFlatIP)
     for v in mapped.vectors:  # read where they lie: views of a mapping of the file
         while isinstance(v, np.ndarray):
             v = v.base
@@ -454,8 +455,8 @@ def test_mapped_shards_search_as_one_flat_index_over_them(tmp_path: Path):
 
 def test_index_shards_on_gpus_adds_the_mapped_rows_a_block_at_a_time(tmp_path: Path, monkeypatch):
     paths, vectors = _shard_files(tmp_path, (5, 7, 1, 0, 4), 6)
-    monkeypatch.setattr(search_mod, "BLOCK_BYTES", 2 * 6 * 4)  # 2 rows a block: shards end mid-block
-    monkeypatch.setattr(search_mod, "_gpu_faiss", lambda: True)
+    monkeypatch.setattr(shard_index, "BLOCK_BYTES", 2 * 6 * 4)  # 2 rows a block: shards end mid-block
+    monkeypatch.setattr(shard_index, "_gpu_faiss", lambda: True)
     import faiss
 
     added: list[int] = []
@@ -472,9 +473,9 @@ def test_index_shards_on_gpus_adds_the_mapped_rows_a_block_at_a_time(tmp_path: P
         index.add = add_block
         return index
 
-    monkeypatch.setattr(search_mod, "build_index", recording_index)
-    ids, index = search_mod.index_shards(paths)
-    assert not isinstance(index, search_mod.MappedFlatIP)
+    monkeypatch.setattr(shard_index, "build_index", recording_index)
+    ids, index = shard_index.index_shards(paths)
+    assert not isinstance(index, shard_index.MappedFlatIP)
     assert np.array_equal(index.reconstruct_n(0, index.ntotal), np.concatenate(vectors))
     assert len(ids) == index.ntotal == 17
     assert added == [2, 2, 1, 2, 2, 2, 1, 1, 2, 2]
@@ -484,7 +485,7 @@ def test_index_shards_on_gpus_adds_the_mapped_rows_a_block_at_a_time(tmp_path: P
 def test_a_shard_ending_before_its_header_rows_is_named(tmp_path: Path, monkeypatch, gpu: bool):
     from qcpt.io import InputError
 
-    monkeypatch.setattr(search_mod, "_gpu_faiss", lambda: gpu)
+    monkeypatch.setattr(shard_index, "_gpu_faiss", lambda: gpu)
     short = tmp_path / "short.npz"
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (3, 6)})
@@ -493,7 +494,7 @@ def test_a_shard_ending_before_its_header_rows_is_named(tmp_path: Path, monkeypa
         archive.writestr("embeddings.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:]
                          + np.ones((2, 6), dtype=np.float32).tobytes())
     with pytest.raises(InputError, match=r"short.npz.*ends after 48 bytes: its header says 3 x 6"):
-        search_mod.index_shards([short])
+        shard_index.index_shards([short])
 
 
 def _npy(array: np.ndarray) -> bytes:

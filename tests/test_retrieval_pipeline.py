@@ -105,7 +105,8 @@ def test_minilm_zero_shot_scifact_reproduces_beir(tmp_path: Path):
     data = SHARED_DATA / "scifact"
     if not data.exists():
         pytest.skip(f"reference data not present: {data} (only the project's dev machines have it)")
-    from qcpt.corpus import prepare_collection, prepare_topics
+    from qcpt.corpus.documents import prepare_collection
+    from qcpt.corpus.topics import prepare_topics
 
     start = time.perf_counter()
     collection, topics, qrels = tmp_path / "c.jsonl", tmp_path / "t.tsv", tmp_path / "q.trec"

@@ -230,6 +230,6 @@ class TopicIndex:
 
 
 def read_topics_file(path: str | Path) -> dict[str, str]:
-    from ..corpus import read_topics
+    from ..corpus.topics import read_topics
 
     return read_topics(path)[0]

@@ -7,7 +7,8 @@ evaluation (ir-measures). One module per stage; each ``main(argv)`` is a script 
 - :mod:`.finetune` — ``retrieval.finetune.driver`` (bi-encoder, in-batch + cross-device negatives): a package of
   dataset, collator, modeling (the loss module) and driver, on the trainer base of :mod:`qcpt.training`
 - :mod:`.encode` — ``retrieval.encode`` (one shard of a collection → ``.npz``)
-- :mod:`.search` — ``retrieval.search`` (FAISS flat inner product → TREC run)
+- :mod:`.search` — ``retrieval.search`` (FAISS flat inner product → TREC run), over the shards as one
+  exact index (:mod:`.shard_index`)
 - :mod:`.evaluate` — ``retrieval.evaluate`` (metrics JSON with per-query values)
 
 Shared pieces: :mod:`.runs` (run files, tie-breaking), :mod:`.data` (collection/topics/qrels),

@@ -1,6 +1,6 @@
 """Collection, topics and qrels as the retrieval stages read them (formats: docs/artifacts.md).
 
-Topics and qrels are parsed by :mod:`qcpt.corpus` (one reader for the whole project); this module
+Topics and qrels are parsed by :mod:`qcpt.corpus.topics` (one reader for the whole project); this module
 adds the shapes retrieval needs and the collection reader with located errors.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..corpus import read_qrels, read_topics
+from ..corpus.topics import read_qrels, read_topics
 from ..io import InputError, read_jsonl, require_str
 
 

@@ -31,7 +31,7 @@ TEMPLATES = {
     "pretrain_run": "pretrain/{corpus}/{schema}/{context}",
     "pretrain_model": "pretrain/{corpus}/{schema}/{context}/model",
     "pretrain_log": "pretrain/{corpus}/{schema}/{context}/train_log.json",
-    # external data by ID: the pointer file of an ir_datasets dataset's cache (qcpt.irds)
+    # external data by ID: the pointer file of an ir_datasets dataset's cache (qcpt.corpus.irds)
     "irds_dataset": "irds/{irdsid}.irds.json",
     # retrieval data and BM25
     "collection": "data/{collection}/collection.jsonl",

@@ -1,10 +1,10 @@
-"""Jobs of rules/data.smk: one ir_datasets dataset's cache (qcpt.irds), per dataset ID."""
+"""Jobs of rules/data.smk: one ir_datasets dataset's cache (qcpt.corpus.irds), per dataset ID."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ... import irds
+from ...corpus import irds
 from ..defaults import setting
 from .base import Job, paths
 
@@ -31,7 +31,7 @@ def config_sources(config: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def irds_uses(config: dict[str, Any]) -> dict[str, list[str]]:
-    """Each ``irds:`` dataset ID of the config and what it is read for (qcpt.irds.parts_of):
+    """Each ``irds:`` dataset ID of the config and what it is read for (qcpt.corpus.irds.parts_of):
     ``docs``/``raw`` and ``topics`` (topics and qrels read the queries and qrels together)."""
     uses: dict[str, list[str]] = {}
     for _, value, use in config_sources(config):
@@ -52,7 +52,7 @@ def data_input(config: dict[str, Any], value: str) -> str:
 
 
 def irds_cache(config: dict[str, Any], irdsid: str) -> Job:
-    """The dataset's cache job. The IDs of one download group (qcpt.irds.group: they share files of
+    """The dataset's cache job. The IDs of one download group (qcpt.corpus.irds.group: they share files of
     ir_datasets' cache) run one after the other, each after the one before it in ID order, so no two
     jobs ever build the same cache file."""
     uses = irds_uses(config)

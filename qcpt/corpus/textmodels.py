@@ -26,9 +26,9 @@ from pathlib import Path
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 from tqdm import tqdm
 
-from .corpus_params import SPECIAL_TOKENS, EncoderParams, PunktParams
-from .io import InputError, atomic_dir, atomic_path, read_jsonl, require_str
-from .params import parse_params, setup_logging
+from ..io import InputError, atomic_dir, atomic_path, read_jsonl, require_str
+from ..params import parse_params, setup_logging
+from .params import SPECIAL_TOKENS, EncoderParams, PunktParams
 
 log = logging.getLogger(__name__)
 
