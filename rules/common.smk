@@ -104,9 +104,9 @@ def identity_config(cfg):
 
 def per_job(fn):
     """``fn(config, <the wildcards it names>)``, a function of qcpt/workflow/jobs/, as an input or
-    params function of a job: it gets the config and, by name, the job's wildcards it asks for. Its
-    params read the wildcards only, so Snakemake records them (params that read `input`, `output`,
-    `threads` or `resources` are not part of a job's recorded identity)."""
+    params function of a job: it gets the config and, by name, the job's wildcards it asks for. It
+    reads the wildcards only, so a param made of it is part of the job's recorded identity (one that
+    reads `input`, `output`, `threads` or `resources` is not: Snakemake records no derived params)."""
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     wanted = [
         p.name
@@ -170,9 +170,9 @@ def name_value_args(mapping, option=None):
 
 def family_resources(family, mem_mb=4000, runtime=60, gpu=0):
     """Resources of a rule family from config['resources'], with local defaults; ``family`` may be
-    a function of the wildcards (job_family). GPU options exist only where the family asks for GPUs,
-    and unset string options are absent: the SLURM plugin sends `--qos=''` / `-C ''` for an empty
-    string and `--gpus=<model>:1` for a gpu_model without a count. For a fixed family an unset key
+    a function of the wildcards (per_job of a jobs function). GPU options exist only where the
+    family asks for GPUs, and unset string options are absent: the SLURM plugin sends `--qos=''` /
+    `-C ''` for an empty string and `--gpus=<model>:1` for a gpu_model without a count. For a fixed family an unset key
     is left out (the profile's default-resources apply); for a family chosen per job the key is a
     function returning None there, and Snakemake drops None-valued resources from the job."""
     # String options the plugin turns into sbatch flags: gpu_model -> --gpus=<model>:<n>,
