@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrieval.encode": ("qcpt.retrieval.encode", "main"),
     "retrieval.search": ("qcpt.retrieval.search", "main"),
     "retrieval.evaluate": ("qcpt.retrieval.evaluate", "main"),
-    "retrieval.evaluate:mean": ("qcpt.retrieval.evaluate", "mean_main"),
+    "retrieval.evaluate:mean": ("qcpt.retrieval.evaluate", "main_mean"),
     # reports
     "summary": ("qcpt.summary", "main"),
     "expected": ("qcpt.expected", "main"),

@@ -1,9 +1,11 @@
 # Retrieval corpora, topics/qrels, BM25 (pyserini/Lucene) runs and BM25 negatives.
 
+OFFICIAL_TRIPLES = per_job(qjobs.bm25.official_triples)  # a dataset's negatives_file, or None
+
 
 rule prepare_collection:
     input:
-        unpack(job_inputs("prepare_collection")),
+        source=per_job(qjobs.bm25.collection_source),
     output:
         P.collection,
     log:
@@ -14,14 +16,15 @@ rule prepare_collection:
         **family_resources("default"),
     params:
         command=version("corpus:collection"),
-        fmt=job_arg("prepare_collection", "fmt"),
+        fmt=per_job(qjobs.bm25.collection_format),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1'
 
 
 rule prepare_topics:
     input:
-        unpack(job_inputs("prepare_topics")),
+        topics=per_job(qjobs.bm25.topics_source),
+        qrels=per_job(qjobs.bm25.qrels_source),
     output:
         topics=P.topics,
         qrels=P.qrels,
@@ -53,7 +56,7 @@ rule bm25_index:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.bm25:index"),
-        json=job_params("bm25_index"),
+        json=json_per_job(qjobs.bm25.bm25_index_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --collection {input:q} --out {output:q} --threads {threads}'
         " --params {params.json:q} > {log:q} 2>&1"
@@ -61,7 +64,8 @@ rule bm25_index:
 
 rule bm25_search:
     input:
-        unpack(job_inputs("bm25_search")),
+        index=per_job(qjobs.bm25.topicset_bm25_index),
+        topics=P.topics,
     output:
         P.bm25_run,
     log:
@@ -74,15 +78,19 @@ rule bm25_search:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.bm25:search"),
-        json=job_params("bm25_search"),
+        json=json_per_job(qjobs.bm25.bm25_search_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --index {input.index:q} --topics {input.topics:q} --out {output:q}'
         " --threads {threads} --params {params.json:q} > {log:q} 2>&1"
 
 
+# Retriever 1's negatives: cut from the dataset's official triples (`--triples`) where it names a
+# negatives_file, else from the BM25 run of its training topics (`--run`).
 rule bm25_negatives:
     input:
-        unpack(job_inputs("bm25_negatives")),
+        run=per_job(qjobs.bm25.bm25_negatives_source),
+        topics=TRAIN_TOPICS,
+        qrels=TRAIN_QRELS,
     output:
         P.bm25_negatives,
     log:
@@ -93,8 +101,8 @@ rule bm25_negatives:
         **family_resources("default"),
     params:
         command=version("retrieval.train_data"),
-        json=job_params("bm25_negatives"),
-        source_flag=job_arg("bm25_negatives", "source_flag"),
+        json=as_json(qjobs.bm25.bm25_negatives_job_params(config)),
+        source_flag=lambda wc: "--triples" if OFFICIAL_TRIPLES(wc) else "--run",
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.source_flag} {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

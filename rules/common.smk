@@ -1,7 +1,14 @@
-# Glue between the rules and the package (config validation, a job's command line, resources).
-# What a job reads and gets is its job function in qcpt/workflow/jobs/ (named like the rule),
-# where its files live is qcpt/workflow/paths.py; the rules only wire the two together.
+# What all rule files share. Config validation, the jobs' environment, and the helpers the rules
+# use to state a job. A rule states its own inputs (path templates of qcpt/workflow/paths.py as P.*,
+# filled by its wildcards), its params and its whole command line (the command's flags in `shell:`,
+# or in a params function of flags() beside it where an option exists for some jobs only). Where an
+# input or a value depends on the config or on a parsed wildcard (a shard list, a grid expansion, a
+# choice of run), the rule calls a function of qcpt/workflow/jobs/ named for what it returns, through
+# per_job(). Every command is named after its module (qcpt/cli.py), e.g. `retrieval.evaluate` is
+# qcpt/retrieval/evaluate.py, so from an artifact's template to the code that writes it is
+# paths.py -> its rule -> the command's module (tests/test_rules_trace.py).
 
+import inspect
 import os
 import shlex
 import sys
@@ -48,6 +55,9 @@ onstart:
 R = config["results"]
 P = Paths(R)
 METRICS_TARGETS = grid.metrics_targets(config)
+# A fine-tuning dataset's training topics and qrels: topic set train-<dataset> (grid.train_topicset).
+TRAIN_TOPICS = P.of("topics", topicset=grid.train_topicset("{dataset}"))
+TRAIN_QRELS = P.of("qrels", topicset=grid.train_topicset("{dataset}"))
 # The interpreter of local jobs: the one running Snakemake, so `.venv/bin/snakemake` works without
 # activating the venv; under --software-deployment-method conda each rule's environment puts its own
 # `python` first on PATH. A generator's `python:` key overrides both (QCPT_GENERATOR_PYTHON below).
@@ -92,35 +102,77 @@ def identity_config(cfg):
     return out
 
 
-def job(rule):
-    """The job function of ``rule`` (qcpt.workflow.jobs.RULES) on a job's wildcards."""
-    return lambda wc: qjobs.job(config, rule, **dict(wc.items()))
+def per_job(fn):
+    """``fn(config, <the wildcards it names>)``, a function of qcpt/workflow/jobs/, as an input or
+    params function of a job: it gets the config and, by name, the job's wildcards it asks for. It
+    reads the wildcards only, so a param made of it is part of the job's recorded identity (one that
+    reads `input`, `output`, `threads` or `resources` is not: Snakemake records no derived params)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    wanted = [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in kinds and p.name != "config"
+    ]
+
+    def of_job(wildcards):
+        values = dict(wildcards.items())
+        return fn(config, **{name: values[name] for name in wanted if name in values})
+
+    of_job.__name__ = fn.__name__
+    return of_job
 
 
-def job_inputs(rule):
-    return lambda wc: job(rule)(wc).inputs
+def json_per_job(fn):
+    """:func:`per_job` as one JSON object: a job's ``--params`` (Snakemake reruns it when they change)."""
+    of_job = per_job(fn)
+    return lambda wildcards: as_json(of_job(wildcards))
 
 
-def job_params(rule):  # as JSON: Snakemake reruns a job when they change
-    return lambda wc: as_json(job(rule)(wc).params)
+def filled(template):
+    """A path template filled with a job's wildcards, as a params function."""
+    return lambda wildcards: template.format(**dict(wildcards.items()))
 
 
-def job_arg(rule, key):
-    return lambda wc: job(rule)(wc).args[key]
+def _words(found):
+    return [found] if isinstance(found, str) else list(found or [])
 
 
-def job_family(rule):
-    """The rule's row of `resources:`, chosen per job (qcpt.workflow.jobs.FAMILIES)."""
-    family = lambda wc: qjobs.family(config, rule, **dict(wc.items()))
-    family.__name__ = f"{rule}_family"
-    return family
+def flags(*options, lead=""):
+    """Options a job has only sometimes, as shell words: ``flags("--shards", f, "--collection", g)``
+    gives each option followed by its value (a path, a list, None, or a function of the wildcards
+    giving one), shell-quoted, and leaves out an option whose value is empty; ``lead`` goes before
+    a non-empty result. A params function of the wildcards."""
+    pairs = list(zip(options[::2], options[1::2]))
+
+    def flags_of_job(wildcards):
+        words = []
+        for option, value in pairs:
+            found = _words(value(wildcards) if callable(value) else value)
+            if found:
+                words.append(shlex.join([option, *found]))
+        return f"{lead}{' '.join(words)}" if words else ""
+
+    return flags_of_job
+
+
+def name_value_args(mapping, option=None):
+    """A mapping (or a function of the wildcards giving one) as shell words ``NAME=VALUE``, each
+    after ``option`` where given (``--member a=x --member b=y``). A params function of the wildcards.
+    """
+
+    def args_of_job(wildcards):
+        found = mapping(wildcards) if callable(mapping) else mapping
+        pairs = [f"{name}={value}" for name, value in found.items()]
+        return " ".join(shlex.join([option, p]) if option else shlex.quote(p) for p in pairs)
+
+    return args_of_job
 
 
 def family_resources(family, mem_mb=4000, runtime=60, gpu=0):
     """Resources of a rule family from config['resources'], with local defaults; ``family`` may be
-    a function of the wildcards (job_family). GPU options exist only where the family asks for GPUs,
-    and unset string options are absent: the SLURM plugin sends `--qos=''` / `-C ''` for an empty
-    string and `--gpus=<model>:1` for a gpu_model without a count. For a fixed family an unset key
+    a function of the wildcards (per_job of a jobs function). GPU options exist only where the
+    family asks for GPUs, and unset string options are absent: the SLURM plugin sends `--qos=''` /
+    `-C ''` for an empty string and `--gpus=<model>:1` for a gpu_model without a count. For a fixed family an unset key
     is left out (the profile's default-resources apply); for a family chosen per job the key is a
     function returning None there, and Snakemake drops None-valued resources from the job."""
     # String options the plugin turns into sbatch flags: gpu_model -> --gpus=<model>:<n>,

@@ -3,7 +3,7 @@
 
 rule documents:
     input:
-        unpack(job_inputs("documents")),
+        source=qjobs.corpus.documents_source(config),
     output:
         P.documents,
     log:
@@ -14,14 +14,14 @@ rule documents:
         **family_resources("default"),
     params:
         command=version("corpus:documents"),
-        fmt=job_arg("documents", "fmt"),
+        fmt=qjobs.corpus.documents_format(config),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1'
 
 
 rule train_punkt:
     input:
-        unpack(job_inputs("train_punkt")),
+        documents=P.documents,
     output:
         P.punkt,
     log:
@@ -32,14 +32,14 @@ rule train_punkt:
         **family_resources("default"),
     params:
         command=version("textmodels:punkt"),
-        json=job_params("train_punkt"),
+        json=as_json(config.get("punkt", {})),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
 
 rule build_encoder:
     input:
-        unpack(job_inputs("build_encoder")),
+        documents=P.documents,
     output:
         directory(P.embedded_encoder),
     log:
@@ -50,14 +50,17 @@ rule build_encoder:
         **family_resources("default"),
     params:
         command=version("textmodels:encoder"),
-        json=job_params("build_encoder"),
+        json=as_json(config["encoder"].get("embedded", {})),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
 
 rule passages:
     input:
-        unpack(job_inputs("passages")),
+        documents=P.documents,
+        punkt=P.punkt,
+        # the initial encoder's tokenizer, when the workflow builds that encoder (the demo)
+        tokenizer=qjobs.base.encoder_init_input(config),
     output:
         P.passages,
     log:
@@ -71,8 +74,8 @@ rule passages:
         **family_resources("default"),
     params:
         command=version("passages"),
-        tokenizer=job_arg("passages", "tokenizer"),
-        json=job_params("passages"),
+        tokenizer=per_job(qjobs.base.encoder_init_path),
+        json=as_json(config.get("passages", {})),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input.documents:q} --punkt {input.punkt:q}'
         " --tokenizer {params.tokenizer:q} --out {output:q} --workers {threads} --params {params.json:q} > {log:q} 2>&1"

@@ -1,11 +1,13 @@
 # External data by ID: one job per ir_datasets dataset builds its cache (qcpt/corpus/irds/).
 
+IRDS_USES = qjobs.data.irds_uses(config)  # dataset ID -> what the config reads of it
+
 
 # A local rule: it downloads, and cluster compute nodes often have no network. The IDs of one
 # download group wait for each other (jobs/data.py), so parallel jobs never build the same cache.
 rule irds_cache:
     input:
-        unpack(job_inputs("irds_cache")),
+        after=per_job(qjobs.data.previous_in_download_group),
     output:
         P.irds_dataset,
     log:
@@ -19,6 +21,6 @@ rule irds_cache:
         **family_resources("default"),
     params:
         command=version("irds:cache"),
-        uses=job_arg("irds_cache", "uses"),
+        uses=lambda wc: ",".join(IRDS_USES.get(wc.irdsid, [])),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --id {wildcards.irdsid:q} --uses {params.uses} --out {output:q} > {log:q} 2>&1'

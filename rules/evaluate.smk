@@ -5,11 +5,15 @@
 SCORED_EVALSET, MEAN_EVALSET = cells.evalset_wildcards(
     [name for name, spec in config["evalsets"].items() if "mean_of" in spec]
 )
+ENCODED_SHARDS = per_job(qjobs.evaluate.encoded_shards)  # none where the collection is unsharded
+UNSHARDED_COLLECTION = per_job(qjobs.evaluate.unsharded_collection)  # the search job encodes it
+MEMBER_METRICS = per_job(qjobs.evaluate.member_metrics)  # a mean evalset's {member: metrics file}
 
 
 rule encode:
     input:
-        unpack(job_inputs("encode")),
+        collection=P.collection,
+        model=per_job(qjobs.evaluate.model_inputs),
     output:
         P.encode_shard,
     log:
@@ -24,8 +28,8 @@ rule encode:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.encode"),
-        model=job_arg("encode", "model"),
-        json=job_params("encode"),
+        model=per_job(qjobs.evaluate.model_path),
+        json=json_per_job(qjobs.evaluate.encode_shard_job_params),
     shell:
         'OMP_NUM_THREADS={threads} "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {params.model:q} --collection {input.collection:q}'
         " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
@@ -34,7 +38,10 @@ rule encode:
 
 rule search:
     input:
-        unpack(job_inputs("search")),
+        shards=ENCODED_SHARDS,
+        collection=UNSHARDED_COLLECTION,
+        topics=P.topics,
+        model=per_job(qjobs.evaluate.model_inputs),
     output:
         P.dense_run,
     log:
@@ -47,9 +54,10 @@ rule search:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.search"),
-        model=job_arg("search", "model"),
-        source=job_arg("search", "source"),
-        json=job_params("search"),
+        model=per_job(qjobs.evaluate.model_path),
+        # the encoded shards, or the collection to encode in the job
+        source=flags("--shards", ENCODED_SHARDS, "--collection", UNSHARDED_COLLECTION),
+        json=json_per_job(qjobs.evaluate.dense_search_job_params),
     shell:
         'OMP_NUM_THREADS={threads} "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {params.model:q} {params.source}'
         " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
@@ -57,7 +65,8 @@ rule search:
 
 rule evaluate:
     input:
-        unpack(job_inputs("evaluate")),
+        run=per_job(qjobs.evaluate.scored_run),  # the BM25 or the dense run
+        qrels=P.of("qrels", topicset="{evalset}"),
     output:
         P.metrics,
     log:
@@ -71,7 +80,7 @@ rule evaluate:
         **family_resources("default"),
     params:
         command=version("retrieval.evaluate"),
-        json=job_params("evaluate"),
+        json=json_per_job(qjobs.evaluate.evaluate_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}'
         " --params {params.json:q} > {log:q} 2>&1"
@@ -81,7 +90,7 @@ rule evaluate:
 # retrieved against its own corpus): the members' metrics for the same system, averaged.
 rule evaluate_mean:
     input:
-        unpack(job_inputs("evaluate_mean")),
+        members=lambda wc: list(MEMBER_METRICS(wc).values()),
     output:
         P.metrics,
     log:
@@ -95,7 +104,7 @@ rule evaluate_mean:
         **family_resources("default"),
     params:
         command=version("retrieval.evaluate:mean"),
-        members=job_arg("evaluate_mean", "members"),
-        json=job_params("evaluate_mean"),
+        members=name_value_args(MEMBER_METRICS, option="--member"),  # --member NAME=metrics.json ...
+        json=json_per_job(qjobs.evaluate.mean_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1'

@@ -1,10 +1,20 @@
 # Fine-tuning (Tevatron recipe): retriever 1 on BM25 negatives, negatives mined with retriever 1,
 # retriever 2 restarting from the same pre-trained encoder on the mined negatives.
 
+FINETUNE_FAMILY = per_job(qjobs.finetune.finetune_family)  # a dataset's row of `resources:`
+# Retriever 1's run on the dataset's training topics: the candidates its negatives are mined from.
+RETRIEVER1_TRAIN_RUN = P.of(
+    "dense_run",
+    topicset=grid.train_topicset("{dataset}"),
+    modelkey=cells.model_key("{dataset}", "{encoder}", "retriever1").key,
+)
+
 
 rule finetune:
     input:
-        unpack(job_inputs("finetune")),
+        train=per_job(qjobs.finetune.training_data),
+        collection=per_job(qjobs.finetune.dataset_collection),
+        init=per_job(qjobs.finetune.init_inputs),
     output:
         model=directory(P.finetune_model),
         log=P.finetune_log,
@@ -13,13 +23,13 @@ rule finetune:
     conda:
         "../envs/train.yaml"
     # The job's threads: its family's cpus_per_task in `resources:` (2 where unset).
-    threads: lambda wc: resource(config, job_family("finetune")(wc), "cpus_per_task", 2)
+    threads: lambda wc: resource(config, FINETUNE_FAMILY(wc), "cpus_per_task", 2)
     resources:
-        **family_resources(job_family("finetune"), mem_mb=8000, runtime=600),
+        **family_resources(FINETUNE_FAMILY, mem_mb=8000, runtime=600),
     params:
-        init=job_arg("finetune", "init"),
-        json=job_params("finetune"),
-        checkpoints=job_arg("finetune", "checkpoints"),
+        init=per_job(qjobs.finetune.init_model),
+        json=json_per_job(qjobs.finetune.finetune_job_params),
+        checkpoints=filled(P.finetune_checkpoints),
         # the identity's command@version: Snakemake does not record params that read `resources`
         command=version("retrieval.finetune.driver"),
         launch=launcher("retrieval.finetune.driver"),
@@ -33,7 +43,10 @@ rule finetune:
 
 rule mine_negatives:
     input:
-        unpack(job_inputs("mine_negatives")),
+        run=RETRIEVER1_TRAIN_RUN,
+        topics=TRAIN_TOPICS,
+        qrels=TRAIN_QRELS,
+        bm25=per_job(qjobs.finetune.merged_bm25_negatives),
     output:
         P.mined_negatives,
     log:
@@ -44,7 +57,7 @@ rule mine_negatives:
         **family_resources("default"),
     params:
         command=version("retrieval.train_data"),
-        json=job_params("mine_negatives"),
+        json=json_per_job(qjobs.finetune.mining_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
@@ -55,7 +68,8 @@ rule mine_negatives:
 # cross-encoder margin, instead of BM25 negatives.
 rule st_hard_negatives:
     input:
-        unpack(job_inputs("st_hard_negatives")),
+        hard_negatives=per_job(qjobs.finetune.hard_negatives_file),
+        topics=TRAIN_TOPICS,
     output:
         P.st_hard_negatives,
     log:
@@ -66,7 +80,7 @@ rule st_hard_negatives:
         **family_resources("default"),
     params:
         command=version("retrieval.train_data"),
-        json=job_params("st_hard_negatives"),
+        json=json_per_job(qjobs.finetune.hard_negatives_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

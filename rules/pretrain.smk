@@ -2,10 +2,14 @@
 # schema's stage-1 checkpoint (spans, cosine schedule), which all curriculum cells of that schema
 # and fraction share.
 
+CONTEXT_QUERIES = per_job(qjobs.pretrain.context_queries)  # none for a context without queries
+
 
 rule pretrain:
     input:
-        unpack(job_inputs("pretrain")),
+        passages=P.passages,
+        queries=CONTEXT_QUERIES,
+        init=per_job(qjobs.pretrain.init_input),  # a stage-1 model, the embedded encoder, or none
     output:
         model=directory(P.pretrain_model),
         log=P.pretrain_log,
@@ -20,10 +24,10 @@ rule pretrain:
     resources:
         **family_resources("pretrain", mem_mb=8000, runtime=600),
     params:
-        json=job_params("pretrain"),
-        init=job_arg("pretrain", "init"),
-        queries=job_arg("pretrain", "queries"),
-        checkpoints=job_arg("pretrain", "checkpoints"),
+        json=json_per_job(qjobs.pretrain.cell_job_params),
+        init=per_job(qjobs.pretrain.init_model),
+        queries=flags("--queries", CONTEXT_QUERIES),
+        checkpoints=filled(P.pretrain_checkpoints),
         # the identity's command@version: Snakemake does not record params that read `resources`
         command=version("pretrain.driver"),
         launch=launcher("pretrain.driver"),

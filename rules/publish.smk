@@ -11,7 +11,9 @@ CARD_TARGETS = qjobs.publish.card_targets(config)
 
 rule model_card:
     input:
-        unpack(job_inputs("model_card")),
+        model=P.trained_model,
+        log=P.trained_log,
+        metrics=per_job(qjobs.publish.metrics_of),  # every metrics file the config builds for it
     output:
         card=P.model_card,
         plot=P.loss_curve,
@@ -25,8 +27,8 @@ rule model_card:
         **family_resources("default"),
     params:
         command=version("card"),
-        root=job_arg("model_card", "root"),
-        json=job_params("model_card"),
+        root=lambda wc: R,  # a function: a fixed path prefix of the inputs is a linter warning
+        json=json_per_job(qjobs.publish.card_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {input.model:q} --log {input.log:q} --metrics {input.metrics:q}'
         " --root {params.root:q} --params {params.json:q} --out-card {output.card:q}"
@@ -35,7 +37,12 @@ rule model_card:
 
 rule publish:
     input:
-        unpack(job_inputs("publish")),
+        model=P.trained_model,
+        log=P.trained_log,
+        metrics=per_job(qjobs.publish.metrics_of),
+        card=P.model_card,
+        loss=P.loss_curve,
+        runs=per_job(qjobs.publish.scored_runs),
     output:
         directory(P.publish_bundle),
     log:
@@ -48,8 +55,8 @@ rule publish:
         **family_resources("default"),
     params:
         command=version("publish"),
-        root=job_arg("publish", "root"),
-        json=job_params("publish"),
+        root=lambda wc: R,  # a function: a fixed path prefix of the inputs is a linter warning
+        json=json_per_job(qjobs.publish.publish_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {input.model:q} --card {input.card:q} --plot {input.loss:q} --log {input.log:q}'
         " --metrics {input.metrics:q} --runs {input.runs:q} --root {params.root:q} --params {params.json:q}"

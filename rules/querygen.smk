@@ -2,12 +2,13 @@
 # generator (a pool of queries per passage); per (query count, amount) a selection over a prefix of
 # shards, so smaller curriculum amounts reuse the shards of larger ones.
 
-CONSISTENCY = qjobs.querygen.consistency(config)
+CONSISTENCY = qjobs.querygen.consistency(config)  # consistency@k settings, None where turned off
+GENERATOR_PREPARATION = per_job(qjobs.querygen.generator_preparation)
 
 
 rule passage_order:
     input:
-        unpack(job_inputs("passage_order")),
+        passages=P.passages,
     output:
         P.passage_order,
     log:
@@ -18,15 +19,18 @@ rule passage_order:
         **family_resources("default"),
     params:
         command=version("querygen.sharding"),
-        json=job_params("passage_order"),
+        json=as_json(qjobs.querygen.passage_order_job_params(config)),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
 
+# One of two commands, each with its own arguments and inputs (jobs/querygen.py
+# generator_preparation): querygen.doc2query trains the demo's doc2query T5, querygen.gguf
+# dequantises a GGUF model once.
 rule prepare_generator:
     """Build or convert a generator's weights: train the demo doc2query T5, or dequantise a GGUF once."""
     input:
-        unpack(job_inputs("prepare_generator")),
+        unpack(lambda wc: GENERATOR_PREPARATION(wc).inputs),
     output:
         directory(P.generator_model),
     log:
@@ -36,15 +40,17 @@ rule prepare_generator:
     resources:
         **family_resources("generate", mem_mb=8000, runtime=120),
     params:
-        command=lambda wc: version(job("prepare_generator")(wc).args["command"]["name"]),
-        argv=lambda wc: shlex.join(job("prepare_generator")(wc).args["command"]["argv"]),
+        command=lambda wc: version(GENERATOR_PREPARATION(wc).command),
+        argv=lambda wc: shlex.join(GENERATOR_PREPARATION(wc).argv),
     shell:
         'exec "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.argv} > {log:q} 2>&1'
 
 
 rule generate_queries:
     input:
-        unpack(job_inputs("generate_queries")),
+        passages=P.passages,
+        order=P.passage_order,
+        model=per_job(qjobs.querygen.generator_model_inputs),
     output:
         tsv=P.query_shard,
         stats=P.query_shard_stats,
@@ -53,11 +59,11 @@ rule generate_queries:
     conda:
         lambda wc: qjobs.querygen.generator_env(config, wc.gen)
     resources:
-        **family_resources(job_family("generate_queries"), mem_mb=8000, runtime=240),
+        **family_resources(per_job(qjobs.querygen.generator_family), mem_mb=8000, runtime=240),
     params:
         command=version("querygen.driver"),
-        spec=job_params("generate_queries"),
-        shard_size=job_arg("generate_queries", "shard_size"),
+        spec=json_per_job(qjobs.querygen.generation_spec),
+        shard_size=lambda wc: grid.shard_size(config, wc.gen),
     shell:
         # --generator-python: the generator's own `python:` interpreter where it names one
         '"$QCPT_PYTHON" "$QCPT_ENTRY" --generator-python {wildcards.gen} {params.command} --passages {input.passages:q} --order {input.order:q}'
@@ -85,7 +91,9 @@ rule index_passages:
 
 rule select_queries:
     input:
-        unpack(job_inputs("select_queries")),
+        shards=per_job(qjobs.querygen.selected_shards),  # a prefix of the generation shards
+        order=P.passage_order,
+        index=[P.passages_index] if CONSISTENCY is not None else [],
     output:
         tsv=P.queries,
         stats=P.queries_stats,
@@ -97,8 +105,18 @@ rule select_queries:
         **family_resources("default"),
     params:
         command=version("querygen.selection"),
-        json=job_params("select_queries"),
-        consistency=job_arg("select_queries", "consistency"),
+        json=json_per_job(qjobs.querygen.selection_job_params),
+        consistency=(
+            flags(
+                "--consistency-index",
+                filled(P.passages_index),
+                "--consistency",
+                as_json(CONSISTENCY),
+                lead=" ",
+            )
+            if CONSISTENCY is not None
+            else ""
+        ),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --shards {input.shards:q} --order {input.order:q} --count {wildcards.qcount}'
         " --params {params.json:q} --out {output.tsv:q} --stats {output.stats:q}{params.consistency} > {log:q} 2>&1"

@@ -12,12 +12,16 @@ EXPECTED_TARGETS = [P.reproduction_md] if EXPECTED else []
 REPORT_OUTPUTS = qjobs.report.report_outputs(config)
 REPORT_TARGETS = [path for path, _ in REPORT_OUTPUTS] + [P.report_index]
 AUDIT_TARGETS = qjobs.report.audit_targets(config)
+AUDIT_TOPICS = qjobs.report.audit_topics(config)  # {topic set: topics file}, checked for leakage
 
 
 rule audit_queries:
     """One generated-query file's audit: duplicates, copies, lengths, leakage into topic sets."""
     input:
-        unpack(job_inputs("audit_queries")),
+        queries=P.queries,
+        passages=P.passages,
+        stats=per_job(qjobs.report.audited_shard_stats),
+        topics=list(AUDIT_TOPICS.values()),
     output:
         P.queries_audit,
     log:
@@ -30,8 +34,8 @@ rule audit_queries:
         **family_resources("default"),
     params:
         command=version("querygen.audit"),
-        topics=job_arg("audit_queries", "topics"),
-        training=job_arg("audit_queries", "training"),
+        topics=name_value_args(AUDIT_TOPICS),  # NAME=topics.tsv ...
+        training=flags("--training", qjobs.report.audit_training_topics(config)),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}'
         " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --workers {threads}"

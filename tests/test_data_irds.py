@@ -231,9 +231,9 @@ def test_the_cache_jobs_of_one_download_group_run_one_after_another():
               "finetune": {"datasets": {"f": {"topics": "irds:beir/scifact/train", "qrels": "irds:beir/scifact/train"}}}}
     assert data.irds_uses(config) == {"beir/scifact/test": ["docs", "topics"], "beir/scifact/train": ["topics"],
                                       "msmarco-passage": ["raw"], "msmarco-passage/trec-dl-2019/judged": ["topics"]}
-    assert data.irds_cache(config, "beir/scifact/test").inputs == {"after": []}
-    assert data.irds_cache(config, "beir/scifact/train").inputs == {"after": ["r/irds/beir/scifact/test.irds.json"]}
-    assert data.irds_cache(config, "msmarco-passage/trec-dl-2019/judged").inputs == {"after": ["r/irds/msmarco-passage.irds.json"]}
+    assert data.previous_in_download_group(config, "beir/scifact/test") == []
+    assert data.previous_in_download_group(config, "beir/scifact/train") == ["r/irds/beir/scifact/test.irds.json"]
+    assert data.previous_in_download_group(config, "msmarco-passage/trec-dl-2019/judged") == ["r/irds/msmarco-passage.irds.json"]
     assert [irds.group(d) for d in ("beir/cqadupstack/tex", "beir/webis-touche2020/v2", "msmarco-passage/train")] == [
         "beir/cqadupstack", "beir/webis-touche2020", "msmarco-passage"]
 

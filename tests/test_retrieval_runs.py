@@ -229,7 +229,7 @@ def test_cqadupstack_score_is_the_mean_of_its_sub_forums(tmp_path: Path):
         members[f"cqa-{forum}"] = str(tmp_path / f"{forum}.json")
     out = tmp_path / "mean.json"
     argv = [a for m, path in members.items() for a in ("--member", f"{m}={path}")]
-    assert ev.mean_main([*argv, "--out", str(out), "--params", '{"measures": ["MRR@10"]}']) == 0
+    assert ev.main_mean([*argv, "--out", str(out), "--params", '{"measures": ["MRR@10"]}']) == 0
     doc = json.loads(out.read_text())
     assert doc["measures"]["MRR@10"] == pytest.approx((1 / 3 + 1.0) / 2)  # pooled would be 2 / 4
     assert doc["num_queries"] == 4 and set(doc["per_query"]["MRR@10"]) == {"cqa-a/q1", "cqa-a/q2", "cqa-a/q3", "cqa-b/q1"}

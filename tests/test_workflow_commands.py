@@ -39,7 +39,7 @@ def test_every_command_is_named_after_its_module_and_its_function_exists():
         base, _, entry = name.partition(":")
         # The corpus stage's commands are named after their module in qcpt/corpus/ (names predate the package).
         assert module in (f"qcpt.{base}", f"qcpt.corpus.{base}"), f"{name} runs {module}: a command is named after its module"
-        assert function == ("main" if not entry else f"main_{entry}") or function == f"{entry}_main", name
+        assert function == ("main" if not entry else f"main_{entry}"), name
         assert _defines(module, function), f"{name}: {module} defines no {function}"
 
 
@@ -56,9 +56,9 @@ def test_the_rules_run_only_commands_of_the_table():
         for call, args in re.findall(r"\b(version|launcher)\(([^()]*)", text):
             names = re.findall(r"""["']([\w.:]+)["']""", args)
             used |= set(names[-1:] if call == "launcher" else names[:1])
-    # Job functions that give a whole command line name their command ({"name": ..., "argv": ...}).
+    # A rule running one of several commands: its job function names each (jobs/querygen.py).
     for path in (ROOT / "qcpt" / "workflow" / "jobs").glob("*.py"):
-        used |= set(re.findall(r'"name": "([\w.:]+)", "argv"', path.read_text(encoding="utf-8")))
+        used |= set(re.findall(r'Preparation\("([\w.:]+)"', path.read_text(encoding="utf-8")))
     assert used, "no command found in rules/"
     assert used <= set(COMMANDS), used - set(COMMANDS)
     assert set(COMMANDS) <= used, f"commands no rule runs: {set(COMMANDS) - used}"
@@ -86,38 +86,3 @@ def test_the_entry_point_imports_a_commands_module_only_when_it_runs():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: qcpt.py retrieval.evaluate"), proc.stdout
 
-
-def _writers() -> list[str]:
-    """The rows of docs/artifacts.md's "Where each file comes from", rebuilt from rules/*.smk:
-    per artifact template, each rule whose output it is, its job function and its command(s)."""
-    from qcpt.workflow import jobs
-    from qcpt.workflow.paths import TEMPLATES
-
-    found: dict[str, list[tuple[str, str, list[str]]]] = {}
-    for path in sorted((ROOT / "rules").glob("*.smk")):
-        text = path.read_text(encoding="utf-8")
-        for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.S | re.M):
-            rule, body = m[1], m[2]
-            output = re.search(r"    output:\n(.*?)\n    \w+:", body, re.S)
-            commands = list(dict.fromkeys(re.findall(r'(?:version|launcher)\("([\w.:]+)"', body)))
-            if rule == "prepare_generator":  # its job function names the command (see jobs/querygen.py)
-                commands = ["querygen.doc2query", "querygen.gguf"]
-            for name in re.findall(r"P\.(\w+)", output[1]) if output else []:
-                found.setdefault(name, []).append((rule, path.name, commands))
-    rows = []
-    for name, template in TEMPLATES.items():
-        for rule, smk, commands in found.get(name, []):
-            fn = jobs.RULES.get(rule)
-            where = f"`jobs/{fn.__module__.rsplit('.', 1)[-1]}.py:{fn.__name__}`" if fn else "–"
-            rows.append(f"| `{name}` | `{template}` | `rules/{smk}` `{rule}` | {where} | "
-                        f"{', '.join(f'`{c}`' for c in commands)} |")
-    return rows
-
-
-def test_docs_say_which_rule_job_function_and_command_write_each_file():
-    text = (ROOT / "docs" / "artifacts.md").read_text(encoding="utf-8")
-    section = text[text.index("## Where each file comes from"):text.index("## Commands")]
-    documented = [line for line in section.splitlines() if line.startswith("| `")]
-    rows = _writers()
-    assert documented == rows
-    assert any(row.startswith("| `metrics` ") and "`retrieval.evaluate`" in row for row in rows)

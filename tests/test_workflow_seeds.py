@@ -48,12 +48,11 @@ def test_the_default_seed_keeps_its_paths_and_replicates_are_listed_by_seed():
 
 def test_each_replicates_jobs_get_its_seed():
     config = _config(b0=[42, 43])
-    assert qjobs.job(config, "pretrain", corpus="demo", schema="contrastive", context="span-s43").params["seed"] == 43
-    assert qjobs.job(config, "pretrain", corpus="demo", schema="contrastive", context="span").params["seed"] == 42
-    tuned = qjobs.job(config, "finetune", dataset="demo", encoder="pt/demo/contrastive/span-s43", stage="retriever1")
-    assert tuned.params["seed"] == 43
-    mined = qjobs.job(config, "mine_negatives", dataset="demo", encoder="pt/demo/contrastive/span-s43")
-    assert mined.params["seed"] == 43
+    assert qjobs.pretrain.cell_job_params(config, "contrastive", "span-s43")["seed"] == 43
+    assert qjobs.pretrain.cell_job_params(config, "contrastive", "span")["seed"] == 42
+    replicate = "pt/demo/contrastive/span-s43"
+    assert qjobs.finetune.finetune_job_params(config, "demo", replicate, "retriever1")["seed"] == 43
+    assert qjobs.finetune.mining_job_params(config, "demo", replicate)["seed"] == 43
 
 
 def test_seeds_must_be_a_list_of_distinct_integers():

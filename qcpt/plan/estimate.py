@@ -273,8 +273,15 @@ def family_of(config: dict[str, Any], job: DagJob) -> str:
 
 
 def _params(config: dict[str, Any], job: DagJob) -> dict[str, Any]:
-    rule = "finetune" if job.rule == "finetune_beir" else job.rule
-    return dict(qjobs.job(config, rule, **job.wildcards).params or {})
+    """The ``--params`` of a pre-training, fine-tuning or encode job (as its rule passes them)."""
+    wc = job.wildcards
+    if job.rule == "pretrain":
+        return qjobs.pretrain.cell_job_params(config, wc["schema"], wc["context"])
+    if job.rule in ("finetune", "finetune_beir"):
+        return qjobs.finetune.finetune_job_params(config, wc["dataset"], wc["encoder"], wc["stage"])
+    if job.rule == "encode":
+        return qjobs.evaluate.encode_shard_job_params(config, wc["modelkey"], wc["collection"])
+    raise ValueError(f"no --params of rule {job.rule} here")
 
 
 def _measured_disk(job: DagJob) -> float | None:

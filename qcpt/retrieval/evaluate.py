@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def mean_main(argv: list[str] | None = None) -> int:
+def main_mean(argv: list[str] | None = None) -> int:
     """``scripts/qcpt.py retrieval.evaluate:mean --member NAME=metrics.json ... --out metrics.json --params '{"measures": [...]}'``."""
     parser = argparse.ArgumentParser(description="Mean of several metrics JSONs.")
     parser.add_argument("--member", action="append", required=True, help="NAME=path of a member's metrics JSON")

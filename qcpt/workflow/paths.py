@@ -31,6 +31,7 @@ TEMPLATES = {
     "pretrain_run": "pretrain/{corpus}/{schema}/{context}",
     "pretrain_model": "pretrain/{corpus}/{schema}/{context}/model",
     "pretrain_log": "pretrain/{corpus}/{schema}/{context}/train_log.json",
+    "pretrain_checkpoints": "pretrain/{corpus}/{schema}/{context}/checkpoints",  # not an output
     # external data by ID: the pointer file of an ir_datasets dataset's cache (qcpt.corpus.irds)
     "irds_dataset": "irds/{irdsid}.irds.json",
     # retrieval data and BM25
@@ -46,6 +47,7 @@ TEMPLATES = {
     "finetune_run": "finetune/{dataset}/{encoder}/{stage}",
     "finetune_model": "finetune/{dataset}/{encoder}/{stage}/model",
     "finetune_log": "finetune/{dataset}/{encoder}/{stage}/train_log.json",
+    "finetune_checkpoints": "finetune/{dataset}/{encoder}/{stage}/checkpoints",  # not an output
     # dense retrieval and evaluation
     "encode_shard": "encode/{collection}/{modelkey}/shard-{shard}-of-{nshards}.npz",
     "dense_run": "eval/{topicset}/{modelkey}/run.trec",
@@ -59,6 +61,8 @@ TEMPLATES = {
     "report_index": "report/index.md",
     # a trained model's card beside its model folder, and its publish bundle ({trained}: the run
     # folder, pretrain/<corpus>/<schema>/<context> or finetune/<dataset>/<encoder>/<stage>)
+    "trained_model": "{trained}/model",  # the same folder as its pretrain_model / finetune_model
+    "trained_log": "{trained}/train_log.json",  # the same file as its pretrain_log / finetune_log
     "model_card": "{trained}/README.md",
     "loss_curve": "{trained}/loss.png",
     "publish_bundle": "publish/{trained}",

@@ -1,10 +1,9 @@
-"""The job's shape, and the models a job reads (an encoder tag or model key as a folder and the
+"""Shared by the job modules: the models a job reads (an encoder tag or model key as a folder and the
 inputs that folder is)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import cells
@@ -12,16 +11,6 @@ from ..paths import Paths
 
 EMBEDDED = "embedded"  # encoder.init: the workflow builds the initial encoder (the demo)
 EMBEDDED_DOC2QUERY = "embedded-doc2query"  # a generator model the workflow trains (the demo)
-
-
-@dataclass(frozen=True)
-class Job:
-    """What one job reads and gets: input files by name (Snakemake's ``input:``), the ``--params``
-    object, and the other values of its command line (``args``)."""
-
-    inputs: dict[str, str | list[str]] = field(default_factory=dict)
-    params: dict[str, Any] | None = None
-    args: dict[str, Any] = field(default_factory=dict)
 
 
 def as_json(obj: Any) -> str:

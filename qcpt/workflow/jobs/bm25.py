@@ -1,4 +1,5 @@
-"""Jobs of rules/bm25.smk: collections, topics, BM25 index and runs, BM25 negatives."""
+"""What rules/bm25.smk's jobs read and get beyond their templates: a collection's or topic set's
+source and format, the BM25 settings, the run a dataset's BM25 negatives come from."""
 
 from __future__ import annotations
 
@@ -6,18 +7,24 @@ from typing import Any
 
 from .. import grid
 from ..defaults import setting
-from .base import Job, paths
+from .base import paths
 from .data import data_input
 
 
-def prepare_collection(config: dict[str, Any], collection: str) -> Job:
-    spec = config["collections"][collection]
-    return Job({"source": data_input(config, spec["source"])}, args={"fmt": setting(config, "collections", collection, "format")})
+def collection_source(config: dict[str, Any], collection: str) -> str:
+    return data_input(config, config["collections"][collection]["source"])
 
 
-def prepare_topics(config: dict[str, Any], topicset: str) -> Job:
-    spec = grid.topic_sets(config)[topicset]
-    return Job({"topics": data_input(config, spec["topics"]), "qrels": data_input(config, spec["qrels"])})
+def collection_format(config: dict[str, Any], collection: str) -> str:
+    return setting(config, "collections", collection, "format")
+
+
+def topics_source(config: dict[str, Any], topicset: str) -> str:
+    return data_input(config, grid.topic_sets(config)[topicset]["topics"])
+
+
+def qrels_source(config: dict[str, Any], topicset: str) -> str:
+    return data_input(config, grid.topic_sets(config)[topicset]["qrels"])
 
 
 def bm25_index_job_params(config: dict[str, Any], collection: str) -> dict[str, Any]:
@@ -26,9 +33,9 @@ def bm25_index_job_params(config: dict[str, Any], collection: str) -> dict[str, 
     return {"fields": bm25["fields"]} if "fields" in bm25 else {}
 
 
-def bm25_index(config: dict[str, Any], collection: str) -> Job:
-    return Job({"collection": paths(config).of("collection", collection=collection)},
-               bm25_index_job_params(config, collection))
+def topicset_bm25_index(config: dict[str, Any], topicset: str) -> str:
+    """The BM25 index of the collection a topic set searches."""
+    return paths(config).of("bm25_index", collection=grid.topic_sets(config)[topicset]["collection"])
 
 
 def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, Any]:
@@ -36,18 +43,6 @@ def bm25_search_job_params(config: dict[str, Any], topicset: str) -> dict[str, A
     bm25 = config["collections"][spec["collection"]].get("bm25", {})
     # No thread count here: the rule passes its own (--threads {threads}); the run does not depend on it.
     return {**bm25, "depth": grid.search_depth(config, topicset, "bm25_depth"), "tag": "bm25"}
-
-
-def bm25_search(config: dict[str, Any], topicset: str) -> Job:
-    p = paths(config)
-    collection = grid.topic_sets(config)[topicset]["collection"]
-    inputs = {"index": p.of("bm25_index", collection=collection), "topics": p.of("topics", topicset=topicset)}
-    return Job(inputs, bm25_search_job_params(config, topicset))
-
-
-def training_topics(config: dict[str, Any], dataset: str) -> dict[str, str]:
-    p, topicset = paths(config), grid.train_topicset(dataset)
-    return {"topics": p.of("topics", topicset=topicset), "qrels": p.of("qrels", topicset=topicset)}
 
 
 def bm25_negatives_job_params(config: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +55,14 @@ def bm25_negatives_job_params(config: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def bm25_negatives(config: dict[str, Any], dataset: str) -> Job:
-    """Retriever 1's negatives: from the BM25 run of the training topics, or, where the dataset names a
-    ``negatives_file`` (MS MARCO's official training triples, the QAC authors' get_data.sh), from it."""
+def official_triples(config: dict[str, Any], dataset: str) -> str | None:
+    """The dataset's ``negatives_file`` (MS MARCO's official training triples, the QAC authors'
+    get_data.sh) as a job input, None where it names none."""
     triples = config["finetune"]["datasets"][dataset].get("negatives_file")
-    source = data_input(config, triples) if triples else paths(config).of("bm25_run", topicset=grid.train_topicset(dataset))
-    inputs = {"run": source, **training_topics(config, dataset)}
-    # The flag only (no path in a param): the file is the job's input `run`.
-    return Job(inputs, bm25_negatives_job_params(config), {"source_flag": "--triples" if triples else "--run"})
+    return data_input(config, triples) if triples else None
+
+
+def bm25_negatives_source(config: dict[str, Any], dataset: str) -> str:
+    """What retriever 1's negatives are cut from: the dataset's official triples where it names
+    them, else the BM25 run of its training topics."""
+    return official_triples(config, dataset) or paths(config).of("bm25_run", topicset=grid.train_topicset(dataset))

@@ -1,4 +1,5 @@
-"""Jobs of rules/data.smk: one ir_datasets dataset's cache (qcpt.corpus.irds), per dataset ID."""
+"""What rules/data.smk and the rules reading external data need: the config's data sources, each
+ir_datasets ID's uses, and a source as a job input."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from ...corpus import irds
 from ..defaults import setting
-from .base import Job, paths
+from .base import paths
 
 
 def config_sources(config: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -51,12 +52,10 @@ def data_input(config: dict[str, Any], value: str) -> str:
     return value
 
 
-def irds_cache(config: dict[str, Any], irdsid: str) -> Job:
-    """The dataset's cache job. The IDs of one download group (qcpt.corpus.irds.group: they share files of
-    ir_datasets' cache) run one after the other, each after the one before it in ID order, so no two
-    jobs ever build the same cache file."""
-    uses = irds_uses(config)
-    same_group = [did for did in uses if irds.group(did) == irds.group(irdsid)]
+def previous_in_download_group(config: dict[str, Any], irdsid: str) -> list[str]:
+    """The pointer file of the ID before ``irdsid`` in its download group (qcpt.corpus.irds.group: IDs that
+    share files of ir_datasets' cache), in ID order, else nothing: the cache jobs of one group run
+    one after the other, so no two jobs ever build the same cache file."""
+    same_group = [did for did in irds_uses(config) if irds.group(did) == irds.group(irdsid)]
     before = same_group[:same_group.index(irdsid)] if irdsid in same_group else []
-    inputs = {"after": [paths(config).of("irds_dataset", irdsid=before[-1])] if before else []}
-    return Job(inputs, {"uses": uses.get(irdsid, [])}, {"uses": ",".join(uses.get(irdsid, []))})
+    return [paths(config).of("irds_dataset", irdsid=before[-1])] if before else []

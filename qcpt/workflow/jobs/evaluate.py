@@ -1,13 +1,14 @@
-"""Jobs of rules/evaluate.smk: encode shards, dense search, metrics (also of mean evalsets)."""
+"""What rules/evaluate.smk's jobs read and get beyond their templates: the model a model key encodes
+with, the encoded shards (or the collection) a search reads, the run a metrics file scores, the
+members of a mean evalset, and each job's settings."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from .. import cells, grid
 from ..defaults import setting
-from .base import Job, model, paths
+from .base import model, paths
 from .finetune import finetune_settings
 
 
@@ -67,12 +68,14 @@ def encode_shard_job_params(config: dict[str, Any], modelkey: str, collection: s
     return {k: v for k, v in encode_job_params(config, modelkey, collection=collection).items() if k != "q_max_len"}
 
 
-def encode(config: dict[str, Any], collection: str, modelkey: str, shard: str, nshards: str) -> Job:
-    """One shard of a collection encoded with a model (passages only: no query length)."""
-    path, model_input = model(config, modelkey)
-    params = encode_shard_job_params(config, modelkey, collection)
-    return Job({"collection": paths(config).of("collection", collection=collection), "model": model_input},
-               params, {"model": path})
+def model_path(config: dict[str, Any], modelkey: str) -> str:
+    """The folder (or model name) a model key encodes with."""
+    return model(config, modelkey)[0]
+
+
+def model_inputs(config: dict[str, Any], modelkey: str) -> list[str]:
+    """That folder as an input, where the workflow builds it."""
+    return model(config, modelkey)[1]
 
 
 def encode_shards(config: dict[str, Any], collection: str) -> int:
@@ -84,23 +87,19 @@ def dense_search_job_params(config: dict[str, Any], topicset: str, modelkey: str
     return {**encode_job_params(config, modelkey, topicset=topicset), "depth": grid.search_depth(config, topicset)}
 
 
-def search(config: dict[str, Any], topicset: str, modelkey: str) -> Job:
-    p = paths(config)
+def encoded_shards(config: dict[str, Any], topicset: str, modelkey: str) -> list[str]:
+    """The encode jobs' shards of the collection a topic set searches; none where the collection
+    has ``encode_shards: 0``."""
     collection = grid.topic_sets(config)[topicset]["collection"]
     n = encode_shards(config, collection)
-    path, model_input = model(config, modelkey)
-    inputs = {"shards": [p.of("encode_shard", collection=collection, modelkey=modelkey, shard=i, nshards=n)
-                         for i in range(n)],
-              "collection": [] if n else [p.of("collection", collection=collection)],
-              "topics": p.of("topics", topicset=topicset), "model": model_input}
-    if inputs["shards"]:
-        source = "--shards " + " ".join(shlex.quote(s) for s in inputs["shards"])
-    else:
-        source = "--collection " + shlex.quote(inputs["collection"][0])
-    return Job(inputs, dense_search_job_params(config, topicset, modelkey), {"model": path, "source": source})
+    return [paths(config).of("encode_shard", collection=collection, modelkey=modelkey, shard=i, nshards=n)
+            for i in range(n)]
 
 
-
+def unsharded_collection(config: dict[str, Any], topicset: str) -> list[str]:
+    """The collection a topic set searches where the search job encodes it (``encode_shards: 0``)."""
+    collection = grid.topic_sets(config)[topicset]["collection"]
+    return [] if encode_shards(config, collection) else [paths(config).of("collection", collection=collection)]
 
 
 def evaluate_job_params(config: dict[str, Any], evalset: str, system: str | None) -> dict[str, Any]:
@@ -117,21 +116,22 @@ def evaluate_job_params(config: dict[str, Any], evalset: str, system: str | None
     return params
 
 
-def evaluate(config: dict[str, Any], evalset: str, system: str) -> Job:
+def scored_run(config: dict[str, Any], evalset: str, system: str) -> str:
+    """The run a metrics file scores: the BM25 run, or the dense run of a model key."""
     p = paths(config)
-    run = (p.of("bm25_run", topicset=evalset) if system == cells.BM25
-           else p.of("dense_run", topicset=evalset, modelkey=system))
-    return Job({"run": run, "qrels": p.of("qrels", topicset=evalset)}, evaluate_job_params(config, evalset, system))
+    if system == cells.BM25:
+        return p.of("bm25_run", topicset=evalset)
+    return p.of("dense_run", topicset=evalset, modelkey=system)
 
 
-def evaluate_mean(config: dict[str, Any], evalset: str, system: str) -> Job:
+def member_metrics(config: dict[str, Any], evalset: str, system: str) -> dict[str, str]:
     """An evalset that is the mean of others (BEIR CQADupStack: 12 sub-forums, each retrieved
-    against its own corpus): the members' metrics for the same system, averaged."""
-    members = grid.evalset_members(config, evalset)
-    files = [paths(config).of("metrics", evalset=m, system=system) for m in members]
-    flags = " ".join("--member " + shlex.quote(f"{m}={path}") for m, path in zip(members, files, strict=True))
-    params = {"measures": grid.evalset_measures(config, evalset), "cell": cell_config(config, evalset, system)}
-    return Job({"members": files}, params, {"members": flags})
+    against its own corpus): each member's metrics file for the same system."""
+    return {m: paths(config).of("metrics", evalset=m, system=system) for m in grid.evalset_members(config, evalset)}
+
+
+def mean_job_params(config: dict[str, Any], evalset: str, system: str) -> dict[str, Any]:
+    return {"measures": grid.evalset_measures(config, evalset), "cell": cell_config(config, evalset, system)}
 
 
 def cell_config(config: dict[str, Any], evalset: str, system: str) -> dict[str, Any]:

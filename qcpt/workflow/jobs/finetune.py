@@ -1,14 +1,14 @@
-"""Jobs of rules/finetune.smk: the two retrievers of a fine-tuning dataset and their negatives."""
+"""What rules/finetune.smk's jobs read and get beyond their templates: the two retrievers of a
+fine-tuning dataset (training data, initial encoder, settings) and their negatives."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ...params import ConfigError
-from .. import cells, grid
+from .. import cells
 from ..defaults import setting
-from .base import Job, describe_batch, encoder_model, paths
-from .bm25 import training_topics
+from .base import describe_batch, encoder_model, paths
 
 
 def encoder_seed(config: dict[str, Any], encoder: str | None) -> int:
@@ -30,19 +30,22 @@ def mined_negatives_job_params(config: dict[str, Any], merge_with: str | None, e
     return params
 
 
-def mine_negatives(config: dict[str, Any], dataset: str, encoder: str) -> Job:
-    p = paths(config)
-    system = cells.model_key(dataset, encoder, "retriever1").key
-    bm25 = [p.of("bm25_negatives", dataset=dataset)] if setting(config, "finetune", "negatives", "merge_bm25") else []
-    inputs = {"run": p.of("dense_run", topicset=grid.train_topicset(dataset), modelkey=system),
-              **training_topics(config, dataset), "bm25": bm25}
-    return Job(inputs, mined_negatives_job_params(config, bm25[0] if bm25 else None, encoder))
+def merged_bm25_negatives(config: dict[str, Any], dataset: str) -> list[str]:
+    """The dataset's BM25 negatives where mined negatives merge them (``merge_bm25``), else nothing."""
+    return [paths(config).of("bm25_negatives", dataset=dataset)] if setting(config, "finetune", "negatives", "merge_bm25") else []
 
 
-def st_hard_negatives(config: dict[str, Any], dataset: str) -> Job:
-    spec = config["finetune"]["datasets"][dataset]
-    inputs = {"hard_negatives": spec["hard_negatives"], "topics": training_topics(config, dataset)["topics"]}
-    return Job(inputs, spec.get("hard_negatives_params", {}))
+def mining_job_params(config: dict[str, Any], dataset: str, encoder: str) -> dict[str, Any]:
+    merged = merged_bm25_negatives(config, dataset)
+    return mined_negatives_job_params(config, merged[0] if merged else None, encoder)
+
+
+def hard_negatives_file(config: dict[str, Any], dataset: str) -> str:
+    return config["finetune"]["datasets"][dataset]["hard_negatives"]
+
+
+def hard_negatives_job_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    return config["finetune"]["datasets"][dataset].get("hard_negatives_params", {})
 
 
 def finetune_settings(config: dict[str, Any], dataset: str, stage: str | None = None) -> dict[str, Any]:
@@ -64,19 +67,29 @@ def finetune_job_params(config: dict[str, Any], dataset: str, encoder: str | Non
     return params
 
 
-def finetune(config: dict[str, Any], dataset: str, encoder: str, stage: str) -> Job:
+def training_data(config: dict[str, Any], dataset: str, encoder: str, stage: str) -> str:
     """Retriever 1 trains on BM25 (or the dataset's hard) negatives, retriever 2 on negatives mined
     with retriever 1; both start from the same encoder."""
     p = paths(config)
-    spec = config["finetune"]["datasets"][dataset]
     if stage != "retriever1":
-        train = p.of("mined_negatives", dataset=dataset, encoder=encoder)
-    else:
-        train = p.of("st_hard_negatives" if spec.get("hard_negatives") else "bm25_negatives", dataset=dataset)
-    init, init_input = encoder_model(config, encoder)
-    inputs = {"train": train, "collection": p.of("collection", collection=spec["collection"]), "init": init_input}
-    run = p.of("finetune_run", dataset=dataset, encoder=encoder, stage=stage)
-    return Job(inputs, finetune_job_params(config, dataset, encoder, stage), {"init": init, "checkpoints": f"{run}/checkpoints"})
+        return p.of("mined_negatives", dataset=dataset, encoder=encoder)
+    hard = config["finetune"]["datasets"][dataset].get("hard_negatives")
+    return p.of("st_hard_negatives" if hard else "bm25_negatives", dataset=dataset)
+
+
+def dataset_collection(config: dict[str, Any], dataset: str) -> str:
+    """The collection a fine-tuning dataset's passages come from."""
+    return paths(config).of("collection", collection=config["finetune"]["datasets"][dataset]["collection"])
+
+
+def init_model(config: dict[str, Any], encoder: str) -> str:
+    """The folder (or model name) fine-tuning of ``encoder`` starts from."""
+    return encoder_model(config, encoder)[0]
+
+
+def init_inputs(config: dict[str, Any], encoder: str) -> list[str]:
+    """That folder as an input, where the workflow builds it."""
+    return encoder_model(config, encoder)[1]
 
 
 def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:

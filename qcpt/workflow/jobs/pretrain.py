@@ -1,14 +1,14 @@
-"""Jobs of rules/pretrain.smk: one pre-training cell (schema x context)."""
+"""What rules/pretrain.smk's jobs read and get beyond their templates: one pre-training cell's
+(schema x context) settings, the queries it reads and the model it starts from."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from ...params import ConfigError
 from .. import cells
 from ..defaults import setting
-from .base import Job, describe_batch, encoder_init_input, encoder_init_path, paths
+from .base import describe_batch, encoder_init_input, encoder_init_path, paths
 
 
 def pretrain_job_params(config: dict[str, Any], schema: str, ctx: cells.Context) -> dict[str, Any]:
@@ -35,26 +35,33 @@ def pretrain_job_params(config: dict[str, Any], schema: str, ctx: cells.Context)
     return params
 
 
-def pretrain(config: dict[str, Any], corpus: str, schema: str, context: str) -> Job:
-    """A schema may start from its own encoder (coCondenser starts from Condenser, not BERT); a
-    curriculum cell continues from its schema's stage-1 model, which all curriculum cells of that
-    schema and fraction share."""
-    p = paths(config)
+def cell_job_params(config: dict[str, Any], schema: str, context: str) -> dict[str, Any]:
+    return pretrain_job_params(config, schema, cells.parse_context(context))
+
+
+def context_queries(config: dict[str, Any], corpus: str, context: str) -> str | list[str]:
+    """The query file a cell's context reads, none for a context without queries (spans)."""
     ctx = cells.parse_context(context)
-    inputs: dict[str, Any] = {"passages": p.of("passages", corpus=corpus)}
-    if ctx.reads_queries:
-        inputs["queries"] = p.of("queries", corpus=corpus, gen=ctx.generator, qcount=ctx.count, amount=ctx.amount)
-    schema_init = config["pretrain"].get("schemas", {}).get(schema, {}).get("init")
+    if not ctx.reads_queries:
+        return []
+    return paths(config).of("queries", corpus=corpus, gen=ctx.generator, qcount=ctx.count, amount=ctx.amount)
+
+
+def init_model(config: dict[str, Any], corpus: str, schema: str, context: str) -> str:
+    """The model a cell starts from: a curriculum cell continues from its schema's stage-1 model
+    (which all curriculum cells of that schema and fraction share); a schema may start from its own
+    encoder (coCondenser starts from Condenser, not BERT); else the config's encoder."""
+    ctx = cells.parse_context(context)
     if ctx.kind == "curriculum":
-        inputs["init"] = p.of("pretrain_model", corpus=corpus, schema=schema, context=ctx.stage1().tag)
-        init = inputs["init"]
-    else:
-        inputs["init"] = [] if schema_init else encoder_init_input(config)
-        init = schema_init or encoder_init_path(config)
-    run = p.of("pretrain_run", corpus=corpus, schema=schema, context=context)
-    args = {"init": init, "queries": "--queries " + shlex.quote(inputs["queries"]) if "queries" in inputs else "",
-            "checkpoints": f"{run}/checkpoints"}
-    return Job(inputs, pretrain_job_params(config, schema, ctx), args)
+        return paths(config).of("pretrain_model", corpus=corpus, schema=schema, context=ctx.stage1().tag)
+    return config["pretrain"].get("schemas", {}).get(schema, {}).get("init") or encoder_init_path(config)
+
+
+def init_input(config: dict[str, Any], corpus: str, schema: str, context: str) -> str | list[str]:
+    """That model as an input, where the workflow builds it (a stage-1 model, the embedded encoder)."""
+    if cells.parse_context(context).kind == "curriculum":
+        return init_model(config, corpus, schema, context)
+    return [] if config["pretrain"].get("schemas", {}).get(schema, {}).get("init") else encoder_init_input(config)
 
 
 def batch(config: dict[str, Any], devices: int, corpus: str, schema: str, context: str) -> str:
@@ -64,7 +71,7 @@ def batch(config: dict[str, Any], devices: int, corpus: str, schema: str, contex
     from ...pretrain.arguments import parse_params
 
     try:
-        return describe_batch(parse_params(pretrain(config, corpus, schema, context).params).batch_plan(devices))
+        return describe_batch(parse_params(cell_job_params(config, schema, context)).batch_plan(devices))
     except BatchPlanError as err:
         raise ConfigError(f"pretrain {schema}/{context}: {err}") from None
     except ValueError as err:

@@ -1,4 +1,4 @@
-"""Jobs of rules/publish.smk: a trained model's card and its publish bundle.
+"""What rules/publish.smk's jobs read and get: a trained model's card and its publish bundle.
 
 A trained model is named by its run folder under the results (the ``trained`` wildcard):
 ``pretrain/<corpus>/<schema>/<context>`` (a pre-trained encoder) or
@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import cells, grid
 from ..defaults import setting
-from .base import Job, paths
+from .base import paths
 from .evaluate import model_cell, pooling_job_params
 from .finetune import finetune_job_params
 from .pretrain import pretrain_job_params
@@ -126,35 +126,19 @@ def card_job_params(config: dict[str, Any], trained: str) -> dict[str, Any]:
     return params
 
 
-def model_files(config: dict[str, Any], trained: str) -> tuple[str, str]:
-    """The model folder and training log of run folder ``trained``."""
+def publish_job_params(config: dict[str, Any], trained: str) -> dict[str, Any]:
+    """The bundle's record: the run folder, and the card's config excerpt that made the model."""
+    excerpt = {k: v for k, v in card_job_params(config, trained).items() if k != "trained"}
+    return {"trained": trained, "config": excerpt}
+
+
+def scored_runs(config: dict[str, Any], trained: str) -> list[str]:
+    """The run file of each metrics file of the model that scores a run of its own (not a mean
+    evalset's): the bundle ships them beside the metrics."""
     p = paths(config)
-    key = cells.parse_model_key(system_of(trained))
-    if key.zeroshot:
-        encoder = cells.parse_encoder(key.encoder)
-        cell = {"corpus": encoder.corpus, "schema": encoder.schema, "context": encoder.context}
-        return p.of("pretrain_model", **cell), p.of("pretrain_log", **cell)
-    cell = {"dataset": key.dataset, "encoder": key.encoder, "stage": key.stage}
-    return p.of("finetune_model", **cell), p.of("finetune_log", **cell)
-
-
-def model_card(config: dict[str, Any], trained: str) -> Job:
-    model, log = model_files(config, trained)
-    inputs = {"model": model, "log": log, "metrics": metrics_of(config, trained)}
-    return Job(inputs, card_job_params(config, trained), {"root": config["results"]})
-
-
-def publish(config: dict[str, Any], trained: str) -> Job:
-    """The bundle of one model: the card's inputs, the card, and each scored run file."""
-    p = paths(config)
-    card = model_card(config, trained)
     runs = []
-    for path in card.inputs["metrics"]:
+    for path in metrics_of(config, trained):
         evalset, system = grid.parse_metrics_path(config["results"], path)
         if evalset in config["evalsets"] and not grid.evalset_members(config, evalset):
             runs.append(p.of("dense_run", topicset=evalset, modelkey=system))
-    inputs = {**card.inputs, "card": p.of("model_card", trained=trained), "loss": p.of("loss_curve", trained=trained),
-              "runs": runs}
-    excerpt = {k: v for k, v in card.params.items() if k != "trained"}
-    return Job(inputs, {"trained": trained, "config": excerpt},
-               {"root": config["results"]})
+    return runs

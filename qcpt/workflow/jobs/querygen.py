@@ -1,15 +1,15 @@
-"""Jobs of rules/querygen.smk: passage order, generator models, generation shards, query selection."""
+"""What rules/querygen.smk's jobs read and get beyond their templates: the passage order's and the
+selection's settings, how a generator's model is prepared, a generator's settings, model and
+resources, and the shards a query set reads."""
 
 from __future__ import annotations
 
-import shlex
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import grid
 from ..defaults import setting
 from .base import (
     EMBEDDED_DOC2QUERY,
-    Job,
     as_json,
     encoder_init_input,
     encoder_init_path,
@@ -22,20 +22,27 @@ from .base import (
 GENERATOR_WORKFLOW_KEYS = ("python", "train", "shard_size", "resource_family")
 
 
-def passage_order(config: dict[str, Any], corpus: str) -> Job:
-    return Job({"passages": paths(config).of("passages", corpus=corpus)},
-               {"seed": setting(config, "querygen", "order_seed"),
-                "expected_passages": config["corpus"]["num_passages"]})
+def passage_order_job_params(config: dict[str, Any]) -> dict[str, Any]:
+    return {"seed": setting(config, "querygen", "order_seed"),
+            "expected_passages": config["corpus"]["num_passages"]}
 
 
-def prepare_generator(config: dict[str, Any], gen: str) -> Job:
-    """Train the demo's doc2query T5 (on the first fine-tuning dataset), or dequantise a GGUF once;
-    ``args["command"]``: the command's name and arguments."""
+class Preparation(NamedTuple):
+    """How a generator's model is made: the command, its arguments and the files it reads."""
+
+    command: str
+    argv: list[str]
+    inputs: dict[str, str | list[str]]
+
+
+def generator_preparation(config: dict[str, Any], gen: str) -> Preparation:
+    """Train the demo's doc2query T5 (on the first fine-tuning dataset), or dequantise a GGUF once: two commands with
+    their own arguments and inputs, so the rule takes the whole command line from here."""
     spec = config["generators"][gen]
     p = paths(config)
     out = p.of("generator_model", gen=gen)
     if spec["model"] != EMBEDDED_DOC2QUERY:
-        return Job(args={"command": {"name": "querygen.gguf", "argv": ["--source", spec["model"][len("gguf:"):], "--out", out]}})
+        return Preparation("querygen.gguf", ["--source", spec["model"][len("gguf:"):], "--out", out], {})
     dataset = next(iter(config["finetune"]["datasets"]))
     topicset = grid.train_topicset(dataset)
     inputs = {"collection": p.of("collection", collection=config["finetune"]["datasets"][dataset]["collection"]),
@@ -44,7 +51,7 @@ def prepare_generator(config: dict[str, Any], gen: str) -> Job:
     argv = ["--collection", inputs["collection"], "--topics", inputs["topics"], "--qrels", inputs["qrels"],
             "--tokenizer", encoder_init_path(config), "--out", out, "--log", p.log("doc2query_train").format(gen=gen),
             "--params", as_json(spec.get("train", {}))]
-    return Job(inputs, spec.get("train", {}), {"command": {"name": "querygen.doc2query", "argv": argv}})
+    return Preparation("querygen.doc2query", argv, inputs)
 
 
 def generator_job_spec(config: dict[str, Any], gen: str, model_path: str) -> dict[str, Any]:
@@ -56,12 +63,14 @@ def generator_job_spec(config: dict[str, Any], gen: str, model_path: str) -> dic
     return spec
 
 
-def generate_queries(config: dict[str, Any], corpus: str, gen: str, shard: str) -> Job:
-    p = paths(config)
-    model_path, model_input = generator_model(config, gen)
-    inputs = {"passages": p.of("passages", corpus=corpus), "order": p.of("passage_order", corpus=corpus),
-              "model": model_input}
-    return Job(inputs, generator_job_spec(config, gen, model_path), {"shard_size": grid.shard_size(config, gen)})
+def generation_spec(config: dict[str, Any], gen: str) -> dict[str, Any]:
+    """A generation job's ``--generator`` settings, with the generator's model as the job gets it."""
+    return generator_job_spec(config, gen, generator_model(config, gen)[0])
+
+
+def generator_model_inputs(config: dict[str, Any], gen: str) -> list[str]:
+    """The generator's model (or expansions file) as an input of a generation job."""
+    return generator_model(config, gen)[1]
 
 
 def generator_family(config: dict[str, Any], gen: str, **_: str) -> str:
@@ -86,17 +95,14 @@ def consistency(config: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v for k, v in block.items() if k != "enabled"}
 
 
-def select_queries(config: dict[str, Any], corpus: str, gen: str, qcount: str, amount: str) -> Job:
+def selected_shards(config: dict[str, Any], corpus: str, gen: str, amount: str) -> list[str]:
+    """The generation shards a query set of ``amount`` passages reads: a prefix of them."""
     p = paths(config)
-    n = grid.shards_for_amount(config, gen, amount)
-    inputs = {"shards": [p.of("query_shard", corpus=corpus, gen=gen, shard=f"{i:05d}") for i in range(n)],
-              "order": p.of("passage_order", corpus=corpus), "index": []}
-    settings = consistency(config)
-    extra = ""
-    if settings is not None:
-        inputs["index"] = [p.of("passages_index", corpus=corpus)]
-        extra = f" --consistency-index {shlex.quote(inputs['index'][0])} --consistency {shlex.quote(as_json(settings))}"
+    return [p.of("query_shard", corpus=corpus, gen=gen, shard=f"{i:05d}")
+            for i in range(grid.shards_for_amount(config, gen, amount))]
+
+
+def selection_job_params(config: dict[str, Any], amount: str) -> dict[str, Any]:
     everything = amount == "all"
-    params = {"amount": None if everything else int(amount),
-              "expected_passages": config["corpus"]["num_passages"] if everything else None}
-    return Job(inputs, params, {"consistency": extra})
+    return {"amount": None if everything else int(amount),
+            "expected_passages": config["corpus"]["num_passages"] if everything else None}

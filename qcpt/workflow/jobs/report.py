@@ -1,14 +1,13 @@
-"""Jobs of rules/report.smk: the generated-query audits, the files the report writes, and how
-`snakemake --report` files them."""
+"""What rules/report.smk needs: the generated-query audits (which are built, what each reads), the
+files the report writes, and how `snakemake --report` files them."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from ... import report as qreport
 from .. import cells, grid
-from .base import Job, paths
+from .base import paths
 
 
 def audit_targets(config: dict[str, Any]) -> list[str]:
@@ -28,21 +27,23 @@ def audit_targets(config: dict[str, Any]) -> list[str]:
             for gen, count, amount in grid.query_sets(config) if (gen, count, amount) in needed]
 
 
-def audit_queries(config: dict[str, Any], corpus: str, gen: str, qcount: str, amount: str) -> Job:
-    """One query file against its passages, its generation shards' stats and every topic set: the
-    eval sets' topics and the fine-tuning datasets' training topics (the queries a doc2query model
+def audit_topics(config: dict[str, Any]) -> dict[str, str]:
+    """Every topic set a query file is checked for leakage into, by name: the eval sets' topics and
+    the fine-tuning datasets' training topics."""
+    return {name: paths(config).of("topics", topicset=name) for name in grid.topic_sets(config)}
+
+
+def audit_training_topics(config: dict[str, Any]) -> list[str]:
+    """The topic sets of :func:`audit_topics` that are training topics (queries a doc2query model
     may have been trained on)."""
+    return [name for name in audit_topics(config) if grid.training_dataset(config, name) is not None]
+
+
+def audited_shard_stats(config: dict[str, Any], corpus: str, gen: str, amount: str) -> list[str]:
+    """The stats of the generation shards a query set reads."""
     p = paths(config)
-    n = grid.shards_for_amount(config, gen, amount)
-    topics = {name: p.of("topics", topicset=name) for name in grid.topic_sets(config)}
-    inputs = {"queries": p.of("queries", corpus=corpus, gen=gen, qcount=qcount, amount=amount),
-              "passages": p.of("passages", corpus=corpus),
-              "stats": [p.of("query_shard_stats", corpus=corpus, gen=gen, shard=f"{i:05d}") for i in range(n)],
-              "topics": list(topics.values())}
-    training = [name for name in topics if grid.training_dataset(config, name) is not None]
-    args = {"topics": " ".join(shlex.quote(f"{name}={path}") for name, path in topics.items()),
-            "training": " ".join(["--training", *map(shlex.quote, training)]) if training else ""}
-    return Job(inputs, {}, args)
+    return [p.of("query_shard_stats", corpus=corpus, gen=gen, shard=f"{i:05d}")
+            for i in range(grid.shards_for_amount(config, gen, amount))]
 
 
 def report_outputs(config: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
