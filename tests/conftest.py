@@ -33,6 +33,19 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def scifact_test_split(folder: Path) -> tuple[Path, Path, Path]:
+    """SciFact's collection, test topics and qrels prepared in ``folder`` from the reference data, as
+    the workflow prepares a BEIR folder; skips where the data is absent."""
+    from qcpt.corpus.documents import prepare_collection
+    from qcpt.corpus.topics import prepare_topics
+
+    data = shared_data("scifact")
+    collection, topics, qrels = folder / "c.jsonl", folder / "t.tsv", folder / "q.trec"
+    prepare_collection(data, collection, "beir")
+    prepare_topics(data / "queries.jsonl", data / "qrels" / "test.tsv", topics, qrels)
+    return collection, topics, qrels
+
+
 def snakemake(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)

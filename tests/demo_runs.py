@@ -184,3 +184,16 @@ def metrics_differences(a: Path, b: Path, tolerance: float = 1e-6) -> list[str]:
             if bad or set(other) - set(per_query):
                 problems.append(f"{f}: per-query {name} differs for {len(bad)} queries (e.g. {bad[:3]})")
     return problems
+
+
+def resumed_run_problems(reference: Path, results: Path, exact: tuple[str, ...] = EXACT_PATTERNS) -> list[str]:
+    """How the results of a killed-and-resumed run differ from a clean run's: ``exact`` files byte
+    for byte, metrics to 1e-6, model weights byte for byte, and nothing left behind but hidden
+    temporaries of the atomic writers."""
+    differ, missing = differing_files(reference, results, exact)
+    problems = [f"differs from the clean run: {f}" for f in differ] + [f"built by one run only: {f}" for f in missing]
+    problems += metrics_differences(reference, results)
+    differ, missing = differing_files(reference, results, MODEL_PATTERNS)
+    problems += [f"weights differ: {f}" for f in differ] + [f"weights in one run only: {f}" for f in missing]
+    problems += [f"left behind: {f}" for f in only_temporaries_added(reference, results)]
+    return problems

@@ -9,15 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, shared_data
 
 from qcpt.corpus.documents import detect_format, prepare_collection, prepare_documents
 from qcpt.corpus.params import PassageParams
 from qcpt.corpus.topics import prepare_topics, read_qrels
 from qcpt.io import InputError
 from qcpt.params import parse_params
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT / ".." / "shared" / "data"
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -83,6 +81,46 @@ def test_beir_folder_and_auto_detection(tmp_path):
     # A pre-training corpus needs text: the title-only document is refused there.
     with pytest.raises(InputError, match="text"):
         prepare_documents(beir, tmp_path / "docs.jsonl", "beir")
+
+
+def _folded(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def assert_read_as_beir_reads(folder: Path, tmp_path: Path) -> None:
+    """Our collection, test topics and qrels of a BEIR folder hold what BEIR's own
+    ``GenericDataLoader`` loads (ours fold white space; BEIR keeps only the split's judged queries,
+    as ours do)."""
+    from beir.datasets.data_loader import GenericDataLoader
+
+    corpus, queries, qrels = GenericDataLoader(str(folder)).load(split="test")
+    prepare_collection(folder, tmp_path / "collection.jsonl", "beir")
+    ours = {r["docid"]: (r["title"], r["text"]) for r in read_jsonl(tmp_path / "collection.jsonl")}
+    assert ours == {docid: (_folded(doc["title"]), _folded(doc["text"])) for docid, doc in corpus.items()}
+    prepare_topics(folder / "queries.jsonl", folder / "qrels" / "test.tsv", tmp_path / "topics.tsv", tmp_path / "qrels.trec")
+    topics = dict(line.split("\t", 1) for line in (tmp_path / "topics.tsv").read_text(encoding="utf-8").splitlines())
+    assert topics == {qid: _folded(text) for qid, text in queries.items()}
+    judged: dict[str, dict[str, int]] = {}
+    for j in read_qrels(tmp_path / "qrels.trec"):
+        judged.setdefault(j.qid, {})[j.docid] = j.relevance
+    assert judged == qrels
+
+
+def test_a_beir_folder_reads_as_beir_reads_it(tmp_path):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    write_lines(beir / "corpus.jsonl", [
+        json.dumps({"_id": "d1", "title": "A  title", "text": "Body\twith\nbreaks.", "metadata": {}}),
+        json.dumps({"_id": "d2", "text": "No title key."}),
+        json.dumps({"_id": "d3", "title": "Title only", "text": ""}),
+    ])
+    write_lines(beir / "queries.jsonl", [
+        json.dumps({"_id": "q1", "text": "first  query"}),
+        json.dumps({"_id": "q2", "text": "a train query"}),
+        json.dumps({"_id": "q3", "text": "third\tquery"}),
+    ])
+    write_lines(beir / "qrels" / "test.tsv", ["query-id\tcorpus-id\tscore", "q1\td1\t1", "q3\td2\t2", "q3\td3\t0"])
+    assert_read_as_beir_reads(beir, tmp_path)
 
 
 def test_gzipped_jsonl_is_read(tmp_path):
@@ -201,10 +239,7 @@ def test_beir_float_grades_are_integers(tmp_path):
 
 
 def scifact() -> Path:
-    path = SHARED_DATA / "scifact"
-    if not path.exists():
-        pytest.skip(f"reference data not present: {path.resolve()} (only the project's dev machines have it)")
-    return path
+    return shared_data("scifact")
 
 
 def test_scifact_collection_and_test_topics(tmp_path):
@@ -218,6 +253,10 @@ def test_scifact_collection_and_test_topics(tmp_path):
     assert (n_topics, n_qrels) == (300, 339)
     assert len((tmp_path / "topics.tsv").read_text().splitlines()) == 300
     assert len((tmp_path / "qrels.trec").read_text().splitlines()) == 339
+
+
+def test_scifact_reads_as_beir_reads_it(tmp_path):
+    assert_read_as_beir_reads(scifact(), tmp_path)
 
 
 def test_folder_with_file_format_is_refused(tmp_path):

@@ -18,7 +18,9 @@ import subprocess
 import sys
 import zipfile
 from collections import namedtuple
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -160,63 +162,50 @@ Query = namedtuple("Query", "query_id text")
 Qrel = namedtuple("Qrel", "query_id doc_id relevance iteration")
 
 
-class FakeDataset:
-    def __init__(self, docs=(), queries=(), qrels=()):
-        self.docs, self.queries, self.qrels = list(docs), list(queries), list(qrels)
-
-    def has_docs(self):
-        return bool(self.docs)
-
-    def has_queries(self):
-        return bool(self.queries)
-
-    def has_qrels(self):
-        return bool(self.qrels)
-
-    def docs_iter(self):
-        return iter(self.docs)
-
-    def queries_iter(self):
-        return iter(self.queries)
-
-    def qrels_iter(self):
-        return iter(self.qrels)
+def fake_dataset(docs=(), queries=(), qrels=()) -> SimpleNamespace:
+    """What qcpt.corpus.irds reads of an ir_datasets dataset, over the rows given: ``has_<kind>()`` and
+    ``<kind>_iter()`` for docs, queries and qrels."""
+    dataset = SimpleNamespace()
+    for kind, rows in (("docs", list(docs)), ("queries", list(queries)), ("qrels", list(qrels))):
+        setattr(dataset, f"has_{kind}", partial(bool, rows))
+        setattr(dataset, f"{kind}_iter", partial(iter, rows))
+    return dataset
 
 
 @pytest.fixture
 def fake_irds(monkeypatch):
-    datasets: dict[str, FakeDataset] = {}
+    datasets: dict[str, SimpleNamespace] = {}
     monkeypatch.setattr(irds.dataset, "known", lambda did: did in datasets)
     monkeypatch.setattr(irds.dataset, "load", lambda did: datasets[did])
     return datasets
 
 
 def test_a_bad_row_is_located_like_a_bad_line(fake_irds, tmp_path):
-    fake_irds["x/docs"] = FakeDataset(docs=[Doc("d1", "", "fine"), Doc("d2", "", "  ")])
+    fake_irds["x/docs"] = fake_dataset(docs=[Doc("d1", "", "fine"), Doc("d2", "", "  ")])
     with pytest.raises(InputError, match=r"^irds:x/docs docs, row 2: field 'text': empty \(and no title\)$") as err:
         documents.prepare_collection("irds:x/docs", tmp_path / "c.jsonl")
     assert (err.value.line, err.value.field, err.value.unit) == (2, "text", "row")
     assert not (tmp_path / "c.jsonl").exists()
-    fake_irds["x/dup"] = FakeDataset(docs=[Doc("d1", "", "a"), Doc("d1", "", "b")])
+    fake_irds["x/dup"] = fake_dataset(docs=[Doc("d1", "", "a"), Doc("d1", "", "b")])
     with pytest.raises(InputError, match=r"irds:x/dup docs, row 2: field 'id': duplicate id 'd1' \(first on row 1\)"):
         documents.prepare_collection("irds:x/dup", tmp_path / "c.jsonl")
-    fake_irds["x/none"] = FakeDataset(docs=[Doc("d1", "", None)])
+    fake_irds["x/none"] = fake_dataset(docs=[Doc("d1", "", None)])
     with pytest.raises(InputError, match=r"irds:x/none docs, row 1: field 'text': missing"):
         documents.prepare_documents("irds:x/none", tmp_path / "d.jsonl")
 
 
 def test_bad_topic_and_qrel_rows_are_located(fake_irds, tmp_path):
     out = (tmp_path / "t.tsv", tmp_path / "q.trec")
-    fake_irds["x/t"] = FakeDataset(queries=[Query("1", "a"), Query("2", "")], qrels=[Qrel("1", "d", 1, "0")])
+    fake_irds["x/t"] = fake_dataset(queries=[Query("1", "a"), Query("2", "")], qrels=[Qrel("1", "d", 1, "0")])
     with pytest.raises(InputError, match=r"irds:x/t queries, row 2: field 'text': empty query text for '2'"):
         topics.prepare_topics("irds:x/t", "irds:x/t", *out)
-    fake_irds["x/q"] = FakeDataset(queries=[Query("1", "a")], qrels=[Qrel("1", "d", 1, "0"), Qrel("9", "d", 1, "0")])
+    fake_irds["x/q"] = fake_dataset(queries=[Query("1", "a")], qrels=[Qrel("1", "d", 1, "0"), Qrel("9", "d", 1, "0")])
     with pytest.raises(InputError, match=r"irds:x/q qrels, row 2: field 'qid': query '9' is not in irds:x/q queries"):
         topics.prepare_topics("irds:x/q", "irds:x/q", *out)
-    fake_irds["x/r"] = FakeDataset(queries=[Query("1", "a")], qrels=[Qrel("1", "d", "high", "0")])
+    fake_irds["x/r"] = fake_dataset(queries=[Query("1", "a")], qrels=[Qrel("1", "d", "high", "0")])
     with pytest.raises(InputError, match=r"irds:x/r qrels, row 1: field 'relevance': not an integer: 'high'"):
         topics.prepare_topics("irds:x/r", "irds:x/r", *out)
-    fake_irds["x/ok"] = FakeDataset(queries=[Query("1", " a\tb "), Query("2", "c")], qrels=[Qrel("1", "d", 2, "0")])
+    fake_irds["x/ok"] = fake_dataset(queries=[Query("1", " a\tb "), Query("2", "c")], qrels=[Qrel("1", "d", 2, "0")])
     assert topics.prepare_topics("irds:x/ok", "irds:x/ok", *out) == (2, 1)  # an ID's topics are kept whole
     assert out[0].read_text() == "1\ta b\n2\tc\n" and out[1].read_text() == "1 0 d 2\n"
 

@@ -3,16 +3,14 @@ tools/make_demo_expansions.py on SmolLM2) and the hf-causal backend's shared-pre
 tiny random Llama built offline."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 torch = pytest.importorskip("torch")
 torch.set_num_threads(2)
+
+from test_querygen_end_to_end import TEXTS as E2E_TEXTS  # noqa: E402
 
 from qcpt.io import InputError  # noqa: E402
 from qcpt.querygen import causal_doc2query as cd  # noqa: E402
@@ -20,12 +18,7 @@ from qcpt.querygen.backends import load_backend  # noqa: E402
 from qcpt.querygen.spec import GeneratorSpec  # noqa: E402
 from qcpt.querygen.tiny_models import build_tiny_llama  # noqa: E402
 
-TEXTS = [
-    "The Eiffel Tower is a wrought-iron lattice tower in Paris, named after Gustave Eiffel.",
-    "Photosynthesis turns sunlight, water and carbon dioxide into glucose and oxygen in plants.",
-    "Insulin is a hormone made by the pancreas that controls the level of sugar in the blood.",
-    "The Amazon river carries more water than any other river and flows into the Atlantic.",
-]
+TEXTS = E2E_TEXTS[:4]
 QUERIES = ["who is the eiffel tower named after", "what does photosynthesis make", "which organ makes insulin"]
 
 

@@ -16,7 +16,8 @@ from qcpt.report.paper_tables import PaperData
 def test_paper_files_are_package_data():
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["qcpt"]
     files = sorted((ROOT / "qcpt" / "report" / "papers").glob("*.yaml"))
-    assert [f.name for f in files] == ["claims-demo.yaml", "claims-llm.yaml", "claims-qac.yaml", "llm.yaml", "qac.yaml"]
+    assert [f.name for f in files] == [
+        "claims-demo.yaml", "claims-llm.yaml", "claims-qac.yaml", "llm.yaml", "qac.yaml", "roles.yaml"]
     for f in files:
         rel = f.relative_to(ROOT / "qcpt").as_posix()
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is not in pyproject's package-data"

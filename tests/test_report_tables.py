@@ -101,6 +101,11 @@ def test_mapping_follows_the_configs_names(tmp_path):
         block["encoders"] = [e.replace("msmarco_doc", "marco2").replace("doct5query", "t5gen") for e in block["encoders"]]
     config["evalsets"]["dev-small"]["topics"] = "x"  # names only; nothing is read
     qconfig.validate(config)
+    # t5gen is no name papers/roles.yaml lists: it plays docT5query only once report.roles says so
+    unnamed = row(table(config, "qac-table1"), "w/ query-as-context (120K) - retriever 2").cells["MS MARCO MRR@10"]
+    assert unnamed.system == "msmarco/pt/marco2/contrastive/query-doct5query-c5-nall/retriever2"
+    config["report"]["roles"] = {"doct5query": "t5gen"}
+    qconfig.validate(config)
     cell = row(table(config, "qac-table1"), "w/ query-as-context (120K) - retriever 2").cells["MS MARCO MRR@10"]
     assert cell.system == "msmarco/pt/marco2/contrastive/query-t5gen-c5-nall/retriever2"
     # "dev-small" is not an alias of MS MARCO dev: the paper's name is kept and the cell reported missing
@@ -199,3 +204,35 @@ def test_bad_metrics_file_is_an_input_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(InputError, match="bad JSON"):
         ReportBuilder(config, tmp_path / "out").build()
+
+
+def test_report_roles_name_a_known_role_and_a_config_generator(tmp_path):
+    config = load(QAC, tmp_path / "r")
+    config["report"]["roles"] = {"alpaca_30b": "doct5query"}
+    with pytest.raises(ValueError, match=r"report.roles.alpaca_30b: .*not declared in qcpt/report/papers/roles.yaml"):
+        artifacts(config, ["qac-table1"])
+    config["report"]["roles"] = {"doct5query": "t5gen"}
+    with pytest.raises(ValueError, match=r"report.roles.doct5query: 't5gen' is not a generator of this config"):
+        artifacts(config, ["qac-table1"])
+
+
+def test_each_preset_plays_the_papers_roles_with_the_generators_roles_yaml_names(tmp_path):
+    """Roles come from papers/roles.yaml (no pattern over names or models): a generator it does not
+    list plays no role, whatever its model."""
+    from qcpt.report.spec import GENERATOR_ROLES, Grid, check_role
+
+    played = {path.name: {role: Grid(load(path, tmp_path / "r")).generator(role) for role in GENERATOR_ROLES}
+              for path in (QAC, LLM, ROOT / "config.yaml")}
+    assert played == {
+        "query-as-context.yaml": {"doct5query": "doct5query", "tk_instruct_3b": "tk_instruct_3b",
+                                  "alpaca_7b": "alpaca_7b", "alpaca_13b": "alpaca_13b"},
+        "llm-expansion.yaml": {"doct5query": "doct5query", "tk_instruct_3b": "tk_instruct_3b",
+                               "alpaca_7b": "alpaca_7b", "alpaca_13b": "alpaca_13b"},
+        "config.yaml": {"doct5query": "d2q", "tk_instruct_3b": "tk_instruct_3b",
+                        "alpaca_7b": "alpaca_7b", "alpaca_13b": "alpaca_13b"},
+    }
+    config = load(LLM, tmp_path / "r")
+    config["generators"]["my_alpaca_7b"] = config["generators"].pop("alpaca_7b")
+    assert Grid(config).generator("alpaca_7b") == "alpaca_7b"  # not played: its cells are reported missing
+    with pytest.raises(ValueError, match=r"^x.yaml: generator role 'alpaca_30b' is not declared in qcpt/report/papers/roles.yaml"):
+        check_role("alpaca_30b", "x.yaml")

@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, scifact_test_split
 
 from qcpt.compat import pyserini as compat
 from qcpt.retrieval import bm25
 from qcpt.retrieval import evaluate as ev
 from qcpt.retrieval.runs import read_run
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT / ".." / "shared" / "data"
 
 TOY = [
     {"docid": "d1", "title": "Cooking", "text": "How to bake sourdough bread at home with a starter."},
@@ -107,16 +105,8 @@ def test_bm25_params_are_validated():
 
 
 def test_bm25_scifact_reproduces_pyserini_bm25_flat(tmp_path: Path):
-    data = SHARED_DATA / "scifact"
-    if not data.exists():
-        pytest.skip(f"reference data not present: {data} (only the project's dev machines have it)")
-    from qcpt.corpus.documents import prepare_collection
-    from qcpt.corpus.topics import prepare_topics
-
     start = time.perf_counter()
-    collection, topics, qrels = tmp_path / "c.jsonl", tmp_path / "t.tsv", tmp_path / "q.trec"
-    prepare_collection(data, collection, "beir")
-    prepare_topics(data / "queries.jsonl", data / "qrels" / "test.tsv", topics, qrels)
+    collection, topics, qrels = scifact_test_split(tmp_path)
     bm25.build_index(collection, tmp_path / "index", threads=2)
     run = tmp_path / "run.trec"
     assert bm25.main_search(["--index", str(tmp_path / "index"), "--topics", str(topics), "--out", str(run),
@@ -159,15 +149,7 @@ def test_bm25_multifield_scores_title_and_text_as_two_fields(tmp_path: Path):
 def test_bm25_scifact_reproduces_pyserini_bm25_multifield(tmp_path: Path):
     """pyserini 2CR ``bm25-multifield`` on SciFact (``--fields contents=1.0 title=1.0``, k1 0.9,
     b 0.4): nDCG@10 0.6647, R@100 0.9076 — the LLM paper's BM25 column prints 66.5."""
-    data = SHARED_DATA / "scifact"
-    if not data.exists():
-        pytest.skip(f"reference data not present: {data} (only the project's dev machines have it)")
-    from qcpt.corpus.documents import prepare_collection
-    from qcpt.corpus.topics import prepare_topics
-
-    collection, topics, qrels = tmp_path / "c.jsonl", tmp_path / "t.tsv", tmp_path / "q.trec"
-    prepare_collection(data, collection, "beir")
-    prepare_topics(data / "queries.jsonl", data / "qrels" / "test.tsv", topics, qrels)
+    collection, topics, qrels = scifact_test_split(tmp_path)
     bm25.build_index(collection, tmp_path / "index", threads=2, params=bm25.IndexParams(fields="multifield"))
     run = tmp_path / "run.trec"
     assert bm25.main_search(["--index", str(tmp_path / "index"), "--topics", str(topics), "--out", str(run),

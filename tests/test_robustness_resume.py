@@ -11,28 +11,16 @@ import os
 import random
 import time
 
+import demo_runs
 import pytest
 from conftest import job_counts
-from demo_runs import (
-    EXACT_PATTERNS,
-    FINISHED,
-    MODEL_PATTERNS,
-    clean_run,
-    demo_config,
-    differing_files,
-    kill_when,
-    metrics_differences,
-    only_temporaries_added,
-    resume,
-    run_demo,
-)
 
 pytestmark = pytest.mark.slow
 
 def test_demo_killed_at_a_random_job_resumes_to_the_clean_result(tmp_path_factory, tmp_path):
-    reference = clean_run(tmp_path_factory)
-    config = demo_config(tmp_path, tmp_path / "results")
-    total = sum(job_counts(run_demo(config, tmp_path, "-n").stdout).values())
+    reference = demo_runs.clean_run(tmp_path_factory)
+    config = demo_runs.demo_config(tmp_path, tmp_path / "results")
+    total = sum(job_counts(demo_runs.run_demo(config, tmp_path, "-n").stdout).values())
     assert total > 10
     seed = int(os.environ.get("QCPT_KILL_SEED", random.SystemRandom().randrange(1_000_000)))
     rng = random.Random(seed)
@@ -43,34 +31,24 @@ def test_demo_killed_at_a_random_job_resumes_to_the_clean_result(tmp_path_factor
     state = {"seen_at": None}
 
     def ready(text: str) -> bool:
-        if len(FINISHED.findall(text)) >= finished_before_kill and state["seen_at"] is None:
+        if len(demo_runs.FINISHED.findall(text)) >= finished_before_kill and state["seen_at"] is None:
             state["seen_at"] = time.monotonic()
         return state["seen_at"] is not None and time.monotonic() - state["seen_at"] >= delay
 
-    done = kill_when(config, tmp_path, ready, f"{finished_before_kill} finished jobs")
+    done = demo_runs.kill_when(config, tmp_path, ready, f"{finished_before_kill} finished jobs")
     assert done < total, "the workflow finished before the kill"
-    resume(config, tmp_path)
+    demo_runs.resume(config, tmp_path)
 
     results = tmp_path / "results"
-    differ, missing = differing_files(reference, results, EXACT_PATTERNS)
-    context = f"(QCPT_KILL_SEED={seed}, killed after {done} jobs)"
-    assert not missing, f"{context} built by one run only: {missing}"
-    assert not differ, f"{context} differ from the clean run: {differ}"
-    problems = metrics_differences(reference, results)
-    assert not problems, context + "\n" + "\n".join(problems)
-    differ, missing = differing_files(reference, results, MODEL_PATTERNS)
-    assert not missing and not differ, f"{context} model weights differ: {differ} {missing}"
-    # What the kill left behind beyond the clean run's files: at most hidden temporaries of the
-    # atomic writers (never a name a rule or a person would take for an output).
-    extra = only_temporaries_added(reference, results)
-    assert not extra, f"{context} the killed run left non-temporary files: {extra[:10]}"
+    problems = demo_runs.resumed_run_problems(reference, results)
+    assert not problems, f"(QCPT_KILL_SEED={seed}, killed after {done} jobs)\n" + "\n".join(problems)
 
 
 def test_pretraining_killed_after_a_checkpoint_resumes_to_the_same_encoder(tmp_path_factory, tmp_path):
     """The kill lands inside pre-training, after its first checkpoint: the rerun resumes from the
     checkpoint (the training log says so) and ends with the weights of an uninterrupted run."""
-    reference = clean_run(tmp_path_factory)
-    config = demo_config(tmp_path, tmp_path / "results")
+    reference = demo_runs.clean_run(tmp_path_factory)
+    config = demo_runs.demo_config(tmp_path, tmp_path / "results")
     cell = "pretrain/demo/contrastive/span"
     target = str(tmp_path / "results" / cell / "model")
     checkpoints = tmp_path / "results" / cell / "checkpoints"  # (the rule may nest them per parameters)
@@ -78,9 +56,9 @@ def test_pretraining_killed_after_a_checkpoint_resumes_to_the_same_encoder(tmp_p
     def first_checkpoint_saved(_: str) -> bool:
         return checkpoints.is_dir() and any(checkpoints.rglob("checkpoint-2/trainer_state.json"))
 
-    kill_when(config, tmp_path, first_checkpoint_saved, "the first pre-training checkpoint", target)
+    demo_runs.kill_when(config, tmp_path, first_checkpoint_saved, "the first pre-training checkpoint", target)
     assert not (tmp_path / "results" / cell / "model").exists()
-    resume(config, tmp_path, target)
+    demo_runs.resume(config, tmp_path, target)
 
     import json
 

@@ -19,9 +19,10 @@ import os
 import pickle
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 from tqdm import tqdm
@@ -108,20 +109,28 @@ def load_punkt(path: str | os.PathLike) -> PunktSentenceTokenizer:
     return PunktSentenceTokenizer(params)
 
 
-def main_punkt(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train (or export) the Punkt sentence splitter.")
+def _documents_command(argv: list[str] | None, description: str, params_class: type, build: Callable[..., Any],
+                       params_help: str | None = None) -> int:
+    """A command that builds ``--out`` from ``--documents`` with ``--params`` (JSON of ``params_class``);
+    a bad input is logged and exits 2."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--documents", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--params", default="{}", help='JSON, e.g. {"source": "train"}')
+    parser.add_argument("--params", default="{}", help=params_help)
     args = parser.parse_args(argv)
     setup_logging()
-    params = parse_params(PunktParams, args.params)
+    params = parse_params(params_class, args.params)
     try:
-        train_punkt(args.documents, args.out, params)
+        build(args.documents, args.out, params)
     except InputError as err:
         log.error("%s", err)
         return 2
     return 0
+
+
+def main_punkt(argv: list[str] | None = None) -> int:
+    return _documents_command(argv, "Train (or export) the Punkt sentence splitter.", PunktParams, train_punkt,
+                              'JSON, e.g. {"source": "train"}')
 
 
 # --------------------------------------------------------------------------- embedded encoder
@@ -239,16 +248,5 @@ def build_encoder(documents: str | os.PathLike, out: str | os.PathLike, params: 
 
 
 def main_encoder(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train a WordPiece tokenizer and initialise a small BERT.")
-    parser.add_argument("--documents", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--params", default="{}")
-    args = parser.parse_args(argv)
-    setup_logging()
-    params = parse_params(EncoderParams, args.params)
-    try:
-        build_encoder(args.documents, args.out, params)
-    except InputError as err:
-        log.error("%s", err)
-        return 2
-    return 0
+    return _documents_command(argv, "Train a WordPiece tokenizer and initialise a small BERT.", EncoderParams,
+                              build_encoder)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..io import atomic_dir
 
@@ -71,9 +72,20 @@ def build_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 1000):
                              pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
 
 
+def _save_initialised(model_class: Any, config: Any, tokenizer: Any, out: str | os.PathLike, seed: int) -> Path:
+    """``model_class(config)`` initialised from ``seed``, saved with ``tokenizer`` as one folder."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class(config)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return Path(out)
+
+
 def build_tiny_llama(out: str | os.PathLike, texts: Iterable[str], *, seed: int = 0) -> Path:
     """A 2-layer Llama (hidden 128, head_dim 64) with a BPE tokenizer trained on ``texts``."""
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_bpe_tokenizer(texts)
@@ -83,17 +95,11 @@ def build_tiny_llama(out: str | os.PathLike, texts: Iterable[str], *, seed: int 
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    return Path(out)
+    return _save_initialised(LlamaForCausalLM, config, tokenizer, out, seed)
 
 
 def build_tiny_t5(out: str | os.PathLike, texts: Iterable[str], *, seed: int = 0) -> Path:
     """A 1+1-layer T5 (d_model 64) with a WordPiece tokenizer trained on ``texts``."""
-    import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     tokenizer = build_wordpiece_tokenizer(texts)
@@ -103,9 +109,4 @@ def build_tiny_t5(out: str | os.PathLike, texts: Iterable[str], *, seed: int = 0
         num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
-    torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config)
-    with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    return Path(out)
+    return _save_initialised(T5ForConditionalGeneration, config, tokenizer, out, seed)

@@ -147,8 +147,10 @@ def claims_for(papers: list[str]) -> list[Claim]:
 
 
 def _generator(grid: Grid, name: str | None) -> str | None:
-    if name is None or name in grid.config["generators"]:
-        return name
+    """A claim side's generator: a role of papers/roles.yaml as the config plays it, else a config
+    generator's own name."""
+    if name is None:
+        return None
     return grid.generator(name) if name in GENERATOR_ROLES else name
 
 

@@ -30,6 +30,7 @@ from .spec import (
     Grid,
     Row,
     Table,
+    check_role,
 )
 
 # --------------------------------------------------------------------------- columns
@@ -95,7 +96,7 @@ _MAIN, _STAGED = len(MAIN_COLUMNS), len(STAGED_COLUMNS)
 
 QAC_TITLE: str = _qac.get("title")
 QAC_SCHEMAS: dict[str, str] = _qac.get("schemas")  # schema -> the paper's name (section header)
-QAC_GENERATOR: str = _qac.get("generator")
+QAC_GENERATOR: str = check_role(_qac.get("generator"), f"{_qac.file}: generator")
 QAC_COUNT: int = _qac.get("count")  # the main results use 5 generated queries per passage (Table 3)
 # Table 1: (label, schema, context, stage, numbers per MAIN_COLUMNS)
 QAC_TABLE1 = [
@@ -113,7 +114,8 @@ QAC_TABLE4 = {(s, mixed): _qac.numbers(_STAGED, "table4", s, "mixed" if mixed el
 QAC_SPAN_STAGED = {s: _qac.numbers(_STAGED, "span_staged", s) for s in _qac.get("span_staged")}
 
 LLM_TITLE: str = _llm.get("title")
-LLM_GENERATORS = [(_llm.get("generators", i, "label"), _llm.get("generators", i, "role"))  # (row label, role)
+LLM_GENERATORS = [(_llm.get("generators", i, "label"),  # (row label, role)
+                   check_role(_llm.get("generators", i, "role"), f"{_llm.file}: generators.{i}.role"))
                   for i in range(len(_llm.get("generators")))]
 LLM_SCHEMAS: dict[str, str] = _llm.get("schemas")
 LLM_DEFAULT_COUNT: int = _llm.get("count")  # used only to name a cell the config lacks

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from ..workflow import cells
 from ..workflow import grid as workflow_grid
@@ -151,13 +154,29 @@ EVALSET_ALIASES = {
     "dl20": ["dl20", "trecdl20", "dl2020", "dl20passage", "trecdl2020"],
 }
 
-GENERATOR_ROLES: dict[str, dict[str, Any]] = {
-    # role -> how to recognise it among the config's generators (prompt, or a pattern over name+model)
-    "doct5query": {"prompt": "doct5query", "pattern": r"doc(t5|2)query|d2q"},
-    "tk_instruct_3b": {"prompt": "tk-instruct-fewshot", "pattern": r"tk[-_]?instruct"},
-    "alpaca_7b": {"pattern": r"alpaca.*(?<!\d)7b"},
-    "alpaca_13b": {"pattern": r"alpaca.*(?<!\d)13b"},
-}
+ROLES_FILE = "qcpt/report/papers/roles.yaml"
+
+
+def _load_roles() -> dict[str, tuple[str, ...]]:
+    """``papers/roles.yaml``: each generator role of the papers' tables and claims -> the generator
+    names that play it by default."""
+    data = yaml.safe_load(resources.files("qcpt").joinpath("report/papers/roles.yaml").read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(
+        isinstance(names, list) and names and all(isinstance(n, str) for n in names) for names in data.values()
+    ):
+        raise ValueError(f"{ROLES_FILE}: must map each role to a list of generator names")
+    return {str(role): tuple(names) for role, names in data.items()}
+
+
+GENERATOR_ROLES: dict[str, tuple[str, ...]] = _load_roles()
+
+
+def check_role(role: str, where: str) -> str:
+    """``role`` if ``papers/roles.yaml`` declares it; else an error naming ``where`` and that file."""
+    if role not in GENERATOR_ROLES:
+        raise ValueError(f"{where}: generator role {role!r} is not declared in {ROLES_FILE} "
+                         f"(known: {', '.join(GENERATOR_ROLES)})")
+    return role
 
 
 class Grid:
@@ -173,6 +192,11 @@ class Grid:
         self.targets = workflow_grid.metrics_targets(config)
         self.baseline_context: str = config.get("report", {}).get("baseline", "span")
         cells.parse_context(self.baseline_context)  # a bad tag fails here, naming it
+        self.roles: dict[str, str] = dict(config.get("report", {}).get("roles", {}))
+        for role, name in self.roles.items():
+            check_role(role, f"report.roles.{role}")
+            if name not in config["generators"]:
+                raise ValueError(f"report.roles.{role}: {name!r} is not a generator of this config")
 
     # ---- names
 
@@ -189,17 +213,16 @@ class Grid:
         return canonical
 
     def generator(self, role: str) -> str:
-        """The config's generator playing a paper's role; grid generators first. Falls back to the
-        role's own name (cells then do not exist and are reported missing)."""
-        rule = GENERATOR_ROLES[role]
+        """The config's generator playing a paper's role: the one ``report.roles`` names, else of the
+        names ``papers/roles.yaml`` lists for the role, the first the grid uses, then the first the
+        config declares. Falls back to the role's own name (cells then do not exist and are reported
+        missing)."""
+        check_role(role, "the report's tables")
+        if role in self.roles:
+            return self.roles[role]
         used = [c.generator for _, c in self.cells if c.generator]
         names = list(dict.fromkeys([*used, *self.config["generators"]]))
-        for name in names:
-            spec = self.config["generators"].get(name, {})
-            text = f"{name} {spec.get('model', '')}".lower()
-            if (rule.get("prompt") and spec.get("prompt") == rule["prompt"]) or re.search(rule["pattern"], text):
-                return name
-        return role
+        return next((name for name in names if name in GENERATOR_ROLES[role]), role)
 
     def dataset(self) -> str:
         """The fine-tuning dataset of the papers' tables (MS MARCO): ``msmarco`` when present."""
