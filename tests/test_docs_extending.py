@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -94,12 +95,14 @@ def plugins(tmp_path, monkeypatch):
     registries as if nothing had been loaded yet."""
     site, work, _ = set_up(tmp_path)
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(schema_registry, "_REGISTERED", dict(schema_registry._REGISTERED))
-    monkeypatch.setattr(schema_registry, "_loaded", False)
-    for registry in (context_registry.REGISTRY, generator_registry.REGISTRY):
+    for module in site.glob("*.py"):  # a module of the same name another test imported is not the page's
+        monkeypatch.delitem(sys.modules, module.stem, raising=False)
+    for registry in (schema_registry.REGISTRY, context_registry.REGISTRY, generator_registry.REGISTRY):
         monkeypatch.setattr(registry, "_items", dict(registry._items))
         monkeypatch.setattr(registry, "_loaded", False)
-    return work
+    yield work
+    for module in site.glob("*.py"):  # nor is the page's module another test's
+        sys.modules.pop(module.stem, None)
 
 
 def test_the_pages_plug_ins_register_and_run(plugins):

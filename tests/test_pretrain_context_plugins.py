@@ -7,6 +7,7 @@ refused naming the kind. The built-in kinds' grammar and lists come from the sam
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class _Passages:
 def test_the_toy_context_is_registered_after_the_built_ins_and_draws_first_sentences(tmp_path, monkeypatch):
     install_toy(tmp_path / "site")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "toy_context", raising=False)  # another test's module of that name
     monkeypatch.setattr(registry.REGISTRY, "_items", dict(registry.REGISTRY._items))
     monkeypatch.setattr(registry.REGISTRY, "_loaded", False)
     assert registry.grid_names() == ("span", "query", "mixed", "curriculum", "firstsentence")

@@ -87,8 +87,9 @@ def test_without_the_plug_in_the_toy_grid_is_refused_naming_it(tmp_path):
 def test_the_toy_schema_is_registered_in_process_with_its_defaults_and_label(tmp_path, monkeypatch):
     install_toy(tmp_path / "site")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.setattr(registry, "_REGISTERED", dict(registry._REGISTERED))
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.delitem(sys.modules, "toy_schema", raising=False)  # another test's module of that name
+    monkeypatch.setattr(registry.REGISTRY, "_items", dict(registry.REGISTRY._items))
+    monkeypatch.setattr(registry.REGISTRY, "_loaded", False)
     assert registry.names()[:3] == ("contrastive", "cotmae", "bottleneck")
     assert registry.names()[3:] == ("toy",)
     toy = registry.get("toy")
