@@ -11,9 +11,9 @@ in a vLLM interpreter where nothing else may be installed.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class Named(Protocol):
@@ -65,3 +65,9 @@ class Registry(Generic[T]):
         if found is None:
             raise ValueError(f"unknown {self.what} {name!r} (known: {', '.join(self.names())})")
         return found
+
+
+def function(name: str) -> Callable[..., Any]:
+    """The function ``module:function`` names (a declaration's code, imported when it is used)."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)

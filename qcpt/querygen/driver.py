@@ -29,6 +29,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .. import plugins
 from ..io import InputError, atomic_open, read_jsonl, require_str, write_json
 from .generators import registry as backend_registry
 from .parsing import QueryFilter, QueryPool, parse_generation
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if declared.reader is not None:  # e.g. published expansions: read, not sampled
         device = spec.backend
         load_seconds = 0.0
-        pools, counters = backend_registry.function(declared.reader)(spec, [p.id for p in passages])
+        pools, counters = plugins.function(declared.reader)(spec, [p.id for p in passages])
     else:
         backend = declared.load(spec)  # after input checks: loading a model is the slow part
         device = getattr(backend, "device", "unknown")

@@ -11,12 +11,10 @@ code is named as ``module:function`` and imported when a shard starts.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...plugins import Registry
+from ...plugins import Registry, function
 
 # The backends of this package, in the order the config docs and error messages list them.
 BUILTIN = (
@@ -50,12 +48,6 @@ class GeneratorBackend:
         if self.sampler is None:
             raise ValueError(f"generator backend {self.name!r} reads its queries; it has no sampler")
         return function(self.sampler)(spec)
-
-
-def function(name: str) -> Callable[..., Any]:
-    """The function ``module:function`` names."""
-    module, _, attribute = name.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 def register(backend: GeneratorBackend) -> GeneratorBackend:
