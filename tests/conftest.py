@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,15 @@ def plugin_dry_run(config: Path, workdir: Path, pythonpath: list[Path]) -> subpr
         [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "-n", "-p", "--cores", "1",
          "--configfile", str(config), "--directory", str(workdir)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def reload_plugins(monkeypatch: pytest.MonkeyPatch, site: Path, registries: list[Any]) -> None:
+    """In this test, ``registries`` load again (their built-in modules, then the entry points) with
+    ``site`` first on sys.path; its modules are imported afresh (another test may have imported a
+    module of the same name from its own folder)."""
+    monkeypatch.syspath_prepend(str(site))
+    for module in site.glob("*.py"):
+        monkeypatch.delitem(sys.modules, module.stem, raising=False)
+    for registry in registries:
+        monkeypatch.setattr(registry, "_items", dict(registry._items))
+        monkeypatch.setattr(registry, "_loaded", False)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, install_plugin, plugin_dry_run
+from conftest import ROOT, install_plugin, plugin_dry_run, reload_plugins
 
 from qcpt.pretrain.contexts import registry as context_registry
 from qcpt.pretrain.schemas import registry as schema_registry
@@ -94,15 +93,8 @@ def plugins(tmp_path, monkeypatch):
     """The page's package on sys.path (its dist-info too, so its entry points are found), and the
     registries as if nothing had been loaded yet."""
     site, work, _ = set_up(tmp_path)
-    monkeypatch.syspath_prepend(str(site))
-    for module in site.glob("*.py"):  # a module of the same name another test imported is not the page's
-        monkeypatch.delitem(sys.modules, module.stem, raising=False)
-    for registry in (schema_registry.REGISTRY, context_registry.REGISTRY, generator_registry.REGISTRY):
-        monkeypatch.setattr(registry, "_items", dict(registry._items))
-        monkeypatch.setattr(registry, "_loaded", False)
-    yield work
-    for module in site.glob("*.py"):  # nor is the page's module another test's
-        sys.modules.pop(module.stem, None)
+    reload_plugins(monkeypatch, site, [schema_registry.REGISTRY, context_registry.REGISTRY, generator_registry.REGISTRY])
+    return work
 
 
 def test_the_pages_plug_ins_register_and_run(plugins):

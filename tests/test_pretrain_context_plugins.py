@@ -7,14 +7,13 @@ refused naming the kind. The built-in kinds' grammar and lists come from the sam
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, install_plugin, plugin_dry_run
+from conftest import ROOT, install_plugin, plugin_dry_run, reload_plugins
 
 from qcpt.pretrain.contexts import registry
 from qcpt.workflow import cells
@@ -81,11 +80,7 @@ class _Passages:
 
 
 def test_the_toy_context_is_registered_after_the_built_ins_and_draws_first_sentences(tmp_path, monkeypatch):
-    install_toy(tmp_path / "site")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delitem(sys.modules, "toy_context", raising=False)  # another test's module of that name
-    monkeypatch.setattr(registry.REGISTRY, "_items", dict(registry.REGISTRY._items))
-    monkeypatch.setattr(registry.REGISTRY, "_loaded", False)
+    reload_plugins(monkeypatch, install_toy(tmp_path / "site"), [registry.REGISTRY])
     assert registry.grid_names() == ("span", "query", "mixed", "curriculum", "firstsentence")
     assert registry.drawn_names() == ("span", "query", "mixed", "firstsentence")
     assert cells.parse_context("firstsentence-s3") == cells.Context("firstsentence", seed=3)

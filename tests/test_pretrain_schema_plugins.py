@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, fake_inputs
+from conftest import ROOT, fake_inputs, reload_plugins
 
 from qcpt.pretrain.schemas import registry
 
@@ -85,11 +85,7 @@ def test_without_the_plug_in_the_toy_grid_is_refused_naming_it(tmp_path):
 
 
 def test_the_toy_schema_is_registered_in_process_with_its_defaults_and_label(tmp_path, monkeypatch):
-    install_toy(tmp_path / "site")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delitem(sys.modules, "toy_schema", raising=False)  # another test's module of that name
-    monkeypatch.setattr(registry.REGISTRY, "_items", dict(registry.REGISTRY._items))
-    monkeypatch.setattr(registry.REGISTRY, "_loaded", False)
+    reload_plugins(monkeypatch, install_toy(tmp_path / "site"), [registry.REGISTRY])
     assert registry.names()[:3] == ("contrastive", "cotmae", "bottleneck")
     assert registry.names()[3:] == ("toy",)
     toy = registry.get("toy")
