@@ -17,7 +17,9 @@ import yaml
 
 from . import config_files
 from .params import ConfigError
+from .pretrain.contexts import registry as context_registry
 from .pretrain.schemas import registry as schema_registry
+from .querygen.generators import registry as generator_registry
 from .workflow import cells, grid
 from .workflow.cells import Context, parse_context, parse_model_key
 from .workflow.defaults import setting
@@ -42,7 +44,8 @@ __all__ = [
 
 # Enums of the config schema that are lists registered in code: ``{x-enum: NAME}`` in the YAML
 # becomes ``{enum: [...]}`` when the schema is loaded.
-REGISTERED_ENUMS = {"pretrain-schemas": schema_registry.names}
+REGISTERED_ENUMS = {"pretrain-schemas": schema_registry.names, "pretrain-contexts": context_registry.grid_names,
+                    "generator-backends": generator_registry.names}
 
 
 def schema_document(text: str | None = None) -> dict[str, Any]:
@@ -150,10 +153,9 @@ def _check_references(config: dict[str, Any]) -> None:
     for name, spec in config["finetune"]["datasets"].items():
         need("collection", spec["collection"], f"finetune.datasets.{name}.collection", config["collections"])
     for i, block in enumerate(config["pretrain"]["grid"]):
-        if set(block["context"]) - {"span"} and not block.get("generator"):
-            raise ConfigError(f"config key 'pretrain.grid.{i}': query/mixed/curriculum contexts need 'generator'")
-        if "curriculum" in block["context"] and not block.get("fraction"):
-            raise ConfigError(f"config key 'pretrain.grid.{i}': the curriculum context needs 'fraction'")
+        problem = context_registry.block_problem(block)
+        if problem:
+            raise ConfigError(f"config key 'pretrain.grid.{i}': {problem}")
         for gen in block.get("generator", []):
             need("generator", gen, f"pretrain.grid.{i}.generator", config["generators"])
         for amount in block.get("amount", []):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,42 @@ def fake_conda(folder: Path) -> dict[str, str]:
     )
     script.chmod(0o755)
     return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def install_plugin(folder: Path, dist: str, entry_points: dict[str, dict[str, str]], files: dict[str, str]) -> Path:
+    """A plug-in package as pip would leave it in ``folder``: its files, and the ``dist-info`` whose
+    ``entry_points.txt`` names ``{group: {name: module}}``. ``folder`` then goes on PYTHONPATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    info = folder / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {module}\n" for name, module in names.items()) + "\n"
+        for group, names in entry_points.items()), encoding="utf-8")
+    return folder
+
+
+def plugin_dry_run(config: Path, workdir: Path, pythonpath: list[Path]) -> subprocess.CompletedProcess:
+    """``snakemake -n -p`` of ``config`` in ``workdir`` (with stand-ins for its inputs), plug-in
+    folders first on PYTHONPATH."""
+    fake_inputs(config, workdir)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in [*pythonpath, ROOT])}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "-n", "-p", "--cores", "1",
+         "--configfile", str(config), "--directory", str(workdir)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def reload_plugins(monkeypatch: pytest.MonkeyPatch, site: Path, registries: list[Any]) -> None:
+    """In this test, ``registries`` load again (their built-in modules, then the entry points) with
+    ``site`` first on sys.path; its modules are imported afresh (another test may have imported a
+    module of the same name from its own folder)."""
+    monkeypatch.syspath_prepend(str(site))
+    for module in site.glob("*.py"):
+        monkeypatch.delitem(sys.modules, module.stem, raising=False)
+    for registry in registries:
+        monkeypatch.setattr(registry, "_items", dict(registry._items))
+        monkeypatch.setattr(registry, "_loaded", False)

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, fake_inputs
+from conftest import ROOT, fake_inputs, reload_plugins
 
 from qcpt.pretrain.schemas import registry
 
@@ -85,10 +85,7 @@ def test_without_the_plug_in_the_toy_grid_is_refused_naming_it(tmp_path):
 
 
 def test_the_toy_schema_is_registered_in_process_with_its_defaults_and_label(tmp_path, monkeypatch):
-    install_toy(tmp_path / "site")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.setattr(registry, "_REGISTERED", dict(registry._REGISTERED))
-    monkeypatch.setattr(registry, "_loaded", False)
+    reload_plugins(monkeypatch, install_toy(tmp_path / "site"), [registry.REGISTRY])
     assert registry.names()[:3] == ("contrastive", "cotmae", "bottleneck")
     assert registry.names()[3:] == ("toy",)
     toy = registry.get("toy")

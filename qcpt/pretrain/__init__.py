@@ -4,7 +4,8 @@ Modules, in the order data flows through them:
 
 - :mod:`.arguments` — ``--params`` → :class:`PretrainParams` (paper defaults per schema; the trainer
   fields are :class:`qcpt.training_params.TrainerParams`', shared with fine-tuning);
-- :mod:`.data` — passages and generated-query pools → ``(passage, context)`` examples;
+- :mod:`.data` — passages and generated-query pools → ``(passage, context)`` examples, the context
+  drawn as its kind says (:mod:`.contexts`: one module per kind, and their registry);
 - :mod:`.masking` / :mod:`.collator` — tokenisation, whole-word MLM masking, padding;
 - :mod:`.objectives` — one loss module per schema (``contrastive``, ``cotmae``, ``bottleneck``) and
   the registry that builds them (not to be confused with :mod:`qcpt.schemas`, the config schema);

@@ -15,10 +15,11 @@ from ..batching import BatchPlan, plan_from_settings
 from ..params import LR_SCHEDULERS, ParamsError, check_types
 from ..params import parse_params as parse_dataclass
 from ..training_params import TrainerParams
+from .contexts import registry as context_registry
 from .schemas import registry as schema_registry
 
 SCHEMAS = schema_registry.names()  # the registered schemas (qcpt/pretrain/schemas/), built-in first
-CONTEXTS = ("span", "query", "mixed")
+CONTEXTS = context_registry.drawn_names()  # the registered kinds a run draws (qcpt/pretrain/contexts/)
 SPAN_SOURCES = ("other", "self", "crop")
 DECODER_HEADS = ("mlm", "tied")  # bottleneck decoder output (qcpt.pretrain.objectives.bottleneck)
 
@@ -39,7 +40,7 @@ class PretrainParams(TrainerParams):
     # global_batch_size per schema (2048 / 16384 / 2048), max_per_device_batch_size cotmae 64.
     weight_decay: float = 0.01
     schema: str = "contrastive"            # a registered schema: contrastive | cotmae | bottleneck | ...
-    context: str = "span"                  # span | query | mixed
+    context: str = "span"                  # a registered context kind: span | query | mixed | ...
     batch_size: int | None = None          # per device (CPU configs); else derived from global_batch_size
     max_len: int = 144                     # passage (and span context) length in tokens, with [CLS]/[SEP]
     query_max_len: int = 32                # generated-query context length

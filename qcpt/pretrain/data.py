@@ -1,6 +1,8 @@
 """Pre-training examples: a passage and its context.
 
-Contexts (``params.context``):
+Contexts (``params.context``, a registered kind of :mod:`qcpt.pretrain.contexts` whose ``draw``
+picks an example's context from what this dataset offers: :meth:`PretrainDataset.span`,
+:meth:`~PretrainDataset.query`, the passage's text and its pool of queries):
 
 - ``span``: with ``span_source="other"`` another passage of the same document, drawn at random for
   every epoch (coCondenser's two spans of one document). A document cut into a single passage has no
@@ -14,6 +16,8 @@ Contexts (``params.context``):
   queries TSV. Passages without queries are left out of the dataset (and counted).
 - ``mixed``: per example, a query with probability ``mixed_query_probability`` (0.5), else a span;
   only passages with queries take part, so both kinds are always available.
+
+A kind that reads queries draws only passages with queries; any other kind draws every passage.
 
 Randomness is a pure function of ``(seed, epoch, index)``: an example's context and its masks (the
 collator uses the ``seed`` each example carries) are the same whichever worker builds it and
@@ -31,6 +35,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from .contexts import registry as context_registry
 from .store import Passages, QueryPools, open_passages, open_queries
 
 __all__ = ["Passages", "PretrainDataset", "QueryPools", "example_seed", "load_passages", "load_queries"]
@@ -90,7 +95,10 @@ class PretrainDataset(Dataset):
         mixed_query_probability: float = 0.5,
         seed: int = 42,
     ):
-        if context in ("query", "mixed") and queries is None:
+        kind = context_registry.get(context)
+        if kind.draw is None:
+            raise ValueError(f"context {context!r} is a staged schedule of other kinds, not drawn per example")
+        if kind.reads_queries and queries is None:
             raise ValueError(f"context {context!r} needs generated queries (--queries)")
         if span_source not in ("other", "self", "crop"):
             raise ValueError(f"span_source {span_source!r} is not 'other', 'self' or 'crop'")
@@ -98,13 +106,14 @@ class PretrainDataset(Dataset):
             raise ValueError(f"span_crop {span_crop!r}: need 0 < min <= max <= 1")
         self.passages = passages
         self.context = context
+        self._draw = kind.draw
         self.queries = queries if queries is None or isinstance(queries, QueryPools) else _ListPools(queries)
         self.span_source = span_source
         self.span_crop = span_crop
         self.mixed_query_probability = mixed_query_probability
         self.seed = seed
         self.epoch = 0
-        if context == "span":
+        if not kind.reads_queries:
             self.indices = np.arange(len(passages), dtype=np.int64)
         else:
             self.indices = self.queries.nonempty_rows()
@@ -130,7 +139,18 @@ class PretrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _span(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
+    # ---- what a context kind's draw reads (qcpt.pretrain.contexts.registry.ContextSource)
+
+    def passage_text(self, passage: int) -> str:
+        return self.passages.text(passage)
+
+    def queries_of(self, passage: int) -> list[str]:
+        if self.queries is None:
+            return []
+        return [self.queries.query(passage, k) for k in range(self.queries.pool_size(passage))]
+
+    def span(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
+        """A span context as ``span_source`` says: ``(text, "span" | "self" | "crop")``."""
         if self.span_source == "self":
             return self.passages.text(passage), "self"
         if self.span_source == "crop":
@@ -153,19 +173,13 @@ class PretrainDataset(Dataset):
         start = int(rng.integers(len(words) - length + 1))
         return " ".join(words[start:start + length])
 
-    def _query(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
+    def query(self, passage: int, rng: np.random.Generator) -> tuple[str, str]:
+        """One of the passage's generated queries, at random: ``(text, "query")``."""
         return self.queries.query(passage, int(rng.integers(self.queries.pool_size(passage)))), "query"
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         passage = int(self.indices[index])
         seed = example_seed(self.seed, self.epoch, index)
         rng = np.random.default_rng([seed, 0])
-        if self.context == "span":
-            text, kind = self._span(passage, rng)
-        elif self.context == "query":
-            text, kind = self._query(passage, rng)
-        elif rng.random() < self.mixed_query_probability:
-            text, kind = self._query(passage, rng)
-        else:
-            text, kind = self._span(passage, rng)
+        text, kind = self._draw(self, passage, rng)
         return {"passage": self.passages.text(passage), "context": text, "context_kind": kind, "seed": seed}

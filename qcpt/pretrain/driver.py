@@ -47,6 +47,7 @@ from ..params import setup_logging
 from ..retrieval.st_layout import default_settings, write_encoder_description
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
+from .contexts import registry as context_registry
 from .data import PretrainDataset, load_passages, load_queries
 from .heads import HEADS_FILE, HeadWarmupCallback, load_heads, save_heads
 from .objectives import build_model, load_encoder
@@ -59,7 +60,7 @@ OUTPUT_RECORD = "qcpt_pretrain.json"         # in --out
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", required=True, help="passages.jsonl")
-    parser.add_argument("--queries", help="generated queries TSV (needed by the query and mixed contexts)")
+    parser.add_argument("--queries", help="generated queries TSV (needed by the contexts that read queries: query, mixed)")
     return training.add_run_arguments(
         parser, params="PretrainParams", out="output folder (encoder, tokenizer, heads)",
         init="initial encoder: folder, package:<module>/<path> or hub name")
@@ -94,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     retention = Retention.from_cli(args.retention)
     setup_logging()
     params = parse_params(args.params)
-    if params.context in ("query", "mixed") and not args.queries:
+    reads_queries = context_registry.get(params.context).reads_queries
+    if reads_queries and not args.queries:
         raise ValueError(f"context {params.context!r} needs --queries")
-    if params.context == "span" and args.queries:
-        log.info("context is 'span': --queries %s is not used", args.queries)
+    if not reads_queries and args.queries:
+        log.info("context is %r: --queries %s is not used", params.context, args.queries)
     world = training.world_size()
     # Before anything is loaded: the stated global batch must be makeable on these processes.
     plan = params.batch_plan(world)
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     passages = load_passages(args.passages, use_title=params.use_title)
     queries = None
     query_stats: dict[str, Any] = {}
-    if params.context != "span":
+    if reads_queries:
         queries, query_stats = load_queries(args.queries, passages)
     dataset = PretrainDataset(passages, context=params.context, queries=queries, span_source=params.span_source,
                               span_crop=(params.span_crop_min, params.span_crop_max),
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     # only where the context reads them; the world size changes the global batch.
     resume = training.plan_run(
         checkpoints, {"pretrain": params.to_dict(), "world_size": world},
-        {"passages": args.passages, "queries": args.queries if params.context != "span" else None,
+        {"passages": args.passages, "queries": args.queries if reads_queries else None,
          "init": args.init, "init_heads": params.init_heads}, training_args)
     meta = _initial_meta(params, args, dataset, plan)
     meta.update(heads_from=heads_from, mlm_head_from_init=bool(mlm_head_from_init),

@@ -1,4 +1,5 @@
-"""Query generation: prompts, sampling backends, output parsing, sharding and selection.
+"""Query generation: prompts, sampling backends (registered in :mod:`.generators`), output parsing,
+sharding and selection.
 
 Kept free of heavy imports at package level: ``driver`` must also run under a separate interpreter
 (a vLLM virtual environment) where only the standard library, ``qcpt`` itself and the backend's own

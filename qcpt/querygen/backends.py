@@ -1,5 +1,6 @@
 """Sampling backends: Hugging Face seq2seq (docT5query, tk-instruct), Hugging Face causal LMs
-(Alpaca, chat models) and vLLM.
+(Alpaca, chat models) and vLLM; each is registered under its name by a module of
+:mod:`qcpt.querygen.generators`, which :func:`load_backend` looks up.
 
 Every backend takes already-rendered prompt strings and returns, per prompt, ``n`` sampled
 :class:`Sample` s. Heavy libraries are imported inside the constructors so this module loads under any
@@ -230,10 +231,7 @@ def _refuse_encoder_decoder(path: str) -> None:
 
 
 def load_backend(spec: GeneratorSpec) -> Backend:
-    if spec.backend == "hf-seq2seq":
-        return HFBackend(spec, seq2seq=True)
-    if spec.backend == "hf-causal":
-        return HFBackend(spec, seq2seq=False)
-    if spec.backend == "vllm":
-        return VLLMBackend(spec)
-    raise ValueError(f"unknown backend {spec.backend!r}")
+    """The sampling backend ``spec.backend`` names (a registered one: qcpt/querygen/generators/)."""
+    from .generators import registry
+
+    return registry.get(spec.backend).load(spec)

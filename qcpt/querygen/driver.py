@@ -29,7 +29,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .. import plugins
 from ..io import InputError, atomic_open, read_jsonl, require_str, write_json
+from .generators import registry as backend_registry
 from .parsing import QueryFilter, QueryPool, parse_generation
 from .prompts import echo_texts, passage_text, render_prompt, truncate_to_tokens
 from .sharding import read_order, shard_bounds
@@ -171,16 +173,13 @@ def main(argv: list[str] | None = None) -> int:
              args.shard, start, end - 1, len(order), spec.name, spec.backend, spec.model, spec.prompt)
 
     t0 = time.perf_counter()
-    if spec.backend == "precomputed":  # published expansions: read, not sampled
-        from .precomputed import precomputed_pools
-
-        device = "precomputed"
+    declared = backend_registry.get(spec.backend)
+    if declared.reader is not None:  # e.g. published expansions: read, not sampled
+        device = spec.backend
         load_seconds = 0.0
-        pools, counters = precomputed_pools(spec, [p.id for p in passages])
+        pools, counters = plugins.function(declared.reader)(spec, [p.id for p in passages])
     else:
-        from .backends import load_backend  # after input checks: loading a model is the slow part
-
-        backend = load_backend(spec)
+        backend = declared.load(spec)  # after input checks: loading a model is the slow part
         device = getattr(backend, "device", "unknown")
         load_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()

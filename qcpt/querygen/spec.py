@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..params import ParamsError, check_types, unknown_key
+from .generators import registry as backend_registry
 
-BACKENDS = ("hf-seq2seq", "hf-causal", "vllm", "precomputed")
 PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "alpaca-figure1", "tk-instruct-fewshot", "chat-zeroshot")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 WORKFLOW_KEYS = frozenset({"python", "train"})
@@ -156,8 +156,9 @@ class GeneratorSpec:
         def fail(key: str, why: str) -> None:
             raise ParamsError(key, why, f"generator spec {self.name!r}: {key} {why}")
 
-        if self.backend not in BACKENDS:
-            fail("backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
+        backends = backend_registry.names()  # the registered ones (qcpt/querygen/generators/)
+        if self.backend not in backends:
+            fail("backend", f"{self.backend!r} is not one of {', '.join(backends)}")
         if self.dtype not in DTYPES:
             fail("dtype", f"{self.dtype!r} is not one of {', '.join(DTYPES)}")
         for key in ("pool_size", "queries_per_generation", "max_new_tokens", "max_input_tokens",

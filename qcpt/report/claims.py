@@ -18,13 +18,13 @@ from typing import Any
 
 import yaml
 
+from ..pretrain.contexts import registry as context_registry
 from ..workflow import cells
 from .spec import GENERATOR_ROLES, CellRef, Grid
 
 CLAIM_SETS = ("qac", "llm", "demo")  # papers/claims-<name>.yaml, in the verdict table's order
 _KEYS = {"id", "source", "text", "evalset", "measure", "ours", "baseline", "paper", "direction", "like"}
 _SIDE_KEYS = {"schema", "context", "generator", "count", "amount", "fraction", "stage"}
-_KINDS = ("span", "query", "mixed", "curriculum")
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ def _check_side(file: str, cid: str, key: str, side: Any) -> dict[str, Any]:
     unknown = set(side) - _SIDE_KEYS
     if unknown:
         raise ClaimError(f"{file}: claim {cid}: {key}: unknown keys {sorted(unknown)}")
-    if side["context"] not in _KINDS:
-        raise ClaimError(f"{file}: claim {cid}: {key}.context must be one of {_KINDS}, got {side['context']!r}")
+    kinds = context_registry.grid_names()  # the registered kinds a grid may name
+    if side["context"] not in kinds:
+        raise ClaimError(f"{file}: claim {cid}: {key}.context must be one of {kinds}, got {side['context']!r}")
     if side.get("stage") not in (None, *cells.STAGES):
         raise ClaimError(f"{file}: claim {cid}: {key}.stage must be one of {cells.STAGES} or absent")
     return dict(side)
@@ -159,6 +160,8 @@ def side_system(grid: Grid, claim: Claim, side: dict[str, Any]) -> str:
     schema, kind = side["schema"], side["context"]
     if kind == "span":
         context = grid.context(schema, "span")
+    elif not context_registry.get(kind).fields:  # a kind whose tag is its name (no queries)
+        context = cells.Context(kind).tag
     else:
         gen = _generator(grid, side.get("generator", claim.defaults.get("generator")))
         count = side.get("count", claim.defaults.get("count"))

@@ -1,7 +1,8 @@
 """The names of the grid's cells, built and parsed here only. A cell's identity is its path.
 
-- pre-training context: ``span`` | ``query-<gen>-c<C>-n<amount>`` | ``mixed-<gen>-c<C>-n<amount>``
-  | ``curriculum-f<frac>-<gen>-c<C>-n<amount>``; a curriculum's first stage is ``stage1-f<frac>``;
+- pre-training context: a registered kind's tag (:mod:`qcpt.pretrain.contexts`): ``span`` |
+  ``query-<gen>-c<C>-n<amount>`` | ``mixed-<gen>-c<C>-n<amount>`` |
+  ``curriculum-f<frac>-<gen>-c<C>-n<amount>``; a curriculum's first stage is ``stage1-f<frac>``;
   a seed replicate (config ``seeds``) other than the config's ``seed`` ends in ``-s<seed>``, so the
   default seed's cells keep their names.
 - encoder tag: ``base`` (the initial encoder), ``pt/<corpus>/<schema>/<context>`` (a pre-trained
@@ -23,17 +24,17 @@ from typing import NamedTuple
 
 from ..params import ConfigError
 from ..pretrain.arguments import SCHEMAS  # the pre-training command's schemas (import-light)
+from ..pretrain.contexts import registry as contexts
 
 STAGES = ("retriever1", "retriever2")
 ZEROSHOT = "zeroshot"
 BM25 = "bm25"
 SPAN = "span"
 
-NAME = r"[A-Za-z0-9_]+"  # corpus and generator names (a context tag splits on "-")
+NAME = contexts.GENERATOR_NAME  # corpus and generator names (a context tag splits on "-")
 DASHED = r"[A-Za-z0-9_-]+"  # collections, topic and evalsets, fine-tuning datasets
 _SEGMENT = r"[^/]+"
 _AMOUNT = r"all|\d+"
-_FRACTION = r"0\.\d+"
 _STAGE = "|".join(STAGES)
 ENCODER = rf"base|pt/{_SEGMENT}/{_SEGMENT}/{_SEGMENT}|ext/{_SEGMENT}"
 MODEL_KEY = rf"{ZEROSHOT}/(?:{ENCODER})|{DASHED}/(?:{ENCODER})/(?:{_STAGE})"
@@ -70,19 +71,13 @@ def evalset_wildcards(means: list[str]) -> tuple[str, str]:
     return (rf"(?!(?:{mean})/)[^/]+" if means else r"[^/]+"), mean
 
 
-_CONTEXT_RE = re.compile(
-    rf"^(?:(?P<span>{SPAN})"
-    rf"|(?P<ctx>query|mixed)-(?P<gen>{NAME})-c(?P<count>\d+)-n(?P<amount>{_AMOUNT})"
-    rf"|curriculum-f(?P<frac>{_FRACTION})-(?P<cgen>{NAME})-c(?P<ccount>\d+)-n(?P<camount>{_AMOUNT})"
-    rf"|stage1-f(?P<sfrac>{_FRACTION}))(?:-s(?P<seed>\d+))?$"
-)
 _ENCODER_RE = re.compile(rf"^(?:{ENCODER})$")
 _MODEL_KEY_RE = re.compile(rf"^(?:{ZEROSHOT}/(?P<zenc>.+)|(?P<ds>[^/]+)/(?P<fenc>.+)/(?P<stage>{_STAGE}))$")
 
 
 @dataclass(frozen=True)
 class Context:
-    kind: str  # span | query | mixed | curriculum | stage1
+    kind: str  # a registered context kind: span | query | mixed | curriculum | stage1 | ...
     generator: str | None = None
     count: int | None = None
     amount: int | str | None = None  # int or "all"
@@ -91,44 +86,28 @@ class Context:
 
     @property
     def tag(self) -> str:
-        suffix = "" if self.seed is None else f"-s{self.seed}"
-        if self.kind == SPAN:
-            return SPAN + suffix
-        if self.kind == "stage1":
-            return f"stage1-f{self.fraction:g}{suffix}"
-        rest = f"{self.generator}-c{self.count}-n{self.amount}{suffix}"
-        if self.kind == "curriculum":
-            return f"curriculum-f{self.fraction:g}-{rest}"
-        return f"{self.kind}-{rest}"
+        return contexts.get(self.kind).tag(
+            {"generator": self.generator, "count": self.count, "amount": self.amount, "fraction": self.fraction},
+            self.seed)
 
     def with_seed(self, seed: int | None) -> Context:
         return replace(self, seed=seed)
 
     @property
     def reads_queries(self) -> bool:
-        return self.kind in ("query", "mixed", "curriculum")
+        return contexts.get(self.kind).reads_queries
 
     def stage1(self) -> Context:
         """The first stage a curriculum cell continues from (spans for ``fraction`` of the steps)."""
         return Context("stage1", fraction=self.fraction, seed=self.seed)
 
 
-def _amount(text: str) -> int | str:
-    return text if text == "all" else int(text)
-
-
 def parse_context(tag: str) -> Context:
-    m = _CONTEXT_RE.match(tag)
-    if not m:
+    parsed = contexts.parse(tag)
+    if parsed is None:
         raise ConfigError(f"not a pre-training context: {tag!r}")
-    seed = None if m["seed"] is None else int(m["seed"])
-    if m["span"]:
-        return Context(SPAN, seed=seed)
-    if m["sfrac"]:
-        return Context("stage1", fraction=float(m["sfrac"]), seed=seed)
-    if m["ctx"]:
-        return Context(m["ctx"], m["gen"], int(m["count"]), _amount(m["amount"]), seed=seed)
-    return Context("curriculum", m["cgen"], int(m["ccount"]), _amount(m["camount"]), float(m["frac"]), seed)
+    kind, values, seed = parsed
+    return Context(kind.name, seed=seed, **values)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import itertools
 import re
 from typing import Any
 
+from ..pretrain.contexts import registry as contexts
 from ..querygen import sharding
 from . import cells
 from .cells import Context
@@ -47,17 +48,16 @@ def pretrain_cells(config: dict[str, Any]) -> list[tuple[str, Context]]:
     for i, block in enumerate(config["pretrain"]["grid"]):
         seeds = block_seeds(config, block)
         for schema, kind in itertools.product(block["schema"], block["context"]):
-            if kind == cells.SPAN:
-                combos = [Context(cells.SPAN)]
-            else:
-                combos = [
-                    Context(kind, gen, count, amount, frac if kind == "curriculum" else None)
-                    for gen, count, amount, frac in itertools.product(
-                        block["generator"], setting(config, "pretrain", "grid", i, "count"),
-                        setting(config, "pretrain", "grid", i, "amount"),
-                        block.get("fraction", [None]) if kind == "curriculum" else [None],
-                    )
-                ]
+            named = contexts.get(kind).fields  # the block's lists this kind's tags take values from
+            combos = [
+                Context(kind, gen, count, amount, frac)
+                for gen, count, amount, frac in itertools.product(
+                    block["generator"] if "generator" in named else [None],
+                    setting(config, "pretrain", "grid", i, "count") if "count" in named else [None],
+                    setting(config, "pretrain", "grid", i, "amount") if "amount" in named else [None],
+                    block.get("fraction", [None]) if "fraction" in named else [None],
+                )
+            ]
             for ctx in (c.with_seed(seed) for c in combos for seed in seeds):
                 if (schema, ctx) not in out:
                     out.append((schema, ctx))

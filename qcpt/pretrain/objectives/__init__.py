@@ -11,10 +11,9 @@ separately for a curriculum's next stage); ``forward`` takes the collator's tens
 
 from __future__ import annotations
 
-import importlib
-
 from transformers import BertModel
 
+from ... import plugins
 from ..arguments import PretrainParams
 from ..schemas import registry as schema_registry
 from .bottleneck import BottleneckModel
@@ -26,8 +25,7 @@ from .cotmae import CotMaeModel
 def build_model(encoder: BertModel, params: PretrainParams) -> PretrainModel:
     """The loss module of ``params.schema`` around ``encoder`` (heads freshly initialised), built by
     the function the schema's declaration names (:mod:`qcpt.pretrain.schemas`)."""
-    module, function = schema_registry.get(params.schema).builder.split(":")
-    return getattr(importlib.import_module(module), function)(encoder, params)
+    return plugins.function(schema_registry.get(params.schema).builder)(encoder, params)
 
 
 __all__ = ["BottleneckModel", "ContrastiveModel", "CotMaeModel", "PretrainModel",

@@ -11,10 +11,10 @@ schema's model builder is named as ``module:function`` and imported when a run s
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Literal
+
+from ...plugins import Registry
 
 ENTRY_POINT_GROUP = "qcpt.schemas"
 
@@ -24,6 +24,8 @@ BUILTIN = (
     "qcpt.pretrain.schemas.cotmae",
     "qcpt.pretrain.schemas.bottleneck",
 )
+
+REGISTRY: Registry[Schema] = Registry("pre-training schema", ENTRY_POINT_GROUP, BUILTIN)
 
 # What the collator makes of a context: "mlm" masks it at the encoder rate (mlm_probability),
 # "context_mlm" at context_mlm_probability, "next_token" keeps it whole with next-token labels.
@@ -46,45 +48,19 @@ class Schema:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTERED: dict[str, Schema] = {}
-_loaded = False
-
-
 def register(schema: Schema) -> Schema:
     """Add ``schema`` (a second registration of the same name must be the same declaration)."""
-    held = _REGISTERED.get(schema.name)
-    if held is not None and held != schema:
-        raise ValueError(f"pre-training schema {schema.name!r} is registered twice, differently")
-    _REGISTERED[schema.name] = schema
-    return schema
-
-
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in BUILTIN:
-        importlib.import_module(module)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            entry.load()
-        except Exception as err:  # a broken plug-in is named, not skipped
-            raise ImportError(f"pre-training schema plug-in {entry.name!r} ({entry.value}): {err}") from err
+    return REGISTRY.register(schema)
 
 
 def schemas() -> dict[str, Schema]:
     """Every registered schema by name, the built-in ones first."""
-    _load()
-    return dict(_REGISTERED)
+    return REGISTRY.items()
 
 
 def names() -> tuple[str, ...]:
-    return tuple(schemas())
+    return REGISTRY.names()
 
 
 def get(name: str) -> Schema:
-    found = schemas().get(name)
-    if found is None:
-        raise ValueError(f"unknown pre-training schema {name!r} (known: {', '.join(names())})")
-    return found
+    return REGISTRY.get(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from ...querygen.generators import registry as backend_registry
 from .. import grid
 from ..defaults import setting
 from .base import (
@@ -75,15 +76,13 @@ def generator_model_inputs(config: dict[str, Any], gen: str) -> list[str]:
 
 def generator_family(config: dict[str, Any], gen: str, **_: str) -> str:
     """A generator's row of `resources:`: its own `resource_family` (e.g. a 13B model with tensor
-    parallelism over 2 GPUs), else by backend."""
+    parallelism over 2 GPUs), else its backend's (qcpt/querygen/generators/)."""
     spec = config["generators"][gen]
-    if spec["backend"] == "precomputed":  # reads a file: no accelerator, no model in memory
-        return spec.get("resource_family") or "default"
-    return spec.get("resource_family") or ("generate_vllm" if spec["backend"] == "vllm" else "generate")
+    return spec.get("resource_family") or backend_registry.get(spec["backend"]).resource_family
 
 
 def generator_env(config: dict[str, Any], gen: str) -> str:
-    return "../envs/vllm.yaml" if config["generators"][gen]["backend"] == "vllm" else "../envs/train.yaml"
+    return backend_registry.get(config["generators"][gen]["backend"]).conda_env
 
 
 def consistency(config: dict[str, Any]) -> dict[str, Any] | None:
