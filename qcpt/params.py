@@ -22,14 +22,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# transformers' SchedulerType values a run may name (reduce_lr_on_plateau needs an eval metric we
-# never compute). Spelled out so validating a config does not import transformers (2.6 s);
-# tests/test_config_params.py checks the list against the installed transformers.
-LR_SCHEDULERS = (
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-    "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay", "greedy",
-)
-
 
 class ConfigError(ValueError):
     """A config that does not validate; the message names the key. (Here, beside ParamsError, so

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from qcpt import config as qconfig  # noqa: E402
-from qcpt.checkpoints import RETENTION_ENV  # noqa: E402
+from qcpt.training.checkpoints import RETENTION_ENV  # noqa: E402
 from qcpt.cli import (  # noqa: E402
     GENERATOR_PYTHON_ENV,
     JOB_ENTRY_ENV,
@@ -25,7 +25,7 @@ from qcpt.cli import (  # noqa: E402
     command_with_version,
     job_python,
 )
-from qcpt.training_params import REPORT_TO_ENV  # noqa: E402
+from qcpt.training.params import REPORT_TO_ENV  # noqa: E402
 from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
 from qcpt import inputs as qinputs  # noqa: E402
 from qcpt.corpus.irds import IrdsError  # noqa: E402

@@ -91,7 +91,7 @@ def test_field_comments_follow_continuation_lines():
     comments = config_docs.field_comments(PretrainParams)
     assert comments["window"].startswith("bottleneck: None = plain causal decoder")
     assert "attn_window" in comments["window"]  # from the comment's second line
-    from qcpt.training_params import TrainerParams
+    from qcpt.training.params import TrainerParams
 
     # a trainer field's comment is the shared base's own, not one borrowed from a neighbouring line
     assert comments["warmup_ratio"] == config_docs.field_comments(TrainerParams)["warmup_ratio"]

@@ -146,11 +146,11 @@ def test_parser_checks_json_types_from_the_dataclass_fields():
 
 
 def test_scheduler_names_are_transformers_own():
-    """qcpt.params spells them out (validating a config must not import transformers); they must be
-    exactly the SchedulerType values a run can use."""
+    """qcpt.training.params reads them from transformers' source (validating a config must not
+    import transformers); they must be exactly the SchedulerType values a run can use."""
     from transformers import SchedulerType
 
-    from qcpt.params import LR_SCHEDULERS
+    from qcpt.training.params import LR_SCHEDULERS
 
     assert set(LR_SCHEDULERS) == {s.value for s in SchedulerType} - {"reduce_lr_on_plateau"}
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from qcpt.checkpoints import RETENTION_ENV
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
+from qcpt.training.checkpoints import RETENTION_ENV
 
 pytestmark = pytest.mark.gpu
 ROOT = Path(__file__).resolve().parents[1]

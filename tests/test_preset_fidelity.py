@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, fake_inputs, snakemake
 
-from qcpt.batching import BatchPlanError, plan_batch
 from qcpt.pretrain.arguments import SCHEMA_DEFAULTS, PretrainParams
 from qcpt.retrieval.finetune import FinetuneParams
+from qcpt.training.batching import BatchPlanError, plan_batch
 
 BEIR_IDENTICAL_IDS = {"beir-arguana", "beir-quora"}
 CQADUPSTACK_FORUMS = 12

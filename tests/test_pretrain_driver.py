@@ -12,12 +12,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, set_seed
 
-from qcpt.checkpoints import RETENTION_ENV
 from qcpt.pretrain.arguments import parse_params
 from qcpt.pretrain.driver import main
 from qcpt.pretrain.heads import HEADS_FILE
 from qcpt.pretrain.objectives import build_model, load_encoder
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
+from qcpt.training.checkpoints import RETENTION_ENV
 
 torch.set_num_threads(2)
 

@@ -31,7 +31,7 @@ from qcpt.retrieval.params import FinetuneParams, parse_params  # noqa: E402
 from qcpt.retrieval.runs import read_run  # noqa: E402
 from qcpt.retrieval.train_data import TrainGroup, read_train_groups  # noqa: E402
 from qcpt.retrieval.vectors import POOLING_FILE, encode_texts, resolve_settings  # noqa: E402
-from qcpt.training import EpochCallback  # noqa: E402
+from qcpt.training.trainer import EpochCallback  # noqa: E402
 
 WORDS = ("the a of and is in to planet jupiter mars bread sourdough bake tomato soil sun water fund index risk "
          "company red gas giant small large solar system home starter garden finance astronomy cooking "

@@ -252,13 +252,15 @@ def test_config_unknown_key_and_bad_value_are_named(tmp_path):
 
 
 def test_pretrain_params_refuse_a_warmup_the_training_loop_would_refuse():
-    """qcpt.training passes warmup_ratio to transformers as a fraction in [0, 1); pre-training
+    """qcpt.training.trainer passes warmup_ratio to transformers as a fraction in [0, 1); pre-training
     params must refuse 1.0 when they are parsed, not after the data is loaded."""
     from qcpt.pretrain.arguments import parse_params
-    from qcpt.training import training_arguments
+    from qcpt.training.params import TrainerParams
+    from qcpt.training.trainer import training_arguments
 
     with pytest.raises(ValueError, match="warmup_ratio"):
-        training_arguments("unused", learning_rate=1e-4, per_device_batch_size=1, warmup_ratio=1.0)
+        training_arguments("unused", TrainerParams(learning_rate=1e-4, warmup_ratio=1.0), per_device_batch_size=1,
+                           max_steps=1)
     with pytest.raises(ValueError, match="warmup_ratio"):
         parse_params({"warmup_ratio": 1.0})
     assert parse_params({"warmup_ratio": 0.5}).warmup_ratio == 0.5

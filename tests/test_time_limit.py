@@ -1,5 +1,5 @@
 """A training job longer than its SLURM allocation: at the time-limit signal it saves, SLURM requeues
-it, and the chain of submissions ends with the weights of one unbroken run (qcpt/time_limit.py),
+it, and the chain of submissions ends with the weights of one unbroken run (qcpt/training/time_limit.py),
 through profiles/slurm and the executor plugin against a fake SLURM that runs its jobs here."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from conftest import ROOT
 from demo_runs import ENV
 from test_workflow_e2e import tiny_config
 
-from qcpt.time_limit import TIME_LIMIT_MARGIN_S, is_time_limit
+from qcpt.training.time_limit import TIME_LIMIT_MARGIN_S, is_time_limit
 
 CELL = "pretrain/demo/contrastive/span"
 
@@ -91,7 +91,7 @@ def test_the_profile_asks_slurm_for_an_early_signal_on_training_rules(rule):
 
 
 def test_outside_slurm_a_signalled_training_exits_to_be_rerun(monkeypatch, capsys):
-    from qcpt.time_limit import EXIT_RESUBMIT, TimeLimit, resubmit
+    from qcpt.training.time_limit import EXIT_RESUBMIT, TimeLimit, resubmit
 
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     limit = TimeLimit()

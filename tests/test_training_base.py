@@ -1,4 +1,4 @@
-"""The trainer base pre-training and fine-tuning share (qcpt.training_params, qcpt.training): one
+"""The trainer base pre-training and fine-tuning share (qcpt.training.params, qcpt.training.trainer): one
 set of trainer fields with one validation, one TrainingArguments call, one stats callback."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from qcpt.batching import BatchPlan
-from qcpt.checkpoints import Retention
 from qcpt.params import ParamsError, parse_params
 from qcpt.pretrain.arguments import PretrainParams
 from qcpt.retrieval.params import FinetuneParams
-from qcpt.training import ModelStatsCallback, ddp_backend, trainer_arguments
-from qcpt.training_params import TrainerParams
+from qcpt.training import params as training_params
+from qcpt.training.batching import BatchPlan
+from qcpt.training.checkpoints import Retention
+from qcpt.training.params import TRAINING_ARGUMENTS, TrainerParams
+from qcpt.training.trainer import ModelStatsCallback, ddp_backend, trainer_arguments
 
 BOTH = (PretrainParams, FinetuneParams)
 
@@ -73,3 +74,42 @@ def test_model_stats_reach_the_log_once_measured():
     model.last_negatives = 7
     callback.on_step_end(None, None, None)
     assert log.meta == {"contrastive_negatives": 7}
+
+
+def test_every_trainer_field_reaches_training_arguments_or_is_spent_before():
+    """TRAINING_ARGUMENTS is the one mapping from the params to TrainingArguments: a new trainer
+    field is either mapped there or named here as spent before (on the batch plan, by the job)."""
+    from transformers import TrainingArguments
+
+    spent_before = {"max_steps", "global_batch_size", "max_per_device_batch_size", "gradient_accumulation_steps",
+                    "ddp_backend"}
+    assert {f.name for f in dataclasses.fields(TrainerParams)} - set(TRAINING_ARGUMENTS) == spent_before
+    keywords = {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert [k for names in TRAINING_ARGUMENTS.values() for k in names if k not in keywords] == []
+
+
+def test_every_mapped_field_arrives_under_its_keyword(tmp_path):
+    params = parse_params(PretrainParams, {"schema": "cotmae", "learning_rate": 3e-4, "weight_decay": 0.05,
+                                           "warmup_ratio": 0.3, "lr_scheduler": "constant_with_warmup",
+                                           "max_grad_norm": 2.0, "seed": 5, "save_steps": 9, "logging_steps": 3,
+                                           "dataloader_num_workers": 1, "bf16": False})
+    plan = BatchPlan(global_batch_size=2, devices=1, per_device_batch_size=2, gradient_accumulation_steps=1)
+    args = trainer_arguments(params, tmp_path, plan, max_steps=4, retention=Retention(keep_last=1))
+    for name, keywords in TRAINING_ARGUMENTS.items():
+        for keyword in keywords:
+            value = getattr(args, keyword)
+            assert getattr(value, "value", value) == getattr(params, name), (name, keyword)
+
+
+def test_scheduler_names_come_from_transformers_without_importing_it(monkeypatch, tmp_path):
+    assert training_params._scheduler_types()[0] == "linear"
+    assert "reduce_lr_on_plateau" not in training_params.LR_SCHEDULERS
+    # transformers without the enum where it is looked for: asked instead, same answer
+    (tmp_path / "trainer_utils.py").write_text("class Other:\n    X = 'x'\n")
+    real = training_params.importlib.util.find_spec("transformers")
+    fake = type(real)(real.name, real.loader, origin=real.origin)
+    fake.submodule_search_locations = [str(tmp_path)]
+    monkeypatch.setattr(training_params.importlib.util, "find_spec", lambda name: fake)
+    from transformers import SchedulerType
+
+    assert training_params._scheduler_types() == tuple(s.value for s in SchedulerType)

@@ -1,5 +1,5 @@
 """A training run's checkpoints belong to one run: its parameters and the checksums of its inputs
-(qcpt/checkpoints.py). A rerun on changed inputs starts afresh and says why; the same inputs resume;
+(qcpt/training/checkpoints.py). A rerun on changed inputs starts afresh and says why; the same inputs resume;
 the retention policy keeps the last N while training and deletes them once the final model is
 written. The end-to-end cases use the pre-training driver on the tiny embedded BERT."""
 
@@ -13,7 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from qcpt.checkpoints import (
+from qcpt.pretrain.driver import main as pretrain_main
+from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
+from qcpt.training.checkpoints import (
     MANIFEST,
     RETENTION_ENV,
     Retention,
@@ -24,8 +26,6 @@ from qcpt.checkpoints import (
     plan_resume,
     run_identity,
 )
-from qcpt.pretrain.driver import main as pretrain_main
-from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
 
 torch.set_num_threads(2)
 
@@ -211,7 +211,7 @@ def test_default_retention_deletes_checkpoints_once_the_model_is_written(tiny, m
 def test_a_resumed_log_keeps_the_earlier_history_and_resume_points(tmp_path: Path):
     """A job killed twice: the second resume keeps the first one's resume point and history; a fresh
     run (other inputs) starts both anew."""
-    from qcpt.training import JsonLogCallback
+    from qcpt.training.trainer import JsonLogCallback
 
     log_path = tmp_path / "train_log.json"
     log_path.write_text(json.dumps({"resumed_from_steps": [2], "history": [{"step": 1, "loss": 3.0}]}))

@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..batching import BatchPlan, plan_from_settings
-from ..params import LR_SCHEDULERS, ParamsError, check_types
+from ..params import ParamsError, check_types
 from ..params import parse_params as parse_dataclass
-from ..training_params import TrainerParams
+from ..training.batching import BatchPlan, plan_from_settings
+from ..training.params import LR_SCHEDULERS, TrainerParams
 from .contexts import registry as context_registry
 from .schemas import registry as schema_registry
 
@@ -24,7 +24,7 @@ SPAN_SOURCES = ("other", "self", "crop")
 DECODER_HEADS = ("mlm", "tied")  # bottleneck decoder output (qcpt.pretrain.objectives.bottleneck)
 
 # Per-schema paper values (each schema's module declares its own). Batch sizes are the papers'
-# *global* batches; the driver splits them over the processes it runs with (qcpt.batching).
+# *global* batches; the driver splits them over the processes it runs with (qcpt.training.batching).
 # ``max_per_device_batch_size`` is the memory bound of one forward.
 SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(s.defaults) for name, s in schema_registry.schemas().items()}
 

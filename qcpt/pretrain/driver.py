@@ -15,7 +15,7 @@
   what encode/search read a pre-trained encoder with unless the config's ``encoder.pooling`` says
   otherwise (every schema trains the [CLS] vector).
 - ``--checkpoints``: Trainer checkpoints and the run's manifest (parameters, checksums of passages,
-  queries and init: :mod:`qcpt.checkpoints`); a rerun of a killed job resumes from the newest
+  queries and init: :mod:`qcpt.training.checkpoints`); a rerun of a killed job resumes from the newest
   checkpoint when the manifest matches, and starts afresh (saying what changed) when it does not.
 - ``--retention``: ``{"keep_last": N, "delete_after_final": bool}`` (default: the workflow's
   ``$QCPT_CHECKPOINT_RETENTION``, else keep 2 and delete them once the model is written).
@@ -39,12 +39,12 @@ from typing import Any
 
 from transformers import set_seed
 
-from .. import training
-from ..batching import BatchPlan
-from ..checkpoints import Retention
 from ..models import load_tokenizer, resolve_model_path
 from ..params import setup_logging
 from ..retrieval.st_layout import default_settings, write_encoder_description
+from ..training import trainer as training
+from ..training.batching import BatchPlan
+from ..training.checkpoints import Retention
 from .arguments import PretrainParams, parse_params
 from .collator import PretrainCollator
 from .contexts import registry as context_registry

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from ..io import InputError, atomic_dir, read_jsonl, read_tsv, require_str, write_json
 from ..models import load_tokenizer
 from ..params import ParamsError
+from ..training.checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from .params import parse_params
 from .prompts import DOCT5QUERY_PREFIX
 
@@ -216,7 +216,12 @@ def train_doc2query(
 ) -> dict[str, Any]:
     import torch
 
-    from ..training import JsonLogCallback, LossModuleTrainer, run_training, training_arguments
+    from ..training.trainer import (
+        JsonLogCallback,
+        LossModuleTrainer,
+        run_training,
+        training_arguments,
+    )
 
     retention = retention or Retention()
 
@@ -232,18 +237,8 @@ def train_doc2query(
     model = build_model(tokenizer, params)
     module = _loss_module_class()(model)
     checkpoint_dir = Path(checkpoints) if checkpoints else Path(str(out).rstrip("/") + ".checkpoints")
-    args = training_arguments(
-        checkpoint_dir,
-        learning_rate=params.learning_rate,
-        per_device_batch_size=batch_size,
-        max_steps=params.max_steps,
-        warmup_ratio=params.warmup_ratio,
-        weight_decay=params.weight_decay,
-        save_steps=params.save_steps,
-        logging_steps=params.logging_steps,
-        seed=params.seed,
-        retention=retention,
-    )
+    args = training_arguments(checkpoint_dir, params, per_device_batch_size=batch_size, max_steps=params.max_steps,
+                              retention=retention)
     # The batch size actually used is part of the run (it is lowered for tiny training sets).
     identity = run_identity({"doc2query": asdict(params), "batch_size_used": batch_size},
                             {"collection": collection, "topics": topics, "qrels": qrels, "tokenizer": tokenizer_dir})

@@ -5,7 +5,7 @@ evaluation (ir-measures). One module per stage; each ``main(argv)`` is a script 
 - :mod:`.train_data` — ``retrieval.train_data`` (BM25 or mined hard negatives), and the reader
   fine-tuning reads that file with
 - :mod:`.finetune` — ``retrieval.finetune.driver`` (bi-encoder, in-batch + cross-device negatives): a package of
-  dataset, collator, modeling (the loss module) and driver, on the trainer base of :mod:`qcpt.training`
+  dataset, collator, modeling (the loss module) and driver, on the trainer base of :mod:`qcpt.training.trainer`
 - :mod:`.encode` — ``retrieval.encode`` (one shard of a collection → ``.npz``)
 - :mod:`.search` — ``retrieval.search`` (FAISS flat inner product → TREC run), over the shards as one
   exact index (:mod:`.shard_index`)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..batching import BatchPlan, plan_from_settings
 from ..params import ParamsError, parse_params, setup_logging
-from ..training_params import TrainerParams
+from ..training.batching import BatchPlan, plan_from_settings
+from ..training.params import TrainerParams
 
 __all__ = [
     "POOLINGS", "DenseSearchParams", "EncodeParams", "FinetuneParams", "limit_torch_threads",

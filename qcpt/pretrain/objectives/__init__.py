@@ -6,7 +6,7 @@ uses. :mod:`qcpt.schemas` is something else: the config file's schema.)
 Each module (:mod:`.contrastive`, :mod:`.cotmae`, :mod:`.bottleneck`) is an ``nn.Module`` holding the
 BERT ``encoder`` (kept after pre-training) and its heads (dropped from the encoder folder, saved
 separately for a curriculum's next stage); ``forward`` takes the collator's tensors and returns
-``{"loss", "components"}`` for :class:`qcpt.training.LossModuleTrainer`.
+``{"loss", "components"}`` for :class:`qcpt.training.trainer.LossModuleTrainer`.
 """
 
 from __future__ import annotations

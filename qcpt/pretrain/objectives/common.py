@@ -141,7 +141,7 @@ class Side(NamedTuple):
 class PretrainModel(nn.Module):
     """Base of the loss modules: ``encoder`` (the BERT kept after pre-training), ``mlm_head``, and
     schema-specific heads. ``forward`` takes the collator's tensors and returns ``{"loss",
-    "components"}`` (see qcpt.training): the loss is the sum of the named components each schema's
+    "components"}`` (see qcpt.training.trainer): the loss is the sum of the named components each schema's
     :meth:`losses` computes, in their order."""
 
     schema: str = ""

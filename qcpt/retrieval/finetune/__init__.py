@@ -11,7 +11,7 @@
   encode/search), the sentence-transformers files of the same encoding (:mod:`qcpt.retrieval.st_layout`) and
   ``qcpt_finetune.json`` (parameters, data counts).
 - ``--checkpoints``: Trainer checkpoints and the run's manifest (parameters, checksums of the
-  training data, collection and init: :mod:`qcpt.checkpoints`); a rerun of a killed job resumes
+  training data, collection and init: :mod:`qcpt.training.checkpoints`); a rerun of a killed job resumes
   from the newest checkpoint when the manifest matches, and starts afresh (saying what changed) when
   it does not.
 - ``--retention``: ``{"keep_last": N, "delete_after_final": bool}`` (default: the workflow's
@@ -31,7 +31,7 @@ Modules, in the order data flows through them (Tevatron's layout, as :mod:`qcpt.
 :class:`FinetuneParams` (:mod:`qcpt.retrieval.params`, import-light for config validation) — the
 training JSONL's reader (:mod:`qcpt.retrieval.train_data`, beside its writer) — :mod:`.dataset` —
 :mod:`.collator` — :mod:`.modeling` (the bi-encoder and its loss) — :mod:`.driver` (``main``, on
-the trainer base of :mod:`qcpt.training`).
+the trainer base of :mod:`qcpt.training.trainer`).
 """
 
 from ..params import FinetuneParams

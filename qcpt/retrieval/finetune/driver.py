@@ -12,10 +12,10 @@ from typing import Any
 
 from transformers import AutoModel, set_seed
 
-from ... import training
-from ...checkpoints import Retention
 from ...io import InputError
 from ...models import load_pretrained, load_tokenizer, resolve_model_path
+from ...training import trainer as training
+from ...training.checkpoints import Retention
 from ..data import load_passages, passage_text, title_separator
 from ..params import FinetuneParams, parse_params, setup_logging
 from ..st_layout import write_encoder_description
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     set_seed(params.seed)
     model = BiEncoder(load_pretrained(AutoModel, init_dir), params.pooling, params.normalize, params.temperature)
 
-    # The trainer (qcpt.training's steps), resumed from this run's checkpoints (the world size
+    # The trainer (qcpt.training.trainer's steps), resumed from this run's checkpoints (the world size
     # changes the batch, so it is part of the run's identity).
     training_args = training.trainer_arguments(params, args.checkpoints, plan, max_steps=steps, retention=retention,
                                                report_to=training.report_destinations(args.report_to),

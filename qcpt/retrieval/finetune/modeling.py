@@ -42,7 +42,7 @@ def query_passage_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: 
 
 
 class BiEncoder(nn.Module):
-    """``forward`` returns ``{"loss", "components": {"contrastive"}}`` (qcpt.training's contract)."""
+    """``forward`` returns ``{"loss", "components": {"contrastive"}}`` (qcpt.training.trainer's contract)."""
 
     def __init__(self, encoder: nn.Module, pooling: str = "cls", normalize: bool = False, temperature: float = 1.0):
         super().__init__()

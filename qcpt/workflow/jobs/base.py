@@ -19,7 +19,7 @@ def as_json(obj: Any) -> str:
 
 
 def describe_batch(plan: Any) -> str:
-    """A training job's effective global batch (qcpt.batching.BatchPlan), as its log's first line."""
+    """A training job's effective global batch (qcpt.training.batching.BatchPlan), as its log's first line."""
     return (f"global batch {plan.global_batch_size} = {plan.per_device_batch_size} per device x "
             f"{plan.devices} devices x {plan.gradient_accumulation_steps} accumulation")
 

@@ -99,9 +99,9 @@ def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:
 
 def batch(config: dict[str, Any], devices: int, dataset: str, encoder: str, stage: str) -> str:
     """The job's effective global batch (queries) on ``devices`` processes (see pretrain.batch)."""
-    from ...batching import BatchPlanError
     from ...params import parse_params
     from ...retrieval.params import FinetuneParams
+    from ...training.batching import BatchPlanError
 
     params = parse_params(FinetuneParams, finetune_job_params(config, dataset, encoder, stage))  # validated with the config
     try:

@@ -67,8 +67,8 @@ def init_input(config: dict[str, Any], corpus: str, schema: str, context: str) -
 def batch(config: dict[str, Any], devices: int, corpus: str, schema: str, context: str) -> str:
     """The job's effective global batch on ``devices`` processes; a stated global batch the devices
     cannot make stops the DAG, naming the key (the driver checks again at run time)."""
-    from ...batching import BatchPlanError
     from ...pretrain.arguments import parse_params
+    from ...training.batching import BatchPlanError
 
     try:
         return describe_batch(parse_params(cell_job_params(config, schema, context)).batch_plan(devices))

@@ -6,11 +6,11 @@ returns a dict with ``loss`` (the scalar to optimise) and ``components`` (a dict
 tensors, e.g. ``{"mlm": ..., "contrastive": ...}``). :class:`LossModuleTrainer` optimises ``loss`` and
 logs each component; :class:`JsonLogCallback` writes the history as JSON beside the model;
 :func:`run_training` adds resume-from-last-checkpoint, so a killed job that is rerun continues —
-only from checkpoints of the same run (same parameters and inputs, :mod:`qcpt.checkpoints`).
+only from checkpoints of the same run (same parameters and inputs, :mod:`qcpt.training.checkpoints`).
 
 A driver (its command line ending in :func:`add_run_arguments`) reads its data and builds its loss
 module, then goes through the shared steps in order:
-:func:`trainer_arguments` (its :class:`qcpt.training_params.TrainerParams` → ``TrainingArguments``),
+:func:`trainer_arguments` (its :class:`qcpt.training.params.TrainerParams` → ``TrainingArguments``),
 :func:`plan_run` (resume or start afresh), :func:`build_trainer` (a :class:`LossModuleTrainer` with
 :class:`EpochCallback`, :class:`ModelStatsCallback` and :class:`JsonLogCallback`), :func:`run_training`, and
 :func:`save_final_model` (atomic, then checkpoint retention).
@@ -19,6 +19,7 @@ module, then goes through the shared steps in order:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from ..io import atomic_dir, write_json
 from .batching import BatchPlan
 from .checkpoints import (
     ResumePlan,
@@ -41,9 +43,8 @@ from .checkpoints import (
     plan_resume,
     run_identity,
 )
-from .io import atomic_dir, write_json
+from .params import NO_REPORTING, REPORT_TO_ENV, TRAINING_ARGUMENTS, TrainerParams
 from .time_limit import StopAtSignal, TimeLimit, resubmit
-from .training_params import NO_REPORTING, REPORT_TO_ENV, TrainerParams
 
 log = logging.getLogger(__name__)
 
@@ -133,62 +134,46 @@ class JsonLogCallback(TrainerCallback):
         write_json(self.path, {**self.meta, "max_steps": state.max_steps, "history": self.history})
 
 
-def training_arguments(
-    output_dir: str | os.PathLike,
-    *,
-    learning_rate: float,
-    per_device_batch_size: int,
-    max_steps: int = -1,
-    num_train_epochs: float = 1.0,
-    warmup_ratio: float = 0.0,
-    weight_decay: float = 0.0,
-    lr_scheduler_type: str = "linear",
-    save_steps: int = 500,
-    logging_steps: int = 10,
-    seed: int = 42,
-    gradient_accumulation_steps: int = 1,
-    bf16: bool | None = None,
-    dataloader_num_workers: int = 0,
-    retention: Retention | None = None,
-    report_to: list[str] | None = None,
-    **extra: Any,
-) -> TrainingArguments:
-    """TrainingArguments with the project's defaults: no hub, loggers only where ``report_to`` names
-    them (Hugging Face integrations: ``tensorboard``, ``wandb``, ...), the last
-    ``retention.keep_last`` checkpoints kept for resuming, bf16 on GPUs that support it, and ``remove_unused_columns`` off (our collators
-    produce exactly what the loss modules take)."""
-    if bf16 is None:
-        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    # transformers 5 reads a float in [0, 1) as a fraction of the total steps, which it knows
-    # whether training is bounded by max_steps or by epochs.
-    if not 0 <= warmup_ratio < 1:
-        raise ValueError(f"warmup_ratio must be in [0, 1), got {warmup_ratio}")
-    warmup_steps: float = float(warmup_ratio)
-    kwargs: dict[str, Any] = dict(
+# What every training job of the project asks of Trainer, whatever its params: checkpoints by steps
+# (resumable), loggers only where report_to names them, batches whole, ``remove_unused_columns``
+# off (our collators produce exactly what the loss modules take).
+FIXED_ARGUMENTS: dict[str, Any] = {
+    "num_train_epochs": 1.0,  # every job bounds its training by max_steps
+    "save_strategy": "steps",
+    "logging_first_step": True,
+    "remove_unused_columns": False,
+    "dataloader_drop_last": True,
+    "disable_tqdm": False,
+    "ddp_find_unused_parameters": False,
+}
+
+
+def training_arguments(output_dir: str | os.PathLike, params: Any, *, per_device_batch_size: int, max_steps: int,
+                       gradient_accumulation_steps: int = 1, retention: Retention | None = None,
+                       report_to: list[str] | None = None, **extra: Any) -> TrainingArguments:
+    """TrainingArguments of a training job: each field of ``params`` (a dataclass) that
+    :data:`~qcpt.training.params.TRAINING_ARGUMENTS` names, under its transformers keywords (a field
+    the class lacks keeps transformers' default); the batch and step counts the job settled; the
+    last ``retention.keep_last`` checkpoints kept for resuming; bf16 where ``params.bf16`` is None
+    (or absent) and the GPU supports it; :data:`FIXED_ARGUMENTS`; ``extra`` over all of them."""
+    kwargs: dict[str, Any] = dict(FIXED_ARGUMENTS)
+    for field in dataclasses.fields(params):
+        for keyword in TRAINING_ARGUMENTS.get(field.name, ()):
+            kwargs[keyword] = getattr(params, field.name)
+    if kwargs.get("bf16") is None:
+        kwargs["bf16"] = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if "warmup_steps" in kwargs:  # a warmup_ratio, which transformers 5 takes as a float in [0, 1)
+        if not 0 <= kwargs["warmup_steps"] < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {kwargs['warmup_steps']}")
+        kwargs["warmup_steps"] = float(kwargs["warmup_steps"])
+    kwargs.update(
         output_dir=str(output_dir),
-        learning_rate=learning_rate,
         per_device_train_batch_size=per_device_batch_size,
-        max_steps=max_steps,
-        num_train_epochs=num_train_epochs,
-        warmup_steps=warmup_steps,
-        weight_decay=weight_decay,
-        lr_scheduler_type=lr_scheduler_type,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=(retention or Retention()).keep_last,
-        logging_steps=logging_steps,
-        logging_first_step=True,
-        seed=seed,
-        data_seed=seed,
         gradient_accumulation_steps=gradient_accumulation_steps,
-        bf16=bf16,
+        max_steps=max_steps,
+        save_total_limit=(retention or Retention()).keep_last,
         report_to=list(report_to or []),
-        remove_unused_columns=False,
-        dataloader_num_workers=dataloader_num_workers,
-        dataloader_drop_last=True,
-        disable_tqdm=False,
         use_cpu=not torch.cuda.is_available(),
-        ddp_find_unused_parameters=False,
     )
     kwargs.update(extra)
     return TrainingArguments(**kwargs)
@@ -257,26 +242,20 @@ def trainer_arguments(params: TrainerParams, checkpoints: str | os.PathLike, pla
         if log_file is None:
             raise ValueError("report_to tensorboard needs the run's log file to place its event files")
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(tensorboard_dir(log_file))
-    extra: dict[str, Any] = {"max_grad_norm": params.max_grad_norm,
-                             "ddp_find_unused_parameters": ddp_find_unused_parameters,
-                             "report_to": report_to or []}
+    extra: dict[str, Any] = {"ddp_find_unused_parameters": ddp_find_unused_parameters}
     backend = ddp_backend(params.ddp_backend, plan.devices)
     if backend:
         extra["ddp_backend"] = backend
-    return training_arguments(
-        checkpoints, learning_rate=params.learning_rate, per_device_batch_size=plan.per_device_batch_size,
-        max_steps=max_steps, warmup_ratio=params.warmup_ratio, weight_decay=params.weight_decay,
-        lr_scheduler_type=params.lr_scheduler, save_steps=params.save_steps, logging_steps=params.logging_steps,
-        seed=params.seed, gradient_accumulation_steps=plan.gradient_accumulation_steps, bf16=params.bf16,
-        dataloader_num_workers=params.dataloader_num_workers, retention=retention, **extra,
-    )
+    return training_arguments(checkpoints, params, per_device_batch_size=plan.per_device_batch_size,
+                              gradient_accumulation_steps=plan.gradient_accumulation_steps, max_steps=max_steps,
+                              retention=retention, report_to=report_to, **extra)
 
 
 def plan_run(checkpoints: str | os.PathLike, params: Mapping[str, Any],
              inputs: Mapping[str, str | os.PathLike | None], training_args: TrainingArguments) -> ResumePlan:
     """Resume or start afresh. The run's identity (``params``: everything besides the inputs that
     decides whether a checkpoint may be resumed; ``inputs``: checksummed) is taken on the main
-    process only; :func:`qcpt.checkpoints.plan_resume` shares its verdict with the others."""
+    process only; :func:`qcpt.training.checkpoints.plan_resume` shares its verdict with the others."""
     identity = run_identity(params, inputs) if is_main_process() else None
     return plan_resume(checkpoints, identity, training_args)
 
@@ -352,9 +331,9 @@ def save_final_model(trainer: Trainer, encoder: Any, tokenizer: Any, out: str | 
 
 def run_training(trainer: Trainer, plan: ResumePlan) -> int:
     """Train, resuming from ``plan.resume_from`` (a checkpoint of this same run, see
-    :func:`qcpt.checkpoints.plan_resume`) when a killed run left one. A SLURM time-limit signal
+    :func:`qcpt.training.checkpoints.plan_resume`) when a killed run left one. A SLURM time-limit signal
     (SIGTERM, or the profile's earlier SIGUSR1) ends the run with a checkpoint at the end of the
-    step, requeues the job and exits (:mod:`qcpt.time_limit`): the next submission resumes there.
+    step, requeues the job and exits (:mod:`qcpt.training.time_limit`): the next submission resumes there.
 
     Returns the step training resumed from (0 for a fresh start)."""
     if plan.resume_from is not None:
