@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,34 @@ def test_an_unexplained_key_is_found():
               "collections": {"c": {"bm25": {"k3": 1}}}}
     assert undocumented_keys(config, keys, params) == [
         "corpus.colour", "pretrain.schemas.cotmae.no_such_knob", "collections.c.bm25.k3"]
+
+
+def test_a_workflow_default_is_written_once_and_shown_on_the_page():
+    """qcpt/workflow/defaults.py is the one home of a key's default: the schema's description does
+    not state it, the page appends it to the key's row."""
+    from qcpt.workflow.defaults import DEFAULTS, dataclass_defaults
+
+    schema = config_docs.load_schema()
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    shown = []
+    for key, node in config_docs.walk(schema):
+        value = config_docs.workflow_default(key)
+        if value is None:
+            continue
+        shown.append(key)
+        assert "default" not in str(node.get("description", "")), f"{key}: its default is written in the schema too"
+        assert f"default `{config_docs.yaml_value(value)}`" in config_docs.described(key, node)
+    # every default of the tables reaches a row (a None default: unset means what the description says)
+    expected = {k for k, v in DEFAULTS.items() if v is not None}
+    expected |= {k for k, (_, field) in dataclass_defaults().items() if field}
+    assert expected - {k.replace("[]", ".*").replace("<name>", "*") for k in shown} == set()
+    assert "| `evalsets.<name>.measures` |" in text and "default `[MRR@10, R@50, R@1000, nDCG@10]`" in text
+
+
+def test_every_environment_variable_the_package_reads_is_documented():
+    named = set()
+    for path in [*(ROOT / "qcpt").rglob("*.py"), *(ROOT / "rules").glob("*.smk"), ROOT / "Snakefile"]:
+        named |= set(re.findall(r"\bQCPT_[A-Z0-9_]+", path.read_text(encoding="utf-8")))
+    assert named == set(config_docs.ENVIRONMENT)
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    assert all(f"| `{name}` |" in text for name in named)

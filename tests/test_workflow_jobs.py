@@ -1,7 +1,6 @@
 """The job functions (qcpt/workflow/jobs/), called as the rules call them but without Snakemake:
 what each job reads and its --params, for the cases that differ by
-config (curriculum cells, schema inits, hard negatives, unsharded collections, consistency off ...);
-and the defaults table against the schema and the jobs' own dataclasses."""
+config (curriculum cells, schema inits, hard negatives, unsharded collections, consistency off ...)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import copy
 import os
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from conftest import ROOT
 from qcpt import config as qconfig
 from qcpt.params import ConfigError
 from qcpt.workflow import jobs
-from qcpt.workflow.defaults import DEFAULTS, default, setting
+from qcpt.workflow.defaults import default
 
 DEMO = qconfig.load(ROOT / "config.yaml")
 FULL = qconfig.load(ROOT / "configs" / "demo-full.yaml")
@@ -145,7 +143,7 @@ def test_run_depths_follow_the_topic_set():
 
 def test_evaluation_scores_the_bm25_or_the_dense_run_and_records_the_cell():
     assert jobs.evaluate.scored_run(DEMO, "demo-test", "bm25") == "results/bm25/demo-test.trec"
-    assert jobs.evaluate.evaluate_job_params(DEMO, "demo-test", "bm25")["measures"] == list(DEFAULTS["evalsets.*.measures"])
+    assert jobs.evaluate.evaluate_job_params(DEMO, "demo-test", "bm25")["measures"] == default("evalsets", "demo-test", "measures")
     system = "demo/pt/demo/contrastive/query-d2q-c5-nall/retriever2"
     assert jobs.evaluate.scored_run(DEMO, "demo-test", system) == f"results/eval/demo-test/{system}/run.trec"
     cell = jobs.evaluate.evaluate_job_params(DEMO, "demo-test", system)["cell"]
@@ -184,40 +182,6 @@ def test_an_impossible_global_batch_stops_the_dag_naming_the_key():
     with pytest.raises(ConfigError, match=r"finetune demo/base/retriever1: .*finetune\.params"):
         jobs.finetune.batch(cfg, 5, dataset="demo", encoder="base", stage="retriever1")
     assert jobs.pretrain.batch(DEMO, 1, corpus="demo", schema="contrastive", context="span").startswith("global batch 16 = 16")
-
-
-def _schema_has(schema: dict, keys: list[str], root: dict) -> bool:
-    """Whether the config schema allows key path ``keys`` ('*' for a name or an index)."""
-    node = schema
-    for key in keys:
-        while "$ref" in node:
-            node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-        if key == "*":
-            node = node.get("additionalProperties") or node.get("items")
-        else:
-            node = node.get("properties", {}).get(key)
-        if not isinstance(node, dict):
-            return False
-    return True
-
-
-def test_every_default_is_a_key_of_the_schema_or_of_the_jobs_dataclass():
-    from qcpt.retrieval.evaluate import EvaluateParams
-    from qcpt.retrieval.params import FinetuneParams
-
-    schema = yaml.safe_load((ROOT / "qcpt" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
-    tuned = {f.name: f.default for f in fields(FinetuneParams)}
-    for key, value in DEFAULTS.items():
-        parts = key.split(".")
-        if parts[:2] == ["finetune", "params"]:  # a free-form block: the fine-tuning dataclass's own default
-            assert tuned[parts[2]] == value, key
-        else:
-            assert _schema_has(schema, parts, schema), key
-    assert tuple(EvaluateParams().measures) == DEFAULTS["evalsets.*.measures"]
-    assert default("evalsets", "msmarco-dev", "depth") == 1000 and default("pretrain", "grid", 3, "count") == (5,)
-    assert setting(DEMO, "finetune", "negatives", "mined_keep") == 128
-    with pytest.raises(KeyError, match="no default"):
-        default("finetune", "negatives", "nonsense")
 
 
 def test_training_jobs_get_the_checkpoint_retention_in_their_environment(tmp_path: Path):

@@ -1,8 +1,11 @@
 """Render docs/config.md from the config schema (qcpt/schemas/config.schema.yaml).
 
-Every key of the schema carries a ``description:``; a block marked ``x-params: module:Class`` is
-passed to a job as written, and its keys are that dataclass's fields, listed with type, default and
-the comment beside the field in its source. The page is generated, never edited by hand:
+Every key of the schema carries a ``description:``; a key's default is the workflow's
+(qcpt/workflow/defaults.py, appended to its description here, never written in the schema); a block
+marked ``x-params: module:Class`` is passed to a job as written, and its keys are that dataclass's
+fields, listed with type, default and the comment beside the field in its source. The environment
+variables the package reads are listed at the end (:data:`ENVIRONMENT`). The page is generated,
+never edited by hand:
 
     python tools/config_docs.py            # rewrite docs/config.md
     python tools/config_docs.py --check    # exit 1 when docs/config.md is not current
@@ -256,6 +259,66 @@ def params_table(spec: str) -> list[str]:
     return rows + [""]
 
 
+def workflow_default(key: str) -> Any:
+    """The default the workflow reads for config key ``key`` (``<name>``, ``[]`` as the walk writes
+    them), or None where it has none or where unset means what the key's description says."""
+    from qcpt.workflow.defaults import default
+
+    try:
+        return default(*key.replace("[]", ".*").replace("<name>", "*").split("."))
+    except KeyError:
+        return None
+
+
+def yaml_value(value: Any) -> str:
+    """``value`` as a config would write it (flow style)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def described(key: str, node: dict[str, Any]) -> str:
+    """The key's description, with the workflow's default appended."""
+    text = str(node.get("description", "")).strip()
+    value = workflow_default(key)
+    return text if value is None else f"{text}; default `{yaml_value(value)}`"
+
+
+# Environment variables the package and its rules read: none is a config key or a job's parameter,
+# so changing one reruns nothing (README, "What reruns a built job"). The first five the workflow
+# sets itself for every job; the others are for the person running it.
+# tests/test_config_docs.py checks this table against the variables qcpt/ and rules/ name.
+ENVIRONMENT: dict[str, str] = {
+    "QCPT_PYTHON": "the interpreter every job's shell starts (`\"$QCPT_PYTHON\" \"$QCPT_ENTRY\"`): the one "
+                   "running Snakemake, or `python` under `--software-deployment-method conda`",
+    "QCPT_ENTRY": "this checkout's `scripts/qcpt.py`, found beside the Snakefile",
+    "QCPT_GENERATOR_PYTHON": "the generators' own interpreters (`generators.<name>.python`), as JSON",
+    "QCPT_CHECKPOINT_RETENTION": "config `checkpoints:`, as JSON: the training commands' default `--retention`",
+    "QCPT_REPORT_TO": "config `report_to:`, as JSON: the training commands' default `--report-to`",
+    "QCPT_OFFLINE": "set (to anything but 0): the machine has no network; a dataset that is not cached "
+                    "stops the workflow before any job, instead of a download",
+    "QCPT_STORE_CACHE": "where a pre-training store goes when the folder beside its input cannot be "
+                        "written (default `~/.cache/qcpt/stores`)",
+    "QCPT_STORE_RSS_BUDGET_MB": "resident memory (MiB) of store pages a training process keeps mapped "
+                                "before it drops them (default 256; 0: never)",
+    "QCPT_STORE_BUILD_IN_PROCESS_BYTES": "inputs at least this large are converted to a store in a "
+                                         "separate process (default 64 MiB)",
+}
+
+ENVIRONMENT_INTRO = """\
+## Environment variables
+
+Not config keys: none is a job's parameter, so changing one reruns nothing (README, "What reruns a
+built job"). The workflow sets the first five for every job from the config and the checkout; the
+others are yours to set. (The tests and benches read a few of their own, named where they are used:
+`QCPT_VLLM_PYTHON`, `QCPT_PEAK_TFLOPS`, ...)
+
+| variable | meaning |
+|---|---|"""
+
+
 def render(schema: dict[str, Any] | None = None) -> str:
     schema = schema or load_schema()
     out = [HEADER]
@@ -263,11 +326,11 @@ def render(schema: dict[str, Any] | None = None) -> str:
     for top, node in children(schema, "", schema):
         resolved = resolve(schema, node)
         required = " (required)" if top in schema.get("required", []) else ""
-        out += [f"## `{top}`{required}", "", cell(node.get("description", "")), ""]
+        out += [f"## `{top}`{required}", "", cell(described(top, node)), ""]
         rows = [(key, sub) for key, sub in walk(schema, top, node)]
         if rows:
             out += ["| key | type | meaning |", "|---|---|---|"]
-            out += [f"| `{key}` | {cell(type_of(schema, sub))} | {cell(sub.get('description', ''))} |" for key, sub in rows]
+            out += [f"| `{key}` | {cell(type_of(schema, sub))} | {cell(described(key, sub))} |" for key, sub in rows]
             out.append("")
         blocks = [(top, resolved)] + [(key, resolve(schema, sub)) for key, sub in rows]
         # finetune.params' fields once, where both finetune blocks point (the general block last).
@@ -281,6 +344,7 @@ def render(schema: dict[str, Any] | None = None) -> str:
             listed[spec] = key
             table = params_table(spec)
             out += [f"`{key}` is passed to its job as written. {table[0]}", "", *table[2:]]
+    out += [ENVIRONMENT_INTRO, *[f"| `{name}` | {cell(meaning)} |" for name, meaning in ENVIRONMENT.items()]]
     return "\n".join(out).rstrip() + "\n"
 
 

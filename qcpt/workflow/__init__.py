@@ -8,6 +8,6 @@
 - :mod:`.jobs` — one pure function per rule: its inputs, ``--params`` and command-line values.
 
 Layering: below it are only light modules (qcpt.params, the shard arithmetic, the report's table
-definitions, and, inside the batch checks, the training commands' parameter dataclasses: no torch);
-above it are qcpt.config (validation) and rules/common.smk, the glue to Snakemake.
+definitions, and, where a batch or a job parameter's default is read, the commands' parameter
+dataclasses: no torch); above it are qcpt.config (validation) and rules/common.smk, the glue to Snakemake.
 """
