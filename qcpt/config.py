@@ -1,7 +1,8 @@
 """Configuration: validation against the JSON schema, across keys, and of every job's parameters.
 
 :func:`validate` (called by the Snakefile before the first job) reports every bad key of a config
-by its key path, in one error. What the config means as cells, paths and jobs is the workflow layer
+by its key path, in one error; each stage's job parameters are checked through the stage's own
+declaration (:func:`stages`, :mod:`qcpt.workflow.stages`). What the config means as cells, paths and jobs is the workflow layer
 (:mod:`qcpt.workflow`): ``cells`` (names), ``grid`` (the ablation grid), ``paths`` and ``jobs``;
 the names of it other modules read through ``qcpt.config`` are re-exported below.
 """
@@ -16,13 +17,12 @@ import jsonschema
 import yaml
 
 from . import config_files
-from .params import ConfigError
+from .params import ConfigError, ParamsError, parse_params
 from .pretrain.contexts import registry as context_registry
 from .pretrain.schemas import registry as schema_registry
 from .querygen.generators import registry as generator_registry
 from .workflow import cells, grid
 from .workflow.cells import Context, parse_context, parse_model_key
-from .workflow.defaults import setting
 from .workflow.grid import (
     evalset_measures,
     evalset_members,
@@ -30,11 +30,7 @@ from .workflow.grid import (
     metrics_targets,
     pretrain_cells,
 )
-from .workflow.jobs import bm25 as bm25_jobs
-from .workflow.jobs import evaluate as evaluate_jobs
-from .workflow.jobs import finetune as finetune_jobs
-from .workflow.jobs import pretrain as pretrain_jobs
-from .workflow.jobs import querygen as querygen_jobs
+from .workflow.stages import ParamsBlock, Stage
 
 __all__ = [
     "ConfigError", "Context", "evalset_measures", "evalset_members", "load", "metrics_path", "metrics_targets",
@@ -211,123 +207,47 @@ def _check_expansions(model: str, where: str) -> None:
         raise ConfigError(f"config key '{where}': {err}") from err
 
 
+def stages() -> tuple[Stage, ...]:
+    """Every stage's declaration (:mod:`qcpt.workflow.stages`), in the order the workflow runs
+    them: the order their errors are listed in."""
+    from .corpus.declaration import STAGE as corpus
+    from .pretrain.declaration import STAGE as pretrain
+    from .querygen.declaration import STAGE as querygen
+    from .report.declaration import STAGE as report
+    from .retrieval.declaration import STAGE as retrieval
+
+    return corpus, querygen, pretrain, retrieval, report
+
+
 def _job_params_errors(config: dict[str, Any]) -> list[str]:
-    """Every parameter block of the config parsed by the dataclass of the script it goes to; one
-    line per bad block, naming the config key path of the bad value."""
-    # Imported here: these are the commands' own classes (import-light modules, no torch).
-    from .corpus.params import EncoderParams, PassageParams, PunktParams
-    from .params import ParamsError, parse_params
-    from .pretrain.arguments import PretrainParams
-    from .querygen.consistency import ConsistencyParams
-    from .querygen.doc2query import Doc2QueryParams
-    from .querygen.sharding import OrderParams
-    from .querygen.spec import GeneratorSpec
-    from .retrieval.bm25 import SearchParams as BM25SearchParams
-    from .retrieval.evaluate import EvaluateParams
-    from .retrieval.params import DenseSearchParams, EncodeParams, FinetuneParams
-    from .retrieval.train_data import TrainDataParams
-
+    """Every ``--params`` object the stages' jobs get from the config, parsed by the dataclass of
+    the command it goes to; one line per bad block, naming the config key path of the bad value."""
     errors: list[str] = []
-
-    def check(parse, values: dict[str, Any], where: str, origin: dict[str, str] | None = None,
-              derived: tuple[set[str], str] = (set(), "")) -> None:
-        """``where``: the config block the values come from; ``origin``: keys that come from elsewhere;
-        ``derived``: keys whose value the workflow computes from the named key, and how."""
-        try:
-            parse(values)
-        except ParamsError as err:
-            path = (origin or {}).get(err.key or "") or (f"{where}.{err.key}" if err.key else where)
-            note = derived[1] if err.key in derived[0] else ""
-            line = f"config key '{path}': {note}{err.reason}"
-        except ConfigError as err:
-            line = str(err)
-        except (TypeError, ValueError) as err:  # a check that met a value of another type
-            line = f"config key '{where}': {err}"
-        else:
-            return
-        if line not in errors:
-            errors.append(line)
-
-    def dataclass_parser(cls):
-        return lambda values: parse_params(cls, values)
-
-    seed_origin = {"seed": "seed"}
-    check(dataclass_parser(PunktParams), config.get("punkt", {}), "punkt")
-    if config["encoder"]["init"] == "embedded":
-        check(dataclass_parser(EncoderParams), config["encoder"].get("embedded", {}), "encoder.embedded")
-    check(dataclass_parser(PassageParams), config.get("passages", {}), "passages")
-    check(dataclass_parser(OrderParams), {"seed": setting(config, "querygen", "order_seed")}, "querygen",
-          {"seed": "querygen.order_seed"})
-    consistency = {k: v for k, v in config["querygen"].get("consistency", {}).items() if k != "enabled"}
-    check(dataclass_parser(ConsistencyParams), consistency, "querygen.consistency")
-
-    for gen, spec in config["generators"].items():
-        where = f"generators.{gen}"
-        origin = {"name": where, **({} if "seed" in spec else seed_origin)}
-        check(GeneratorSpec.from_dict, querygen_jobs.generator_job_spec(config, gen, spec["model"]), where, origin)
-        if "train" in spec:
-            if spec["model"] != querygen_jobs.EMBEDDED_DOC2QUERY:
-                errors.append(f"config key '{where}.train': only the embedded-doc2query model is trained "
-                              f"(this generator's model is {spec['model']!r})")
-            else:
-                check(dataclass_parser(Doc2QueryParams), spec["train"], f"{where}.train")
-
-    schemas = config["pretrain"].get("schemas", {})
-    for schema, block in schemas.items():
-        if "init" in block and not isinstance(block["init"], str):
-            errors.append(f"config key 'pretrain.schemas.{schema}.init': expected a string (a model), "
-                          f"got {block['init']!r}")
-    cell_list = list(pretrain_cells(config))
-    cell_list += [(schema, ctx.stage1()) for schema, ctx in cell_list if ctx.kind == "curriculum"]
-    # Each schema block as written, too: a curriculum derives some of its values (a bad one would
-    # otherwise pass unseen), and a span cell of any schema can be asked for as a target.
-    cell_list += [(schema, Context(cells.SPAN)) for schema in schemas if (schema, cells.SPAN) not in
-                  {(s, c.kind) for s, c in cell_list}]
-    for schema, ctx in cell_list:
-        where = f"pretrain.schemas.{schema}"
-        block = schemas.get(schema, {})
-        origin = {} if "seed" in block else dict(seed_origin)
-        derived = {"max_steps", "lr_scheduler", "warmup_ratio"} if ctx.kind in ("stage1", "curriculum") else set()
-
-        def parse_pretrain(_values: dict[str, Any], schema: str = schema, ctx: Context = ctx) -> None:
-            parse_params(PretrainParams, pretrain_jobs.pretrain_job_params(config, schema, ctx))
-
-        check(parse_pretrain, {}, where, origin,
-              (derived, f"the value grid cell {schema}/{ctx.tag} derives from it: "))
-
-    for dataset, ds_spec in config["finetune"]["datasets"].items():
-        settings = finetune_jobs.finetune_settings(config, dataset)
-        finetune_origin = {} if "seed" in settings else dict(seed_origin)
-        # A dataset's own params override finetune.params: name the key where the bad value came from.
-        finetune_origin.update({k: f"finetune.datasets.{dataset}.params.{k}" for k in ds_spec.get("params", {})})
-        check(dataclass_parser(FinetuneParams), finetune_jobs.finetune_job_params(config, dataset), "finetune.params",
-              finetune_origin)
-        for stage, stage_params in config["finetune"].get("stage_params", {}).items():
-            stage_origin = {**finetune_origin, **{k: f"finetune.stage_params.{stage}.{k}" for k in stage_params
-                                                  if k not in ds_spec.get("params", {})}}
-            check(dataclass_parser(FinetuneParams), finetune_jobs.finetune_job_params(config, dataset, stage=stage),
-                  "finetune.params", stage_origin)
-    check(dataclass_parser(TrainDataParams), bm25_jobs.bm25_negatives_job_params(config), "finetune.negatives",
-          {"depth": "finetune.negatives.bm25_depth", "keep": "finetune.negatives.bm25_keep",
-           "selection": "finetune.negatives.bm25_selection"})
-    check(dataclass_parser(TrainDataParams), finetune_jobs.mined_negatives_job_params(config, None), "finetune.negatives",
-          {"depth": "finetune.negatives.mined_depth", "keep": "finetune.negatives.mined_keep"})
-
-    for topicset, spec in grid.topic_sets(config).items():
-        collection = spec["collection"]
-        depth_key = ("finetune.negatives.bm25_depth" if grid.training_dataset(config, topicset)
-                     else f"evalsets.{topicset}.depth")
-        check(dataclass_parser(BM25SearchParams), bm25_jobs.bm25_search_job_params(config, topicset),
-              f"collections.{collection}.bm25", {"depth": depth_key})
-    for name in config.get("external_encoders", {}):
-        where = f"external_encoders.{name}"
-        key = cells.model_key(cells.ZEROSHOT, cells.external(name)).key
-        check(dataclass_parser(EncodeParams), evaluate_jobs.encode_shard_job_params(config, key, None), where)
-        for topicset in grid.topic_sets(config):
-            depth_key = ("finetune.negatives.mined_depth" if grid.training_dataset(config, topicset)
-                         else f"evalsets.{topicset}.depth")
-            check(dataclass_parser(DenseSearchParams), evaluate_jobs.dense_search_job_params(config, topicset, key),
-                  where, {"depth": depth_key})
-    for evalset in config["evalsets"]:
-        check(dataclass_parser(EvaluateParams), evaluate_jobs.evaluate_job_params(config, evalset, None), f"evalsets.{evalset}")
+    for stage in stages():
+        for block in stage.params(config):
+            if isinstance(block, str):
+                errors.append(block)
+                continue
+            line = _params_error(block)
+            if line is not None and line not in errors:
+                errors.append(line)
     return errors
+
+
+def _params_error(block: ParamsBlock) -> str | None:
+    """What is wrong with ``block`` as one line naming the config key of the bad value, or None."""
+    try:
+        values = block.values() if callable(block.values) else block.values
+        if block.parser is not None:
+            block.parser(values)  # type: ignore[arg-type]
+        else:
+            parse_params(block.params, values)  # type: ignore[arg-type]
+    except ParamsError as err:
+        path = block.origin.get(err.key or "") or (f"{block.where}.{err.key}" if err.key else block.where)
+        note = block.derived[1] if err.key in block.derived[0] else ""
+        return f"config key '{path}': {note}{err.reason}"
+    except ConfigError as err:
+        return str(err)
+    except (TypeError, ValueError) as err:  # a check that met a value of another type
+        return f"config key '{block.where}': {err}"
+    return None

@@ -5,7 +5,8 @@
 - :mod:`.irds`: ``irds:<id>`` sources read through ir_datasets, and the job that builds their cache;
 - :mod:`.textmodels`: the Punkt sentence splitter and the embedded encoder, trained on the documents;
 - :mod:`.passages` (with :mod:`.packing`): documents → passages of at most ``max_tokens`` tokens;
-- :mod:`.params`: the stage's job parameters.
+- :mod:`.params`: the stage's job parameters; :mod:`.declaration`: its config keys and the
+  ``--params`` its jobs get (what config validation reads).
 
 This module holds the normalising commands' entry points (``corpus:documents``,
 ``corpus:collection``, ``corpus:topics``) and imports their modules only when they run: importing

@@ -1,0 +1,42 @@
+"""The query-generation stage's declaration (:mod:`qcpt.workflow.stages`): the passage order, the
+generators and their query pools, consistency and selection (rules/querygen.smk)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..workflow.defaults import setting
+from ..workflow.jobs import querygen as querygen_jobs
+from ..workflow.stages import ParamsBlock, Stage
+from .consistency import ConsistencyParams
+from .doc2query import Doc2QueryParams
+from .sharding import OrderParams
+from .spec import GeneratorSpec
+
+
+def job_params(config: dict[str, Any]) -> Iterator[ParamsBlock | str]:
+    yield ParamsBlock("querygen", {"seed": setting(config, "querygen", "order_seed")}, OrderParams,
+                      origin={"seed": "querygen.order_seed"})
+    consistency = {k: v for k, v in config["querygen"].get("consistency", {}).items() if k != "enabled"}
+    yield ParamsBlock("querygen.consistency", consistency, ConsistencyParams)
+    for gen, spec in config["generators"].items():
+        where = f"generators.{gen}"
+        origin = {"name": where, **({} if "seed" in spec else {"seed": "seed"})}
+        yield ParamsBlock(where, querygen_jobs.generator_job_spec(config, gen, spec["model"]), GeneratorSpec,
+                          parser=GeneratorSpec.from_dict, origin=origin)
+        if "train" in spec:
+            if spec["model"] != querygen_jobs.EMBEDDED_DOC2QUERY:
+                yield (f"config key '{where}.train': only the embedded-doc2query model is trained "
+                       f"(this generator's model is {spec['model']!r})")
+            else:
+                yield ParamsBlock(f"{where}.train", spec["train"], Doc2QueryParams)
+
+
+STAGE = Stage(
+    name="querygen",
+    config_keys=("generators", "querygen"),
+    params_blocks={"generators.<name>": GeneratorSpec, "generators.<name>.train": Doc2QueryParams,
+                   "querygen.consistency": ConsistencyParams},
+    params=job_params,
+)
