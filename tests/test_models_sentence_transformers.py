@@ -18,7 +18,6 @@ torch.set_num_threads(2)
 
 from transformers import AutoModel, BertConfig, BertModel, BertTokenizerFast  # noqa: E402
 
-from qcpt import training  # noqa: E402
 from qcpt.models import resolve_model_path  # noqa: E402
 from qcpt.pretrain import driver as pretrain_driver  # noqa: E402
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus  # noqa: E402
@@ -26,6 +25,7 @@ from qcpt.retrieval.data import passage_text  # noqa: E402
 from qcpt.retrieval.finetune import driver as finetune_driver  # noqa: E402
 from qcpt.retrieval.st_layout import ST_FILES, similarity_of, write_encoder_description  # noqa: E402
 from qcpt.retrieval.vectors import EncoderSettings, encode_texts, load_encoder, resolve_settings  # noqa: E402
+from qcpt.training import trainer as training  # noqa: E402
 
 PASSAGES = [("Astronomy", "Jupiter is the largest planet of the solar system, a gas giant with many moons."),
             ("", "Sourdough bread rises with a starter of wild yeast and lactic acid bacteria " * 6),

@@ -422,9 +422,9 @@ class _StopBeforeTraining(Exception):
 def test_the_driver_trains_on_the_store_with_the_list_based_examples(synthetic, tmp_path, monkeypatch,
                                                                      context, span_source, use_title):
     """What the driver hands the Trainer is the store-backed dataset, with the former examples."""
-    from qcpt import training
     from qcpt.pretrain import driver, store
     from qcpt.pretrain.tiny import build_tiny_encoder
+    from qcpt.training import trainer as training
 
     rows, query_lines, passages_path, queries_path = synthetic
     handed: dict[str, PretrainDataset] = {}
