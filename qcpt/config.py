@@ -98,36 +98,6 @@ def load(path: str | Path) -> dict[str, Any]:
     return validate(config_files.read_config(path))
 
 
-def _check_data_sources(config: dict[str, Any]) -> None:
-    """An ``irds:`` source names a dataset of ir_datasets that has the part it is read for;
-    ``format: raw`` is for an ``irds:`` source only (qcpt.corpus.irds)."""
-    from .corpus import irds
-    from .workflow.jobs.data import config_sources
-
-    part = {"docs": "docs", "raw": "docs", "topics": "queries", "qrels": "qrels"}
-    for key, value, use in config_sources(config):
-        if not irds.is_irds(value):
-            if use == "raw":
-                raise ConfigError(f"config key '{key.rsplit('.', 1)[0]}.format': 'raw' is for an irds: source "
-                                  f"(the file ir_datasets downloaded), not {value!r}")
-            continue
-        did = irds.dataset_id(value)
-        if use == "hard_negatives":
-            raise ConfigError(f"config key '{key}': ir_datasets does not serve sentence-transformers' hard "
-                              f"negatives; name the file ({value!r})")
-        if not irds.known(did):
-            raise ConfigError(f"config key '{key}': irds:{did} is not a dataset ID of ir_datasets "
-                              f"{irds.IRDS_VERSION} (https://ir-datasets.com lists them)")
-        dataset = irds.load(did)
-        if not getattr(dataset, f"has_{part[use]}")():
-            raise ConfigError(f"config key '{key}': irds:{did} has no {part[use]}")
-        if use == "raw":
-            try:
-                irds.raw_docs(did)  # the registry names its raw file
-            except irds.IrdsError as err:
-                raise ConfigError(f"config key '{key.rsplit('.', 1)[0]}.format': {err}") from None
-
-
 def _check_references(config: dict[str, Any]) -> None:
     def need(kind: str, name: str, where: str, table: dict) -> None:
         if name not in table:
@@ -159,10 +129,8 @@ def _check_references(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"config key 'pretrain.grid.{i}.amount': {amount} exceeds corpus.num_passages"
                 )
-    for name, gen in config["generators"].items():
-        if gen["backend"] == "precomputed":
-            _check_expansions(gen["model"], f"generators.{name}.model")
-    _check_data_sources(config)
+    for stage in stages():  # what only a stage's own modules can check (a file exists, a dataset ID)
+        stage.references(config)
     evaluation = config["evaluation"]
     for name in evaluation.get("bm25", []):
         need("evalset", name, "evaluation.bm25", config["evalsets"])
@@ -194,17 +162,6 @@ def _check_references(config: dict[str, Any]) -> None:
             if measure not in evalset_measures(config, evalset):
                 raise ConfigError(f"config key 'expected.scores.{key}.{measure}': evalset {evalset!r} does not "
                                   f"compute {measure} (its measures: {', '.join(evalset_measures(config, evalset))})")
-
-
-def _check_expansions(model: str, where: str) -> None:
-    """A precomputed generator's expansions file must exist before any job runs (its rows are
-    checked by the generation job, which names file, line and field)."""
-    from .querygen.precomputed import expansions_path
-
-    try:
-        expansions_path(model)
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"config key '{where}': {err}") from err
 
 
 def stages() -> tuple[Stage, ...]:

@@ -85,9 +85,19 @@ def test_validation_reports_a_bad_value_of_any_declared_stage(monkeypatch):
                                                "  config key 'toy.other': found on the way"]
 
 
+def test_a_stages_own_cross_key_check_stops_validation(monkeypatch):
+    def no_such_file(config):
+        raise qconfig.ConfigError("config key 'toy.file': no such file")
+
+    declared = qconfig.stages()
+    monkeypatch.setattr(qconfig, "stages", lambda: (*declared, Stage(name="toy", config_keys=(),
+                                                                      references=no_such_file)))
+    with pytest.raises(qconfig.ConfigError, match="config key 'toy.file': no such file"):
+        qconfig.validate(copy.deepcopy(DEMO))
+
+
 def test_config_imports_no_stage_internals():
-    """qcpt/config.py imports the stages' declarations, the workflow layer and the shared parser;
-    the cross-key checks it still makes read two modules (named here) when a config uses them."""
+    """qcpt/config.py imports the stages' declarations, the workflow layer and the shared parser."""
     tree = ast.parse((ROOT / "qcpt" / "config.py").read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
@@ -96,7 +106,5 @@ def test_config_imports_no_stage_internals():
     allowed = {"config_files", "params", "corpus.declaration", "pretrain.declaration", "querygen.declaration",
                "report.declaration", "retrieval.declaration",
                # the registries the schema's enums are filled from
-               "pretrain.schemas", "pretrain.contexts", "querygen.generators",
-               # the cross-key checks of irds: sources (from .corpus import irds) and of precomputed expansions
-               "corpus", "querygen.precomputed"}
+               "pretrain.schemas", "pretrain.contexts", "querygen.generators"}
     assert {m for m in imported if not m.startswith("workflow") and m not in allowed} == set()

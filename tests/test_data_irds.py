@@ -321,7 +321,7 @@ def test_format_raw_reads_the_downloaded_file_as_it_is(tmp_path, monkeypatch):
 
 
 def test_format_raw_is_for_an_id_whose_raw_file_is_recorded():
-    from qcpt.config import _check_data_sources
+    from qcpt.corpus.declaration import check_data_sources as _check_data_sources
     from qcpt.params import ConfigError
 
     with pytest.raises(ConfigError, match=r"'collections.c.format': 'raw' is for an irds: source"):

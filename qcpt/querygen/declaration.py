@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..params import ConfigError
 from ..workflow.defaults import setting
 from ..workflow.jobs import querygen as querygen_jobs
 from ..workflow.stages import ParamsBlock, Stage
@@ -33,10 +34,24 @@ def job_params(config: dict[str, Any]) -> Iterator[ParamsBlock | str]:
                 yield ParamsBlock(f"{where}.train", spec["train"], Doc2QueryParams)
 
 
+def check_expansions(config: dict[str, Any]) -> None:
+    """A precomputed generator's expansions file must exist before any job runs (its rows are
+    checked by the generation job, which names file, line and field)."""
+    from .precomputed import expansions_path
+
+    for name, gen in config["generators"].items():
+        if gen["backend"] == "precomputed":
+            try:
+                expansions_path(gen["model"])
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"config key 'generators.{name}.model': {err}") from err
+
+
 STAGE = Stage(
     name="querygen",
     config_keys=("generators", "querygen"),
     params_blocks={"generators.<name>": GeneratorSpec, "generators.<name>.train": Doc2QueryParams,
                    "querygen.consistency": ConsistencyParams},
     params=job_params,
+    references=check_expansions,
 )

@@ -10,7 +10,10 @@ iterating them, so it knows no stage's parameter classes or job functions. A dec
   the config chooses), and the dataclass each one is parsed with (the config schema marks the same
   blocks ``x-params``, which docs/config.md lists field by field);
 - ``params(config)``: every ``--params`` object the config gives its jobs (:class:`ParamsBlock`),
-  so a bad value is reported with its config key path before the first job runs.
+  so a bad value is reported with its config key path before the first job runs;
+- ``references(config)``: the checks across keys that need the stage's own modules (a file that
+  must exist, a dataset ID), run once the config matches the schema; a
+  :class:`~qcpt.params.ConfigError` names the key.
 """
 
 from __future__ import annotations
@@ -50,3 +53,4 @@ class Stage:
     # Every --params object of the stage's jobs for a config; a string is an error found on the way
     # (a config key path and what is wrong with it, as one line).
     params: Callable[[dict[str, Any]], Iterable[ParamsBlock | str]] = lambda config: ()
+    references: Callable[[dict[str, Any]], None] = lambda config: None
