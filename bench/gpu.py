@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.stages import _count_parameters, peak_flops, training_flops_per_sample  # noqa: E402
-from qcpt.io import write_json  # noqa: E402
+from qcpt.core.io import write_json  # noqa: E402
 
 log = logging.getLogger("bench.gpu")
 

@@ -160,7 +160,7 @@ def build_main(folder: Path) -> dict[str, Any]:
 
 def _load_as_lists(folder: Path) -> tuple[int, int]:
     """The former in-memory form (parallel lists, by_doc dict, list-of-lists pools), for comparison."""
-    from qcpt.io import read_jsonl, read_tsv
+    from qcpt.core.io import read_jsonl, read_tsv
 
     ids: list[str] = []
     doc_ids: list[str] = []
@@ -280,7 +280,7 @@ def _drop_store(folder: Path) -> None:
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    from qcpt.io import write_json
+    from qcpt.core.io import write_json
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     load_start = os.getloadavg()

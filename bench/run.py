@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.stages import STAGES, Workspace  # noqa: E402
-from qcpt.io import write_json  # noqa: E402
+from qcpt.core.io import write_json  # noqa: E402
 
 log = logging.getLogger("bench")
 

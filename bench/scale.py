@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qcpt.io import atomic_open, atomic_path, write_json  # noqa: E402
+from qcpt.core.io import atomic_open, atomic_path, write_json  # noqa: E402
 
 log = logging.getLogger("bench.scale")
 
@@ -113,7 +113,7 @@ def extrapolate(sizes: Sequence[float], values: Sequence[float], target: float) 
 def vocabulary_words(limit: int = 20_000) -> list[str]:
     """Whole lowercase English words of the bert-base-uncased vocabulary, in its (roughly
     frequency-sorted) id order: real words, so WordPiece and Punkt see ordinary text."""
-    from qcpt.models import resolve_model_path
+    from qcpt.core.models import resolve_model_path
 
     vocab = Path(resolve_model_path(TOKENIZER)) / "vocab.txt"
     words = []
@@ -475,7 +475,7 @@ def report_arguments(inputs: Inputs, work: Path) -> tuple[list[Any], int]:
     the config's grid asks for is this size's audit (copied, not timed); no metrics files exist, so
     their cells show as missing (they do not grow with the passages). Returns the arguments and
     the number of audits."""
-    from qcpt.config_files import read_config
+    from qcpt.core.config_files import read_config
     from qcpt.report.audit_table import audit_artifact
 
     config = read_config(ROOT / REPORT_CONFIG)

@@ -81,7 +81,7 @@ class Workspace:
     # ------------------------------------------------------------------ shared inputs
 
     def demo_documents(self) -> list[dict]:
-        from qcpt.io import read_jsonl
+        from qcpt.core.io import read_jsonl
 
         return self.cached("demo_docs", lambda: [obj for _, obj in read_jsonl(DEMO / "documents.jsonl")])
 
@@ -89,7 +89,7 @@ class Workspace:
         """The demo documents repeated (with fresh ids) up to ``n`` documents."""
 
         def build() -> Path:
-            from qcpt.io import write_jsonl
+            from qcpt.core.io import write_jsonl
 
             docs = self.demo_documents()
             rows = ({**docs[i % len(docs)], "id": f"{docs[i % len(docs)]['id']}r{i // len(docs)}"} for i in range(n))
@@ -158,8 +158,8 @@ def stage_passages(ws: Workspace) -> dict:
     documents, with the bert-base-uncased WordPiece tokenizer (MiniLM's) counting tokens: in this
     process (``workers=1``), then with one worker process per thread of the bench's budget, the
     way ``snakemake --cores N`` runs the rule; the two files must be byte-identical."""
+    from qcpt.core.io import read_jsonl
     from qcpt.corpus.passages import make_passages
-    from qcpt.io import read_jsonl
 
     n_docs = ws.sizes["passage_documents"]
     documents = ws.documents(n_docs)
@@ -219,7 +219,7 @@ def _querygen_inputs(ws: Workspace, n: int) -> tuple[Path, Path]:
     """``n`` passages (demo documents' texts) and their order file."""
 
     def build() -> tuple[Path, Path]:
-        from qcpt.io import write_jsonl
+        from qcpt.core.io import write_jsonl
         from qcpt.querygen.sharding import make_passage_order, write_order
 
         docs = ws.demo_documents()
@@ -357,7 +357,7 @@ def stage_pretrain(ws: Workspace) -> dict:
     per-step rates the training log records, the first step (warm-up) left out."""
     import torch
 
-    from qcpt.io import read_jsonl
+    from qcpt.core.io import read_jsonl
     from qcpt.pretrain.schemas import registry as schema_registry
 
     encoder = ws.embedded_encoder()
@@ -513,7 +513,7 @@ def stage_encode(ws: Workspace) -> dict:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from qcpt.models import resolve_model_path
+    from qcpt.core.models import resolve_model_path
     from qcpt.retrieval.vectors import encode_texts, load_encoder
 
     n, max_len, batch = ws.sizes["encode_passages"], 256, 64
@@ -638,7 +638,7 @@ def _bm25_inputs(ws: Workspace) -> tuple[Path, dict[str, str], str]:
         prepare_collection(scifact, collection, "beir")
         topics, _ = read_topics(scifact / "queries.jsonl")
         return collection, topics, "BEIR SciFact (../shared/data/scifact)"
-    from qcpt.io import write_jsonl
+    from qcpt.core.io import write_jsonl
 
     docs = ws.demo_documents()
     repeat = ws.sizes["bm25_repeat"]

@@ -2,9 +2,10 @@
 
 Every job of the workflow runs one command of :data:`COMMANDS`; a command is named after the module
 that implements it (``retrieval.evaluate`` is ``qcpt/retrieval/evaluate.py``), with ``:<entry>``
-where a module has several entry points (``retrieval.bm25:search`` is ``main_search`` there). The
-corpus stage's commands are named after their module in qcpt/corpus/ (``passages`` is
-``qcpt/corpus/passages.py``): the names predate the package, and a name is part of a job's identity.
+where a module has several entry points (``retrieval.bm25:search`` is ``main_search`` there). A name
+without a stage (``passages``, ``summary``, ``card``) is its module's in the one stage package that
+has it (``qcpt/corpus/passages.py``, ``qcpt/report/summary.py``, ``qcpt/publish/card.py``): the names
+predate the packages, and a name is part of every job's identity.
 docs/artifacts.md lists every command with its arguments (tests/test_workflow_commands.py checks
 the two agree).
 
@@ -53,12 +54,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrieval.evaluate": ("qcpt.retrieval.evaluate", "main"),
     "retrieval.evaluate:mean": ("qcpt.retrieval.evaluate", "main_mean"),
     # reports
-    "summary": ("qcpt.summary", "main"),
-    "expected": ("qcpt.expected", "main"),
+    "summary": ("qcpt.report.summary", "main"),
+    "expected": ("qcpt.report.expected", "main"),
     "report.build": ("qcpt.report.build", "main"),
     "querygen.audit": ("qcpt.querygen.audit", "main"),
     # model cards and publish bundles
-    "card": ("qcpt.card", "main"),
+    "card": ("qcpt.publish.card", "main"),
     "publish": ("qcpt.publish", "main"),
 }
 

@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import config_files
-from .params import ConfigError, ParamsError, parse_params
+from .core import config_files
+from .core.params import ConfigError, ParamsError, parse_params
 from .pretrain.contexts import registry as context_registry
 from .pretrain.schemas import registry as schema_registry
 from .querygen.generators import registry as generator_registry

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .core.io import sha256_file
 from .corpus import irds
-from .io import sha256_file
 
 
 class DataError(RuntimeError):

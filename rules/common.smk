@@ -26,7 +26,7 @@ from qcpt.cli import (  # noqa: E402
     job_python,
 )
 from qcpt.training.params import REPORT_TO_ENV  # noqa: E402
-from qcpt.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
+from qcpt.core.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
 from qcpt import inputs as qinputs  # noqa: E402
 from qcpt.corpus.irds import IrdsError  # noqa: E402
 from qcpt.workflow import cells, grid  # noqa: E402

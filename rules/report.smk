@@ -1,8 +1,8 @@
 # Reports: a summary table of every metrics file the config asks for, the papers' tables and
 # figures (ours beside theirs) from the metrics files those tables need (qcpt/report), and the check
-# of the config's expected scores against our runs (qcpt/expected.py).
+# of the config's expected scores against our runs (qcpt/report/expected.py).
 
-from qcpt import expected as qexpected  # noqa: E402
+from qcpt.report import expected as qexpected  # noqa: E402
 from qcpt import report as qreport  # noqa: E402
 
 EXPECTED = qexpected.expected_scores(config)

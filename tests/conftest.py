@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from qcpt.config_files import read_config  # noqa: E402
+from qcpt.core.config_files import read_config  # noqa: E402
 
 # QCPT_SHARED_DATA: the reference data elsewhere (a worktree's ../shared is not the main checkout's)
 SHARED_DATA = Path(os.environ.get("QCPT_SHARED_DATA", ROOT.parent / "shared" / "data"))

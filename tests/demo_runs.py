@@ -20,7 +20,7 @@ import yaml
 from conftest import ROOT
 from test_workflow_e2e import tiny_config
 
-from qcpt.io import sha256_file
+from qcpt.core.io import sha256_file
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 

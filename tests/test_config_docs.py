@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from qcpt.config_files import read_config
+from qcpt.core.config_files import read_config
 
 spec = importlib.util.spec_from_file_location("config_docs", ROOT / "tools" / "config_docs.py")
 config_docs = importlib.util.module_from_spec(spec)
@@ -58,7 +58,7 @@ def test_every_params_block_names_a_dataclass_whose_fields_are_listed():
         for field in dataclasses.fields(cls):
             assert f"| `{field.name}` |" in text, (name, field.name)
     with pytest.raises(SystemExit, match="not a dataclass"):
-        config_docs.params_class("qcpt.config_files:NoSuchClass")
+        config_docs.params_class("qcpt.core.config_files:NoSuchClass")
 
 
 def test_every_params_field_has_a_meaning():

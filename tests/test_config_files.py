@@ -1,4 +1,4 @@
-"""Config files that include others (qcpt/config_files.py): the paper presets share one datasets
+"""Config files that include others (qcpt/core/config_files.py): the paper presets share one datasets
 file; conflicts and unmerged configs fail naming the key and the files."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT, snakemake
 
 from qcpt import config as qconfig
-from qcpt.config_files import ConfigFileError, merge_includes, read_config
+from qcpt.core.config_files import ConfigFileError, merge_includes, read_config
 
 PRESETS = [ROOT / "configs" / "query-as-context.yaml", ROOT / "configs" / "llm-expansion.yaml"]
 DATASETS = ROOT / "configs" / "datasets" / "msmarco-beir.yaml"

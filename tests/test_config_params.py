@@ -132,7 +132,7 @@ def test_the_shipped_configs_validate(preset):
 
 
 def test_parser_checks_json_types_from_the_dataclass_fields():
-    from qcpt.params import ParamsError, parse_params
+    from qcpt.core.params import ParamsError, parse_params
     from qcpt.retrieval.params import FinetuneParams
 
     with pytest.raises(ParamsError, match=r"params.train_n_passages: expected an integer, got 2.5"):

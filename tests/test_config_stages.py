@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
-from qcpt.params import ParamsError
+from qcpt.core.params import ParamsError
 from qcpt.workflow.stages import WORKFLOW_KEYS, ParamsBlock, Stage
 
 spec = importlib.util.spec_from_file_location("config_docs", ROOT / "tools" / "config_docs.py")
@@ -103,7 +103,7 @@ def test_config_imports_no_stage_internals():
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level:
             imported |= {node.module} if node.module else {alias.name for alias in node.names}
-    allowed = {"config_files", "params", "corpus.declaration", "pretrain.declaration", "querygen.declaration",
+    allowed = {"core", "core.params", "corpus.declaration", "pretrain.declaration", "querygen.declaration",
                "report.declaration", "retrieval.declaration",
                # the registries the schema's enums are filled from
                "pretrain.schemas", "pretrain.contexts", "querygen.generators"}

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, shared_data
 
+from qcpt.core.io import InputError
+from qcpt.core.params import parse_params
 from qcpt.corpus.documents import detect_format, prepare_collection, prepare_documents
 from qcpt.corpus.params import PassageParams
 from qcpt.corpus.topics import prepare_topics, read_qrels
-from qcpt.io import InputError
-from qcpt.params import parse_params
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

@@ -35,7 +35,7 @@ def test_shipped_expansions_are_well_formed_and_keyed_by_demo_passage_ids():
 
 
 def test_shipped_expansions_come_from_a_doc2query_model_trained_on_the_training_split_only():
-    from qcpt.io import sha256_file
+    from qcpt.core.io import sha256_file
 
     tuning = json.loads(EXPANSIONS.with_suffix(".json").read_text())["doc2query_fine_tuning"]
     # The fine-tuning inputs are the shipped training topics and qrels, byte for byte (so rerunning

@@ -27,8 +27,8 @@ import yaml
 from conftest import ROOT, shared_data
 
 from qcpt import inputs
+from qcpt.core.io import InputError
 from qcpt.corpus import documents, irds, topics
-from qcpt.io import InputError
 
 SCIFACT_MEMBERS = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv", "qrels/train.tsv")
 PRESETS = ("query-as-context", "llm-expansion")
@@ -321,8 +321,8 @@ def test_format_raw_reads_the_downloaded_file_as_it_is(tmp_path, monkeypatch):
 
 
 def test_format_raw_is_for_an_id_whose_raw_file_is_recorded():
+    from qcpt.core.params import ConfigError
     from qcpt.corpus.declaration import check_data_sources as _check_data_sources
-    from qcpt.params import ConfigError
 
     with pytest.raises(ConfigError, match=r"'collections.c.format': 'raw' is for an irds: source"):
         _check_data_sources({"collections": {"c": {"source": "x.tsv", "format": "raw"}}})

@@ -13,11 +13,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from qcpt.core.io import InputError  # noqa: E402
 from qcpt.corpus.packing import Unit, pack_units  # noqa: E402
 from qcpt.corpus.params import EncoderParams, PassageParams, PunktParams  # noqa: E402
 from qcpt.corpus.passages import make_passages  # noqa: E402
 from qcpt.corpus.textmodels import build_encoder, load_punkt, train_punkt  # noqa: E402
-from qcpt.io import InputError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DOCS = ROOT / "qcpt" / "data" / "demo" / "documents.jsonl"

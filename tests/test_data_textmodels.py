@@ -14,10 +14,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from nltk.tokenize.punkt import PunktParameters  # noqa: E402
 
+from qcpt.core.io import InputError  # noqa: E402
+from qcpt.core.params import parse_params  # noqa: E402
 from qcpt.corpus.params import EncoderParams, PunktParams  # noqa: E402
 from qcpt.corpus.textmodels import build_encoder, load_punkt, train_punkt  # noqa: E402
-from qcpt.io import InputError  # noqa: E402
-from qcpt.params import parse_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DOCS = ROOT / "qcpt" / "data" / "demo" / "documents.jsonl"

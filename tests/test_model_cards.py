@@ -1,4 +1,4 @@
-"""Model cards from a run's records (qcpt/card.py) without a workflow: the Hugging Face metadata, the
+"""Model cards from a run's records (qcpt/publish/card.py) without a workflow: the Hugging Face metadata, the
 numbers of the metrics files, the demo's initial model as its Hub name, and the errors."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from qcpt import card
-from qcpt.io import write_json
+from qcpt.core.io import write_json
+from qcpt.publish import card
 from qcpt.workflow.jobs import publish as publish_jobs
 
 DEMO = yaml.safe_load((ROOT / "config.yaml").read_text())

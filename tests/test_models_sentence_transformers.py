@@ -18,7 +18,7 @@ torch.set_num_threads(2)
 
 from transformers import AutoModel, BertConfig, BertModel, BertTokenizerFast  # noqa: E402
 
-from qcpt.models import resolve_model_path  # noqa: E402
+from qcpt.core.models import resolve_model_path  # noqa: E402
 from qcpt.pretrain import driver as pretrain_driver  # noqa: E402
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus  # noqa: E402
 from qcpt.retrieval.data import passage_text  # noqa: E402

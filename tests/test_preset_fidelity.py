@@ -247,7 +247,7 @@ def test_llm_preset_builds_beir_bm25_and_the_rerun_baselines(llm_jobs):
 
 def test_llm_report_tables_show_bm25_and_the_rerun_baselines(tmp_path):
     from qcpt import config as qconfig
-    from qcpt.config_files import read_config
+    from qcpt.core.config_files import read_config
     from qcpt.report import artifacts
 
     config = qconfig.validate({**read_config(ROOT / "configs" / "llm-expansion.yaml"),
@@ -323,7 +323,7 @@ LLM_PRESET = ROOT / "configs" / "llm-expansion.yaml"
 def test_llm_preset_pretrains_on_the_passage_collection_its_curriculum_counts(llm_jobs):
     """The LLM paper counts its LLM inferences and its curriculum axis on the MS MARCO passage
     collection (8.8M, Figures 3-4): the preset's corpus is that collection, and `all` is its size."""
-    from qcpt.config_files import read_config
+    from qcpt.core.config_files import read_config
 
     config = read_config(LLM_PRESET)
     collection = config["collections"]["msmarco-passage"]["source"]
@@ -347,7 +347,7 @@ def test_the_llm_presets_passage_settings_keep_every_collection_passage_whole(tm
     """passages.max_tokens of the LLM preset never re-splits an MS MARCO passage, so passages.jsonl
     has one row per collection line (what num_passages states); 144, the documents choice, would split
     a long one and break the count."""
-    from qcpt.config_files import read_config
+    from qcpt.core.config_files import read_config
     from qcpt.corpus.documents import prepare_documents
     from qcpt.corpus.params import PassageParams, PunktParams
     from qcpt.corpus.passages import make_passages
@@ -398,7 +398,7 @@ def variant_jobs(tmp_path: Path, preset: str, edit, *targets: str) -> dict[str, 
     ``targets`` only: the other reading of a setting, as a job gets it."""
     import yaml
 
-    from qcpt.config_files import read_config
+    from qcpt.core.config_files import read_config
 
     config = read_config(ROOT / "configs" / f"{preset}.yaml")
     config.pop("include", None)

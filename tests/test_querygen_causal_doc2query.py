@@ -12,7 +12,7 @@ torch.set_num_threads(2)
 
 from test_querygen_end_to_end import TEXTS as E2E_TEXTS  # noqa: E402
 
-from qcpt.io import InputError  # noqa: E402
+from qcpt.core.io import InputError  # noqa: E402
 from qcpt.querygen import causal_doc2query as cd  # noqa: E402
 from qcpt.querygen.backends import load_backend  # noqa: E402
 from qcpt.querygen.spec import GeneratorSpec  # noqa: E402
@@ -87,7 +87,7 @@ def test_fine_tune_lowers_the_loss_and_the_backend_samples_the_result(split, tin
 
 
 def test_train_layers_beyond_the_model_is_a_params_error(split, tiny_llama, tmp_path):
-    from qcpt.params import ParamsError
+    from qcpt.core.params import ParamsError
 
     pairs = cd.passage_training_pairs(*map(str, split))
     with pytest.raises(ParamsError, match="train_layers"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qcpt.io import InputError
+from qcpt.core.io import InputError
 from qcpt.querygen.consistency import (
     ConsistencyParams,
     index_passages,

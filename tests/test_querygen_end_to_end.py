@@ -14,7 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 torch.set_num_threads(2)
 
-from qcpt.io import InputError  # noqa: E402
+from qcpt.core.io import InputError  # noqa: E402
 from qcpt.querygen import doc2query, driver, sharding  # noqa: E402
 from qcpt.querygen.backends import Sample  # noqa: E402
 from qcpt.querygen.spec import GeneratorSpec  # noqa: E402

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from qcpt import config as qconfig
-from qcpt.params import ParamsError
+from qcpt.core.params import ParamsError
 from qcpt.querygen.backends import load_backend
 from qcpt.querygen.generators import registry
 from qcpt.querygen.spec import GeneratorSpec

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from qcpt import config as qconfig
-from qcpt.io import InputError
+from qcpt.core.io import InputError
 from qcpt.querygen.driver import main as generate_main
 from qcpt.querygen.precomputed import iter_expansions
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qcpt.io import InputError
+from qcpt.core.io import InputError
 from qcpt.querygen import selection, sharding
 from qcpt.querygen.sharding import (
     num_shards,

@@ -1,4 +1,4 @@
-"""Reference scores checked against runs (qcpt/expected.py, rule check_expected): within tolerance
+"""Reference scores checked against runs (qcpt/report/expected.py, rule check_expected): within tolerance
 passes and writes the table; off, or missing, fails the job naming the system and measure."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import yaml
 from conftest import ROOT, dry_run, fake_inputs
 
 from qcpt import config as qconfig
-from qcpt.expected import compare, to_markdown
+from qcpt.report.expected import compare, to_markdown
 
 
 def _metrics(root: Path, key: str, **measures: float) -> None:

@@ -7,8 +7,8 @@ import re
 
 from conftest import ROOT
 
-from qcpt import provenance
-from qcpt.io import sha256_tree
+from qcpt.core import provenance
+from qcpt.core.io import sha256_tree
 
 
 def test_collect_records_versions_and_checksums(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT
 
 from qcpt import config as qconfig
-from qcpt.config_files import read_config
-from qcpt.io import InputError
+from qcpt.core.config_files import read_config
+from qcpt.core.io import InputError
 from qcpt.report import artifacts, metrics_inputs, needed_metrics, output_files
 from qcpt.report.build import ReportBuilder, main
 

@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT, fake_inputs, snakemake
 
 from qcpt import config as qconfig
-from qcpt.config_files import read_config
+from qcpt.core.config_files import read_config
 from qcpt.querygen import audit as qaudit
 from qcpt.report import claims as qclaims
 from qcpt.report.build import ReportBuilder

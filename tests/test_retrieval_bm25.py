@@ -136,7 +136,7 @@ def test_bm25_multifield_scores_title_and_text_as_two_fields(tmp_path: Path):
     assert [s for _, s in multi_hits] != [s for _, s in flat_hits]  # two fields, two BM25 sums
     only_title = bm25.search(multi, {"q": "astronomy"}, bm25.SearchParams(depth=5, fields="multifield"))["q"]
     assert [d for d, _ in only_title] == ["d2"]
-    from qcpt.io import InputError
+    from qcpt.core.io import InputError
 
     with pytest.raises(InputError, match="multifield"):
         bm25.search(multi, topics, bm25.SearchParams(depth=5))
@@ -189,8 +189,8 @@ def test_bm25_run_on_the_demo_collection_equals_the_full_sort(tmp_path: Path):
     in an order that can differ by one ulp), so each topic also comes as its longest word alone."""
     import random
 
+    from qcpt.core.io import read_jsonl
     from qcpt.corpus.topics import read_topics
-    from qcpt.io import read_jsonl
     from qcpt.retrieval.runs import write_run
 
     demo = ROOT / "qcpt" / "data" / "demo"
@@ -242,8 +242,8 @@ def test_order_hits_sorts_only_ties_and_falls_back_on_unsorted_input():
 def test_anserini_searcher_returns_what_pyserinis_lucene_searcher_returns(tmp_path: Path):
     """The direct Java searcher the jobs use gives pyserini's LuceneSearcher's hits, in its order, for
     one query and for a threaded batch, and knows the same documents."""
+    from qcpt.core.io import read_jsonl
     from qcpt.corpus.topics import read_topics
-    from qcpt.io import read_jsonl
 
     demo = ROOT / "qcpt" / "data" / "demo"
     docs = [{"docid": obj["id"], "title": obj["title"], "text": obj["text"]}

@@ -373,14 +373,14 @@ def test_search_rejects_duplicate_docids_across_shards(tmp_path: Path):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     encode_mod.save_shard(a, ["x", "y"], np.zeros((2, 4), dtype=np.float32))
     encode_mod.save_shard(b, ["y"], np.zeros((1, 4), dtype=np.float32))
-    from qcpt.io import InputError
+    from qcpt.core.io import InputError
 
     with pytest.raises(InputError, match="'y' is also in"):
         shard_index.load_shards([a, b])
 
 
 def test_load_shards_reads_into_one_matrix_what_concatenating_the_shards_gave(tmp_path: Path):
-    from qcpt.io import InputError
+    from qcpt.core.io import InputError
 
     rng = np.random.default_rng(3)
     vectors = [rng.standard_normal((n, 6)).astype(np.float32) for n in (5, 0, 7, 3, 4)]
@@ -483,7 +483,7 @@ def test_index_shards_on_gpus_adds_the_mapped_rows_a_block_at_a_time(tmp_path: P
 
 @pytest.mark.parametrize("gpu", [False, True])
 def test_a_shard_ending_before_its_header_rows_is_named(tmp_path: Path, monkeypatch, gpu: bool):
-    from qcpt.io import InputError
+    from qcpt.core.io import InputError
 
     monkeypatch.setattr(shard_index, "_gpu_faiss", lambda: gpu)
     short = tmp_path / "short.npz"

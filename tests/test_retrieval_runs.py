@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, shared_data
 
-from qcpt.io import InputError
+from qcpt.core.io import InputError
 from qcpt.retrieval import evaluate as ev
 from qcpt.retrieval import train_data
 from qcpt.retrieval.runs import (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from qcpt.io import atomic_open
+from qcpt.core.io import atomic_open
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
        "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
@@ -50,7 +50,7 @@ def test_atomic_writer_removes_its_temporary_on_error(tmp_path):
 
 WRITER = """
 import sys, time
-from qcpt.io import atomic_open
+from qcpt.core.io import atomic_open
 with atomic_open(sys.argv[1]) as handle:
     for i in range(100000):
         handle.write(f"d{i}-0\\tquery {i}\\n")

@@ -86,10 +86,13 @@ def module_of(command: str) -> tuple[str, str]:
     function = f"main_{entry}" if entry else "main"
     if command in MOVED:
         return MOVED[command], function
-    # The corpus stage's commands (`passages`, `irds:cache`, ...) are named after their module in
-    # qcpt/corpus/: the names predate the package and are part of every job's identity.
-    if module_file(f"qcpt.{base}") is None and module_file(f"qcpt.corpus.{base}") is not None:
-        return f"qcpt.corpus.{base}", function
+    # A name without a stage (`passages`, `irds:cache`, `summary`) is its module's in the one stage
+    # package that has it: the names predate the packages and are part of every job's identity.
+    if module_file(f"qcpt.{base}") is None and "." not in base:
+        found = [f"qcpt.{d.name}.{base}" for d in sorted((ROOT / "qcpt").iterdir())
+                 if (d / "__init__.py").is_file() and module_file(f"qcpt.{d.name}.{base}") is not None]
+        if len(found) == 1:
+            return found[0], function
     return f"qcpt.{base}", function
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qcpt.summary import span_counterpart, summary_rows, to_csv
+from qcpt.report.summary import span_counterpart, summary_rows, to_csv
 
 
 def write_metrics(root: Path, system: str, per_query: dict[str, float]) -> str:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from qcpt.params import ParamsError, parse_params
+from qcpt.core.params import ParamsError, parse_params
 from qcpt.pretrain.arguments import PretrainParams
 from qcpt.retrieval.params import FinetuneParams
 from qcpt.training import params as training_params

@@ -11,7 +11,7 @@ import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
-from qcpt.params import ConfigError
+from qcpt.core.params import ConfigError
 from qcpt.workflow import cells, grid
 from qcpt.workflow.paths import LOGS, TEMPLATES, Paths
 

@@ -34,11 +34,23 @@ def _defines(module: str, function: str) -> bool:
     return any(isinstance(n, ast.FunctionDef) and n.name == function for n in tree.body)
 
 
+def named_module(base: str) -> str | None:
+    """The module a command's name says: ``qcpt.<base>``, else ``qcpt.<stage>.<base>`` where exactly
+    one stage package has that module."""
+    if importlib.util.find_spec(f"qcpt.{base}") is not None:
+        return f"qcpt.{base}"
+    stages = [d.name for d in (ROOT / "qcpt").iterdir() if (d / "__init__.py").is_file()]
+    found = [f"qcpt.{s}.{base}" for s in stages if "." not in base and (
+        (ROOT / "qcpt" / s / f"{base}.py").is_file() or (ROOT / "qcpt" / s / base / "__init__.py").is_file())]
+    return found[0] if len(found) == 1 else None
+
+
 def test_every_command_is_named_after_its_module_and_its_function_exists():
     for name, (module, function) in COMMANDS.items():
         base, _, entry = name.partition(":")
-        # The corpus stage's commands are named after their module in qcpt/corpus/ (names predate the package).
-        assert module in (f"qcpt.{base}", f"qcpt.corpus.{base}"), f"{name} runs {module}: a command is named after its module"
+        # A name without a stage is its module's in the one stage package that has it (the names
+        # predate the packages): `passages` is qcpt.corpus.passages.
+        assert module == named_module(base), f"{name} runs {module}: a command is named after its module"
         assert function == ("main" if not entry else f"main_{entry}"), name
         assert _defines(module, function), f"{name}: {module} defines no {function}"
 

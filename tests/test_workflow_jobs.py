@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
-from qcpt.params import ConfigError
+from qcpt.core.params import ConfigError
 from qcpt.workflow import jobs
 from qcpt.workflow.defaults import default
 

@@ -48,8 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qcpt.io import read_tsv, sha256_file, write_json  # noqa: E402
-from qcpt.params import parse_params  # noqa: E402
+from qcpt.core.io import read_tsv, sha256_file, write_json  # noqa: E402
+from qcpt.core.params import parse_params  # noqa: E402
 from qcpt.querygen.causal_doc2query import (  # noqa: E402
     CausalDoc2QueryParams,
     fine_tune,

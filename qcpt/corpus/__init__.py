@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..io import InputError
-from ..params import setup_logging
+from ..core.io import InputError
+from ..core.params import setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..params import ConfigError
+from ..core.params import ConfigError
 from ..workflow.stages import ParamsBlock, Stage
 from .params import EncoderParams, PassageParams, PunktParams
 

@@ -8,7 +8,7 @@ a BEIR folder; an ``irds:`` dataset), the stages downstream read one normal form
 - :func:`prepare_collection` → collection JSONL ``{"docid", "title", "text"}`` (retrieval corpus).
 
 Bad input (bad JSON, a missing id, empty text, a duplicate id, a wrong column count ...) raises
-:class:`~qcpt.io.InputError` naming file, line and field; outputs are written atomically, so on an
+:class:`~qcpt.core.io.InputError` naming file, line and field; outputs are written atomically, so on an
 error nothing appears under the output name.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..io import InputError, atomic_open, open_text, read_jsonl, read_tsv, require_str
+from ..core.io import InputError, atomic_open, open_text, read_jsonl, read_tsv, require_str
 from . import irds
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import load_tokenizer
+from ..core.models import load_tokenizer
 from .documents import one_line
 from .params import PassageParams
 from .textmodels import load_punkt

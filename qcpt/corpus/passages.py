@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from ..io import InputError, atomic_open, read_jsonl, require_str
-from ..params import parse_params, setup_logging
+from ..core.io import InputError, atomic_open, read_jsonl, require_str
+from ..core.params import parse_params, setup_logging
 from .documents import one_line
 from .packing import PassageMaker
 from .params import PassageParams

@@ -27,8 +27,8 @@ from typing import Any
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 from tqdm import tqdm
 
-from ..io import InputError, atomic_dir, atomic_path, read_jsonl, require_str
-from ..params import parse_params, setup_logging
+from ..core.io import InputError, atomic_dir, atomic_path, read_jsonl, require_str
+from ..core.params import parse_params, setup_logging
 from .params import SPECIAL_TOKENS, EncoderParams, PunktParams
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 normalised by :func:`prepare_topics` to topics TSV ``qid<TAB>text`` + TREC qrels ``qid 0 docid rel``.
 
 A bad line (an empty or duplicate query id, a relevance that is not an integer, a judgment for a
-query that is not among the topics ...) raises :class:`~qcpt.io.InputError` naming file, line and
+query that is not among the topics ...) raises :class:`~qcpt.core.io.InputError` naming file, line and
 field; outputs are written atomically.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import InputError, atomic_open, open_text, read_jsonl, read_tsv, require_str
+from ..core.io import InputError, atomic_open, open_text, read_jsonl, read_tsv, require_str
 from . import irds
 from .documents import one_line
 

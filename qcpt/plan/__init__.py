@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..tabular import md_table
+from ..core.tabular import md_table
 from .dryrun import DagJob, DryRun, dry_run
 from .estimate import Cost, Estimator, Rates
 
@@ -118,7 +118,7 @@ def _sum(jobs: list[DagJob], costs: list[Cost], indices: Iterable[int]) -> Total
 def make_plan(configfile: str | Path, targets: list[str] | None = None, bench_dir: str | Path | None = None) -> Plan:
     """The plan of ``configfile`` in the current directory (its targets, default all)."""
     from .. import config as qconfig
-    from ..config_files import read_config
+    from ..core.config_files import read_config
     from ..report import catalogue
     from ..report import verdict as qverdict
     from ..report.build import ReportParams

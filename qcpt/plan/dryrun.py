@@ -212,7 +212,7 @@ class DryRun:
 def dry_run(configfile: str | Path, targets: list[str] | None = None, workdir: str | Path = ".",
             config: dict[str, Any] | None = None, timeout: int = 600) -> DryRun:
     """The DAG of ``configfile`` (its ``targets``, default all) in ``workdir``, both dry runs."""
-    from ..config_files import read_config
+    from ..core.config_files import read_config
 
     workdir = Path(workdir).resolve()
     configfile = Path(configfile).resolve()

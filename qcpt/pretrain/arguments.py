@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..params import ParamsError, check_types
-from ..params import parse_params as parse_dataclass
+from ..core.params import ParamsError, check_types
+from ..core.params import parse_params as parse_dataclass
 from ..training.batching import BatchPlan, plan_from_settings
 from ..training.params import LR_SCHEDULERS, TrainerParams
 from .contexts import registry as context_registry

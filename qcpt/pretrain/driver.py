@@ -39,8 +39,8 @@ from typing import Any
 
 from transformers import set_seed
 
-from ..models import load_tokenizer, resolve_model_path
-from ..params import setup_logging
+from ..core.models import load_tokenizer, resolve_model_path
+from ..core.params import setup_logging
 from ..retrieval.st_layout import default_settings, write_encoder_description
 from ..training import trainer as training
 from ..training.batching import BatchPlan

@@ -20,7 +20,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
-from ..io import write_json
+from ..core.io import write_json
 from .objectives.common import PretrainModel
 
 log = logging.getLogger(__name__)

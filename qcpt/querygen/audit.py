@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import InputError, atomic_open
-from ..params import parse_params as _parse_params
+from ..core.io import InputError, atomic_open
+from ..core.params import parse_params as _parse_params
 from .leakage import AuditParams, TopicSets, read_topics_file
 from .minhash import BATCH
 from .ngrams import normalise

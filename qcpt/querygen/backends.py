@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import load_pretrained, load_tokenizer, resolve_model_path
+from ..core.models import load_pretrained, load_tokenizer, resolve_model_path
 from .prompts import adds_special_tokens
 from .spec import GeneratorSpec
 

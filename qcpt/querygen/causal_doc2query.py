@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io import InputError, atomic_dir, read_jsonl, require_str, sha256_file, write_json
-from ..params import ParamsError
+from ..core.io import InputError, atomic_dir, read_jsonl, require_str, sha256_file, write_json
+from ..core.params import ParamsError
 from .doc2query import read_judged_queries
 from .driver import Passage
 from .prompts import passage_text, render_prompt, truncate_to_tokens
@@ -125,7 +125,7 @@ def fine_tune(
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ..models import load_pretrained, load_tokenizer
+    from ..core.models import load_pretrained, load_tokenizer
 
     torch.manual_seed(params.seed)
     tokenizer = load_tokenizer(model_dir)

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io import InputError, read_jsonl, require_str
-from ..params import ParamsError, check_types
+from ..core.io import InputError, read_jsonl, require_str
+from ..core.params import ParamsError, check_types
 
 log = logging.getLogger(__name__)
 

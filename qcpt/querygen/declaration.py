@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..params import ConfigError
+from ..core.params import ConfigError
 from ..workflow.defaults import setting
 from ..workflow.jobs import querygen as querygen_jobs
 from ..workflow.stages import ParamsBlock, Stage

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io import InputError, atomic_dir, read_jsonl, read_tsv, require_str, write_json
-from ..models import load_tokenizer
-from ..params import ParamsError
+from ..core.io import InputError, atomic_dir, read_jsonl, read_tsv, require_str, write_json
+from ..core.models import load_tokenizer
+from ..core.params import ParamsError
 from ..training.checkpoints import Retention, finish_checkpoints, plan_resume, run_identity
 from .params import parse_params
 from .prompts import DOCT5QUERY_PREFIX

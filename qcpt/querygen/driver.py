@@ -29,8 +29,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .. import plugins
-from ..io import InputError, atomic_open, read_jsonl, require_str, write_json
+from ..core import plugins
+from ..core.io import InputError, atomic_open, read_jsonl, require_str, write_json
 from .generators import registry as backend_registry
 from .parsing import QueryFilter, QueryPool, parse_generation
 from .prompts import echo_texts, passage_text, render_prompt, truncate_to_tokens

@@ -11,8 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..io import atomic_dir, sha256_file, write_json
-from ..models import load_pretrained, load_tokenizer, resolve_model_path
+from ..core.io import atomic_dir, sha256_file, write_json
+from ..core.models import load_pretrained, load_tokenizer, resolve_model_path
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import ParamsError
+from ..core.params import ParamsError
 from .minhash import MinHashBands, band_count
 from .ngrams import ngrams, normalise, shared_needed
 

@@ -1,5 +1,5 @@
 """``--params JSON`` → dataclass: the shared parser (kept import-light for the vLLM venv)."""
 
-from ..params import parse_params
+from ..core.params import parse_params
 
 __all__ = ["parse_params"]

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..io import InputError
+from ..core.io import InputError
 
 
 def pool_row(path: str | os.PathLike, lineno: int, line: str) -> tuple[str, str]:

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..io import InputError
-from ..models import resolve_model_path
+from ..core.io import InputError
+from ..core.models import resolve_model_path
 from .parsing import QueryFilter, QueryPool, parse_generation
 
 FORMATS = (".tsv", ".jsonl")

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 
-from ..io import InputError, atomic_open, write_json
+from ..core.io import InputError, atomic_open, write_json
 from .params import parse_params
 from .pools import read_pool_shard, read_query_rows
 from .sharding import read_order

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..io import InputError, atomic_open
+from ..core.io import InputError, atomic_open
 
 
 def num_shards(num_passages: int, shard_size: int) -> int:
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import logging
 
-    from ..io import read_jsonl, require_str
+    from ..core.io import read_jsonl, require_str
     from .params import parse_params
 
     parser = argparse.ArgumentParser(description="Write the seeded permutation of passage ids that defines generation shards.")

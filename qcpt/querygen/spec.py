@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..params import ParamsError, check_types, unknown_key
+from ..core.params import ParamsError, check_types, unknown_key
 from .generators import registry as backend_registry
 
 PROMPT_FAMILIES = ("doct5query", "alpaca-zeroshot", "alpaca-figure1", "tk-instruct-fewshot", "chat-zeroshot")

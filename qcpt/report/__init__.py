@@ -9,7 +9,7 @@
 - :mod:`.catalogue`: which tables a config reports, the files they read and write (for the DAG);
 - :mod:`.spec`: tables, figures and cells, and the config's names for the papers' vocabulary;
 - :mod:`.stats`: metrics files read once, the paired t-test;
-- :mod:`.build`: markdown/CSV tables (:mod:`qcpt.tabular`), PNG plots, ``index.md`` (CLI ``main``);
+- :mod:`.build`: markdown/CSV tables (:mod:`qcpt.core.tabular`), PNG plots, ``index.md`` (CLI ``main``);
 - :mod:`.plots`: matplotlib (Agg) curves and per-cell intervals over seeds.
 
 The rule file imports the light functions below when the DAG is built (no matplotlib/scipy there).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..tabular import MISSING, csv_text, md_table
+from ..core.tabular import MISSING, csv_text, md_table
 from ..workflow import grid as workflow_grid
 from ..workflow.paths import Paths
 from .pages import IndexEntry

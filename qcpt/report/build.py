@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as qconfig
-from ..config_files import read_config
-from ..io import atomic_open
-from ..tabular import MISSING, csv_text, md_table
+from ..core.config_files import read_config
+from ..core.io import atomic_open
+from ..core.tabular import MISSING, csv_text, md_table
 from . import audit_table, catalogue, plots, verdict_table
 from .pages import IndexEntry, ReportParams, parse_params
 from .spec import BarFigure, CellRef, CurveFigure, Grid, Table
@@ -266,7 +266,7 @@ class ReportBuilder:
                           sum(v is not None for v in values.values()), len(values))
 
     def write_index(self, entries: list[IndexEntry]) -> None:
-        from .. import provenance
+        from ..core import provenance
 
         md = io.StringIO()
         md.write("# qcpt report\n\n")

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_path
+from ..core.io import atomic_path
 from .spec import BarFigure, CurveFigure
 
 PAPER_GREY = "0.45"

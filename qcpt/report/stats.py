@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io import read_metrics
+from ..core.io import read_metrics
 
 BETTER, WORSE = "▲", "▼"
 

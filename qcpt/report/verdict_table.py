@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..tabular import MISSING, csv_text, md_table
+from ..core.tabular import MISSING, csv_text, md_table
 from . import claims as qclaims
 from . import power as qpower
 from . import verdict as qverdict

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..io import InputError, atomic_dir, sha256_file, write_json
-from ..params import ParamsError
+from ..core.io import InputError, atomic_dir, sha256_file, write_json
+from ..core.params import ParamsError
 from .data import iter_collection, load_topics, passage_text
 from .params import parse_params, setup_logging
 from .runs import Hit, sort_hits, write_run_stream

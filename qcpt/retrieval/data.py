@@ -11,8 +11,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.io import InputError, read_jsonl, require_str
 from ..corpus.topics import read_qrels, read_topics
-from ..io import InputError, read_jsonl, require_str
 
 
 @dataclass(frozen=True)

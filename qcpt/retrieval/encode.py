@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..io import InputError, atomic_path
+from ..core.io import InputError, atomic_path
 from .data import iter_collection, passage_text, title_separator
 from .params import EncodeParams, limit_torch_threads, parse_params, setup_logging
 from .vectors import Throughput, default_device, encode_texts, load_encoder, resolve_settings

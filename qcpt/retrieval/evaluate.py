@@ -43,8 +43,8 @@ from typing import Any
 
 import ir_measures
 
-from ..io import InputError, read_metrics, sha256_file, write_json
-from ..params import ParamsError
+from ..core.io import InputError, read_metrics, sha256_file, write_json
+from ..core.params import ParamsError
 from .data import load_qrels
 from .params import parse_params, setup_logging
 from .runs import RunEntry, RunNotGrouped, iter_run, ranked_docids, read_run

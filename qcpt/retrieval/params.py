@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..params import ParamsError, parse_params, setup_logging
+from ..core.params import ParamsError, parse_params, setup_logging
 from ..training.batching import BatchPlan, plan_from_settings
 from ..training.params import TrainerParams
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..io import InputError, atomic_open, open_text
+from ..core.io import InputError, atomic_open, open_text
 
 Hit = tuple[str, float]  # (docid, score)
 

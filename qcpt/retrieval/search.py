@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..io import InputError
+from ..core.io import InputError
 from .data import iter_collection, load_topics
 from .encode import encode_passages
 from .params import DenseSearchParams as SearchParams

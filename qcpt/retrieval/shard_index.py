@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import InputError
+from ..core.io import InputError
 from .encode import load_shard
 
 log = logging.getLogger(__name__)

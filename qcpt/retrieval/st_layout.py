@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..io import write_json
+from ..core.io import write_json
 from .vectors import DEFAULTS, POOLING_FILE, EncoderSettings
 
 ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling/config.json")

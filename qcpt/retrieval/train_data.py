@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..io import InputError, read_jsonl, require_str, write_jsonl
-from ..params import ParamsError
+from ..core.io import InputError, read_jsonl, require_str, write_jsonl
+from ..core.params import ParamsError
 from .data import load_qrels, load_topics
 from .params import parse_params, setup_logging
 from .runs import RunNotGrouped, iter_run, ranked_docids, read_run

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models import load_pretrained, load_tokenizer, resolve_model_path
+from ..core.models import load_pretrained, load_tokenizer, resolve_model_path
 from .params import POOLINGS
 
 log = logging.getLogger(__name__)

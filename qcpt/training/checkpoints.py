@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_path, sha256_file
-from ..models import PACKAGE_PREFIX, resolve_model_path
+from ..core.io import atomic_path, sha256_file
+from ..core.models import PACKAGE_PREFIX, resolve_model_path
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..params import ParamsError
+from ..core.params import ParamsError
 
 # reduce_lr_on_plateau needs an eval metric no training job computes.
 UNUSABLE_SCHEDULERS = ("reduce_lr_on_plateau",)
@@ -96,7 +96,7 @@ class TrainerParams:
     ddp_backend: str | None = None          # None: gloo on CPU under torchrun, Trainer's choice on GPU
 
     def check_trainer_fields(self) -> None:
-        """Range checks of the fields above (types are checked by :func:`qcpt.params.check_types`);
+        """Range checks of the fields above (types are checked by :func:`qcpt.core.params.check_types`);
         a :class:`ParamsError` names the first bad one."""
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ParamsError("lr_scheduler", f"{self.lr_scheduler!r} is not one of {', '.join(LR_SCHEDULERS)}")

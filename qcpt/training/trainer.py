@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from ..io import atomic_dir, write_json
+from ..core.io import atomic_dir, write_json
 from .batching import BatchPlan
 from .checkpoints import (
     ResumePlan,

@@ -7,7 +7,7 @@
 - :mod:`.defaults` — what an optional config key means when left out, in one table;
 - :mod:`.jobs` — one pure function per rule: its inputs, ``--params`` and command-line values.
 
-Layering: below it are only light modules (qcpt.params, the shard arithmetic, the report's table
+Layering: below it are only light modules (qcpt.core.params, the shard arithmetic, the report's table
 definitions, and, where a batch or a job parameter's default is read, the commands' parameter
 dataclasses: no torch); above it are qcpt.config (validation) and rules/common.smk, the glue to Snakemake.
 """

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from ..params import ConfigError
+from ..core.params import ConfigError
 from ..pretrain.arguments import SCHEMAS  # the pre-training command's schemas (import-light)
 from ..pretrain.contexts import registry as contexts
 

@@ -13,7 +13,7 @@ iterating them, so it knows no stage's parameter classes or job functions. A dec
   so a bad value is reported with its config key path before the first job runs;
 - ``references(config)``: the checks across keys that need the stage's own modules (a file that
   must exist, a dataset ID), run once the config matches the schema; a
-  :class:`~qcpt.params.ConfigError` names the key.
+  :class:`~qcpt.core.params.ConfigError` names the key.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ParamsBlock:
 
     ``values``: the object, or a function making it when the block is checked (a failure there is
     then reported under ``where``); ``params``: the dataclass the job parses it with, through
-    ``parser`` where the job has its own (else :func:`qcpt.params.parse_params`); ``where``: the
+    ``parser`` where the job has its own (else :func:`qcpt.core.params.parse_params`); ``where``: the
     config key path the values come from; ``origin``: keys whose value came from another key path;
     ``derived``: keys whose value the workflow computes from the key named, and the words that say how.
     """

@@ -12,7 +12,7 @@ of the same dataset never race on ir_datasets' cache, and the jobs of one downlo
 share a cache folder, e.g. beir/scifact/train and beir/scifact/test) run one after the other.
 
 Rows are checked by the same readers as file lines (qcpt/corpus/documents.py, topics.py); a bad row
-is an :class:`~qcpt.io.InputError` naming the ID, the part (docs, queries, qrels), the 1-based row
+is an :class:`~qcpt.core.io.InputError` naming the ID, the part (docs, queries, qrels), the 1-based row
 and the field.
 
 ``format: raw`` on an ``irds:`` collection or corpus reads the file ir_datasets downloaded as it
@@ -32,8 +32,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ...io import InputError, write_json
-from ...params import setup_logging
+from ...core.io import InputError, write_json
+from ...core.params import setup_logging
 from .dataset import (
     IRDS_VERSION,
     PARTS,

@@ -1,7 +1,7 @@
 """One ir_datasets dataset as a source: its ID and download group, its rows, its raw documents file.
 
 The readers of :mod:`qcpt.corpus` take rows from here (the cache the ``irds_cache`` job built), a
-bad row an :class:`~qcpt.io.InputError` naming the ID, the part, the 1-based row and the field.
+bad row an :class:`~qcpt.core.io.InputError` naming the ID, the part, the 1-based row and the field.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ...io import InputError
+from ...core.io import InputError
 
 PREFIX = "irds:"
 POINTER_SUFFIX = ".irds.json"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...io import write_json
+from ...core.io import write_json
 from .dataset import IrdsError, home, load, raw_docs, registry
 
 # --------------------------------------------------------------------------- what a dataset needs

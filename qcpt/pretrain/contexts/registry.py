@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-from ...plugins import Registry
+from ...core.plugins import Registry
 
 # The kinds of this package, in the order the config docs and error messages list them.
 BUILTIN = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from transformers import BertModel
 
-from ... import plugins
+from ...core import plugins
 from ..arguments import PretrainParams
 from ..schemas import registry as schema_registry
 from .bottleneck import BottleneckModel

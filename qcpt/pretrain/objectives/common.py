@@ -19,7 +19,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
-from ...models import load_pretrained
+from ...core.models import load_pretrained
 from ..masking import IGNORE_INDEX
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ...plugins import Registry
+from ...core.plugins import Registry
 
 ENTRY_POINT_GROUP = "qcpt.schemas"
 

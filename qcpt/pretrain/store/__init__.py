@@ -35,7 +35,7 @@ does not do.
   without a dictionary), each passage's query pool as offsets plus a permutation where the file
   was not in passage order. ``datasets`` has no group-by; these would be further tables built by
   ``map``/``sort`` and read through its row formatting.
-- The project's input errors: a bad line is an :class:`~qcpt.io.InputError` naming file, line and
+- The project's input errors: a bad line is an :class:`~qcpt.core.io.InputError` naming file, line and
   field, as every other reader of the project raises; a large input is converted in a spawned
   process whose memory is returned when it ends, its cost (seconds, peak RSS) kept in the meta.
 """

@@ -1,6 +1,6 @@
 """Building a store: the passages file or a queries TSV converted once into Arrow IPC + ``.npy`` files.
 
-Each build streams its input, checks every line (an :class:`~qcpt.io.InputError` names file, line
+Each build streams its input, checks every line (an :class:`~qcpt.core.io.InputError` names file, line
 and field) and writes its columns a record batch at a time, every file under a temporary name
 renamed into place. A large input is converted in a separate process (:func:`run_build`).
 """
@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...io import InputError, atomic_path, read_jsonl, read_tsv, require_str
+from ...core.io import InputError, atomic_path, read_jsonl, read_tsv, require_str
 
 if TYPE_CHECKING:
     from .readers import Passages

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...io import atomic_path
+from ...core.io import atomic_path
 
 
 def source_key(path: str | os.PathLike) -> dict[str, Any]:

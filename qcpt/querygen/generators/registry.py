@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...plugins import Registry, function
+from ...core.plugins import Registry, function
 
 # The backends of this package, in the order the config docs and error messages list them.
 BUILTIN = (

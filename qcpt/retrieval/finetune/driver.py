@@ -12,8 +12,8 @@ from typing import Any
 
 from transformers import AutoModel, set_seed
 
-from ...io import InputError
-from ...models import load_pretrained, load_tokenizer, resolve_model_path
+from ...core.io import InputError
+from ...core.models import load_pretrained, load_tokenizer, resolve_model_path
 from ...training import trainer as training
 from ...training.checkpoints import Retention
 from ..data import load_passages, passage_text, title_separator

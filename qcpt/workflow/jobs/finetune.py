@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...params import ConfigError
+from ...core.params import ConfigError
 from .. import cells
 from ..defaults import setting
 from .base import describe_batch, encoder_model, paths
@@ -99,7 +99,7 @@ def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:
 
 def batch(config: dict[str, Any], devices: int, dataset: str, encoder: str, stage: str) -> str:
     """The job's effective global batch (queries) on ``devices`` processes (see pretrain.batch)."""
-    from ...params import parse_params
+    from ...core.params import parse_params
     from ...retrieval.params import FinetuneParams
     from ...training.batching import BatchPlanError
 

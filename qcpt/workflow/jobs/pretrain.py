@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...params import ConfigError
+from ...core.params import ConfigError
 from .. import cells
 from ..defaults import setting
 from .base import describe_batch, encoder_init_input, encoder_init_path, paths

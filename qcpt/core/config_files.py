@@ -133,4 +133,4 @@ def check_merged(config: Mapping[str, Any]) -> None:
     included sections would be reported missing, which points at the wrong cause."""
     if INCLUDE_KEY in config:
         raise ConfigFileError(f"config key '{INCLUDE_KEY}' ({config[INCLUDE_KEY]!r}) was not merged: read the "
-                              f"file with qcpt.config_files.read_config (Snakemake merges it itself)")
+                              f"file with qcpt.core.config_files.read_config (Snakemake merges it itself)")

@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from .io import InputError, atomic_open, atomic_path, read_metrics
-from .params import setup_logging
+from ..core.io import InputError, atomic_open, atomic_path, read_metrics
+from ..core.params import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def plot_loss(history: list[dict[str, Any]], title: str, out: str | os.PathLike)
 
 def metrics_rows(paths: list[str], root: str) -> list[dict[str, Any]]:
     """One row per metrics file: evalset, system, measures, query count and its path under ``root``."""
-    from .workflow import grid
+    from ..workflow import grid
 
     rows = []
     for path in paths:
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     cell = json.loads(args.params)
-    from .workflow.cells import ConfigError
+    from ..workflow.cells import ConfigError
 
     try:
         run = read_run(args.model, args.log)

@@ -35,7 +35,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "qcpt": ("qcpt",),
 }
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,7 +51,7 @@ def package_versions() -> dict[str, str | None]:
             except importlib.metadata.PackageNotFoundError:
                 continue
     if versions["qcpt"] is None:
-        from . import __version__
+        from .. import __version__
 
         versions["qcpt"] = __version__
     return versions
@@ -92,7 +92,7 @@ def _size_and_mtime(path: Path) -> tuple[int, float]:
 
 
 def describe_input(path: str | os.PathLike) -> dict[str, Any]:
-    """sha256 of a file or folder (qcpt.io.sha256_tree), or size + mtime above 1 GiB."""
+    """sha256 of a file or folder (qcpt.core.io.sha256_tree), or size + mtime above 1 GiB."""
     p = Path(path)
     if not p.exists():
         return {"missing": True}
@@ -121,7 +121,7 @@ def collect(cell: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
         "python": platform.python_version(),
         # Where this job ran from: information, not identity (a job's params never carry paths).
         "interpreter": sys.executable,
-        "checkout": str(Path(__file__).resolve().parents[1]),
+        "checkout": str(Path(__file__).resolve().parents[2]),
         "hostname": socket.gethostname(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "inputs": {str(p): describe_input(p) for p in inputs},

@@ -24,9 +24,9 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import metrics_path
-from .io import InputError, atomic_open, read_metrics
-from .tabular import MISSING, md_table
+from ..config import metrics_path
+from ..core.io import InputError, atomic_open, read_metrics
+from ..core.tabular import MISSING, md_table
 
 DEFAULT_TOLERANCE = 0.005
 

@@ -1,5 +1,5 @@
-"""Text tables: markdown (pipe tables) and CSV, the one writer of the summary (:mod:`qcpt.summary`),
-the reproduction check (:mod:`qcpt.expected`) and the report's pages (:mod:`qcpt.report.build`)."""
+"""Text tables: markdown (pipe tables) and CSV, the one writer of the summary (:mod:`qcpt.report.summary`),
+the reproduction check (:mod:`qcpt.report.expected`) and the report's pages (:mod:`qcpt.report.build`)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ import json
 import statistics
 from pathlib import Path
 
-from .io import atomic_open
-from .report.demo_tables import unseeded
-from .tabular import MISSING, csv_text, md_table
-from .workflow import cells, grid
+from ..core.io import atomic_open
+from ..core.tabular import MISSING, csv_text, md_table
+from ..workflow import cells, grid
+from .demo_tables import unseeded
 
 # nDCG@10 first: it reads the whole top 10 (MRR@10 only the first relevant passage), so its per-query
 # scores vary less and a seed-averaged comparison has more power; it is the demo's headline measure.
@@ -60,7 +60,7 @@ def summary_rows(root: str, metrics_paths: list[str]) -> tuple[list[dict[str, st
     per cell, seed replicates merged) and the ordered column names after evalset and system (seeds,
     the measures, then the comparison columns where any row has a span counterpart in the table).
     Each row also carries the plain numbers the CSV writes (keys starting with ``_``)."""
-    from .report.stats import paired_ttest
+    from .stats import paired_ttest
 
     measures: list[str] = []
     loaded: dict[tuple[str, str], dict] = {}

@@ -9,7 +9,7 @@ model: ``AutoModel`` and ``SentenceTransformer`` load the bundle's root) with it
 paths they have in the results folder: ``results/<run>/train_log.json``,
 ``results/eval/<evalset>/<system>/{metrics.json,run.trec}``. ``qcpt/config.yaml`` is the config
 excerpt that made the model, ``qcpt/provenance.json`` the checksums of every file copied, the
-software versions and the workflow's commit (:func:`qcpt.provenance.collect`). Upload with
+software versions and the workflow's commit (:func:`qcpt.core.provenance.collect`). Upload with
 
     hf upload <user>/<repo> <bundle> . --exclude .snakemake_timestamp
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from .io import atomic_dir, write_json
-from .params import setup_logging
-from .provenance import collect
+from ..core.io import atomic_dir, write_json
+from ..core.params import setup_logging
+from ..core.provenance import collect
 
 log = logging.getLogger(__name__)
 
