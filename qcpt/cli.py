@@ -6,7 +6,7 @@ where a module has several entry points (``retrieval.bm25:search`` is ``main_sea
 without a stage (``passages``, ``summary``, ``card``) is its module's in the one stage package that
 has it (``qcpt/corpus/passages.py``, ``qcpt/report/summary.py``, ``qcpt/publish/card.py``): the names
 predate the packages, and a name is part of every job's identity.
-docs/artifacts.md lists every command with its arguments (tests/test_workflow_commands.py checks
+docs/artifacts.md lists every command with its arguments (tests/workflow/test_workflow_commands.py checks
 the two agree).
 
 The module is imported only when its command runs, so starting a command costs the imports of that

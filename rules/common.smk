@@ -6,7 +6,7 @@
 # choice of run), the rule calls a function of qcpt/workflow/jobs/ named for what it returns, through
 # per_job(). Every command is named after its module (qcpt/cli.py), e.g. `retrieval.evaluate` is
 # qcpt/retrieval/evaluate.py, so from an artifact's template to the code that writes it is
-# paths.py -> its rule -> the command's module (tests/test_rules_trace.py).
+# paths.py -> its rule -> the command's module (tests/workflow/test_rules_trace.py).
 
 import inspect
 import os

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # This checkout's qcpt, also for scripts that import this file from elsewhere (bench/, the baseline
@@ -185,3 +186,34 @@ def reload_plugins(monkeypatch: pytest.MonkeyPatch, site: Path, registries: list
     for registry in registries:
         monkeypatch.setattr(registry, "_items", dict(registry._items))
         monkeypatch.setattr(registry, "_loaded", False)
+
+
+def tiny_config(tmp_path: Path, documents: Path | None = None) -> Path:
+    """The demo config with a small grid and few steps, writing under tmp_path."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    with_embedded_models(cfg)
+    if documents is not None:
+        cfg["corpus"]["source"] = str(documents)
+        cfg["collections"]["demo"]["source"] = str(documents)
+    cfg["generators"] = {"d2q": {**cfg["generators"]["d2q"], "pool_size": 3, "train": {"max_steps": 20}}}
+    cfg["querygen"]["shard_size"] = 256
+    for params in cfg["pretrain"]["schemas"].values():
+        params.update(max_steps=4, save_steps=2, batch_size=8)
+        if params.get("head_warmup_steps"):  # the demo's warm-up must leave steps to train the encoder
+            params["head_warmup_steps"] = 1
+    cfg["pretrain"]["grid"] = [
+        {"schema": ["contrastive"], "context": ["span"]},
+        {"schema": ["contrastive"], "context": ["query"], "generator": ["d2q"], "count": [2]},
+    ]
+    cfg["collections"]["demo"]["encode_shards"] = 1
+    cfg["finetune"]["params"].update(num_train_epochs=1, train_n_passages=4)
+    cfg["evaluation"] = {
+        "bm25": ["demo-test"],
+        "zeroshot": {"encoders": ["all"], "evalsets": ["demo-test"]},
+        "finetuned": {"datasets": ["demo"], "encoders": ["pt/demo/contrastive/query-d2q-c2-nall"],
+                      "stages": ["retriever1", "retriever2"], "evalsets": ["demo-test"]},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path

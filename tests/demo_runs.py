@@ -1,5 +1,5 @@
 """Helpers for the slow whole-workflow tests (determinism, kill-and-resume, fault matrix, odd paths):
-the trimmed demo config of tests/test_workflow_e2e.py in a working directory of its own, clean runs
+the trimmed demo config of tests/workflow/test_workflow_e2e.py in a working directory of its own, clean runs
 shared within a test session, killing a running workflow (SIGKILL of its process group) and resuming
 it, and artifact-by-artifact comparison of two results folders."""
 
@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from conftest import ROOT
-from test_workflow_e2e import tiny_config
+from conftest import ROOT, tiny_config
 
 from qcpt.core.io import sha256_file
 
@@ -35,7 +34,7 @@ MODEL_PATTERNS = ("**/model/model.safetensors", "corpus/*/embedded-encoder/model
 
 
 def demo_config(folder: Path, results: Path, documents: Path | None = None) -> Path:
-    """tests/test_workflow_e2e.py's trimmed demo, with every input as an absolute path (so the
+    """tests/workflow/test_workflow_e2e.py's trimmed demo, with every input as an absolute path (so the
     workflow can run with ``--directory`` elsewhere: its .snakemake metadata and locks stay out of
     the repository) and ``results`` where the caller wants them."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def test_bf16_pretraining_trains_and_resumes(cuda, tiny, schema, monkeypatch):
 
 
 def test_bf16_finetuning_trains_and_resumes(cuda, tmp_path, monkeypatch):
-    from test_retrieval_dense import _train_file, tiny_model_dir, write_collection
+    from retrieval.test_retrieval_dense import _train_file, tiny_model_dir, write_collection
 
     from qcpt.retrieval.finetune import driver as ft
 
@@ -129,7 +129,7 @@ def test_torchrun_two_processes_on_two_gpus(cuda, tmp_path):
 
 
 def test_fp16_autocast_encoding_is_close_to_fp32(cuda, tmp_path):
-    from test_retrieval_dense import DOCS, tiny_model_dir
+    from retrieval.test_retrieval_dense import DOCS, tiny_model_dir
     from transformers import AutoModel, BertTokenizerFast
 
     from qcpt.retrieval.vectors import encode_texts

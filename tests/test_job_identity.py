@@ -20,9 +20,8 @@ from pathlib import Path
 import command_outputs
 import pytest
 import yaml
-from conftest import ROOT, job_counts
+from conftest import ROOT, job_counts, tiny_config
 from demo_runs import ENV
-from test_workflow_e2e import tiny_config
 
 from qcpt.cli import VERSIONS
 

@@ -168,9 +168,9 @@ def check_pytest(argv: list[str], where: str) -> None:
 
 
 def check_venv(argv: list[str], where: str) -> None:
-    """The vLLM venv is made where tests/test_querygen_vllm.py looks for its interpreter by default."""
+    """The vLLM venv is made where tests/querygen/test_querygen_vllm.py looks for its interpreter by default."""
     assert argv[1:3] == ["-m", "venv"] and len(argv) == 4, f"{where}: {argv}"
-    default = re.search(r'QCPT_VLLM_PYTHON", "([^"]+)"', (ROOT / "tests" / "test_querygen_vllm.py").read_text())
+    default = re.search(r'QCPT_VLLM_PYTHON", "([^"]+)"', (ROOT / "tests" / "querygen" / "test_querygen_vllm.py").read_text())
     assert default and Path(default[1]).parent.parent == Path(argv[3]), f"{where}: venv {argv[3]} vs {default}"
 
 

@@ -10,7 +10,7 @@ never edited by hand:
     python tools/config_docs.py            # rewrite docs/config.md
     python tools/config_docs.py --check    # exit 1 when docs/config.md is not current
 
-tests/test_config_docs.py runs the check, and checks that no key lacks a description.
+tests/config/test_config_docs.py runs the check, and checks that no key lacks a description.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def described(key: str, node: dict[str, Any]) -> str:
 # Environment variables the package and its rules read: none is a config key or a job's parameter,
 # so changing one reruns nothing (README, "What reruns a built job"). The first five the workflow
 # sets itself for every job; the others are for the person running it.
-# tests/test_config_docs.py checks this table against the variables qcpt/ and rules/ name.
+# tests/config/test_config_docs.py checks this table against the variables qcpt/ and rules/ name.
 ENVIRONMENT: dict[str, str] = {
     "QCPT_PYTHON": "the interpreter every job's shell starts (`\"$QCPT_PYTHON\" \"$QCPT_ENTRY\"`): the one "
                    "running Snakemake, or `python` under `--software-deployment-method conda`",

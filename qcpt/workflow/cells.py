@@ -12,7 +12,7 @@
 - system (what a metrics file scores): ``bm25`` or a model key; a metrics cell is
   ``<evalset>/<system>``.
 
-Every ``parse_*`` inverts the matching ``tag``/``key`` (tests/test_workflow_cells.py), and the
+Every ``parse_*`` inverts the matching ``tag``/``key`` (tests/workflow/test_workflow_cells.py), and the
 Snakefile's wildcard constraints are :data:`WILDCARDS`, built from the same pieces.
 """
 

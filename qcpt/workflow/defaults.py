@@ -2,7 +2,7 @@
 
 Keys are config key paths; ``*`` stands for a name (an evalset, a collection) or a grid block's
 index. :func:`setting` reads a key with its default, so no rule or job function writes a default of
-its own (tests/test_workflow_defaults.py checks every key here is a key of the config schema).
+its own (tests/workflow/test_workflow_defaults.py checks every key here is a key of the config schema).
 A job's own parameters (learning rates, batch sizes …) default in its ``--params`` dataclass, not
 here: where the workflow reads one of them (:func:`dataclass_defaults`), it reads the field's default.
 """

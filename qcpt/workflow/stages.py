@@ -4,7 +4,7 @@ Each stage (corpus, query generation, pre-training, retrieval, report) has one d
 ``STAGE`` in its package's ``declaration`` module; :mod:`qcpt.config` validates a config by
 iterating them, so it knows no stage's parameter classes or job functions. A declaration says
 
-- ``config_keys``: the top-level config keys that are the stage's (tests/test_config_stages.py
+- ``config_keys``: the top-level config keys that are the stage's (tests/config/test_config_stages.py
   checks that every key of the config schema belongs to one stage or to the workflow as a whole);
 - ``params_blocks``: the config blocks its jobs take as written, by key path (``<name>`` for a name
   the config chooses), and the dataclass each one is parsed with (the config schema marks the same

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.vllm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = Path(os.environ.get("QCPT_VLLM_PYTHON", "/opt/vllm-venv/bin/python"))
 TEXTS = [
     "The Eiffel Tower is a wrought-iron lattice tower in Paris, named after Gustave Eiffel.",

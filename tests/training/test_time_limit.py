@@ -13,9 +13,8 @@ from pathlib import Path
 import fake_slurm
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, tiny_config
 from demo_runs import ENV
-from test_workflow_e2e import tiny_config
 
 from qcpt.training.time_limit import TIME_LIMIT_MARGIN_S, is_time_limit
 

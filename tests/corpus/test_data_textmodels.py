@@ -19,7 +19,7 @@ from qcpt.core.params import parse_params  # noqa: E402
 from qcpt.corpus.params import EncoderParams, PunktParams  # noqa: E402
 from qcpt.corpus.textmodels import build_encoder, load_punkt, train_punkt  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_DOCS = ROOT / "qcpt" / "data" / "demo" / "documents.jsonl"
 
 

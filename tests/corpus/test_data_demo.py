@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "qcpt" / "data" / "demo"
 FILES = ["documents.jsonl", "topics-train.tsv", "qrels-train.trec", "topics-test.tsv", "qrels-test.trec"]
 

@@ -17,7 +17,7 @@ from qcpt.querygen.sharding import (
     shards_for_amount,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shard_arithmetic_at_msmarco_scale():

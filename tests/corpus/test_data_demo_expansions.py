@@ -12,7 +12,7 @@ from pathlib import Path
 from qcpt.querygen.consistency import ConsistencyParams, index_passages, round_trip_consistency
 from qcpt.querygen.precomputed import iter_expansions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "qcpt" / "data" / "demo"
 EXPANSIONS = DEMO / "d2q-expansions.tsv"
 

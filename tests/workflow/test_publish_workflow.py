@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import dry_run, snakemake
-from test_workflow_e2e import tiny_config
+from conftest import dry_run, snakemake, tiny_config
 
 from qcpt.retrieval.vectors import encode_texts, load_encoder, resolve_settings
 

@@ -55,7 +55,7 @@ def test_each_outcome_on_constructed_cell_pairs():
     cases = [
         ("replicated", 0.6, 1, [("o1", _pair(A)[0])], [("b1", _pair(A)[1])]),
         # B's 4 noisy queries detect only huge effects (MDE ≈ 80 points): a paper Δ above that stays
-        # "same direction" / "inconclusive", one below it says so (tests/test_report_power.py)
+        # "same direction" / "inconclusive", one below it says so (tests/report/test_report_power.py)
         ("same", 500.0, 1, [("o2", _pair(B)[0])], [("b2", _pair(B)[1])]),
         ("same-small", 0.6, 1, [("o6", _pair(B)[0])], [("b6", _pair(B)[1])]),
         ("not", 0.6, 1, [("o3", _pair(neg_a)[0])], [("b3", _pair(neg_a)[1])]),
