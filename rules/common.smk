@@ -26,7 +26,9 @@ from qcpt.cli import (  # noqa: E402
     job_python,
 )
 from qcpt.training.params import REPORT_TO_ENV  # noqa: E402
-from qcpt.core.config_files import ConfigFileError, merge_includes  # noqa: E402  (a preset's include:)
+
+# a preset's include:
+from qcpt.core.config_files import ConfigFileError, merge_includes  # noqa: E402
 from qcpt import inputs as qinputs  # noqa: E402
 from qcpt.corpus.irds import IrdsError  # noqa: E402
 from qcpt.workflow import cells, grid  # noqa: E402
@@ -106,7 +108,8 @@ def per_job(fn):
     """``fn(config, <the wildcards it names>)``, a function of qcpt/workflow/jobs/, as an input or
     params function of a job: it gets the config and, by name, the job's wildcards it asks for. It
     reads the wildcards only, so a param made of it is part of the job's recorded identity (one that
-    reads `input`, `output`, `threads` or `resources` is not: Snakemake records no derived params)."""
+    reads `input`, `output`, `threads` or `resources` is not: Snakemake records no derived params).
+    """
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     wanted = [
         p.name
