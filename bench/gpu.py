@@ -34,18 +34,19 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stages import _count_parameters, peak_flops, training_flops_per_sample  # noqa: E402
 from qcpt.core.io import write_json  # noqa: E402
+from qcpt.pretrain.schemas import registry as schema_registry  # noqa: E402
 
 log = logging.getLogger("bench.gpu")
 
-SCHEMAS = ("contrastive", "cotmae", "bottleneck")
+SCHEMAS = schema_registry.names()  # every registered schema, a plug-in's too
 # size -> model shape and work per measurement; "full" is what a GPU runs, "dry" the CPU check
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"hidden": 768, "layers": 12, "heads": 12, "intermediate": 3072, "vocab": 30522, "max_len": 144,
-             "steps": 25, "batch": {"contrastive": 128, "cotmae": 64, "bottleneck": 128}, "grad_cache_chunk": 64,
+             "steps": 25, "batch": 128, "batch_by_schema": {"cotmae": 64}, "grad_cache_chunk": 64,
              "passages": 4096, "ft_batch": 8, "ft_passages": 16, "ft_queries": 400, "encode": 20000,
              "encode_batch": 256},
     "dry": {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64, "vocab": 0, "max_len": 24,
-            "steps": 4, "batch": {"contrastive": 4, "cotmae": 4, "bottleneck": 4}, "grad_cache_chunk": 2,
+            "steps": 4, "batch": 4, "batch_by_schema": {}, "grad_cache_chunk": 2,
             "passages": 64, "ft_batch": 2, "ft_passages": 3, "ft_queries": 16, "encode": 64, "encode_batch": 16},
 }
 
@@ -127,10 +128,14 @@ def bench_pretrain(work: Path, model: Path, data: dict[str, Path], size: dict[st
     out: dict[str, Any] = {}
     for schema in SCHEMAS:
         run = work / f"pretrain-{schema}"
-        params: dict[str, Any] = {"schema": schema, "context": "span", "batch_size": size["batch"][schema],
+        declared = schema_registry.get(schema)
+        # "batch" for every schema (a plug-in's too), "batch_by_schema" where one needs less memory
+        # (CoT-MAE: half, for its decoder over the whole passage on the same GPU)
+        batch = size["batch_by_schema"].get(schema, size["batch"])
+        params: dict[str, Any] = {"schema": schema, "context": "span", "batch_size": batch,
                                   "max_steps": size["steps"], "save_steps": 10 * size["steps"], "logging_steps": 1,
                                   "warmup_ratio": 0.0}
-        if schema == "contrastive":
+        if declared.gradient_caching:
             params["grad_cache_chunk"] = size["grad_cache_chunk"]
         t0 = time.perf_counter()
         main(["--passages", str(data["passages"]), "--init", str(model), "--out", str(run / "model"),
