@@ -53,8 +53,8 @@ class Entry:
 
 def config_inputs(config: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
     """``(irds IDs -> uses, irds IDs -> config keys, files -> config keys)``: every external input of
-    the config, as the jobs read them (qcpt.workflow.jobs)."""
-    from .workflow.jobs.data import config_sources, irds_uses
+    the config, as the jobs read them (qcpt.corpus.jobs.data)."""
+    from .corpus.jobs.data import config_sources, irds_uses
 
     irds_keys: dict[str, list[str]] = {}
     files: dict[str, list[str]] = {}
@@ -64,7 +64,7 @@ def config_inputs(config: dict[str, Any]) -> tuple[dict[str, list[str]], dict[st
         else:
             files.setdefault(value, []).append(key)
     for name, spec in config.get("generators", {}).items():
-        # a precomputed expansions file is read like the corpus (qcpt.workflow.jobs.base.generator_model)
+        # a precomputed expansions file is read like the corpus (qcpt.workflow.jobs.generator_model, shared by the stages' job functions)
         if spec.get("backend") == "precomputed" and not spec["model"].startswith("package:"):
             files.setdefault(spec["model"], []).append(f"generators.{name}.model")
     return irds_uses(config), irds_keys, files
@@ -171,7 +171,7 @@ def preflight(config: dict[str, Any]) -> None:
     ``irds:`` ID, a dataset whose cache job has to run but which is neither in ir_datasets' cache nor
     downloadable from here, a cache file with a wrong checksum, and a named file whose recorded
     sha256 differs (hashed once per size and mtime)."""
-    from .workflow.jobs.base import paths
+    from .workflow.jobs import paths
 
     uses, irds_keys, files = config_inputs(config)
     problems = []

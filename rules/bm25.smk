@@ -1,11 +1,13 @@
 # Retrieval corpora, topics/qrels, BM25 (pyserini/Lucene) runs and BM25 negatives.
 
-OFFICIAL_TRIPLES = per_job(qjobs.bm25.official_triples)  # a dataset's negatives_file, or None
+from qcpt.retrieval.jobs import bm25 as bm25_jobs
+
+OFFICIAL_TRIPLES = per_job(bm25_jobs.official_triples)  # a dataset's negatives_file, or None
 
 
 rule prepare_collection:
     input:
-        source=per_job(qjobs.bm25.collection_source),
+        source=per_job(bm25_jobs.collection_source),
     output:
         P.collection,
     log:
@@ -16,15 +18,15 @@ rule prepare_collection:
         **family_resources("default"),
     params:
         command=version("corpus:collection"),
-        fmt=per_job(qjobs.bm25.collection_format),
+        fmt=per_job(bm25_jobs.collection_format),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1'
 
 
 rule prepare_topics:
     input:
-        topics=per_job(qjobs.bm25.topics_source),
-        qrels=per_job(qjobs.bm25.qrels_source),
+        topics=per_job(bm25_jobs.topics_source),
+        qrels=per_job(bm25_jobs.qrels_source),
     output:
         topics=P.topics,
         qrels=P.qrels,
@@ -56,7 +58,7 @@ rule bm25_index:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.bm25:index"),
-        json=json_per_job(qjobs.bm25.bm25_index_job_params),
+        json=json_per_job(bm25_jobs.bm25_index_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --collection {input:q} --out {output:q} --threads {threads}'
         " --params {params.json:q} > {log:q} 2>&1"
@@ -64,7 +66,7 @@ rule bm25_index:
 
 rule bm25_search:
     input:
-        index=per_job(qjobs.bm25.topicset_bm25_index),
+        index=per_job(bm25_jobs.topicset_bm25_index),
         topics=P.topics,
     output:
         P.bm25_run,
@@ -78,7 +80,7 @@ rule bm25_search:
         **family_resources("bm25", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.bm25:search"),
-        json=json_per_job(qjobs.bm25.bm25_search_job_params),
+        json=json_per_job(bm25_jobs.bm25_search_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --index {input.index:q} --topics {input.topics:q} --out {output:q}'
         " --threads {threads} --params {params.json:q} > {log:q} 2>&1"
@@ -88,7 +90,7 @@ rule bm25_search:
 # negatives_file, else from the BM25 run of its training topics (`--run`).
 rule bm25_negatives:
     input:
-        run=per_job(qjobs.bm25.bm25_negatives_source),
+        run=per_job(bm25_jobs.bm25_negatives_source),
         topics=TRAIN_TOPICS,
         qrels=TRAIN_QRELS,
     output:
@@ -101,7 +103,7 @@ rule bm25_negatives:
         **family_resources("default"),
     params:
         command=version("retrieval.train_data"),
-        json=as_json(qjobs.bm25.bm25_negatives_job_params(config)),
+        json=as_json(bm25_jobs.bm25_negatives_job_params(config)),
         source_flag=lambda wc: "--triples" if OFFICIAL_TRIPLES(wc) else "--run",
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.source_flag} {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}'

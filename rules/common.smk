@@ -3,8 +3,8 @@
 # filled by its wildcards), its params and its whole command line (the command's flags in `shell:`,
 # or in a params function of flags() beside it where an option exists for some jobs only). Where an
 # input or a value depends on the config or on a parsed wildcard (a shard list, a grid expansion, a
-# choice of run), the rule calls a function of qcpt/workflow/jobs/ named for what it returns, through
-# per_job(). Every command is named after its module (qcpt/cli.py), e.g. `retrieval.evaluate` is
+# choice of run), the rule calls a function of its stage's jobs module (imported at the top of the
+# rule file) named for what it returns, through per_job(). Every command is named after its module (qcpt/cli.py), e.g. `retrieval.evaluate` is
 # qcpt/retrieval/evaluate.py, so from an artifact's template to the code that writes it is
 # paths.py -> its rule -> the command's module (tests/workflow/test_rules_trace.py).
 
@@ -32,7 +32,7 @@ from qcpt.core.config_files import ConfigFileError, merge_includes  # noqa: E402
 from qcpt import inputs as qinputs  # noqa: E402
 from qcpt.corpus.irds import IrdsError  # noqa: E402
 from qcpt.workflow import cells, grid  # noqa: E402
-from qcpt.workflow import jobs as qjobs  # noqa: E402
+from qcpt.workflow import jobs as workflow_jobs  # noqa: E402
 from qcpt.workflow.defaults import resource  # noqa: E402
 from qcpt.workflow.jobs import as_json  # noqa: E402
 from qcpt.workflow.paths import Paths  # noqa: E402
@@ -105,7 +105,7 @@ def identity_config(cfg):
 
 
 def per_job(fn):
-    """``fn(config, <the wildcards it names>)``, a function of qcpt/workflow/jobs/, as an input or
+    """``fn(config, <the wildcards it names>)``, a function of a stage's jobs module, as an input or
     params function of a job: it gets the config and, by name, the job's wildcards it asks for. It
     reads the wildcards only, so a param made of it is part of the job's recorded identity (one that
     reads `input`, `output`, `threads` or `resources` is not: Snakemake records no derived params).
@@ -233,13 +233,14 @@ def launcher(name):
     return launch
 
 
-def batch(stage):
-    """The training job's effective global batch on the GPUs it gets (jobs.<stage>.batch), which
-    stops the DAG, naming the key, where the devices cannot make a stated global batch."""
+def batch(stage_batch):
+    """The training job's effective global batch on the GPUs it gets (``stage_batch``: the stage's
+    jobs.batch), which stops the DAG, naming the key, where the devices cannot make a stated global
+    batch."""
 
     def describe(wc, resources):
         try:
-            return getattr(qjobs, stage).batch(config, devices(resources), **dict(wc.items()))
+            return stage_batch(config, devices(resources), **dict(wc.items()))
         except qconfig.ConfigError as err:
             raise WorkflowError(str(err)) from None
 

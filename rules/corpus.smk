@@ -1,9 +1,11 @@
 # Pre-training corpus: documents -> Punkt model -> (embedded encoder) -> passages.
 
+from qcpt.corpus.jobs import corpus as corpus_jobs
+
 
 rule documents:
     input:
-        source=qjobs.corpus.documents_source(config),
+        source=corpus_jobs.documents_source(config),
     output:
         P.documents,
     log:
@@ -14,7 +16,7 @@ rule documents:
         **family_resources("default"),
     params:
         command=version("corpus:documents"),
-        fmt=qjobs.corpus.documents_format(config),
+        fmt=corpus_jobs.documents_format(config),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --source {input:q} --format {params.fmt} --out {output:q} > {log:q} 2>&1'
 
@@ -60,7 +62,7 @@ rule passages:
         documents=P.documents,
         punkt=P.punkt,
         # the initial encoder's tokenizer, when the workflow builds that encoder (the demo)
-        tokenizer=qjobs.base.encoder_init_input(config),
+        tokenizer=workflow_jobs.encoder_init_input(config),
     output:
         P.passages,
     log:
@@ -74,7 +76,7 @@ rule passages:
         **family_resources("default"),
     params:
         command=version("passages"),
-        tokenizer=per_job(qjobs.base.encoder_init_path),
+        tokenizer=per_job(workflow_jobs.encoder_init_path),
         json=as_json(config.get("passages", {})),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --documents {input.documents:q} --punkt {input.punkt:q}'

@@ -1,13 +1,15 @@
 # External data by ID: one job per ir_datasets dataset builds its cache (qcpt/corpus/irds/).
 
-IRDS_USES = qjobs.data.irds_uses(config)  # dataset ID -> what the config reads of it
+from qcpt.corpus.jobs import data as data_jobs
+
+IRDS_USES = data_jobs.irds_uses(config)  # dataset ID -> what the config reads of it
 
 
 # A local rule: it downloads, and cluster compute nodes often have no network. The IDs of one
 # download group wait for each other (jobs/data.py), so parallel jobs never build the same cache.
 rule irds_cache:
     input:
-        after=per_job(qjobs.data.previous_in_download_group),
+        after=per_job(data_jobs.previous_in_download_group),
     output:
         P.irds_dataset,
     log:

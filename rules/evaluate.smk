@@ -2,18 +2,20 @@
 # run), metrics JSON per run; BM25 runs are scored by the same rule. A collection with
 # `encode_shards: 0` has no encode jobs: each search job encodes it in-process (small collections).
 
+from qcpt.retrieval.jobs import evaluate as evaluate_jobs
+
 SCORED_EVALSET, MEAN_EVALSET = cells.evalset_wildcards(
     [name for name, spec in config["evalsets"].items() if "mean_of" in spec]
 )
-ENCODED_SHARDS = per_job(qjobs.evaluate.encoded_shards)  # none where the collection is unsharded
-UNSHARDED_COLLECTION = per_job(qjobs.evaluate.unsharded_collection)  # the search job encodes it
-MEMBER_METRICS = per_job(qjobs.evaluate.member_metrics)  # a mean evalset's {member: metrics file}
+ENCODED_SHARDS = per_job(evaluate_jobs.encoded_shards)  # none where the collection is unsharded
+UNSHARDED_COLLECTION = per_job(evaluate_jobs.unsharded_collection)  # the search job encodes it
+MEMBER_METRICS = per_job(evaluate_jobs.member_metrics)  # a mean evalset's {member: metrics file}
 
 
 rule encode:
     input:
         collection=P.collection,
-        model=per_job(qjobs.evaluate.model_inputs),
+        model=per_job(evaluate_jobs.model_inputs),
     output:
         P.encode_shard,
     log:
@@ -28,8 +30,8 @@ rule encode:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.encode"),
-        model=per_job(qjobs.evaluate.model_path),
-        json=json_per_job(qjobs.evaluate.encode_shard_job_params),
+        model=per_job(evaluate_jobs.model_path),
+        json=json_per_job(evaluate_jobs.encode_shard_job_params),
     shell:
         'OMP_NUM_THREADS={threads} "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {params.model:q} --collection {input.collection:q}'
         " --shard {wildcards.shard} --num-shards {wildcards.nshards} --out {output:q}"
@@ -41,7 +43,7 @@ rule search:
         shards=ENCODED_SHARDS,
         collection=UNSHARDED_COLLECTION,
         topics=P.topics,
-        model=per_job(qjobs.evaluate.model_inputs),
+        model=per_job(evaluate_jobs.model_inputs),
     output:
         P.dense_run,
     log:
@@ -54,10 +56,10 @@ rule search:
         **family_resources("encode", mem_mb=8000, runtime=240),
     params:
         command=version("retrieval.search"),
-        model=per_job(qjobs.evaluate.model_path),
+        model=per_job(evaluate_jobs.model_path),
         # the encoded shards, or the collection to encode in the job
         source=flags("--shards", ENCODED_SHARDS, "--collection", UNSHARDED_COLLECTION),
-        json=json_per_job(qjobs.evaluate.dense_search_job_params),
+        json=json_per_job(evaluate_jobs.dense_search_job_params),
     shell:
         'OMP_NUM_THREADS={threads} "$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {params.model:q} {params.source}'
         " --topics {input.topics:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1"
@@ -65,7 +67,7 @@ rule search:
 
 rule evaluate:
     input:
-        run=per_job(qjobs.evaluate.scored_run),  # the BM25 or the dense run
+        run=per_job(evaluate_jobs.scored_run),  # the BM25 or the dense run
         qrels=P.of("qrels", topicset="{evalset}"),
     output:
         P.metrics,
@@ -80,7 +82,7 @@ rule evaluate:
         **family_resources("default"),
     params:
         command=version("retrieval.evaluate"),
-        json=json_per_job(qjobs.evaluate.evaluate_job_params),
+        json=json_per_job(evaluate_jobs.evaluate_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --run {input.run:q} --qrels {input.qrels:q} --out {output:q}'
         " --params {params.json:q} > {log:q} 2>&1"
@@ -105,6 +107,6 @@ rule evaluate_mean:
     params:
         command=version("retrieval.evaluate:mean"),
         members=name_value_args(MEMBER_METRICS, option="--member"),  # --member NAME=metrics.json ...
-        json=json_per_job(qjobs.evaluate.mean_job_params),
+        json=json_per_job(evaluate_jobs.mean_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} {params.members} --out {output:q} --params {params.json:q} > {log:q} 2>&1'

@@ -1,7 +1,9 @@
 # Fine-tuning (Tevatron recipe): retriever 1 on BM25 negatives, negatives mined with retriever 1,
 # retriever 2 restarting from the same pre-trained encoder on the mined negatives.
 
-FINETUNE_FAMILY = per_job(qjobs.finetune.finetune_family)  # a dataset's row of `resources:`
+from qcpt.retrieval.jobs import finetune as finetune_jobs
+
+FINETUNE_FAMILY = per_job(finetune_jobs.finetune_family)  # a dataset's row of `resources:`
 # Retriever 1's run on the dataset's training topics: the candidates its negatives are mined from.
 RETRIEVER1_TRAIN_RUN = P.of(
     "dense_run",
@@ -12,9 +14,9 @@ RETRIEVER1_TRAIN_RUN = P.of(
 
 rule finetune:
     input:
-        train=per_job(qjobs.finetune.training_data),
-        collection=per_job(qjobs.finetune.dataset_collection),
-        init=per_job(qjobs.finetune.init_inputs),
+        train=per_job(finetune_jobs.training_data),
+        collection=per_job(finetune_jobs.dataset_collection),
+        init=per_job(finetune_jobs.init_inputs),
     output:
         model=directory(P.finetune_model),
         log=P.finetune_log,
@@ -27,13 +29,13 @@ rule finetune:
     resources:
         **family_resources(FINETUNE_FAMILY, mem_mb=8000, runtime=600),
     params:
-        init=per_job(qjobs.finetune.init_model),
-        json=json_per_job(qjobs.finetune.finetune_job_params),
+        init=per_job(finetune_jobs.init_model),
+        json=json_per_job(finetune_jobs.finetune_job_params),
         checkpoints=filled(P.finetune_checkpoints),
         # the identity's command@version: Snakemake does not record params that read `resources`
         command=version("retrieval.finetune.driver"),
         launch=launcher("retrieval.finetune.driver"),
-        batch=batch("finetune"),
+        batch=batch(finetune_jobs.batch),
     # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
     shell:
         'echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec "$QCPT_PYTHON" "$QCPT_ENTRY" {params.launch} --train {input.train:q}'
@@ -46,7 +48,7 @@ rule mine_negatives:
         run=RETRIEVER1_TRAIN_RUN,
         topics=TRAIN_TOPICS,
         qrels=TRAIN_QRELS,
-        bm25=per_job(qjobs.finetune.merged_bm25_negatives),
+        bm25=per_job(finetune_jobs.merged_bm25_negatives),
     output:
         P.mined_negatives,
     log:
@@ -57,7 +59,7 @@ rule mine_negatives:
         **family_resources("default"),
     params:
         command=version("retrieval.train_data"),
-        json=json_per_job(qjobs.finetune.mining_job_params),
+        json=json_per_job(finetune_jobs.mining_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --run {input.run:q} --topics {input.topics:q} --qrels {input.qrels:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"
@@ -68,7 +70,7 @@ rule mine_negatives:
 # cross-encoder margin, instead of BM25 negatives.
 rule st_hard_negatives:
     input:
-        hard_negatives=per_job(qjobs.finetune.hard_negatives_file),
+        hard_negatives=per_job(finetune_jobs.hard_negatives_file),
         topics=TRAIN_TOPICS,
     output:
         P.st_hard_negatives,
@@ -80,7 +82,7 @@ rule st_hard_negatives:
         **family_resources("default"),
     params:
         command=version("retrieval.train_data"),
-        json=json_per_job(qjobs.finetune.hard_negatives_job_params),
+        json=json_per_job(finetune_jobs.hard_negatives_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --hard-negatives {input.hard_negatives:q} --topics {input.topics:q}'
         " --out {output:q} --params {params.json:q} > {log:q} 2>&1"

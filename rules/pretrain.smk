@@ -2,14 +2,16 @@
 # schema's stage-1 checkpoint (spans, cosine schedule), which all curriculum cells of that schema
 # and fraction share.
 
-CONTEXT_QUERIES = per_job(qjobs.pretrain.context_queries)  # none for a context without queries
+from qcpt.pretrain import jobs as pretrain_jobs
+
+CONTEXT_QUERIES = per_job(pretrain_jobs.context_queries)  # none for a context without queries
 
 
 rule pretrain:
     input:
         passages=P.passages,
         queries=CONTEXT_QUERIES,
-        init=per_job(qjobs.pretrain.init_input),  # a stage-1 model, the embedded encoder, or none
+        init=per_job(pretrain_jobs.init_input),  # a stage-1 model, the embedded encoder, or none
     output:
         model=directory(P.pretrain_model),
         log=P.pretrain_log,
@@ -24,14 +26,14 @@ rule pretrain:
     resources:
         **family_resources("pretrain", mem_mb=8000, runtime=600),
     params:
-        json=json_per_job(qjobs.pretrain.cell_job_params),
-        init=per_job(qjobs.pretrain.init_model),
+        json=json_per_job(pretrain_jobs.cell_job_params),
+        init=per_job(pretrain_jobs.init_model),
         queries=flags("--queries", CONTEXT_QUERIES),
         checkpoints=filled(P.pretrain_checkpoints),
         # the identity's command@version: Snakemake does not record params that read `resources`
         command=version("pretrain.driver"),
         launch=launcher("pretrain.driver"),
-        batch=batch("pretrain"),
+        batch=batch(pretrain_jobs.batch),
     # exec: the trainer itself gets SLURM's time-limit signal and saves before the job ends.
     shell:
         'echo {params.batch:q} > {log:q}; OMP_NUM_THREADS={threads} exec "$QCPT_PYTHON" "$QCPT_ENTRY" {params.launch} --passages {input.passages:q}'

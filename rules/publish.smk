@@ -6,21 +6,23 @@
 # that start from it (fine-tuning, a curriculum's stage 2). The bundle (rule publish) copies the
 # model with its card at the root, ready for `huggingface-cli upload`; it is built on request only.
 
-CARD_TARGETS = qjobs.publish.card_targets(config)
+from qcpt.publish import jobs as publish_jobs
+
+CARD_TARGETS = publish_jobs.card_targets(config)
 
 
 rule model_card:
     input:
         model=P.trained_model,
         log=P.trained_log,
-        metrics=per_job(qjobs.publish.metrics_of),  # every metrics file the config builds for it
+        metrics=per_job(publish_jobs.metrics_of),  # every metrics file the config builds for it
     output:
         card=P.model_card,
         plot=P.loss_curve,
     log:
         P.log("model_card"),
     wildcard_constraints:
-        trained=qjobs.publish.TRAINED_WILDCARD,
+        trained=publish_jobs.TRAINED_WILDCARD,
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -28,7 +30,7 @@ rule model_card:
     params:
         command=version("card"),
         root=lambda wc: R,  # a function: a fixed path prefix of the inputs is a linter warning
-        json=json_per_job(qjobs.publish.card_job_params),
+        json=json_per_job(publish_jobs.card_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {input.model:q} --log {input.log:q} --metrics {input.metrics:q}'
         " --root {params.root:q} --params {params.json:q} --out-card {output.card:q}"
@@ -39,16 +41,16 @@ rule publish:
     input:
         model=P.trained_model,
         log=P.trained_log,
-        metrics=per_job(qjobs.publish.metrics_of),
+        metrics=per_job(publish_jobs.metrics_of),
         card=P.model_card,
         loss=P.loss_curve,
-        runs=per_job(qjobs.publish.scored_runs),
+        runs=per_job(publish_jobs.scored_runs),
     output:
         directory(P.publish_bundle),
     log:
         P.log("publish"),
     wildcard_constraints:
-        trained=qjobs.publish.TRAINED_WILDCARD,
+        trained=publish_jobs.TRAINED_WILDCARD,
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -56,7 +58,7 @@ rule publish:
     params:
         command=version("publish"),
         root=lambda wc: R,  # a function: a fixed path prefix of the inputs is a linter warning
-        json=json_per_job(qjobs.publish.publish_job_params),
+        json=json_per_job(publish_jobs.publish_job_params),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --model {input.model:q} --card {input.card:q} --plot {input.loss:q} --log {input.log:q}'
         " --metrics {input.metrics:q} --runs {input.runs:q} --root {params.root:q} --params {params.json:q}"

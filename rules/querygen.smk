@@ -2,8 +2,10 @@
 # generator (a pool of queries per passage); per (query count, amount) a selection over a prefix of
 # shards, so smaller curriculum amounts reuse the shards of larger ones.
 
-CONSISTENCY = qjobs.querygen.consistency(config)  # consistency@k settings, None where turned off
-GENERATOR_PREPARATION = per_job(qjobs.querygen.generator_preparation)
+from qcpt.querygen import jobs as querygen_jobs
+
+CONSISTENCY = querygen_jobs.consistency(config)  # consistency@k settings, None where turned off
+GENERATOR_PREPARATION = per_job(querygen_jobs.generator_preparation)
 
 
 rule passage_order:
@@ -19,7 +21,7 @@ rule passage_order:
         **family_resources("default"),
     params:
         command=version("querygen.sharding"),
-        json=as_json(qjobs.querygen.passage_order_job_params(config)),
+        json=as_json(querygen_jobs.passage_order_job_params(config)),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --passages {input:q} --out {output:q} --params {params.json:q} > {log:q} 2>&1'
 
@@ -50,19 +52,19 @@ rule generate_queries:
     input:
         passages=P.passages,
         order=P.passage_order,
-        model=per_job(qjobs.querygen.generator_model_inputs),
+        model=per_job(querygen_jobs.generator_model_inputs),
     output:
         tsv=P.query_shard,
         stats=P.query_shard_stats,
     log:
         P.log("generate_queries"),
     conda:
-        lambda wc: qjobs.querygen.generator_env(config, wc.gen)
+        lambda wc: querygen_jobs.generator_env(config, wc.gen)
     resources:
-        **family_resources(per_job(qjobs.querygen.generator_family), mem_mb=8000, runtime=240),
+        **family_resources(per_job(querygen_jobs.generator_family), mem_mb=8000, runtime=240),
     params:
         command=version("querygen.driver"),
-        spec=json_per_job(qjobs.querygen.generation_spec),
+        spec=json_per_job(querygen_jobs.generation_spec),
         shard_size=lambda wc: grid.shard_size(config, wc.gen),
     shell:
         # --generator-python: the generator's own `python:` interpreter where it names one
@@ -91,7 +93,7 @@ rule index_passages:
 
 rule select_queries:
     input:
-        shards=per_job(qjobs.querygen.selected_shards),  # a prefix of the generation shards
+        shards=per_job(querygen_jobs.selected_shards),  # a prefix of the generation shards
         order=P.passage_order,
         index=[P.passages_index] if CONSISTENCY is not None else [],
     output:
@@ -105,7 +107,7 @@ rule select_queries:
         **family_resources("default"),
     params:
         command=version("querygen.selection"),
-        json=json_per_job(qjobs.querygen.selection_job_params),
+        json=json_per_job(querygen_jobs.selection_job_params),
         consistency=(
             flags(
                 "--consistency-index",

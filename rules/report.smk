@@ -2,6 +2,8 @@
 # figures (ours beside theirs) from the metrics files those tables need (qcpt/report), and the check
 # of the config's expected scores against our runs (qcpt/report/expected.py).
 
+from qcpt.report import jobs as report_jobs
+
 from qcpt.report import expected as qexpected  # noqa: E402
 from qcpt import report as qreport  # noqa: E402
 
@@ -9,10 +11,10 @@ EXPECTED = qexpected.expected_scores(config)
 EXPECTED_TARGETS = [P.reproduction_md] if EXPECTED else []
 # Its inputs are the metrics files its tables need that this config also builds, so every input
 # has a producer; cells outside the grid show as missing in the tables, they never fail the job.
-REPORT_OUTPUTS = qjobs.report.report_outputs(config)
+REPORT_OUTPUTS = report_jobs.report_outputs(config)
 REPORT_TARGETS = [path for path, _ in REPORT_OUTPUTS] + [P.report_index]
-AUDIT_TARGETS = qjobs.report.audit_targets(config)
-AUDIT_TOPICS = qjobs.report.audit_topics(config)  # {topic set: topics file}, checked for leakage
+AUDIT_TARGETS = report_jobs.audit_targets(config)
+AUDIT_TOPICS = report_jobs.audit_topics(config)  # {topic set: topics file}, checked for leakage
 
 
 rule audit_queries:
@@ -20,7 +22,7 @@ rule audit_queries:
     input:
         queries=P.queries,
         passages=P.passages,
-        stats=per_job(qjobs.report.audited_shard_stats),
+        stats=per_job(report_jobs.audited_shard_stats),
         topics=list(AUDIT_TOPICS.values()),
     output:
         P.queries_audit,
@@ -35,7 +37,7 @@ rule audit_queries:
     params:
         command=version("querygen.audit"),
         topics=name_value_args(AUDIT_TOPICS),  # NAME=topics.tsv ...
-        training=flags("--training", qjobs.report.audit_training_topics(config)),
+        training=flags("--training", report_jobs.audit_training_topics(config)),
     shell:
         '"$QCPT_PYTHON" "$QCPT_ENTRY" {params.command} --queries {input.queries:q} --passages {input.passages:q} --count {wildcards.qcount}'
         " --shard-stats {input.stats:q} --topics {params.topics} {params.training} --workers {threads}"

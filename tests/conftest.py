@@ -117,7 +117,7 @@ def fake_inputs(config_path: Path, workdir: Path) -> None:
 def fake_irds_pointers(config_path: Path, workdir: Path) -> None:
     """Stand-ins for the pointer files of a preset's irds_cache jobs (as if every ir_datasets dataset
     were laid out), for runs that do not run those jobs (e.g. `--allowed-rules` without irds_cache)."""
-    from qcpt.workflow.jobs.data import irds_uses
+    from qcpt.corpus.jobs.data import irds_uses
     from qcpt.workflow.paths import Paths
 
     cfg = read_config(config_path)

@@ -22,8 +22,8 @@ def job_params(config: dict[str, Any]) -> Iterator[ParamsBlock]:
 def check_data_sources(config: dict[str, Any]) -> None:
     """An ``irds:`` source names a dataset of ir_datasets that has the part it is read for;
     ``format: raw`` is for an ``irds:`` source only (qcpt.corpus.irds)."""
-    from ..workflow.jobs.data import config_sources
     from . import irds
+    from .jobs.data import config_sources
 
     part = {"docs": "docs", "raw": "docs", "topics": "queries", "qrels": "qrels"}
     for key, value, use in config_sources(config):

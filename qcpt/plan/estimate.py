@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -25,8 +26,11 @@ from typing import Any
 
 import yaml
 
+from ..pretrain import jobs as pretrain_jobs
+from ..querygen import jobs as querygen_jobs
+from ..retrieval.jobs import evaluate as evaluate_jobs
+from ..retrieval.jobs import finetune as finetune_jobs
 from ..workflow import grid as wgrid
-from ..workflow import jobs as qjobs
 from ..workflow.defaults import resource
 from .dryrun import DagJob
 
@@ -265,10 +269,18 @@ class Cost:
         return max(1, math.ceil(self.wall_minutes / max(self.runtime, 1)))
 
 
+# rule -> the `resources:` row of one of its jobs, where the rule chooses it per job (as
+# rules/querygen.smk and rules/finetune.smk pass these functions to family_resources)
+PER_JOB_FAMILIES: dict[str, Callable[..., str]] = {
+    "generate_queries": querygen_jobs.generator_family,
+    "finetune": finetune_jobs.finetune_family,
+}
+
+
 def family_of(config: dict[str, Any], job: DagJob) -> str:
     rule = "finetune" if job.rule == "finetune_beir" else job.rule  # `use rule finetune as finetune_beir`
-    if rule in qjobs.FAMILIES:
-        return qjobs.family(config, rule, **job.wildcards)
+    if rule in PER_JOB_FAMILIES:
+        return PER_JOB_FAMILIES[rule](config, **job.wildcards)
     return RULE_FAMILY.get(job.rule, "default")
 
 
@@ -276,11 +288,11 @@ def _params(config: dict[str, Any], job: DagJob) -> dict[str, Any]:
     """The ``--params`` of a pre-training, fine-tuning or encode job (as its rule passes them)."""
     wc = job.wildcards
     if job.rule == "pretrain":
-        return qjobs.pretrain.cell_job_params(config, wc["schema"], wc["context"])
+        return pretrain_jobs.cell_job_params(config, wc["schema"], wc["context"])
     if job.rule in ("finetune", "finetune_beir"):
-        return qjobs.finetune.finetune_job_params(config, wc["dataset"], wc["encoder"], wc["stage"])
+        return finetune_jobs.finetune_job_params(config, wc["dataset"], wc["encoder"], wc["stage"])
     if job.rule == "encode":
-        return qjobs.evaluate.encode_shard_job_params(config, wc["modelkey"], wc["collection"])
+        return evaluate_jobs.encode_shard_job_params(config, wc["modelkey"], wc["collection"])
     raise ValueError(f"no --params of rule {job.rule} here")
 
 
@@ -354,7 +366,7 @@ class Estimator:
         if queries is None or passages is None:
             return None, None, "search (flat FAISS, CPU)"
         encode = self.rates.encode(144, gpu)
-        shards = qjobs.evaluate.encode_shards(self.config, spec["collection"])
+        shards = evaluate_jobs.encode_shards(self.config, spec["collection"])
         encoded = queries * 32 / 144 + (0 if shards else passages)
         gpu_seconds = encoded / encode.value if encode else None
         faiss = self.rates.faiss()

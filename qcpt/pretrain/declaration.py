@@ -8,8 +8,8 @@ from typing import Any
 
 from ..workflow import cells
 from ..workflow.grid import pretrain_cells
-from ..workflow.jobs import pretrain as pretrain_jobs
 from ..workflow.stages import ParamsBlock, Stage
+from . import jobs as pretrain_jobs
 from .arguments import PretrainParams
 
 

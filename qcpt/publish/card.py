@@ -7,7 +7,7 @@ Rendered from the run's own records, never from memory: the training log (``hist
 plan, precision), the model folder's records (``qcpt_pretrain.json`` / ``qcpt_finetune.json``: the
 parameters, the init, the final step; ``qcpt_pooling.json``: how qcpt encodes with it; the
 sentence-transformers files), every metrics JSON the workflow built for the model, and ``--params``:
-the cell and the config that made it (:func:`qcpt.workflow.jobs.publish.card_job_params`).
+the cell and the config that made it (:func:`qcpt.publish.jobs.card_job_params`).
 
 The card's YAML front matter is the Hugging Face model-card metadata (``base_model`` where the
 initial model has a hub name, ``library_name``, ``pipeline_tag``, ``tags``, ``datasets`` and
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", required=True, help="its training log JSON")
     parser.add_argument("--metrics", nargs="*", default=[], help="metrics JSONs scoring the model")
     parser.add_argument("--root", required=True, help="the results folder (paths are named relative to it)")
-    parser.add_argument("--params", required=True, help="JSON: the cell (qcpt.workflow.jobs.publish.card_job_params)")
+    parser.add_argument("--params", required=True, help="JSON: the cell (qcpt.publish.jobs.card_job_params)")
     parser.add_argument("--out-card", required=True)
     parser.add_argument("--out-plot", required=True)
     args = parser.parse_args(argv)

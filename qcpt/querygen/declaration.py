@@ -8,8 +8,8 @@ from typing import Any
 
 from ..core.params import ConfigError
 from ..workflow.defaults import setting
-from ..workflow.jobs import querygen as querygen_jobs
 from ..workflow.stages import ParamsBlock, Stage
+from . import jobs as querygen_jobs
 from .consistency import ConsistencyParams
 from .doc2query import Doc2QueryParams
 from .sharding import OrderParams

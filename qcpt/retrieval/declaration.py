@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..workflow import cells, grid
-from ..workflow.jobs import bm25 as bm25_jobs
-from ..workflow.jobs import evaluate as evaluate_jobs
-from ..workflow.jobs import finetune as finetune_jobs
 from ..workflow.stages import ParamsBlock, Stage
 from .bm25 import SearchParams as BM25SearchParams
 from .evaluate import EvaluateParams
+from .jobs import bm25 as bm25_jobs
+from .jobs import evaluate as evaluate_jobs
+from .jobs import finetune as finetune_jobs
 from .params import DenseSearchParams, EncodeParams, FinetuneParams
 from .train_data import TrainDataParams
 

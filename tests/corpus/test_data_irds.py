@@ -211,7 +211,7 @@ def test_bad_topic_and_qrel_rows_are_located(fake_irds, tmp_path):
 
 
 def test_the_cache_jobs_of_one_download_group_run_one_after_another():
-    from qcpt.workflow.jobs import data
+    from qcpt.corpus.jobs import data
 
     config = {"results": "r", "corpus": {"source": "x.tsv"},
               "collections": {"a": {"source": "irds:beir/scifact/test"}, "m": {"source": "irds:msmarco-passage", "format": "raw"}},

@@ -12,7 +12,7 @@ from conftest import ROOT
 
 from qcpt.core.io import write_json
 from qcpt.publish import card
-from qcpt.workflow.jobs import publish as publish_jobs
+from qcpt.publish import jobs as publish_jobs
 
 DEMO = yaml.safe_load((ROOT / "config.yaml").read_text())
 TRAINED = "finetune/demo/pt/demo/contrastive/query-d2q-c5-nall/retriever2"

@@ -11,7 +11,7 @@ from qcpt.core.params import ParamsError
 from qcpt.querygen.backends import load_backend
 from qcpt.querygen.generators import registry
 from qcpt.querygen.spec import GeneratorSpec
-from qcpt.workflow.jobs import querygen as querygen_jobs
+from qcpt.querygen import jobs as querygen_jobs
 
 
 def spec(backend: str) -> GeneratorSpec:

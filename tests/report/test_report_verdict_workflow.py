@@ -18,10 +18,10 @@ from qcpt import config as qconfig
 from qcpt.core.config_files import read_config
 from qcpt.querygen import audit as qaudit
 from qcpt.report import claims as qclaims
+from qcpt.report import jobs as report_jobs
 from qcpt.report.build import ReportBuilder
 from qcpt.report.spec import CellRef, Grid
 from qcpt.workflow import grid as workflow_grid
-from qcpt.workflow import jobs as qjobs
 
 
 def _dry_run_lines(*args: str, cwd: Path) -> str:
@@ -131,7 +131,7 @@ def test_the_report_leads_with_the_verdict_table_and_shows_mean_sd_over_seeds(tm
         if "/retriever2/" not in path:  # the retriever 2 files stay missing: one claim is not built
             _write_metrics(path, [v + lift + 0.001 * (i % 3) * (q % 2) for q, v in enumerate(base)])
     # one query file's audit, with a planted leak of a test topic
-    audit_path = qjobs.report.audit_targets(config)[0]
+    audit_path = report_jobs.audit_targets(config)[0]
     record = qaudit.audit({"p1": ["year the comet from la silla found", "comet tail"]}, [("p1", "a comet")], 5,
                           {"demo-test": {"q202": "year the comet from la silla found"}}, [{"shortfall": 3}])
     Path(audit_path).parent.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,11 @@ from qcpt.workflow.paths import TEMPLATES
 # command -> its module, as the table says.
 MOVED: dict[str, str] = {}
 
-# A rule that runs one of several commands, chosen per job by a function of qcpt/workflow/jobs/:
+# A rule that runs one of several commands, chosen per job by a function of its stage's jobs module:
 # the rule's comments must name every candidate, so the reader still goes from the rule to the
 # module. rule -> (job module, regex of a candidate command there).
 CHOSEN: dict[str, tuple[str, str]] = {
-    "prepare_generator": ("qcpt/workflow/jobs/querygen.py", r'Preparation\("([\w.:]+)"'),
+    "prepare_generator": ("qcpt/querygen/jobs.py", r'Preparation\("([\w.:]+)"'),
 }
 
 _RULE = re.compile(r"^((?:#[^\n]*\n)*)rule (\w+):\n(.*?)(?=^\S|\Z)", re.S | re.M)

@@ -68,8 +68,8 @@ def test_the_rules_run_only_commands_of_the_table():
         for call, args in re.findall(r"\b(version|launcher)\(([^()]*)", text):
             names = re.findall(r"""["']([\w.:]+)["']""", args)
             used |= set(names[-1:] if call == "launcher" else names[:1])
-    # A rule running one of several commands: its job function names each (jobs/querygen.py).
-    for path in (ROOT / "qcpt" / "workflow" / "jobs").glob("*.py"):
+    # A rule running one of several commands: its job function names each (qcpt/querygen/jobs.py).
+    for path in (ROOT / "qcpt").glob("*/jobs*.py"):
         used |= set(re.findall(r'Preparation\("([\w.:]+)"', path.read_text(encoding="utf-8")))
     assert used, "no command found in rules/"
     assert used <= set(COMMANDS), used - set(COMMANDS)

@@ -8,8 +8,9 @@ import yaml
 from conftest import ROOT
 
 from qcpt import config as qconfig
+from qcpt.pretrain import jobs as pretrain_jobs
+from qcpt.retrieval.jobs import finetune as finetune_jobs
 from qcpt.workflow import cells, grid
-from qcpt.workflow import jobs as qjobs
 
 
 @pytest.mark.parametrize("tag", ["span-s43", "query-d2q-c5-nall-s7", "curriculum-f0.75-g-c10-n400-s44", "stage1-f0.75-s43"])
@@ -48,11 +49,11 @@ def test_the_default_seed_keeps_its_paths_and_replicates_are_listed_by_seed():
 
 def test_each_replicates_jobs_get_its_seed():
     config = _config(b0=[42, 43])
-    assert qjobs.pretrain.cell_job_params(config, "contrastive", "span-s43")["seed"] == 43
-    assert qjobs.pretrain.cell_job_params(config, "contrastive", "span")["seed"] == 42
+    assert pretrain_jobs.cell_job_params(config, "contrastive", "span-s43")["seed"] == 43
+    assert pretrain_jobs.cell_job_params(config, "contrastive", "span")["seed"] == 42
     replicate = "pt/demo/contrastive/span-s43"
-    assert qjobs.finetune.finetune_job_params(config, "demo", replicate, "retriever1")["seed"] == 43
-    assert qjobs.finetune.mining_job_params(config, "demo", replicate)["seed"] == 43
+    assert finetune_jobs.finetune_job_params(config, "demo", replicate, "retriever1")["seed"] == 43
+    assert finetune_jobs.mining_job_params(config, "demo", replicate)["seed"] == 43
 
 
 def test_seeds_must_be_a_list_of_distinct_integers():

@@ -69,7 +69,7 @@ class ContextKind:
     fields: tuple[str, ...] = ()  # the values its tag names, in tag order (keys of FIELDS)
     reads_queries: bool = False  # pre-trains on a generated-query file (needs generator, count, amount)
     # How an example's context is drawn; None for a staged schedule of other kinds (curriculum,
-    # stage1), which the workflow runs as a run of another kind (qcpt.workflow.jobs.pretrain).
+    # stage1), which the workflow runs as a run of another kind (qcpt.pretrain.jobs).
     draw: Draw | None = field(default=None, compare=False)
     in_grid: bool = True  # may be named in pretrain.grid[].context (stage1 is derived, not named)
 

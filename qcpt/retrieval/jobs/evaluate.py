@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import cells, grid
-from ..defaults import setting
-from .base import model, paths
+from ...workflow import cells, grid
+from ...workflow.defaults import setting
+from ...workflow.jobs import model, paths
 from .finetune import finetune_settings
 
 

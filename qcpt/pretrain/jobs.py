@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.params import ConfigError
-from .. import cells
-from ..defaults import setting
-from .base import describe_batch, encoder_init_input, encoder_init_path, paths
+from ..core.params import ConfigError
+from ..workflow import cells
+from ..workflow.defaults import setting
+from ..workflow.jobs import describe_batch, encoder_init_input, encoder_init_path, paths
 
 
 def pretrain_job_params(config: dict[str, Any], schema: str, ctx: cells.Context) -> dict[str, Any]:
@@ -67,8 +67,8 @@ def init_input(config: dict[str, Any], corpus: str, schema: str, context: str) -
 def batch(config: dict[str, Any], devices: int, corpus: str, schema: str, context: str) -> str:
     """The job's effective global batch on ``devices`` processes; a stated global batch the devices
     cannot make stops the DAG, naming the key (the driver checks again at run time)."""
-    from ...pretrain.arguments import parse_params
-    from ...training.batching import BatchPlanError
+    from ..training.batching import BatchPlanError
+    from .arguments import parse_params
 
     try:
         return describe_batch(parse_params(cell_job_params(config, schema, context)).batch_plan(devices))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import report as qreport
-from .. import cells, grid
-from .base import paths
+from .. import report as qreport
+from ..workflow import cells, grid
+from ..workflow.jobs import paths
 
 
 def audit_targets(config: dict[str, Any]) -> list[str]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ...querygen.generators import registry as backend_registry
-from .. import grid
-from ..defaults import setting
-from .base import (
+from ..workflow import grid
+from ..workflow.defaults import setting
+from ..workflow.jobs import (
     EMBEDDED_DOC2QUERY,
     as_json,
     encoder_init_input,
@@ -17,6 +16,7 @@ from .base import (
     generator_model,
     paths,
 )
+from .generators import registry as backend_registry
 
 # Generator keys the workflow reads itself (interpreter, demo training, sharding, resources): not
 # generation settings.

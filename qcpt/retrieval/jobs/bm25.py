@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import grid
-from ..defaults import setting
-from .base import paths
-from .data import data_input
+from ...corpus.jobs.data import data_input
+from ...workflow import grid
+from ...workflow.defaults import setting
+from ...workflow.jobs import paths
 
 
 def collection_source(config: dict[str, Any], collection: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..defaults import setting
+from ...workflow.defaults import setting
 from .data import data_input
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import cells
-from ..paths import Paths
+from . import cells
+from .paths import Paths
 
 EMBEDDED = "embedded"  # encoder.init: the workflow builds the initial encoder (the demo)
 EMBEDDED_DOC2QUERY = "embedded-doc2query"  # a generator model the workflow trains (the demo)

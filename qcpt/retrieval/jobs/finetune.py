@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.params import ConfigError
-from .. import cells
-from ..defaults import setting
-from .base import describe_batch, encoder_model, paths
+from ...workflow import cells
+from ...workflow.defaults import setting
+from ...workflow.jobs import describe_batch, encoder_model, paths
 
 
 def encoder_seed(config: dict[str, Any], encoder: str | None) -> int:
@@ -100,8 +100,8 @@ def finetune_family(config: dict[str, Any], dataset: str, **_: str) -> str:
 def batch(config: dict[str, Any], devices: int, dataset: str, encoder: str, stage: str) -> str:
     """The job's effective global batch (queries) on ``devices`` processes (see pretrain.batch)."""
     from ...core.params import parse_params
-    from ...retrieval.params import FinetuneParams
     from ...training.batching import BatchPlanError
+    from ..params import FinetuneParams
 
     params = parse_params(FinetuneParams, finetune_job_params(config, dataset, encoder, stage))  # validated with the config
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...corpus import irds
-from ..defaults import setting
-from .base import paths
+from ...workflow.defaults import setting
+from ...workflow.jobs import paths
+from .. import irds
 
 
 def config_sources(config: dict[str, Any]) -> list[tuple[str, str, str]]:

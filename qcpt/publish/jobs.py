@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import cells, grid
-from ..defaults import setting
-from .base import paths
-from .evaluate import model_cell, pooling_job_params
-from .finetune import finetune_job_params
-from .pretrain import pretrain_job_params
+from ..pretrain.jobs import pretrain_job_params
+from ..retrieval.jobs.evaluate import model_cell, pooling_job_params
+from ..retrieval.jobs.finetune import finetune_job_params
+from ..workflow import cells, grid
+from ..workflow.defaults import setting
+from ..workflow.jobs import paths
 
 # pretrain/<corpus>/<schema>/<context> | finetune/<dataset>/<encoder>/<stage>
 TRAINED_WILDCARD = (rf"pretrain/{cells.NAME}/(?:{'|'.join(cells.SCHEMAS)})/{cells.CONTEXT_WILDCARD}"
