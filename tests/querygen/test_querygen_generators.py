@@ -8,10 +8,10 @@ import pytest
 
 from qcpt import config as qconfig
 from qcpt.core.params import ParamsError
+from qcpt.querygen import jobs as querygen_jobs
 from qcpt.querygen.backends import load_backend
 from qcpt.querygen.generators import registry
 from qcpt.querygen.spec import GeneratorSpec
-from qcpt.querygen import jobs as querygen_jobs
 
 
 def spec(backend: str) -> GeneratorSpec:
