@@ -9,8 +9,8 @@ CONTEXT_QUERIES = per_job(pretrain_jobs.context_queries)  # none for a context w
 
 rule pretrain:
     input:
-        passages=P.passages,
-        queries=CONTEXT_QUERIES,
+        # passages=P.passages, and queries= the pool file where the context reads queries
+        unpack(per_job(pretrain_jobs.training_texts)),
         init=per_job(pretrain_jobs.init_input),  # a stage-1 model, the embedded encoder, or none
     output:
         model=directory(P.pretrain_model),

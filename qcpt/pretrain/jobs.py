@@ -47,6 +47,17 @@ def context_queries(config: dict[str, Any], corpus: str, context: str) -> str | 
     return paths(config).of("queries", corpus=corpus, gen=ctx.generator, qcount=ctx.count, amount=ctx.amount)
 
 
+def training_texts(config: dict[str, Any], corpus: str, context: str) -> dict[str, str]:
+    """What a cell trains on, as named inputs: its passages and, where its context reads generated
+    queries, their file (no ``queries`` input at all for spans, so a span job's inputs name only
+    what it reads)."""
+    out = {"passages": paths(config).of("passages", corpus=corpus)}
+    queries = context_queries(config, corpus, context)
+    if queries:
+        out["queries"] = queries
+    return out
+
+
 def init_model(config: dict[str, Any], corpus: str, schema: str, context: str) -> str:
     """The model a cell starts from: a curriculum cell continues from its schema's stage-1 model
     (which all curriculum cells of that schema and fraction share); a schema may start from its own
