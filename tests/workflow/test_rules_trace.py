@@ -80,20 +80,24 @@ def rules() -> list[Rule]:
 RULES = rules()
 
 
+def named_module(base: str) -> str | None:
+    """The module a command's name (without ``:<entry>``) says: ``qcpt.<base>``, else, for a name
+    without a stage (`passages`, `irds`, `summary`), ``qcpt.<stage>.<base>`` where exactly one stage
+    package has that module: the names predate the packages and are part of every job's identity."""
+    if module_file(f"qcpt.{base}") is not None:
+        return f"qcpt.{base}"
+    found = [f"qcpt.{d.name}.{base}" for d in sorted((ROOT / "qcpt").iterdir())
+             if "." not in base and (d / "__init__.py").is_file() and module_file(f"qcpt.{d.name}.{base}") is not None]
+    return found[0] if len(found) == 1 else None
+
+
 def module_of(command: str) -> tuple[str, str]:
     """The module and function a command's name says: ``a.b:x`` -> ``(qcpt.a.b, main_x)``."""
     base, _, entry = command.partition(":")
     function = f"main_{entry}" if entry else "main"
     if command in MOVED:
         return MOVED[command], function
-    # A name without a stage (`passages`, `irds:cache`, `summary`) is its module's in the one stage
-    # package that has it: the names predate the packages and are part of every job's identity.
-    if module_file(f"qcpt.{base}") is None and "." not in base:
-        found = [f"qcpt.{d.name}.{base}" for d in sorted((ROOT / "qcpt").iterdir())
-                 if (d / "__init__.py").is_file() and module_file(f"qcpt.{d.name}.{base}") is not None]
-        if len(found) == 1:
-            return found[0], function
-    return f"qcpt.{base}", function
+    return named_module(base) or f"qcpt.{base}", function
 
 
 def module_file(module: str) -> Path | None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
+from test_rules_trace import named_module
 
 from qcpt.cli import COMMANDS, main
 
@@ -32,17 +33,6 @@ def _defines(module: str, function: str) -> bool:
     assert spec and spec.origin, module
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
     return any(isinstance(n, ast.FunctionDef) and n.name == function for n in tree.body)
-
-
-def named_module(base: str) -> str | None:
-    """The module a command's name says: ``qcpt.<base>``, else ``qcpt.<stage>.<base>`` where exactly
-    one stage package has that module."""
-    if importlib.util.find_spec(f"qcpt.{base}") is not None:
-        return f"qcpt.{base}"
-    stages = [d.name for d in (ROOT / "qcpt").iterdir() if (d / "__init__.py").is_file()]
-    found = [f"qcpt.{s}.{base}" for s in stages if "." not in base and (
-        (ROOT / "qcpt" / s / f"{base}.py").is_file() or (ROOT / "qcpt" / s / base / "__init__.py").is_file())]
-    return found[0] if len(found) == 1 else None
 
 
 def test_every_command_is_named_after_its_module_and_its_function_exists():
