@@ -14,7 +14,7 @@ from typing import Any
 from ..core.params import ParamsError, check_types
 from ..core.params import parse_params as parse_dataclass
 from ..training.batching import BatchPlan, plan_from_settings
-from ..training.params import LR_SCHEDULERS, TrainerParams
+from ..training.params import TrainerParams
 from .contexts import registry as context_registry
 from .schemas import registry as schema_registry
 
@@ -28,7 +28,6 @@ DECODER_HEADS = ("mlm", "tied")  # bottleneck decoder output (qcpt.pretrain.obje
 # ``max_per_device_batch_size`` is the memory bound of one forward.
 SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(s.defaults) for name, s in schema_registry.schemas().items()}
 
-SCHEDULERS = LR_SCHEDULERS
 
 
 @dataclass

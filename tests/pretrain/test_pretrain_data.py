@@ -118,7 +118,7 @@ def test_params_defaults_per_schema_and_unknown_keys():
 def test_scheduler_names_are_transformers_schedulers():
     from transformers import SchedulerType
 
-    from qcpt.pretrain.arguments import SCHEDULERS
+    from qcpt.training.params import LR_SCHEDULERS as SCHEDULERS
 
     assert set(SCHEDULERS) == {s.value for s in SchedulerType} - {"reduce_lr_on_plateau"}
 
